@@ -1,0 +1,110 @@
+# flowlens top-level build. `make` builds everything into build/; `make V=1` shows commands.
+# `make SANITIZE=address,undefined` builds the user-space code with sanitizers.
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.DEFAULT_GOAL := all
+
+OUT      := build
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+CC       ?= gcc
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUT) -Ibpf
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Ilib -Iagent \
+	    -DFLOWLENS_VERSION='"$(VERSION)"'
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lpthread
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+BPF_PROGS := flow noop
+BPF_OBJS  := $(patsubst %,$(OUT)/%.bpf.o,$(BPF_PROGS))
+SKELS     := $(patsubst %,$(OUT)/%.skel.h,$(BPF_PROGS))
+
+LIB_SRCS   := $(wildcard lib/*.c)
+AGENT_SRCS := $(wildcard agent/*.c)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+AGENT_OBJS := $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
+
+BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-bench $(OUT)/test-bpf $(OUT)/test-unit
+
+.PHONY: all deps test check-format format bench demo clean
+all: $(BINS)
+
+$(OUT) $(OUT)/agent $(OUT)/lib $(OUT)/tests $(OUT)/bench:
+	$(Q)mkdir -p $@
+
+# vmlinux.h from the running kernel's BTF (CO-RE: the objects run on other kernels too).
+$(OUT)/vmlinux.h: | $(OUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(OUT)/lib/%.o: lib/%.c lib/*.h | $(OUT)/lib
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/agent/%.o: agent/%.c agent/*.h lib/*.h bpf/flow.h $(SKELS) | $(OUT)/agent
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/flowlens-agent: $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/flowlens-bench: bench/bench.c $(SKELS) bpf/flow.h | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+$(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h $(SKELS) bpf/flow.h | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LDFLAGS) $(LDLIBS) -o $@
+
+$(OUT)/test-unit: tests/unit/test_unit.c $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+deps:
+	$(Q)scripts/deps.sh
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
+check-format:
+	$(call msg,FORMAT,check)
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+# The whole test suite (what README and .ci/run use). Needs root for BPF and namespaces.
+test: all check-format
+	$(Q)tests/run
+
+bench: all
+	$(Q)bench/run
+
+demo: all
+	$(Q)scripts/demo.sh
+
+clean:
+	$(Q)rm -rf $(OUT)

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Layout shared by bpf/flow.bpf.c and user space. Fixed-width fields only, explicit
+ * padding, sizes asserted on both sides.
+ */
+#ifndef FLOWLENS_FLOW_H
+#define FLOWLENS_FLOW_H
+
+/* Which TC hook saw the packet. */
+enum fl_dir {
+	FL_DIR_INGRESS = 0,
+	FL_DIR_EGRESS = 1,
+};
+
+/*
+ * One direction of one connection as seen at one hook of one interface.
+ * Addresses are in network byte order; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d) so one
+ * key type serves both families. Ports are in host byte order. For ICMP echo the identifier
+ * stands in for a port (request: sport = id, reply: dport = id) so that both directions
+ * pair up; for other ICMP messages dport holds type << 8 | code.
+ */
+struct fl_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 ifindex;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 dir;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct fl_key) == 44, "fl_key layout");
+
+/*
+ * Per-CPU counters of one flow_key. Never reset by the kernel: user space computes deltas
+ * between drains. first_ns/last_ns are bpf_ktime_get_ns() (CLOCK_MONOTONIC); a CPU that never
+ * saw the flow leaves them zero.
+ */
+struct fl_stats {
+	__u64 packets;
+	__u64 bytes; /* L3 bytes: skb->len minus the L2 header, as netfilter counts */
+	__u64 first_ns;
+	__u64 last_ns;
+	__u32 syn; /* SYN without ACK: the sender initiated */
+	__u32 synack;
+	__u32 fin;
+	__u32 rst;
+	__u8 flags_or; /* OR of every TCP flag byte seen */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct fl_stats) == 56, "fl_stats layout");
+
+/* TCP flag bits as in the header's 13th byte. */
+enum {
+	TCPF_FIN_BIT = 0x01,
+	TCPF_SYN_BIT = 0x02,
+	TCPF_RST_BIT = 0x04,
+	TCPF_PSH_BIT = 0x08,
+	TCPF_ACK_BIT = 0x10,
+	TCPF_URG_BIT = 0x20,
+	TCPF_ECE_BIT = 0x40,
+	TCPF_CWR_BIT = 0x80,
+};
+
+/*
+ * Per-CPU datapath counters, indexed by this enum (array map "counters"). Everything the
+ * datapath does not put into the flow table is counted here; exported by the agent as
+ * flowlens_agent_datapath_events_total{reason}.
+ */
+enum fl_counter {
+	FL_CNT_TABLE_FULL = 0,  /* flow table full: packet handed over via the ring buffer */
+	FL_CNT_RINGBUF_FULL,    /* ...and the ring buffer was full too: packet lost */
+	FL_CNT_TRUNCATED,       /* L2/L3/L4 header shorter than its protocol requires */
+	FL_CNT_NON_IP,          /* ARP and other non-IP frames (not flows) */
+	FL_CNT_FRAGMENT,        /* non-first IP fragments, counted with ports 0 */
+	FL_CNT_IPV6_EXT_LIMIT,  /* IPv6 extension header chain longer than we walk */
+	FL_CNT_MAX,
+};
+
+/* Ring buffer record for a packet that did not fit the flow table. */
+struct fl_overflow_event {
+	struct fl_key key;
+	__u32 bytes;
+	__u64 ts_ns;
+	__u8 tcp_flags;
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct fl_overflow_event) == 64, "fl_overflow_event layout");
+
+#endif

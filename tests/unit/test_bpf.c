@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * BPF_PROG_TEST_RUN tests of bpf/flow.bpf.c: crafted frames go through the real programs in
+ * the kernel and the flow table and counters are read back. The expected numbers come from
+ * the frames the test built (their length, tuple and flags), not from the code under test.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "flow.h"
+#include "flow.skel.h"
+#include "pkt.h"
+
+static int failures;
+static int checks;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		checks++;                                                                          \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __func__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+static int ncpus;
+
+struct env {
+	struct flow_bpf *skel;
+	int prog_in;
+	int prog_eg;
+	int flows_fd;
+	int counters_fd;
+};
+
+static int env_open(struct env *e, unsigned int max_entries)
+{
+	e->skel = flow_bpf__open();
+	if (!e->skel)
+		return -errno;
+	bpf_map__set_max_entries(e->skel->maps.flows, max_entries);
+	bpf_map__set_max_entries(e->skel->maps.overflow, 64 * 1024);
+	if (flow_bpf__load(e->skel)) {
+		flow_bpf__destroy(e->skel);
+		return -EINVAL;
+	}
+	e->prog_in = bpf_program__fd(e->skel->progs.flowlens_ingress);
+	e->prog_eg = bpf_program__fd(e->skel->progs.flowlens_egress);
+	e->flows_fd = bpf_map__fd(e->skel->maps.flows);
+	e->counters_fd = bpf_map__fd(e->skel->maps.counters);
+	return 0;
+}
+
+/* Runs one frame through prog; returns the program's return value. */
+static int run(int prog, const struct pkt_spec *s, int *len_out)
+{
+	uint8_t buf[1600];
+	int len = pkt_build(buf, s);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)len,
+		    .repeat = 1);
+
+	if (len_out)
+		*len_out = len;
+	if (bpf_prog_test_run_opts(prog, &opts)) {
+		fprintf(stderr, "test_run: %s\n", strerror(errno));
+		exit(2);
+	}
+	return (int)opts.retval;
+}
+
+#define RUN_REFUSED (-1000)
+
+/*
+ * Like run() for raw bytes. Recent kernels refuse to test-run an IPv4/IPv6 frame shorter
+ * than its fixed L3 header (the stack would drop it before TC anyway); that is reported as
+ * RUN_REFUSED so the caller can leave such cuts out.
+ */
+static int run_raw(int prog, const uint8_t *buf, int len)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)len,
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(prog, &opts)) {
+		if (errno == EINVAL)
+			return RUN_REFUSED;
+		fprintf(stderr, "test_run: %s\n", strerror(errno));
+		exit(2);
+	}
+	return (int)opts.retval;
+}
+
+static void addr_key(__u32 out[4], int family, const char *s)
+{
+	memset(out, 0, 16);
+	if (family == AF_INET) {
+		out[2] = htonl(0xffff);
+		inet_pton(AF_INET, s, &out[3]);
+	} else {
+		inet_pton(AF_INET6, s, out);
+	}
+}
+
+static struct fl_key make_key(const struct pkt_spec *s, __u8 dir)
+{
+	struct fl_key k;
+
+	memset(&k, 0, sizeof(k));
+	addr_key(k.saddr, s->family, s->src);
+	addr_key(k.daddr, s->family, s->dst);
+	k.sport = s->sport;
+	k.dport = s->dport;
+	k.proto = s->proto;
+	k.dir = dir;
+	k.ifindex = 1; /* test_run runs on the loopback device */
+	return k;
+}
+
+/* Sums a flow's per-CPU values; returns 0 when found. */
+static int read_flow(struct env *e, const struct fl_key *k, struct fl_stats *sum)
+{
+	struct fl_stats vals[ncpus];
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map_lookup_elem(e->flows_fd, k, vals))
+		return -errno;
+	for (int i = 0; i < ncpus; i++) {
+		sum->packets += vals[i].packets;
+		sum->bytes += vals[i].bytes;
+		sum->syn += vals[i].syn;
+		sum->synack += vals[i].synack;
+		sum->fin += vals[i].fin;
+		sum->rst += vals[i].rst;
+		sum->flags_or |= vals[i].flags_or;
+		if (vals[i].first_ns && (!sum->first_ns || vals[i].first_ns < sum->first_ns))
+			sum->first_ns = vals[i].first_ns;
+		if (vals[i].last_ns > sum->last_ns)
+			sum->last_ns = vals[i].last_ns;
+	}
+	return 0;
+}
+
+static __u64 counter(struct env *e, __u32 idx)
+{
+	__u64 vals[ncpus];
+	__u64 sum = 0;
+
+	if (bpf_map_lookup_elem(e->counters_fd, &idx, vals))
+		return ~0ULL;
+	for (int i = 0; i < ncpus; i++)
+		sum += vals[i];
+	return sum;
+}
+
+static unsigned int flow_count(struct env *e)
+{
+	struct fl_key k, next;
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(e->flows_fd, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+static void test_ipv4_tcp_both_directions(struct env *e)
+{
+	struct pkt_spec syn = { .family = AF_INET, .proto = 6, .src = "10.1.1.2",
+				.dst = "10.1.2.3", .sport = 40000, .dport = 80,
+				.tcp_flags = TCPF_SYN_BIT };
+	struct pkt_spec data = syn;
+	struct pkt_spec synack = { .family = AF_INET, .proto = 6, .src = "10.1.2.3",
+				   .dst = "10.1.1.2", .sport = 80, .dport = 40000,
+				   .tcp_flags = TCPF_SYN_BIT | TCPF_ACK_BIT };
+	struct fl_stats st;
+	struct fl_key k;
+	int len, total = 0;
+
+	CHECK(run(e->prog_in, &syn, &len) == -1, "must return TC_ACT_UNSPEC/TCX_NEXT");
+	total += len - 14;
+	data.tcp_flags = TCPF_ACK_BIT | TCPF_PSH_BIT;
+	data.payload = 1000;
+	for (int i = 0; i < 3; i++) {
+		CHECK(run(e->prog_in, &data, &len) == -1, "retval");
+		total += len - 14;
+	}
+	data.tcp_flags = TCPF_FIN_BIT | TCPF_ACK_BIT;
+	data.payload = 0;
+	run(e->prog_in, &data, &len);
+	total += len - 14;
+
+	k = make_key(&syn, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0, "forward flow missing");
+	CHECK(st.packets == 5, "packets %llu", st.packets);
+	CHECK(st.bytes == (__u64)total, "bytes %llu want %d", st.bytes, total);
+	CHECK(st.syn == 1 && st.synack == 0 && st.fin == 1 && st.rst == 0,
+	      "flags syn %u synack %u fin %u rst %u", st.syn, st.synack, st.fin, st.rst);
+	CHECK(st.flags_or == (TCPF_SYN_BIT | TCPF_ACK_BIT | TCPF_PSH_BIT | TCPF_FIN_BIT),
+	      "flags_or %#x", st.flags_or);
+	CHECK(st.first_ns && st.last_ns >= st.first_ns, "timestamps %llu %llu", st.first_ns,
+	      st.last_ns);
+
+	CHECK(run(e->prog_eg, &synack, &len) == -1, "retval egress");
+	k = make_key(&synack, FL_DIR_EGRESS);
+	CHECK(read_flow(e, &k, &st) == 0, "reply flow missing");
+	CHECK(st.packets == 1 && st.bytes == (__u64)(len - 14), "reply %llu/%llu", st.packets,
+	      st.bytes);
+	CHECK(st.synack == 1 && st.syn == 0, "synack %u syn %u", st.synack, st.syn);
+	k.dir = FL_DIR_INGRESS;
+	CHECK(read_flow(e, &k, &st) != 0, "reply seen on egress must not be keyed as ingress");
+}
+
+static void test_ipv4_options_and_rst(struct env *e)
+{
+	struct pkt_spec s = { .family = AF_INET, .proto = 6, .src = "10.9.0.1",
+			      .dst = "10.9.0.2", .sport = 5555, .dport = 6666,
+			      .tcp_flags = TCPF_RST_BIT | TCPF_ACK_BIT, .ip_opt_words = 3 };
+	struct fl_stats st;
+	struct fl_key k = make_key(&s, FL_DIR_INGRESS);
+	int len;
+
+	run(e->prog_in, &s, &len);
+	CHECK(read_flow(e, &k, &st) == 0, "flow with IP options missing (ports parsed wrong?)");
+	CHECK(st.rst == 1 && st.bytes == (__u64)(len - 14), "rst %u bytes %llu", st.rst, st.bytes);
+}
+
+static void test_ipv6_udp_and_ext(struct env *e)
+{
+	struct pkt_spec u = { .family = AF_INET6, .proto = 17, .src = "fd00:1:1::2",
+			      .dst = "fd00:1:2::3", .sport = 5353, .dport = 53, .payload = 33 };
+	struct pkt_spec t = { .family = AF_INET6, .proto = 6, .src = "fd00:1:1::2",
+			      .dst = "fd00:1:2::3", .sport = 41000, .dport = 443,
+			      .tcp_flags = TCPF_SYN_BIT, .v6_hbh = 1 };
+	struct fl_stats st;
+	struct fl_key k;
+	int len;
+
+	run(e->prog_in, &u, &len);
+	k = make_key(&u, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0, "ipv6 udp missing");
+	CHECK(st.packets == 1 && st.bytes == (__u64)(len - 14), "ipv6 udp %llu/%llu", st.packets,
+	      st.bytes);
+
+	run(e->prog_in, &t, &len);
+	k = make_key(&t, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0, "ipv6 tcp behind hop-by-hop header missing");
+	CHECK(st.syn == 1 && st.bytes == (__u64)(len - 14), "ipv6 hbh syn %u bytes %llu", st.syn,
+	      st.bytes);
+}
+
+static void test_icmp_echo_pairs(struct env *e)
+{
+	struct pkt_spec req = { .family = AF_INET, .proto = 1, .src = "10.1.1.2",
+				.dst = "10.1.1.3", .icmp_type = 8, .sport = 0x1234, .payload = 56 };
+	struct pkt_spec rep = { .family = AF_INET, .proto = 1, .src = "10.1.1.3",
+				.dst = "10.1.1.2", .icmp_type = 0, .sport = 0x1234, .payload = 56 };
+	struct pkt_spec req6 = { .family = AF_INET6, .proto = 58, .src = "fd00::2",
+				 .dst = "fd00::3", .icmp_type = 128, .sport = 7, .payload = 56 };
+	struct fl_stats st;
+	struct fl_key k;
+
+	run(e->prog_in, &req, NULL);
+	run(e->prog_in, &rep, NULL);
+	run(e->prog_in, &req6, NULL);
+	k = make_key(&req, FL_DIR_INGRESS);
+	k.dport = 0;
+	CHECK(read_flow(e, &k, &st) == 0 && st.packets == 1, "echo request keyed by id as sport");
+	k = make_key(&rep, FL_DIR_INGRESS);
+	k.sport = 0;
+	k.dport = 0x1234;
+	CHECK(read_flow(e, &k, &st) == 0 && st.packets == 1, "echo reply keyed by id as dport");
+	k = make_key(&req6, FL_DIR_INGRESS);
+	k.dport = 0;
+	CHECK(read_flow(e, &k, &st) == 0 && st.packets == 1, "icmpv6 echo request");
+}
+
+static void test_vlan(struct env *e)
+{
+	struct pkt_spec s = { .family = AF_INET, .proto = 17, .src = "10.7.0.1",
+			      .dst = "10.7.0.2", .sport = 1000, .dport = 2000, .payload = 100,
+			      .vlan_tags = 1 };
+	struct fl_stats st;
+	struct fl_key k = make_key(&s, FL_DIR_INGRESS);
+	int len;
+
+	run(e->prog_in, &s, &len);
+	CHECK(read_flow(e, &k, &st) == 0, "vlan flow missing");
+	CHECK(st.bytes == (__u64)(len - 18), "vlan bytes %llu want %d", st.bytes, len - 18);
+
+	s.vlan_tags = 2;
+	s.sport = 1001;
+	k = make_key(&s, FL_DIR_INGRESS);
+	run(e->prog_in, &s, &len);
+	CHECK(read_flow(e, &k, &st) == 0, "QinQ flow missing");
+	CHECK(st.bytes == (__u64)(len - 22), "QinQ bytes %llu want %d", st.bytes, len - 22);
+}
+
+static void test_other_protocols(struct env *e)
+{
+	struct pkt_spec gre = { .family = AF_INET, .proto = 47, .src = "10.5.0.1",
+				.dst = "10.5.0.2", .payload = 40 };
+	struct pkt_spec frag = { .family = AF_INET, .proto = 17, .src = "10.5.0.1",
+				 .dst = "10.5.0.2", .sport = 9, .dport = 9, .payload = 200,
+				 .frag_off = 185 };
+	struct pkt_spec arp = { .family = 0 };
+	__u64 frag_before = counter(e, FL_CNT_FRAGMENT);
+	__u64 nonip_before = counter(e, FL_CNT_NON_IP);
+	unsigned int before;
+	struct fl_stats st;
+	struct fl_key k;
+	int len;
+
+	run(e->prog_in, &gre, &len);
+	k = make_key(&gre, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0 && st.bytes == (__u64)(len - 14),
+	      "GRE counted by protocol number");
+
+	run(e->prog_in, &frag, &len);
+	k = make_key(&frag, FL_DIR_INGRESS);
+	k.sport = k.dport = 0;
+	CHECK(read_flow(e, &k, &st) == 0 && st.bytes == (__u64)(len - 14),
+	      "non-first fragment counted without ports");
+	CHECK(counter(e, FL_CNT_FRAGMENT) == frag_before + 1, "fragment counter");
+
+	before = flow_count(e);
+	CHECK(run(e->prog_in, &arp, NULL) == -1, "retval arp");
+	CHECK(counter(e, FL_CNT_NON_IP) == nonip_before + 1, "non-IP counter");
+	CHECK(flow_count(e) == before, "ARP must not create a flow");
+}
+
+/* Frames cut short at every interesting place: counted as truncated, never as flows. */
+static void test_truncated_and_malformed(struct env *e)
+{
+	struct pkt_spec specs[] = {
+		{ .family = AF_INET, .proto = 6, .src = "10.6.0.1", .dst = "10.6.0.2",
+		  .sport = 1, .dport = 2 },
+		{ .family = AF_INET6, .proto = 17, .src = "fd00::1", .dst = "fd00::2", .sport = 1,
+		  .dport = 2 },
+		{ .family = AF_INET6, .proto = 6, .src = "fd00::1", .dst = "fd00::2", .sport = 1,
+		  .dport = 2, .v6_hbh = 1 },
+		{ .family = AF_INET, .proto = 6, .src = "10.6.0.1", .dst = "10.6.0.2",
+		  .sport = 1, .dport = 2, .vlan_tags = 1 },
+	};
+	/* Lengths to cut at: inside L2/VLAN, inside L3, inside extension header, inside L4. */
+	int cuts[] = { 15, 16, 20, 33, 40, 53, 57, 60, 61, 70 };
+	uint8_t buf[1600];
+	unsigned int before = flow_count(e);
+	__u64 trunc_before = counter(e, FL_CNT_TRUNCATED);
+	__u64 expected = 0;
+
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		int full = pkt_build(buf, &specs[i]);
+
+		for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+			if (cuts[c] >= full)
+				continue;
+			int ret = run_raw(e->prog_in, buf, cuts[c]);
+
+			if (ret == RUN_REFUSED)
+				continue;
+			CHECK(ret == -1, "retval truncated");
+			expected++;
+		}
+	}
+	CHECK(expected >= 8, "only %llu truncated frames reached the program", expected);
+	CHECK(flow_count(e) == before, "truncated frames created %u flows",
+	      flow_count(e) - before);
+	CHECK(counter(e, FL_CNT_TRUNCATED) == trunc_before + expected,
+	      "truncated counter %llu want %llu", counter(e, FL_CNT_TRUNCATED) - trunc_before,
+	      expected);
+
+	/* IPv4 header length below 5 words and a wrong version nibble. */
+	pkt_build(buf, &specs[0]);
+	buf[14] = 0x43;
+	run_raw(e->prog_in, buf, 60);
+	buf[14] = 0x65;
+	run_raw(e->prog_in, buf, 60);
+	CHECK(counter(e, FL_CNT_TRUNCATED) == trunc_before + expected + 2, "malformed IPv4");
+	CHECK(flow_count(e) == before, "malformed IPv4 must not create flows");
+}
+
+static int ringbuf_events;
+static __u64 ringbuf_bytes;
+
+static int on_overflow(void *ctx, void *data, size_t size)
+{
+	const struct fl_overflow_event *ev = data;
+
+	(void)ctx;
+	if (size < sizeof(*ev))
+		return 0;
+	ringbuf_events++;
+	ringbuf_bytes += ev->bytes;
+	return 0;
+}
+
+/* A table of 4 entries and 6 flows: 2 packets overflow, are counted and handed over. */
+static void test_table_full(void)
+{
+	struct env e;
+	struct ring_buffer *rb;
+	__u64 want_bytes = 0;
+	int len;
+
+	CHECK(env_open(&e, 4) == 0, "load small table");
+	rb = ring_buffer__new(bpf_map__fd(e.skel->maps.overflow), on_overflow, NULL, NULL);
+	CHECK(rb != NULL, "ring buffer");
+	for (int i = 0; i < 6; i++) {
+		struct pkt_spec s = { .family = AF_INET, .proto = 17, .src = "10.8.0.1",
+				      .dst = "10.8.0.2", .sport = (uint16_t)(100 + i),
+				      .dport = 53, .payload = 10 * i };
+
+		run(e.prog_in, &s, &len);
+		if (i >= 4)
+			want_bytes += (__u64)(len - 14);
+	}
+	CHECK(flow_count(&e) == 4, "table holds %u", flow_count(&e));
+	CHECK(counter(&e, FL_CNT_TABLE_FULL) == 2, "table_full %llu",
+	      counter(&e, FL_CNT_TABLE_FULL));
+	ring_buffer__poll(rb, 100);
+	CHECK(ringbuf_events == 2 && ringbuf_bytes == want_bytes,
+	      "overflow events %d bytes %llu want 2/%llu", ringbuf_events, ringbuf_bytes,
+	      want_bytes);
+	ring_buffer__free(rb);
+	flow_bpf__destroy(e.skel);
+}
+
+int main(void)
+{
+	struct env e;
+
+	ncpus = libbpf_num_possible_cpus();
+	if (geteuid() != 0) {
+		printf("SKIP test-bpf: needs root (CAP_BPF) to load programs\n");
+		return 77;
+	}
+	if (env_open(&e, 1024)) {
+		fprintf(stderr, "cannot load flow.bpf.o\n");
+		return 1;
+	}
+	test_ipv4_tcp_both_directions(&e);
+	test_ipv4_options_and_rst(&e);
+	test_ipv6_udp_and_ext(&e);
+	test_icmp_echo_pairs(&e);
+	test_vlan(&e);
+	test_other_protocols(&e);
+	test_truncated_and_malformed(&e);
+	flow_bpf__destroy(e.skel);
+	test_table_full();
+
+	printf("test-bpf: %d checks, %d failures\n", checks, failures);
+	return failures ? 1 : 0;
+}
