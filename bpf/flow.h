@@ -6,6 +6,10 @@
 #ifndef FLOWLENS_FLOW_H
 #define FLOWLENS_FLOW_H
 
+#ifndef __bpf__
+#include <linux/types.h> /* BPF code gets these from vmlinux.h */
+#endif
+
 /* Which TC hook saw the packet. */
 enum fl_dir {
 	FL_DIR_INGRESS = 0,
@@ -17,7 +21,8 @@ enum fl_dir {
  * Addresses are in network byte order; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d) so one
  * key type serves both families. Ports are in host byte order. For ICMP echo the identifier
  * stands in for a port (request: sport = id, reply: dport = id) so that both directions
- * pair up; for other ICMP messages dport holds type << 8 | code.
+ * pair up; for other ICMP messages sport holds type << 8 | code. Either way the endpoint
+ * with the non-zero "port" is the one that started the exchange.
  */
 struct fl_key {
 	__u32 saddr[4];
@@ -68,12 +73,12 @@ enum {
  * flowlens_agent_datapath_events_total{reason}.
  */
 enum fl_counter {
-	FL_CNT_TABLE_FULL = 0,  /* flow table full: packet handed over via the ring buffer */
-	FL_CNT_RINGBUF_FULL,    /* ...and the ring buffer was full too: packet lost */
-	FL_CNT_TRUNCATED,       /* L2/L3/L4 header shorter than its protocol requires */
-	FL_CNT_NON_IP,          /* ARP and other non-IP frames (not flows) */
-	FL_CNT_FRAGMENT,        /* non-first IP fragments, counted with ports 0 */
-	FL_CNT_IPV6_EXT_LIMIT,  /* IPv6 extension header chain longer than we walk */
+	FL_CNT_TABLE_FULL = 0, /* flow table full: packet handed over via the ring buffer */
+	FL_CNT_RINGBUF_FULL, /* ...and the ring buffer was full too: packet lost */
+	FL_CNT_TRUNCATED, /* L2/L3/L4 header shorter than its protocol requires */
+	FL_CNT_NON_IP, /* ARP and other non-IP frames (not flows) */
+	FL_CNT_FRAGMENT, /* non-first IP fragments, counted with ports 0 */
+	FL_CNT_IPV6_EXT_LIMIT, /* IPv6 extension header chain longer than we walk */
 	FL_CNT_MAX,
 };
 

@@ -64,7 +64,7 @@ static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto, struct
 		else if (b[0] == echo_rep)
 			key->dport = (__u16)(b[4] << 8 | b[5]);
 		else
-			key->dport = (__u16)(b[0] << 8 | b[1]);
+			key->sport = (__u16)(b[0] << 8 | b[1]);
 		return PARSE_OK;
 	}
 	default:
@@ -143,7 +143,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct fl_ke
 			__u32 len;
 
 			switch (nexthdr) {
-			case 0:	 /* hop-by-hop */
+			case 0: /* hop-by-hop */
 			case 43: /* routing */
 			case 60: /* destination options */
 				if (pos + 8 > (__u8 *)data_end)

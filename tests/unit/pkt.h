@@ -16,9 +16,9 @@ struct pkt_spec {
 	uint16_t dport;
 	uint8_t tcp_flags;
 	uint8_t icmp_type;
-	int vlan_tags;	   /* 0, 1 or 2 */
-	int ip_opt_words;  /* IPv4 options, in 32-bit words */
-	int v6_hbh;	   /* prepend a hop-by-hop extension header */
+	int vlan_tags; /* 0, 1 or 2 */
+	int ip_opt_words; /* IPv4 options, in 32-bit words */
+	int v6_hbh; /* prepend a hop-by-hop extension header */
 	uint16_t frag_off; /* IPv4 fragment offset in 8-byte units (non-first fragment) */
 	int payload;
 };

@@ -18,15 +18,15 @@
 static int failures;
 static int checks;
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		checks++;                                                                          \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __func__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
+#define CHECK(cond, ...)                                                                \
+	do {                                                                            \
+		checks++;                                                               \
+		if (!(cond)) {                                                          \
+			failures++;                                                     \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __func__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                                   \
+			fputc('\n', stderr);                                            \
+		}                                                                       \
 	} while (0)
 
 static int ncpus;
@@ -173,12 +173,20 @@ static unsigned int flow_count(struct env *e)
 
 static void test_ipv4_tcp_both_directions(struct env *e)
 {
-	struct pkt_spec syn = { .family = AF_INET, .proto = 6, .src = "10.1.1.2",
-				.dst = "10.1.2.3", .sport = 40000, .dport = 80,
+	struct pkt_spec syn = { .family = AF_INET,
+				.proto = 6,
+				.src = "10.1.1.2",
+				.dst = "10.1.2.3",
+				.sport = 40000,
+				.dport = 80,
 				.tcp_flags = TCPF_SYN_BIT };
 	struct pkt_spec data = syn;
-	struct pkt_spec synack = { .family = AF_INET, .proto = 6, .src = "10.1.2.3",
-				   .dst = "10.1.1.2", .sport = 80, .dport = 40000,
+	struct pkt_spec synack = { .family = AF_INET,
+				   .proto = 6,
+				   .src = "10.1.2.3",
+				   .dst = "10.1.1.2",
+				   .sport = 80,
+				   .dport = 40000,
 				   .tcp_flags = TCPF_SYN_BIT | TCPF_ACK_BIT };
 	struct fl_stats st;
 	struct fl_key k;
@@ -220,9 +228,14 @@ static void test_ipv4_tcp_both_directions(struct env *e)
 
 static void test_ipv4_options_and_rst(struct env *e)
 {
-	struct pkt_spec s = { .family = AF_INET, .proto = 6, .src = "10.9.0.1",
-			      .dst = "10.9.0.2", .sport = 5555, .dport = 6666,
-			      .tcp_flags = TCPF_RST_BIT | TCPF_ACK_BIT, .ip_opt_words = 3 };
+	struct pkt_spec s = { .family = AF_INET,
+			      .proto = 6,
+			      .src = "10.9.0.1",
+			      .dst = "10.9.0.2",
+			      .sport = 5555,
+			      .dport = 6666,
+			      .tcp_flags = TCPF_RST_BIT | TCPF_ACK_BIT,
+			      .ip_opt_words = 3 };
 	struct fl_stats st;
 	struct fl_key k = make_key(&s, FL_DIR_INGRESS);
 	int len;
@@ -234,11 +247,21 @@ static void test_ipv4_options_and_rst(struct env *e)
 
 static void test_ipv6_udp_and_ext(struct env *e)
 {
-	struct pkt_spec u = { .family = AF_INET6, .proto = 17, .src = "fd00:1:1::2",
-			      .dst = "fd00:1:2::3", .sport = 5353, .dport = 53, .payload = 33 };
-	struct pkt_spec t = { .family = AF_INET6, .proto = 6, .src = "fd00:1:1::2",
-			      .dst = "fd00:1:2::3", .sport = 41000, .dport = 443,
-			      .tcp_flags = TCPF_SYN_BIT, .v6_hbh = 1 };
+	struct pkt_spec u = { .family = AF_INET6,
+			      .proto = 17,
+			      .src = "fd00:1:1::2",
+			      .dst = "fd00:1:2::3",
+			      .sport = 5353,
+			      .dport = 53,
+			      .payload = 33 };
+	struct pkt_spec t = { .family = AF_INET6,
+			      .proto = 6,
+			      .src = "fd00:1:1::2",
+			      .dst = "fd00:1:2::3",
+			      .sport = 41000,
+			      .dport = 443,
+			      .tcp_flags = TCPF_SYN_BIT,
+			      .v6_hbh = 1 };
 	struct fl_stats st;
 	struct fl_key k;
 	int len;
@@ -258,12 +281,27 @@ static void test_ipv6_udp_and_ext(struct env *e)
 
 static void test_icmp_echo_pairs(struct env *e)
 {
-	struct pkt_spec req = { .family = AF_INET, .proto = 1, .src = "10.1.1.2",
-				.dst = "10.1.1.3", .icmp_type = 8, .sport = 0x1234, .payload = 56 };
-	struct pkt_spec rep = { .family = AF_INET, .proto = 1, .src = "10.1.1.3",
-				.dst = "10.1.1.2", .icmp_type = 0, .sport = 0x1234, .payload = 56 };
-	struct pkt_spec req6 = { .family = AF_INET6, .proto = 58, .src = "fd00::2",
-				 .dst = "fd00::3", .icmp_type = 128, .sport = 7, .payload = 56 };
+	struct pkt_spec req = { .family = AF_INET,
+				.proto = 1,
+				.src = "10.1.1.2",
+				.dst = "10.1.1.3",
+				.icmp_type = 8,
+				.sport = 0x1234,
+				.payload = 56 };
+	struct pkt_spec rep = { .family = AF_INET,
+				.proto = 1,
+				.src = "10.1.1.3",
+				.dst = "10.1.1.2",
+				.icmp_type = 0,
+				.sport = 0x1234,
+				.payload = 56 };
+	struct pkt_spec req6 = { .family = AF_INET6,
+				 .proto = 58,
+				 .src = "fd00::2",
+				 .dst = "fd00::3",
+				 .icmp_type = 128,
+				 .sport = 7,
+				 .payload = 56 };
 	struct fl_stats st;
 	struct fl_key k;
 
@@ -284,8 +322,13 @@ static void test_icmp_echo_pairs(struct env *e)
 
 static void test_vlan(struct env *e)
 {
-	struct pkt_spec s = { .family = AF_INET, .proto = 17, .src = "10.7.0.1",
-			      .dst = "10.7.0.2", .sport = 1000, .dport = 2000, .payload = 100,
+	struct pkt_spec s = { .family = AF_INET,
+			      .proto = 17,
+			      .src = "10.7.0.1",
+			      .dst = "10.7.0.2",
+			      .sport = 1000,
+			      .dport = 2000,
+			      .payload = 100,
 			      .vlan_tags = 1 };
 	struct fl_stats st;
 	struct fl_key k = make_key(&s, FL_DIR_INGRESS);
@@ -305,10 +348,16 @@ static void test_vlan(struct env *e)
 
 static void test_other_protocols(struct env *e)
 {
-	struct pkt_spec gre = { .family = AF_INET, .proto = 47, .src = "10.5.0.1",
-				.dst = "10.5.0.2", .payload = 40 };
-	struct pkt_spec frag = { .family = AF_INET, .proto = 17, .src = "10.5.0.1",
-				 .dst = "10.5.0.2", .sport = 9, .dport = 9, .payload = 200,
+	struct pkt_spec gre = {
+		.family = AF_INET, .proto = 47, .src = "10.5.0.1", .dst = "10.5.0.2", .payload = 40
+	};
+	struct pkt_spec frag = { .family = AF_INET,
+				 .proto = 17,
+				 .src = "10.5.0.1",
+				 .dst = "10.5.0.2",
+				 .sport = 9,
+				 .dport = 9,
+				 .payload = 200,
 				 .frag_off = 185 };
 	struct pkt_spec arp = { .family = 0 };
 	__u64 frag_before = counter(e, FL_CNT_FRAGMENT);
@@ -340,14 +389,32 @@ static void test_other_protocols(struct env *e)
 static void test_truncated_and_malformed(struct env *e)
 {
 	struct pkt_spec specs[] = {
-		{ .family = AF_INET, .proto = 6, .src = "10.6.0.1", .dst = "10.6.0.2",
-		  .sport = 1, .dport = 2 },
-		{ .family = AF_INET6, .proto = 17, .src = "fd00::1", .dst = "fd00::2", .sport = 1,
+		{ .family = AF_INET,
+		  .proto = 6,
+		  .src = "10.6.0.1",
+		  .dst = "10.6.0.2",
+		  .sport = 1,
 		  .dport = 2 },
-		{ .family = AF_INET6, .proto = 6, .src = "fd00::1", .dst = "fd00::2", .sport = 1,
-		  .dport = 2, .v6_hbh = 1 },
-		{ .family = AF_INET, .proto = 6, .src = "10.6.0.1", .dst = "10.6.0.2",
-		  .sport = 1, .dport = 2, .vlan_tags = 1 },
+		{ .family = AF_INET6,
+		  .proto = 17,
+		  .src = "fd00::1",
+		  .dst = "fd00::2",
+		  .sport = 1,
+		  .dport = 2 },
+		{ .family = AF_INET6,
+		  .proto = 6,
+		  .src = "fd00::1",
+		  .dst = "fd00::2",
+		  .sport = 1,
+		  .dport = 2,
+		  .v6_hbh = 1 },
+		{ .family = AF_INET,
+		  .proto = 6,
+		  .src = "10.6.0.1",
+		  .dst = "10.6.0.2",
+		  .sport = 1,
+		  .dport = 2,
+		  .vlan_tags = 1 },
 	};
 	/* Lengths to cut at: inside L2/VLAN, inside L3, inside extension header, inside L4. */
 	int cuts[] = { 15, 16, 20, 33, 40, 53, 57, 60, 61, 70 };
@@ -371,8 +438,7 @@ static void test_truncated_and_malformed(struct env *e)
 		}
 	}
 	CHECK(expected >= 8, "only %llu truncated frames reached the program", expected);
-	CHECK(flow_count(e) == before, "truncated frames created %u flows",
-	      flow_count(e) - before);
+	CHECK(flow_count(e) == before, "truncated frames created %u flows", flow_count(e) - before);
 	CHECK(counter(e, FL_CNT_TRUNCATED) == trunc_before + expected,
 	      "truncated counter %llu want %llu", counter(e, FL_CNT_TRUNCATED) - trunc_before,
 	      expected);
@@ -414,9 +480,13 @@ static void test_table_full(void)
 	rb = ring_buffer__new(bpf_map__fd(e.skel->maps.overflow), on_overflow, NULL, NULL);
 	CHECK(rb != NULL, "ring buffer");
 	for (int i = 0; i < 6; i++) {
-		struct pkt_spec s = { .family = AF_INET, .proto = 17, .src = "10.8.0.1",
-				      .dst = "10.8.0.2", .sport = (uint16_t)(100 + i),
-				      .dport = 53, .payload = 10 * i };
+		struct pkt_spec s = { .family = AF_INET,
+				      .proto = 17,
+				      .src = "10.8.0.1",
+				      .dst = "10.8.0.2",
+				      .sport = (uint16_t)(100 + i),
+				      .dport = 53,
+				      .payload = 10 * i };
 
 		run(e.prog_in, &s, &len);
 		if (i >= 4)

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "attach.h"
+#include "log.h"
+
+/* From linux/bpf.h of 6.6+, which the build headers may predate. */
+#define FL_BPF_TCX_INGRESS 46
+#define FL_BPF_TCX_EGRESS 47
+#define FL_BPF_F_BEFORE (1U << 3)
+
+/* The BPF_LINK_CREATE part of union bpf_attr with the tcx member (kernel 6.6 layout). */
+struct tcx_link_create_attr {
+	__u32 prog_fd;
+	__u32 target_ifindex;
+	__u32 attach_type;
+	__u32 flags;
+	__u32 relative_fd;
+	__u32 pad;
+	__u64 expected_revision;
+	__u8 rest[64]; /* the kernel requires the unused tail of the attr to be zero */
+};
+
+static int tcx_link_create(int prog_fd, int ifindex, __u32 type)
+{
+	struct tcx_link_create_attr attr;
+	long fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_fd = (__u32)prog_fd;
+	attr.target_ifindex = (__u32)ifindex;
+	attr.attach_type = type;
+	/* BPF_F_BEFORE with no relative program: first in the chain, ahead of e.g. the VPC
+	 * CNI network policy agent's programs that end the chain with TC_ACT_OK. */
+	attr.flags = FL_BPF_F_BEFORE;
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int attach_tcx(struct attach_ctx *ctx, int ifindex, struct attachment *a)
+{
+	int in, eg;
+
+	in = tcx_link_create(ctx->prog_ingress, ifindex, FL_BPF_TCX_INGRESS);
+	if (in < 0)
+		return in;
+	eg = tcx_link_create(ctx->prog_egress, ifindex, FL_BPF_TCX_EGRESS);
+	if (eg < 0) {
+		close(in);
+		return eg;
+	}
+	a->link_fd[0] = in;
+	a->link_fd[1] = eg;
+	a->used = ATTACHED_TCX;
+	return 0;
+}
+
+/* Is the program with this id one of ours (a filter left by an agent that crashed)? */
+static int prog_is_ours(__u32 prog_id)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	int fd, ours;
+
+	fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	       strncmp(info.name, "flowlens_", 9) == 0;
+	close(fd);
+	return ours;
+}
+
+static int tc_attach_one(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point,
+			 int prog_fd)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, q, .handle = ATTACH_TC_HANDLE,
+			    .priority = ctx->tc_priority);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ATTACH_TC_HANDLE,
+			    .priority = ctx->tc_priority, .prog_fd = prog_fd);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	if (bpf_tc_query(&hook, &q) == 0) {
+		if (!prog_is_ours(q.prog_id)) {
+			pr_err("ifindex %d: a filter that is not ours holds priority %u handle %#x; "
+			       "choose another --tc-priority",
+			       ifindex, ctx->tc_priority, ATTACH_TC_HANDLE);
+			return -EBUSY;
+		}
+		pr_info("ifindex %d: replacing a stale flowlens filter (prog id %u)", ifindex,
+			q.prog_id);
+		opts.flags = BPF_TC_F_REPLACE;
+	}
+	return bpf_tc_attach(&hook, &opts);
+}
+
+static void tc_detach_one(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ATTACH_TC_HANDLE,
+			    .priority = ctx->tc_priority);
+	int err;
+
+	/* Only our own handle/priority is removed; the clsact qdisc and others' filters stay. */
+	err = bpf_tc_detach(&hook, &opts);
+	if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
+		pr_warn("ifindex %d: detaching tc filter: %s", ifindex, strerror(-err));
+}
+
+static int attach_tc(struct attach_ctx *ctx, int ifindex, struct attachment *a)
+{
+	int err;
+
+	err = tc_attach_one(ctx, ifindex, BPF_TC_INGRESS, ctx->prog_ingress);
+	if (err)
+		return err;
+	err = tc_attach_one(ctx, ifindex, BPF_TC_EGRESS, ctx->prog_egress);
+	if (err) {
+		tc_detach_one(ctx, ifindex, BPF_TC_INGRESS);
+		return err;
+	}
+	a->used = ATTACHED_TC;
+	return 0;
+}
+
+int attach_iface(struct attach_ctx *ctx, int ifindex, struct attachment *out)
+{
+	int err;
+
+	out->used = ATTACHED_NONE;
+	out->link_fd[0] = out->link_fd[1] = -1;
+	if (ctx->mode == ATTACH_TC || (ctx->mode == ATTACH_AUTO && ctx->tcx_unsupported))
+		return attach_tc(ctx, ifindex, out);
+	err = attach_tcx(ctx, ifindex, out);
+	if (err == 0 || ctx->mode == ATTACH_TCX)
+		return err;
+	if (err == -EINVAL || err == -EOPNOTSUPP) {
+		/* Kernels before 6.6 reject the attach type: use clsact from now on. */
+		pr_info("tcx not available (%s); using legacy TC (clsact) at priority %u",
+			strerror(-err), ctx->tc_priority);
+		ctx->tcx_unsupported = 1;
+		return attach_tc(ctx, ifindex, out);
+	}
+	return err;
+}
+
+void attach_detach(struct attach_ctx *ctx, int ifindex, struct attachment *a, int gone)
+{
+	switch (a->used) {
+	case ATTACHED_TCX:
+		/* Closing the link fd detaches; a vanished device took the links with it. */
+		for (int i = 0; i < 2; i++) {
+			if (a->link_fd[i] >= 0)
+				close(a->link_fd[i]);
+			a->link_fd[i] = -1;
+		}
+		break;
+	case ATTACHED_TC:
+		if (!gone) {
+			tc_detach_one(ctx, ifindex, BPF_TC_INGRESS);
+			tc_detach_one(ctx, ifindex, BPF_TC_EGRESS);
+		}
+		break;
+	case ATTACHED_NONE:
+		break;
+	}
+	a->used = ATTACHED_NONE;
+}
+
+const char *attach_used_name(enum attach_used u)
+{
+	switch (u) {
+	case ATTACHED_TCX:
+		return "tcx";
+	case ATTACHED_TC:
+		return "tc";
+	default:
+		return "none";
+	}
+}

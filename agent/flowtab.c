@@ -1,0 +1,749 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "flowtab.h"
+
+#define BATCH 1024
+#define EPHEMERAL_MIN 32768 /* Linux ip_local_port_range starts here by default */
+
+/* What the previous drain saw of one kernel entry. */
+struct flow_entry {
+	struct fl_key key;
+	struct fl_stats last; /* summed over CPUs */
+	uint64_t gen;
+	int kind;
+	UT_hash_handle hh;
+};
+
+/* A connection: both directions of one 5-tuple, sides in canonical order (a < b). */
+struct conn_key {
+	uint32_t a[4];
+	uint32_t b[4];
+	uint16_t aport;
+	uint16_t bport;
+	uint8_t proto;
+	uint8_t pad[3];
+};
+
+struct conn {
+	struct conn_key key;
+	int client_is_a;
+	enum initiator_by by;
+	uint64_t first_a_ns; /* first packet sent by a / by b */
+	uint64_t first_b_ns;
+	uint64_t last_ns;
+	UT_hash_handle hh;
+};
+
+struct local_ip {
+	uint32_t addr[4];
+	int routes; /* host routes through a pod interface */
+	uint64_t learned_ns; /* last seen as a pod's own address at a pod veth */
+	UT_hash_handle hh;
+};
+
+/* Packets the kernel handed over through the ring buffer, pending the next drain. */
+struct pending {
+	struct fl_key key;
+	struct fl_stats delta;
+	UT_hash_handle hh;
+};
+
+/* One delta of one drain. */
+struct item {
+	struct fl_key key;
+	struct fl_stats d;
+	int kind;
+};
+
+struct gone_iface {
+	int ifindex;
+	UT_hash_handle hh;
+};
+
+struct flowtab {
+	int flows_fd;
+	int counters_fd;
+	int ncpus;
+	uint32_t capacity;
+	uint32_t overflow_max;
+	uint64_t idle_ns;
+	flowtab_kind_fn kind;
+	void *kind_ctx;
+	uint64_t gen;
+
+	struct flow_entry *entries;
+	struct conn *conns;
+	struct local_ip *local;
+	struct pending *pending;
+	unsigned int n_pending;
+	struct gone_iface *gone;
+	struct flow_agg *aggs;
+
+	struct item *items;
+	size_t n_items, cap_items;
+	struct fl_key *kbuf;
+	struct fl_stats *vbuf;
+
+	struct flowtab_stats st;
+};
+
+int flowtab_new(struct flowtab **out, int flows_fd, int counters_fd, uint32_t capacity,
+		uint32_t overflow_max, uint64_t idle_timeout_ns, flowtab_kind_fn kind, void *ctx)
+{
+	struct flowtab *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->flows_fd = flows_fd;
+	t->counters_fd = counters_fd;
+	t->ncpus = libbpf_num_possible_cpus();
+	t->capacity = capacity;
+	t->overflow_max = overflow_max;
+	t->idle_ns = idle_timeout_ns;
+	t->kind = kind;
+	t->kind_ctx = ctx;
+	if (t->ncpus <= 0) {
+		free(t);
+		return -EINVAL;
+	}
+	t->kbuf = calloc(BATCH, sizeof(*t->kbuf));
+	t->vbuf = calloc((size_t)BATCH * (size_t)t->ncpus, sizeof(*t->vbuf));
+	if (!t->kbuf || !t->vbuf) {
+		flowtab_free(t);
+		return -ENOMEM;
+	}
+	*out = t;
+	return 0;
+}
+
+static void free_aggs(struct flowtab *t)
+{
+	struct flow_agg *a, *tmp;
+
+	HASH_ITER (hh, t->aggs, a, tmp) {
+		HASH_DEL(t->aggs, a);
+		free(a);
+	}
+}
+
+void flowtab_free(struct flowtab *t)
+{
+	struct flow_entry *e, *etmp;
+	struct conn *c, *ctmp;
+	struct local_ip *l, *ltmp;
+	struct pending *p, *ptmp;
+	struct gone_iface *g, *gtmp;
+
+	if (!t)
+		return;
+	HASH_ITER (hh, t->entries, e, etmp) {
+		HASH_DEL(t->entries, e);
+		free(e);
+	}
+	HASH_ITER (hh, t->conns, c, ctmp) {
+		HASH_DEL(t->conns, c);
+		free(c);
+	}
+	HASH_ITER (hh, t->local, l, ltmp) {
+		HASH_DEL(t->local, l);
+		free(l);
+	}
+	HASH_ITER (hh, t->pending, p, ptmp) {
+		HASH_DEL(t->pending, p);
+		free(p);
+	}
+	HASH_ITER (hh, t->gone, g, gtmp) {
+		HASH_DEL(t->gone, g);
+		free(g);
+	}
+	free_aggs(t);
+	free(t->items);
+	free(t->kbuf);
+	free(t->vbuf);
+	free(t);
+}
+
+static void stats_add(struct fl_stats *to, const struct fl_stats *v)
+{
+	to->packets += v->packets;
+	to->bytes += v->bytes;
+	to->syn += v->syn;
+	to->synack += v->synack;
+	to->fin += v->fin;
+	to->rst += v->rst;
+	to->flags_or |= v->flags_or;
+	if (v->first_ns && (!to->first_ns || v->first_ns < to->first_ns))
+		to->first_ns = v->first_ns;
+	if (v->last_ns > to->last_ns)
+		to->last_ns = v->last_ns;
+}
+
+static void sum_cpus(const struct fl_stats *percpu, int ncpus, struct fl_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < ncpus; i++)
+		stats_add(out, &percpu[i]);
+}
+
+/* delta = cur - prev for the counters; timestamps and flags come from cur. */
+static void stats_delta(const struct fl_stats *cur, const struct fl_stats *prev, struct fl_stats *d)
+{
+	*d = *cur;
+	if (cur->packets < prev->packets)
+		return; /* the kernel entry was recreated: all of cur is new */
+	d->packets = cur->packets - prev->packets;
+	d->bytes = cur->bytes - prev->bytes;
+	d->syn = cur->syn - prev->syn;
+	d->synack = cur->synack - prev->synack;
+	d->fin = cur->fin - prev->fin;
+	d->rst = cur->rst - prev->rst;
+}
+
+static int push_item(struct flowtab *t, const struct fl_key *k, const struct fl_stats *d, int kind)
+{
+	if (t->n_items == t->cap_items) {
+		size_t cap = t->cap_items ? t->cap_items * 2 : 1024;
+		struct item *n = realloc(t->items, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->items = n;
+		t->cap_items = cap;
+	}
+	t->items[t->n_items].key = *k;
+	t->items[t->n_items].d = *d;
+	t->items[t->n_items].kind = kind;
+	t->n_items++;
+	return 0;
+}
+
+static int kind_of(struct flowtab *t, int ifindex)
+{
+	int k = t->kind(t->kind_ctx, ifindex);
+
+	return k < 0 ? IFACE_NODE : k;
+}
+
+static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_stats *percpu)
+{
+	struct flow_entry *e;
+	struct fl_stats cur, d;
+
+	sum_cpus(percpu, t->ncpus, &cur);
+	HASH_FIND(hh, t->entries, k, sizeof(*k), e);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		e->key = *k;
+		e->kind = kind_of(t, (int)k->ifindex);
+		HASH_ADD(hh, t->entries, key, sizeof(e->key), e);
+	}
+	stats_delta(&cur, &e->last, &d);
+	e->last = cur;
+	e->gen = t->gen;
+	if (d.packets)
+		return push_item(t, k, &d, e->kind);
+	return 0;
+}
+
+/* Reads the whole kernel table, in batches where the kernel supports them. */
+static int read_kernel(struct flowtab *t)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct fl_key next, cur;
+	__u32 out_batch, count;
+	void *in = NULL;
+	int err, n = 0;
+
+	for (;;) {
+		count = BATCH;
+		err = bpf_map_lookup_batch(t->flows_fd, in, &out_batch, t->kbuf, t->vbuf, &count,
+					   &opts);
+		if (err && errno != ENOENT)
+			break;
+		for (__u32 i = 0; i < count; i++) {
+			int e = see_entry(t, &t->kbuf[i], &t->vbuf[(size_t)i * (size_t)t->ncpus]);
+
+			if (e)
+				return e;
+			n++;
+		}
+		if (err)
+			return n; /* ENOENT: that was the last batch */
+		in = &out_batch;
+	}
+	if (in) {
+		/* Failing half-way would re-count entries; a full pass again is the fix. */
+		return -errno;
+	}
+	/* No batch support: one key at a time. */
+	n = 0;
+	for (err = bpf_map_get_next_key(t->flows_fd, NULL, &next); err == 0;
+	     err = bpf_map_get_next_key(t->flows_fd, &cur, &next)) {
+		cur = next;
+		if (bpf_map_lookup_elem(t->flows_fd, &cur, t->vbuf))
+			continue;
+		err = see_entry(t, &cur, t->vbuf);
+		if (err)
+			return err;
+		n++;
+	}
+	return n;
+}
+
+static void read_counters(struct flowtab *t)
+{
+	__u64 vals[t->ncpus];
+
+	for (__u32 i = 0; i < FL_CNT_MAX; i++) {
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(t->counters_fd, &i, vals))
+			continue;
+		for (int c = 0; c < t->ncpus; c++)
+			sum += vals[c];
+		t->st.datapath[i] = sum;
+	}
+}
+
+/* Removes idle entries and those of vanished interfaces; their final deltas are kept. */
+static void evict(struct flowtab *t, uint64_t now_ns)
+{
+	struct flow_entry *e, *tmp;
+	struct gone_iface *g, *gtmp;
+
+	HASH_ITER (hh, t->entries, e, tmp) {
+		struct gone_iface *gi;
+		struct fl_stats cur, d;
+		int gone;
+
+		if (e->gen != t->gen) {
+			/* No longer in the kernel (removed outside the agent). */
+			HASH_DEL(t->entries, e);
+			free(e);
+			continue;
+		}
+		HASH_FIND_INT(t->gone, &e->key.ifindex, gi);
+		gone = gi != NULL;
+		if (!gone && (e->last.last_ns + t->idle_ns > now_ns))
+			continue;
+		if (bpf_map_lookup_and_delete_elem(t->flows_fd, &e->key, t->vbuf) == 0) {
+			sum_cpus(t->vbuf, t->ncpus, &cur);
+			stats_delta(&cur, &e->last, &d);
+			if (d.packets)
+				push_item(t, &e->key, &d, e->kind);
+		} else if (errno != ENOENT) {
+			/* Kernels without lookup-and-delete: plain delete, racing a last packet. */
+			bpf_map_delete_elem(t->flows_fd, &e->key);
+		}
+		t->st.evicted++;
+		HASH_DEL(t->entries, e);
+		free(e);
+	}
+	HASH_ITER (hh, t->gone, g, gtmp) {
+		HASH_DEL(t->gone, g);
+		free(g);
+	}
+}
+
+static void take_pending(struct flowtab *t)
+{
+	struct pending *p, *tmp;
+
+	HASH_ITER (hh, t->pending, p, tmp) {
+		push_item(t, &p->key, &p->delta, kind_of(t, (int)p->key.ifindex));
+		HASH_DEL(t->pending, p);
+		free(p);
+	}
+	t->n_pending = 0;
+}
+
+static int tuple_cmp(const uint32_t *a, uint16_t ap, const uint32_t *b, uint16_t bp)
+{
+	int c = memcmp(a, b, 16);
+
+	if (c)
+		return c;
+	return (int)ap - (int)bp;
+}
+
+/* Canonical connection key; *sender_is_a tells which side sent the item's packets. */
+static void conn_key_of(const struct fl_key *k, struct conn_key *ck, int *sender_is_a)
+{
+	memset(ck, 0, sizeof(*ck));
+	ck->proto = k->proto;
+	if (tuple_cmp(k->saddr, k->sport, k->daddr, k->dport) <= 0) {
+		memcpy(ck->a, k->saddr, 16);
+		memcpy(ck->b, k->daddr, 16);
+		ck->aport = k->sport;
+		ck->bport = k->dport;
+		*sender_is_a = 1;
+	} else {
+		memcpy(ck->a, k->daddr, 16);
+		memcpy(ck->b, k->saddr, 16);
+		ck->aport = k->dport;
+		ck->bport = k->sport;
+		*sender_is_a = 0;
+	}
+}
+
+static struct local_ip *local_find(struct flowtab *t, const uint32_t addr[4])
+{
+	struct local_ip *l;
+
+	HASH_FIND(hh, t->local, addr, 16, l);
+	return l;
+}
+
+static struct local_ip *local_get(struct flowtab *t, const uint32_t addr[4])
+{
+	struct local_ip *l = local_find(t, addr);
+
+	if (l)
+		return l;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	memcpy(l->addr, addr, 16);
+	HASH_ADD(hh, t->local, addr, sizeof(l->addr), l);
+	return l;
+}
+
+static void mapped_addr(int family, const void *addr, uint32_t out[4])
+{
+	memset(out, 0, 16);
+	if (family == AF_INET) {
+		out[2] = htonl(0xffff);
+		memcpy(&out[3], addr, 4);
+	} else {
+		memcpy(out, addr, 16);
+	}
+}
+
+void flowtab_route(struct flowtab *t, int add, int family, const void *addr, int is_pod)
+{
+	uint32_t a[4];
+	struct local_ip *l;
+
+	if (!is_pod)
+		return;
+	mapped_addr(family, addr, a);
+	if (add) {
+		l = local_get(t, a);
+		if (l)
+			l->routes++;
+		return;
+	}
+	l = local_find(t, a);
+	if (l && l->routes > 0)
+		l->routes--;
+}
+
+void flowtab_iface_gone(struct flowtab *t, int ifindex)
+{
+	struct gone_iface *g;
+
+	HASH_FIND_INT(t->gone, &ifindex, g);
+	if (g)
+		return;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return;
+	g->ifindex = ifindex;
+	HASH_ADD_INT(t->gone, ifindex, g);
+}
+
+void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev)
+{
+	struct pending *p;
+	struct fl_stats one = { 0 };
+
+	t->st.overflow_records++;
+	one.packets = 1;
+	one.bytes = ev->bytes;
+	one.first_ns = one.last_ns = ev->ts_ns;
+	one.flags_or = ev->tcp_flags;
+	if (ev->tcp_flags & TCPF_SYN_BIT) {
+		if (ev->tcp_flags & TCPF_ACK_BIT)
+			one.synack = 1;
+		else
+			one.syn = 1;
+	}
+	one.fin = !!(ev->tcp_flags & TCPF_FIN_BIT);
+	one.rst = !!(ev->tcp_flags & TCPF_RST_BIT);
+
+	HASH_FIND(hh, t->pending, &ev->key, sizeof(ev->key), p);
+	if (!p) {
+		if (t->n_pending >= t->overflow_max || !(p = calloc(1, sizeof(*p)))) {
+			t->st.overflow_dropped_packets++;
+			return;
+		}
+		p->key = ev->key;
+		HASH_ADD(hh, t->pending, key, sizeof(p->key), p);
+		t->n_pending++;
+	}
+	stats_add(&p->delta, &one);
+}
+
+/* Pass 1: initiator evidence per connection, and pod addresses seen at pod veths. */
+static void learn(struct flowtab *t, uint64_t now_ns)
+{
+	for (size_t i = 0; i < t->n_items; i++) {
+		const struct item *it = &t->items[i];
+		struct conn_key ck;
+		struct conn *c;
+		int sender_is_a;
+
+		if (it->kind == IFACE_POD) {
+			const uint32_t *pod =
+				it->key.dir == FL_DIR_INGRESS ? it->key.saddr : it->key.daddr;
+			struct local_ip *l = local_get(t, pod);
+
+			if (l)
+				l->learned_ns = now_ns;
+		}
+		conn_key_of(&it->key, &ck, &sender_is_a);
+		HASH_FIND(hh, t->conns, &ck, sizeof(ck), c);
+		if (!c) {
+			c = calloc(1, sizeof(*c));
+			if (!c)
+				continue;
+			c->key = ck;
+			HASH_ADD(hh, t->conns, key, sizeof(c->key), c);
+		}
+		c->last_ns = now_ns;
+		if (sender_is_a) {
+			if (!c->first_a_ns || it->d.first_ns < c->first_a_ns)
+				c->first_a_ns = it->d.first_ns;
+		} else if (!c->first_b_ns || it->d.first_ns < c->first_b_ns) {
+			c->first_b_ns = it->d.first_ns;
+		}
+		if (it->key.proto != 6)
+			continue;
+		/* A SYN names its sender the client; a SYN-ACK names its receiver. */
+		if (it->d.syn) {
+			c->client_is_a = sender_is_a;
+			c->by = INITIATOR_SYN;
+		} else if (it->d.synack && c->by != INITIATOR_SYN) {
+			c->client_is_a = !sender_is_a;
+			c->by = INITIATOR_SYN;
+		}
+	}
+}
+
+/*
+ * Connections whose start was not seen (open before the agent started, or not TCP):
+ * TCP/UDP/SCTP: if exactly one port is ephemeral (>= 32768) that side is the client, else the
+ * higher port is; equal ports: the sender of the first packet seen. ICMP: the side with the
+ * non-zero "port" (echo id, or type/code of an error) started the exchange. Anything else:
+ * the sender of the first packet seen.
+ */
+static void decide(struct conn *c)
+{
+	const struct conn_key *k = &c->key;
+	int ea = k->aport >= EPHEMERAL_MIN, eb = k->bport >= EPHEMERAL_MIN;
+
+	if (c->by != INITIATOR_NONE)
+		return; /* decided: by SYN, or once by heuristic so it stays stable */
+	if ((k->proto == 1 || k->proto == 58) && (k->aport == 0) != (k->bport == 0)) {
+		c->client_is_a = k->aport != 0;
+		c->by = INITIATOR_PORTS;
+		return;
+	}
+	if ((k->proto == 6 || k->proto == 17 || k->proto == 132) && k->aport != k->bport) {
+		c->client_is_a = ea != eb ? ea : k->aport > k->bport;
+		c->by = INITIATOR_PORTS;
+		return;
+	}
+	if (!c->first_b_ns)
+		c->client_is_a = 1;
+	else if (!c->first_a_ns)
+		c->client_is_a = 0;
+	else
+		c->client_is_a = c->first_a_ns <= c->first_b_ns;
+	c->by = INITIATOR_FIRST;
+}
+
+static int is_local(struct flowtab *t, const uint32_t addr[4])
+{
+	struct local_ip *l = local_find(t, addr);
+
+	return l && (l->routes > 0 || l->learned_ns);
+}
+
+/* Pass 2: attribute every delta to its aggregate. */
+static void aggregate(struct flowtab *t)
+{
+	for (size_t i = 0; i < t->n_items; i++) {
+		const struct item *it = &t->items[i];
+		const struct fl_key *k = &it->key;
+		int sender_is_a, sender_is_client;
+		struct agg_key ak;
+		struct flow_agg *a;
+		struct conn_key ck;
+		struct conn *c;
+		struct agg_dir *dir;
+
+		conn_key_of(k, &ck, &sender_is_a);
+		HASH_FIND(hh, t->conns, &ck, sizeof(ck), c);
+		if (!c)
+			continue;
+		decide(c);
+		sender_is_client = sender_is_a == c->client_is_a;
+
+		memset(&ak, 0, sizeof(ak));
+		memcpy(ak.client, sender_is_client ? k->saddr : k->daddr, 16);
+		memcpy(ak.server, sender_is_client ? k->daddr : k->saddr, 16);
+		ak.server_port = sender_is_client ? k->dport : k->sport;
+		ak.proto = k->proto;
+		if (it->kind == IFACE_POD) {
+			const uint32_t *pod = k->dir == FL_DIR_INGRESS ? k->saddr : k->daddr;
+
+			ak.reporter =
+				memcmp(pod, ak.client, 16) == 0 ? REPORTER_CLIENT : REPORTER_SERVER;
+		} else {
+			/* The pod veth of a local pod already counted this packet. */
+			if (is_local(t, k->saddr) || is_local(t, k->daddr)) {
+				t->st.eni_duplicate_packets += it->d.packets;
+				continue;
+			}
+			ak.reporter = REPORTER_NODE;
+		}
+
+		HASH_FIND(hh, t->aggs, &ak, sizeof(ak), a);
+		if (!a) {
+			a = calloc(1, sizeof(*a));
+			if (!a)
+				continue;
+			a->key = ak;
+			HASH_ADD(hh, t->aggs, key, sizeof(a->key), a);
+		}
+		dir = sender_is_client ? &a->fwd : &a->rev;
+		dir->packets += it->d.packets;
+		dir->bytes += it->d.bytes;
+		if (sender_is_client)
+			a->flags_fwd |= it->d.flags_or;
+		else
+			a->flags_rev |= it->d.flags_or;
+		a->syn += it->d.syn;
+		a->synack += it->d.synack;
+		a->fin += it->d.fin;
+		a->rst += it->d.rst;
+		if (c->by != INITIATOR_SYN)
+			a->by_heuristic = 1;
+		if (it->d.first_ns && (!a->first_ns || it->d.first_ns < a->first_ns))
+			a->first_ns = it->d.first_ns;
+		if (it->d.last_ns > a->last_ns)
+			a->last_ns = it->d.last_ns;
+	}
+}
+
+static void expire(struct flowtab *t, uint64_t now_ns)
+{
+	struct conn *c, *ctmp;
+	struct local_ip *l, *ltmp;
+
+	HASH_ITER (hh, t->conns, c, ctmp) {
+		if (c->last_ns + t->idle_ns <= now_ns) {
+			HASH_DEL(t->conns, c);
+			free(c);
+		}
+	}
+	HASH_ITER (hh, t->local, l, ltmp) {
+		if (l->learned_ns && l->learned_ns + t->idle_ns <= now_ns)
+			l->learned_ns = 0;
+		if (!l->routes && !l->learned_ns) {
+			HASH_DEL(t->local, l);
+			free(l);
+		}
+	}
+}
+
+int flowtab_drain(struct flowtab *t, uint64_t now_ns)
+{
+	int n, err = 0;
+
+	t->gen++;
+	t->n_items = 0;
+	free_aggs(t);
+
+	n = read_kernel(t);
+	if (n < 0) {
+		err = n;
+		t->st.read_errors++;
+	} else {
+		t->st.kernel_entries = (uint64_t)n;
+		evict(t, now_ns);
+	}
+	take_pending(t);
+	read_counters(t);
+	learn(t, now_ns);
+	aggregate(t);
+	expire(t, now_ns);
+
+	t->st.drains++;
+	t->st.connections = HASH_COUNT(t->conns);
+	t->st.local_ips = HASH_COUNT(t->local);
+	t->st.aggregates = HASH_COUNT(t->aggs);
+	return err;
+}
+
+struct flow_agg *flowtab_aggregates(const struct flowtab *t)
+{
+	return t->aggs;
+}
+
+const struct flowtab_stats *flowtab_stats(const struct flowtab *t)
+{
+	return &t->st;
+}
+
+int flowtab_addr_str(const uint32_t addr[4], char *buf, size_t size)
+{
+	if (addr[0] == 0 && addr[1] == 0 && addr[2] == htonl(0xffff)) {
+		if (!inet_ntop(AF_INET, &addr[3], buf, (socklen_t)size))
+			return -errno;
+		return AF_INET;
+	}
+	if (!inet_ntop(AF_INET6, addr, buf, (socklen_t)size))
+		return -errno;
+	return AF_INET6;
+}
+
+const char *flowtab_proto_name(uint8_t proto, char *buf, size_t size)
+{
+	switch (proto) {
+	case 1:
+		return "icmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 58:
+		return "icmpv6";
+	case 132:
+		return "sctp";
+	default:
+		snprintf(buf, size, "%u", proto);
+		return buf;
+	}
+}
+
+const char *flowtab_reporter_name(uint8_t reporter)
+{
+	switch (reporter) {
+	case REPORTER_CLIENT:
+		return "client";
+	case REPORTER_SERVER:
+		return "server";
+	default:
+		return "node";
+	}
+}

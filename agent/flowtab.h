@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * From kernel flow counters to per-interval flow aggregates.
+ *
+ * The kernel table holds cumulative per-CPU counters per (directional 5-tuple, interface,
+ * hook) that are never reset in place; every drain reads them all (batch lookups), subtracts
+ * what the previous drain saw, and attributes the deltas to aggregates keyed by (client IP,
+ * server IP, server port, protocol, reporter). Idle entries are removed with an atomic
+ * lookup-and-delete so that their last packets are still counted.
+ */
+#ifndef FLOWLENS_FLOWTAB_H
+#define FLOWLENS_FLOWTAB_H
+
+#include <stdint.h>
+#include <uthash.h>
+#include "flow.h"
+
+enum iface_kind {
+	IFACE_POD = 0, /* host side of a pod veth (eni*, veth*) */
+	IFACE_NODE, /* a node interface (ENI: eth*, ens*) */
+};
+
+enum reporter {
+	REPORTER_CLIENT = 0, /* seen at the initiating pod's veth */
+	REPORTER_SERVER, /* seen at the responding pod's veth */
+	REPORTER_NODE, /* seen only at a node interface */
+};
+
+/* How the initiator of a connection was decided (documented in docs/flows.md). */
+enum initiator_by {
+	INITIATOR_NONE = 0,
+	INITIATOR_SYN, /* TCP SYN / SYN-ACK observed */
+	INITIATOR_PORTS, /* port heuristic */
+	INITIATOR_FIRST, /* sender of the first packet observed */
+};
+
+struct agg_key {
+	uint32_t client[4]; /* IPv4-mapped like fl_key */
+	uint32_t server[4];
+	uint16_t server_port;
+	uint8_t proto;
+	uint8_t reporter;
+};
+
+struct agg_dir {
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+struct flow_agg {
+	struct agg_key key;
+	struct agg_dir fwd; /* client to server */
+	struct agg_dir rev; /* server to client */
+	uint32_t syn, synack, fin, rst;
+	uint8_t flags_fwd, flags_rev;
+	uint8_t by_heuristic; /* some connection's initiator was not seen by SYN */
+	uint64_t first_ns, last_ns; /* CLOCK_MONOTONIC */
+	UT_hash_handle hh;
+};
+
+struct flowtab_stats {
+	uint64_t drains;
+	uint64_t kernel_entries;
+	uint64_t evicted;
+	uint64_t overflow_records; /* ring buffer records received */
+	uint64_t overflow_dropped_packets; /* pending overflow table full */
+	uint64_t eni_duplicate_packets; /* ENI copies of packets seen at a pod veth */
+	uint64_t read_errors;
+	uint64_t connections;
+	uint64_t local_ips;
+	uint64_t aggregates;
+	uint64_t datapath[FL_CNT_MAX];
+};
+
+/* Kind of an interface by ifindex, or -1 when it is not (or no longer) known. */
+typedef int (*flowtab_kind_fn)(void *ctx, int ifindex);
+
+struct flowtab;
+
+int flowtab_new(struct flowtab **out, int flows_fd, int counters_fd, uint32_t capacity,
+		uint32_t overflow_max, uint64_t idle_timeout_ns, flowtab_kind_fn kind, void *ctx);
+void flowtab_free(struct flowtab *t);
+
+/* A packet the kernel could not put in its table (ring buffer record). */
+void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev);
+/* A host route through a pod interface names a local pod IP (add = 0 removes it). */
+void flowtab_route(struct flowtab *t, int add, int family, const void *addr, int is_pod);
+/* The interface is gone: its flows are read one last time and removed at the next drain. */
+void flowtab_iface_gone(struct flowtab *t, int ifindex);
+
+/*
+ * Reads the kernel tables and replaces the interval's aggregates. now_ns is CLOCK_MONOTONIC.
+ * Returns 0 or a negative errno (the aggregates are then those that could be read).
+ */
+int flowtab_drain(struct flowtab *t, uint64_t now_ns);
+
+/* The last interval's aggregates (a uthash list; iterate with hh.next). */
+struct flow_agg *flowtab_aggregates(const struct flowtab *t);
+const struct flowtab_stats *flowtab_stats(const struct flowtab *t);
+
+/* Address helpers shared with the JSON writer: family of an IPv4-mapped/IPv6 address. */
+int flowtab_addr_str(const uint32_t addr[4], char *buf, size_t size);
+const char *flowtab_proto_name(uint8_t proto, char *buf, size_t size);
+const char *flowtab_reporter_name(uint8_t reporter);
+
+#endif

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Follows network interfaces and host routes of the agent's network namespace through
+ * rtnetlink (libmnl): a dump at start, then link and route notifications. After a
+ * notification overrun (ENOBUFS) everything is dumped again.
+ */
+#ifndef FLOWLENS_IFWATCH_H
+#define FLOWLENS_IFWATCH_H
+
+struct ifwatch_ops {
+	/* A link exists (new, changed or re-dumped): must be idempotent. */
+	void (*link_add)(void *ctx, int ifindex, const char *name);
+	void (*link_del)(void *ctx, int ifindex);
+	/* A host route (/32 or /128) through ifindex was added or removed. */
+	void (*route)(void *ctx, int add, int family, const void *addr, int ifindex);
+	/* After a re-dump: the caller drops what the dump no longer showed. */
+	void (*resynced)(void *ctx);
+};
+
+struct ifwatch;
+
+/* Returns 0 or a negative errno. */
+int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx);
+int ifwatch_fd(const struct ifwatch *w);
+/* Handles pending notifications. Returns 0 or a negative errno. */
+int ifwatch_process(struct ifwatch *w);
+unsigned long ifwatch_overruns(const struct ifwatch *w);
+void ifwatch_close(struct ifwatch *w);
+
+#endif

@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * flowlens-agent: loads the flow programs, attaches them to matching interfaces as they come
+ * and go, drains the flow table every interval into flow aggregates, and serves /metrics,
+ * /healthz and /v1/flows.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <bpf/libbpf.h>
+#include <uthash.h>
+#include "attach.h"
+#include "expo.h"
+#include "flow.skel.h"
+#include "flowjson.h"
+#include "flowtab.h"
+#include "httpd.h"
+#include "ifwatch.h"
+#include "log.h"
+#include "options.h"
+
+struct iface {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	enum iface_kind kind;
+	struct attachment att;
+	UT_hash_handle hh;
+};
+
+struct route_ent {
+	struct {
+		int family;
+		unsigned char addr[16];
+		int ifindex;
+	} key;
+	UT_hash_handle hh;
+};
+
+static const double drain_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+				       0.01,   0.025,	0.05,	0.1,   0.25,   1 };
+#define N_DRAIN_BOUNDS (sizeof(drain_bounds) / sizeof(drain_bounds[0]))
+
+struct agent {
+	struct agent_options opts;
+	struct flow_bpf *skel;
+	struct attach_ctx actx;
+	struct ifwatch *watch;
+	struct flowtab *tab;
+	struct httpd *http;
+	struct ring_buffer *rb;
+	char node[256];
+
+	/* Shared with the HTTP thread. */
+	pthread_mutex_t lock;
+	struct iface *ifaces;
+	struct route_ent *routes;
+	char *flows_json;
+	uint64_t attach_failures;
+	uint64_t ifaces_added;
+	uint64_t ifaces_removed;
+	uint64_t drain_errors;
+	uint64_t output_errors;
+	uint64_t drain_hist[N_DRAIN_BOUNDS + 1];
+	double drain_sum;
+	double last_drain_seconds;
+	int ready;
+	uint64_t interval_start_ms;
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int glob_match(char *const *globs, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (fnmatch(globs[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static int kind_cb(void *ctx, int ifindex)
+{
+	struct agent *a = ctx;
+	struct iface *i;
+
+	HASH_FIND_INT(a->ifaces, &ifindex, i);
+	return i ? (int)i->kind : -1;
+}
+
+static void iface_forget(struct agent *a, struct iface *i, int gone)
+{
+	struct route_ent *r, *tmp;
+
+	attach_detach(&a->actx, i->ifindex, &i->att, gone);
+	if (gone) {
+		flowtab_iface_gone(a->tab, i->ifindex);
+		/* The kernel drops a vanished device's routes without telling us. */
+		HASH_ITER (hh, a->routes, r, tmp) {
+			if (r->key.ifindex != i->ifindex)
+				continue;
+			flowtab_route(a->tab, 0, r->key.family, r->key.addr, 1);
+			HASH_DEL(a->routes, r);
+			free(r);
+		}
+	}
+	pr_info("%s (ifindex %d): %s", i->name, i->ifindex, gone ? "gone, forgotten" : "detached");
+	HASH_DEL(a->ifaces, i);
+	free(i);
+	a->ifaces_removed++;
+}
+
+static void on_link_add(void *ctx, int ifindex, const char *name)
+{
+	struct agent *a = ctx;
+	struct iface *i;
+	int err;
+
+	pthread_mutex_lock(&a->lock);
+	HASH_FIND_INT(a->ifaces, &ifindex, i);
+	if (i && strcmp(i->name, name) == 0)
+		goto out;
+	if (i) /* renamed: decide again */
+		iface_forget(a, i, 0);
+	if (!glob_match(a->opts.interfaces, a->opts.n_interfaces, name))
+		goto out;
+	i = calloc(1, sizeof(*i));
+	if (!i)
+		goto out;
+	i->ifindex = ifindex;
+	snprintf(i->name, sizeof(i->name), "%s", name);
+	i->kind = glob_match(a->opts.pod_interfaces, a->opts.n_pod_interfaces, name) ? IFACE_POD :
+										       IFACE_NODE;
+	err = attach_iface(&a->actx, ifindex, &i->att);
+	if (err) {
+		pr_err("%s (ifindex %d): attach failed: %s", name, ifindex, strerror(-err));
+		a->attach_failures++;
+		free(i);
+		goto out;
+	}
+	HASH_ADD_INT(a->ifaces, ifindex, i);
+	a->ifaces_added++;
+	pr_info("%s (ifindex %d): attached, kind %s, mode %s", name, ifindex,
+		i->kind == IFACE_POD ? "pod" : "node", attach_used_name(i->att.used));
+out:
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void on_link_del(void *ctx, int ifindex)
+{
+	struct agent *a = ctx;
+	struct iface *i;
+
+	pthread_mutex_lock(&a->lock);
+	HASH_FIND_INT(a->ifaces, &ifindex, i);
+	if (i)
+		iface_forget(a, i, 1);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void on_route(void *ctx, int add, int family, const void *addr, int ifindex)
+{
+	struct agent *a = ctx;
+	struct route_ent key, *r;
+	struct iface *i;
+
+	memset(&key, 0, sizeof(key));
+	key.key.family = family;
+	memcpy(key.key.addr, addr, family == AF_INET ? 4 : 16);
+	key.key.ifindex = ifindex;
+
+	pthread_mutex_lock(&a->lock);
+	HASH_FIND_INT(a->ifaces, &ifindex, i);
+	HASH_FIND(hh, a->routes, &key.key, sizeof(key.key), r);
+	if (add && !r && i && i->kind == IFACE_POD) {
+		r = malloc(sizeof(*r));
+		if (r) {
+			*r = key;
+			HASH_ADD(hh, a->routes, key, sizeof(r->key), r);
+			flowtab_route(a->tab, 1, family, addr, 1);
+		}
+	} else if (!add && r) {
+		flowtab_route(a->tab, 0, family, addr, 1);
+		HASH_DEL(a->routes, r);
+		free(r);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void on_resynced(void *ctx)
+{
+	struct agent *a = ctx;
+	struct iface *i, *tmp;
+	char name[IF_NAMESIZE];
+
+	pthread_mutex_lock(&a->lock);
+	HASH_ITER (hh, a->ifaces, i, tmp) {
+		if (!if_indextoname((unsigned int)i->ifindex, name))
+			iface_forget(a, i, 1);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static const struct ifwatch_ops watch_ops = {
+	.link_add = on_link_add,
+	.link_del = on_link_del,
+	.route = on_route,
+	.resynced = on_resynced,
+};
+
+static int on_overflow(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+
+	if (size < sizeof(struct fl_overflow_event))
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	flowtab_overflow(a->tab, data);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+static const char *const counter_reasons[FL_CNT_MAX] = {
+	[FL_CNT_TABLE_FULL] = "table_full", [FL_CNT_RINGBUF_FULL] = "ringbuf_full",
+	[FL_CNT_TRUNCATED] = "truncated",   [FL_CNT_NON_IP] = "non_ip",
+	[FL_CNT_FRAGMENT] = "fragment",	    [FL_CNT_IPV6_EXT_LIMIT] = "ipv6_ext_limit",
+};
+
+static void counter_family(struct expo *e, const char *name, const char *help, uint64_t v)
+{
+	expo_family(e, name, "counter", help);
+	expo_u64(e, name, NULL, v);
+}
+
+static void gauge_family(struct expo *e, const char *name, const char *help, double v)
+{
+	expo_family(e, name, "gauge", help);
+	expo_double(e, name, NULL, v);
+}
+
+/* Called with a->lock held. */
+static int render_metrics(struct agent *a, char **out, size_t *len)
+{
+	const struct flowtab_stats *st = flowtab_stats(a->tab);
+	static const char *const kinds[] = { "pod", "node" };
+	static const enum attach_used modes[] = { ATTACHED_TCX, ATTACHED_TC };
+	char lb[EXPO_LABELS_MAX];
+	struct expo e;
+	struct iface *i;
+	int err;
+
+	err = expo_open(&e);
+	if (err)
+		return err;
+	expo_family(&e, "flowlens_agent_build_info", "gauge",
+		    "Build of the running agent (always 1).");
+	expo_u64(&e, "flowlens_agent_build_info",
+		 expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, "node", a->node, NULL),
+		 1);
+
+	expo_family(&e, "flowlens_agent_interfaces", "gauge",
+		    "Interfaces the flow programs are attached to, by kind and attach mode.");
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t m = 0; m < 2; m++) {
+			uint64_t n = 0;
+
+			for (i = a->ifaces; i; i = i->hh.next)
+				if ((size_t)i->kind == k && i->att.used == modes[m])
+					n++;
+			expo_u64(&e, "flowlens_agent_interfaces",
+				 expo_labels(lb, sizeof(lb), "kind", kinds[k], "mode",
+					     attach_used_name(modes[m]), NULL),
+				 n);
+		}
+	}
+	expo_family(&e, "flowlens_agent_interface_events_total", "counter",
+		    "Interfaces attached and forgotten since start.");
+	expo_u64(&e, "flowlens_agent_interface_events_total",
+		 expo_labels(lb, sizeof(lb), "event", "attached", NULL), a->ifaces_added);
+	expo_u64(&e, "flowlens_agent_interface_events_total",
+		 expo_labels(lb, sizeof(lb), "event", "forgotten", NULL), a->ifaces_removed);
+	counter_family(&e, "flowlens_agent_attach_failures_total",
+		       "Interfaces that matched but could not be attached.", a->attach_failures);
+	counter_family(&e, "flowlens_agent_netlink_overruns_total",
+		       "Netlink notification overruns, each followed by a full resync.",
+		       a->watch ? ifwatch_overruns(a->watch) : 0);
+
+	gauge_family(&e, "flowlens_agent_flow_table_entries",
+		     "Entries in the kernel flow table at the last drain.",
+		     (double)st->kernel_entries);
+	gauge_family(&e, "flowlens_agent_flow_table_capacity",
+		     "Capacity of the kernel flow table (--flow-table-size).",
+		     (double)a->opts.flow_table_size);
+	expo_family(&e, "flowlens_agent_datapath_events_total", "counter",
+		    "Packets the datapath did not count in the flow table, by reason. table_full "
+		    "packets are handed over through the ring buffer; ringbuf_full ones are lost.");
+	for (int r = 0; r < FL_CNT_MAX; r++)
+		expo_u64(&e, "flowlens_agent_datapath_events_total",
+			 expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL),
+			 st->datapath[r]);
+	counter_family(&e, "flowlens_agent_overflow_records_total",
+		       "Packets received through the overflow ring buffer.", st->overflow_records);
+	counter_family(&e, "flowlens_agent_overflow_dropped_packets_total",
+		       "Overflow packets dropped because the pending overflow table was full.",
+		       st->overflow_dropped_packets);
+	counter_family(&e, "flowlens_agent_eni_duplicate_packets_total",
+		       "Packets seen at a node interface that were already counted at a pod veth.",
+		       st->eni_duplicate_packets);
+	counter_family(&e, "flowlens_agent_flows_evicted_total",
+		       "Idle or orphaned kernel flow entries removed after their final read.",
+		       st->evicted);
+	counter_family(&e, "flowlens_agent_drains_total", "Drains of the kernel tables.",
+		       st->drains);
+	counter_family(&e, "flowlens_agent_drain_errors_total",
+		       "Drains that could not read the kernel flow table.", a->drain_errors);
+	expo_family(&e, "flowlens_agent_drain_duration_seconds", "histogram",
+		    "Time to drain the kernel tables and build the interval's aggregates.");
+	expo_histogram(&e, "flowlens_agent_drain_duration_seconds", "", drain_bounds, a->drain_hist,
+		       N_DRAIN_BOUNDS, a->drain_sum);
+	gauge_family(&e, "flowlens_agent_last_drain_duration_seconds",
+		     "Duration of the most recent drain.", a->last_drain_seconds);
+	gauge_family(&e, "flowlens_agent_connections",
+		     "Connections tracked for initiator detection.", (double)st->connections);
+	gauge_family(&e, "flowlens_agent_local_pod_ips",
+		     "Addresses known to belong to pods on this node.", (double)st->local_ips);
+	gauge_family(&e, "flowlens_agent_flow_aggregates",
+		     "Flow aggregates produced by the last interval.", (double)st->aggregates);
+	counter_family(&e, "flowlens_agent_output_errors_total",
+		       "Flow log lines that could not be written.", a->output_errors);
+	return expo_close(&e, out, len);
+}
+
+static void http_handler(void *ctx, const char *path, struct httpd_response *resp)
+{
+	struct agent *a = ctx;
+
+	pthread_mutex_lock(&a->lock);
+	if (strcmp(path, "/metrics") == 0) {
+		if (render_metrics(a, &resp->body, &resp->len) == 0) {
+			resp->status = 200;
+			resp->content_type = EXPO_CONTENT_TYPE;
+		}
+	} else if (strcmp(path, "/healthz") == 0) {
+		if (a->ready)
+			httpd_text(resp, 200, "ok\n");
+		else
+			httpd_text(resp, 503, "starting\n");
+	} else if (strcmp(path, "/v1/flows") == 0) {
+		resp->status = 200;
+		resp->content_type = "application/json";
+		resp->body = strdup(a->flows_json ? a->flows_json : "{\"flows\":[]}");
+		resp->len = resp->body ? strlen(resp->body) : 0;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void drain(struct agent *a)
+{
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	uint64_t end_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	struct flowjson_interval iv;
+	double secs;
+	size_t b;
+	int err;
+
+	/* Overflow records queued so far belong to this interval. */
+	if (a->rb)
+		ring_buffer__consume(a->rb);
+	pthread_mutex_lock(&a->lock);
+	err = flowtab_drain(a->tab, t0);
+	if (err) {
+		a->drain_errors++;
+		pr_warn("draining the flow table: %s", strerror(-err));
+	}
+	iv.node = a->node;
+	iv.start_unix_ms = a->interval_start_ms;
+	iv.end_unix_ms = end_ms;
+	iv.mono_to_unix_ns = (int64_t)now_ns(CLOCK_REALTIME) - (int64_t)now_ns(CLOCK_MONOTONIC);
+	free(a->flows_json);
+	a->flows_json = flowjson_document(flowtab_aggregates(a->tab), &iv);
+	if (a->opts.output == OUTPUT_JSON &&
+	    flowjson_write_lines(stdout, flowtab_aggregates(a->tab), &iv))
+		a->output_errors++;
+	a->interval_start_ms = end_ms;
+	secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	for (b = 0; b < N_DRAIN_BOUNDS && secs > drain_bounds[b]; b++)
+		;
+	a->drain_hist[b]++;
+	a->drain_sum += secs;
+	a->last_drain_seconds = secs;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static int run_loop(struct agent *a)
+{
+	struct itimerspec its = { 0 };
+	struct pollfd pfd[4];
+	sigset_t mask;
+	int sfd, tfd, err = 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (sfd < 0 || tfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	its.it_interval.tv_sec = (time_t)(a->opts.interval_ms / 1000);
+	its.it_interval.tv_nsec = (long)(a->opts.interval_ms % 1000) * 1000000L;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(tfd, 0, &its, NULL) == -1) {
+		err = -errno;
+		goto out;
+	}
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = tfd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = ifwatch_fd(a->watch), .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = ring_buffer__epoll_fd(a->rb), .events = POLLIN };
+
+	for (;;) {
+		if (poll(pfd, 4, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				pr_info("signal %u: final drain, then detaching", si.ssi_signo);
+			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			err = ifwatch_process(a->watch);
+			if (err)
+				pr_warn("netlink: %s", strerror(-err));
+		}
+		if (pfd[3].revents & POLLIN)
+			ring_buffer__consume(a->rb);
+		if (pfd[1].revents & POLLIN) {
+			uint64_t ticks;
+
+			if (read(tfd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
+				drain(a);
+		}
+	}
+	drain(a);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return err;
+}
+
+static int load_programs(struct agent *a)
+{
+	int err;
+
+	a->skel = flow_bpf__open();
+	if (!a->skel)
+		return -errno;
+	bpf_map__set_max_entries(a->skel->maps.flows, a->opts.flow_table_size);
+	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
+	err = flow_bpf__load(a->skel);
+	if (err)
+		return err;
+	a->actx.prog_ingress = bpf_program__fd(a->skel->progs.flowlens_ingress);
+	a->actx.prog_egress = bpf_program__fd(a->skel->progs.flowlens_egress);
+	a->actx.mode = a->opts.attach_mode;
+	a->actx.tc_priority = a->opts.tc_priority;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a;
+	struct iface *i, *itmp;
+	struct route_ent *r, *rtmp;
+	sigset_t mask;
+	const char *node;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	err = options_parse(&a.opts, argc, argv);
+	if (err)
+		return err > 0 ? 0 : 2;
+	log_level = a.opts.log_level;
+	log_setup_libbpf();
+	pthread_mutex_init(&a.lock, NULL);
+	node = getenv("FLOWLENS_NODE_NAME");
+	if (node && *node)
+		snprintf(a.node, sizeof(a.node), "%s", node);
+	else if (gethostname(a.node, sizeof(a.node) - 1) == -1)
+		strcpy(a.node, "unknown");
+
+	/* Signals are read through a signalfd; block them before any thread starts. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = load_programs(&a);
+	if (err) {
+		pr_err("loading BPF programs: %s (needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)",
+		       strerror(-err));
+		goto cleanup;
+	}
+	err = flowtab_new(&a.tab, bpf_map__fd(a.skel->maps.flows),
+			  bpf_map__fd(a.skel->maps.counters), a.opts.flow_table_size,
+			  a.opts.overflow_pending_max, a.opts.idle_timeout_ms * 1000000ULL, kind_cb,
+			  &a);
+	if (err)
+		goto cleanup;
+	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);
+	if (!a.rb) {
+		err = -errno;
+		pr_err("overflow ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	a.interval_start_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	err = ifwatch_open(&a.watch, &watch_ops, &a);
+	if (err) {
+		pr_err("netlink: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = httpd_start(&a.http, a.opts.listen_host, a.opts.listen_port, http_handler, &a);
+	if (err) {
+		pr_err("HTTP server on %s:%d: %s", a.opts.listen_host, a.opts.listen_port,
+		       strerror(-err));
+		goto cleanup;
+	}
+	pthread_mutex_lock(&a.lock);
+	a.ready = 1;
+	pthread_mutex_unlock(&a.lock);
+	pr_info("flowlens-agent %s on node %s: %u interfaces attached, table %u entries, "
+		"interval %llu ms, listening on %s:%d",
+		FLOWLENS_VERSION, a.node, HASH_COUNT(a.ifaces), a.opts.flow_table_size,
+		(unsigned long long)a.opts.interval_ms, a.opts.listen_host, a.opts.listen_port);
+
+	err = run_loop(&a);
+
+cleanup:
+	httpd_stop(a.http);
+	ifwatch_close(a.watch);
+	HASH_ITER (hh, a.ifaces, i, itmp) {
+		attach_detach(&a.actx, i->ifindex, &i->att, 0);
+		HASH_DEL(a.ifaces, i);
+		free(i);
+	}
+	HASH_ITER (hh, a.routes, r, rtmp) {
+		HASH_DEL(a.routes, r);
+		free(r);
+	}
+	ring_buffer__free(a.rb);
+	flowtab_free(a.tab);
+	flow_bpf__destroy(a.skel);
+	free(a.flows_json);
+	options_free(&a.opts);
+	pthread_mutex_destroy(&a.lock);
+	if (err)
+		pr_err("exiting: %s", strerror(-err));
+	else
+		pr_info("exited cleanly, all attachments removed");
+	return err ? 1 : 0;
+}

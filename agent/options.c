@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "options.h"
+
+#define DEFAULT_INTERFACES "eni*,eth*,ens*,veth*"
+#define DEFAULT_POD_INTERFACES "eni*,veth*"
+
+static const char usage_text[] =
+	"Usage: flowlens-agent [OPTIONS]\n"
+	"\n"
+	"eBPF flow agent: attaches TC programs to pod veths and node ENIs, drains the flow\n"
+	"table every interval and serves /metrics, /healthz and /v1/flows.\n"
+	"\n"
+	"Options (each also read from the FLOWLENS_* environment variable shown):\n"
+	"  -i, --interfaces GLOBS     interfaces to watch, comma-separated globs\n"
+	"                             [FLOWLENS_INTERFACES, default " DEFAULT_INTERFACES "]\n"
+	"      --pod-interfaces GLOBS which watched interfaces are host-side pod veths; the\n"
+	"                             rest are node interfaces (ENIs)\n"
+	"                             [FLOWLENS_POD_INTERFACES, default " DEFAULT_POD_INTERFACES
+	"]\n"
+	"  -t, --interval DURATION    export interval, e.g. 500ms, 10s, 1m\n"
+	"                             [FLOWLENS_INTERVAL, default 10s]\n"
+	"      --idle-timeout DURATION forget flows idle this long [FLOWLENS_IDLE_TIMEOUT, 60s]\n"
+	"  -l, --listen ADDR:PORT     HTTP server address [FLOWLENS_LISTEN, default 0.0.0.0:9810]\n"
+	"      --flow-table-size N    kernel flow table entries [FLOWLENS_FLOW_TABLE_SIZE, 65536]\n"
+	"      --ringbuf-size BYTES   overflow ring buffer, a power of two >= 4096\n"
+	"                             [FLOWLENS_RINGBUF_SIZE, 1048576]\n"
+	"      --attach-mode MODE     auto, tcx or tc (legacy clsact) [FLOWLENS_ATTACH_MODE, auto]\n"
+	"      --tc-priority N        legacy TC filter priority, 1-65535 (lower runs first)\n"
+	"                             [FLOWLENS_TC_PRIORITY, 1]\n"
+	"  -o, --output MODE          none, or json: one JSON line per flow aggregate per\n"
+	"                             interval on stdout [FLOWLENS_OUTPUT, none]\n"
+	"      --log-level LEVEL      error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
+	"  -h, --help                 this text\n"
+	"  -V, --version              print the version\n"
+	"\n"
+	"Examples:\n"
+	"  flowlens-agent                                  # EKS defaults: eni*, eth*, ens*\n"
+	"  flowlens-agent -i 'eni*,eth0' -t 5s -l 127.0.0.1:9810\n"
+	"  flowlens-agent --output json -t 1s | jq .      # a flow log without a collector\n"
+	"  FLOWLENS_ATTACH_MODE=tc FLOWLENS_TC_PRIORITY=1 flowlens-agent\n";
+
+enum {
+	OPT_POD_INTERFACES = 256,
+	OPT_IDLE_TIMEOUT,
+	OPT_FLOW_TABLE_SIZE,
+	OPT_RINGBUF_SIZE,
+	OPT_ATTACH_MODE,
+	OPT_TC_PRIORITY,
+	OPT_LOG_LEVEL,
+};
+
+static const struct option long_opts[] = {
+	{ "interfaces", required_argument, NULL, 'i' },
+	{ "pod-interfaces", required_argument, NULL, OPT_POD_INTERFACES },
+	{ "interval", required_argument, NULL, 't' },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "flow-table-size", required_argument, NULL, OPT_FLOW_TABLE_SIZE },
+	{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE },
+	{ "attach-mode", required_argument, NULL, OPT_ATTACH_MODE },
+	{ "tc-priority", required_argument, NULL, OPT_TC_PRIORITY },
+	{ "output", required_argument, NULL, 'o' },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Environment names, in the order of long_opts. */
+static const char *const env_names[] = {
+	"FLOWLENS_INTERFACES",	 "FLOWLENS_POD_INTERFACES", "FLOWLENS_INTERVAL",
+	"FLOWLENS_IDLE_TIMEOUT", "FLOWLENS_LISTEN",	    "FLOWLENS_FLOW_TABLE_SIZE",
+	"FLOWLENS_RINGBUF_SIZE", "FLOWLENS_ATTACH_MODE",    "FLOWLENS_TC_PRIORITY",
+	"FLOWLENS_OUTPUT",	 "FLOWLENS_LOG_LEVEL",
+};
+
+int options_parse_duration(const char *s, uint64_t *ms)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else
+		return -EINVAL;
+	if (v == 0 || v > UINT64_MAX / mult / 1000)
+		return -EINVAL;
+	*ms = v * mult;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int options_parse_globs(const char *s, char **out, int max)
+{
+	char *copy, *tok, *save = NULL;
+	int n = 0;
+
+	copy = strdup(s);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		if (!*tok)
+			continue;
+		if (n == max || strlen(tok) >= 16) {
+			n = -EINVAL;
+			break;
+		}
+		out[n] = strdup(tok);
+		if (!out[n]) {
+			n = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	free(copy);
+	if (n == 0)
+		return -EINVAL;
+	return n;
+}
+
+static void free_globs(char **g, int *n)
+{
+	for (int i = 0; i < *n; i++)
+		free(g[i]);
+	*n = 0;
+}
+
+static int parse_listen(const char *s, struct agent_options *o)
+{
+	const char *colon = strrchr(s, ':');
+	uint32_t port;
+	size_t hlen;
+
+	if (!colon || parse_u32(colon + 1, 1, 65535, &port))
+		return -EINVAL;
+	hlen = (size_t)(colon - s);
+	if (hlen >= sizeof(o->listen_host))
+		return -EINVAL;
+	memcpy(o->listen_host, s, hlen);
+	o->listen_host[hlen] = '\0';
+	if (hlen == 0)
+		strcpy(o->listen_host, "0.0.0.0");
+	o->listen_port = (int)port;
+	return 0;
+}
+
+/* Applies one option; source names the flag or variable for error messages. */
+static int apply(struct agent_options *o, int id, const char *val, const char *source)
+{
+	uint32_t u;
+	int n;
+
+	switch (id) {
+	case 'i':
+		free_globs(o->interfaces, &o->n_interfaces);
+		n = options_parse_globs(val, o->interfaces, OPT_GLOBS_MAX);
+		if (n < 0)
+			goto bad;
+		o->n_interfaces = n;
+		return 0;
+	case OPT_POD_INTERFACES:
+		free_globs(o->pod_interfaces, &o->n_pod_interfaces);
+		n = options_parse_globs(val, o->pod_interfaces, OPT_GLOBS_MAX);
+		if (n < 0)
+			goto bad;
+		o->n_pod_interfaces = n;
+		return 0;
+	case 't':
+		if (options_parse_duration(val, &o->interval_ms) || o->interval_ms < 100)
+			goto bad;
+		return 0;
+	case OPT_IDLE_TIMEOUT:
+		if (options_parse_duration(val, &o->idle_timeout_ms))
+			goto bad;
+		return 0;
+	case 'l':
+		if (parse_listen(val, o))
+			goto bad;
+		return 0;
+	case OPT_FLOW_TABLE_SIZE:
+		if (parse_u32(val, 1, 1U << 24, &o->flow_table_size))
+			goto bad;
+		return 0;
+	case OPT_RINGBUF_SIZE:
+		if (parse_u32(val, 4096, 1U << 30, &u) || (u & (u - 1)))
+			goto bad;
+		o->ringbuf_size = u;
+		return 0;
+	case OPT_ATTACH_MODE:
+		if (strcmp(val, "auto") == 0)
+			o->attach_mode = ATTACH_AUTO;
+		else if (strcmp(val, "tcx") == 0)
+			o->attach_mode = ATTACH_TCX;
+		else if (strcmp(val, "tc") == 0)
+			o->attach_mode = ATTACH_TC;
+		else
+			goto bad;
+		return 0;
+	case OPT_TC_PRIORITY:
+		if (parse_u32(val, 1, 65535, &u))
+			goto bad;
+		o->tc_priority = (uint16_t)u;
+		return 0;
+	case 'o':
+		if (strcmp(val, "none") == 0)
+			o->output = OUTPUT_NONE;
+		else if (strcmp(val, "json") == 0)
+			o->output = OUTPUT_JSON;
+		else
+			goto bad;
+		return 0;
+	case OPT_LOG_LEVEL:
+		if (log_parse_level(val, &o->log_level))
+			goto bad;
+		return 0;
+	}
+	return -EINVAL;
+bad:
+	fprintf(stderr, "flowlens-agent: invalid value '%s' for %s (see --help)\n", val, source);
+	return -EINVAL;
+}
+
+int options_parse(struct agent_options *o, int argc, char **argv)
+{
+	char flag[64];
+	int c, err;
+
+	memset(o, 0, sizeof(*o));
+	o->interval_ms = 10000;
+	o->idle_timeout_ms = 60000;
+	strcpy(o->listen_host, "0.0.0.0");
+	o->listen_port = 9810;
+	o->flow_table_size = 65536;
+	o->ringbuf_size = 1 << 20;
+	o->attach_mode = ATTACH_AUTO;
+	o->tc_priority = 1;
+	o->output = OUTPUT_NONE;
+	o->log_level = LOG_LVL_INFO;
+	o->n_interfaces = options_parse_globs(DEFAULT_INTERFACES, o->interfaces, OPT_GLOBS_MAX);
+	o->n_pod_interfaces =
+		options_parse_globs(DEFAULT_POD_INTERFACES, o->pod_interfaces, OPT_GLOBS_MAX);
+
+	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
+		const char *v = getenv(env_names[i]);
+
+		if (v && *v && apply(o, long_opts[i].val, v, env_names[i]))
+			return -EINVAL;
+	}
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:t:l:o:hV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return 1;
+		case 'V':
+			printf("flowlens-agent %s\n", FLOWLENS_VERSION);
+			return 1;
+		case '?':
+			fprintf(stderr, "flowlens-agent: see --help\n");
+			return -EINVAL;
+		default:
+			for (size_t i = 0; long_opts[i].name; i++) {
+				if (long_opts[i].val == c) {
+					snprintf(flag, sizeof(flag), "--%s", long_opts[i].name);
+					break;
+				}
+			}
+			err = apply(o, c, optarg, flag);
+			if (err)
+				return err;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "flowlens-agent: unexpected argument '%s' (see --help)\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	o->overflow_pending_max = o->flow_table_size;
+	return 0;
+}
+
+void options_free(struct agent_options *o)
+{
+	free_globs(o->interfaces, &o->n_interfaces);
+	free_globs(o->pod_interfaces, &o->n_pod_interfaces);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Agent configuration from flags and FLOWLENS_* environment variables. */
+#ifndef FLOWLENS_OPTIONS_H
+#define FLOWLENS_OPTIONS_H
+
+#include <stdint.h>
+#include "log.h"
+
+enum attach_mode {
+	ATTACH_AUTO = 0, /* tcx where the kernel has it, else legacy clsact */
+	ATTACH_TCX,
+	ATTACH_TC,
+};
+
+enum output_mode {
+	OUTPUT_NONE = 0,
+	OUTPUT_JSON, /* one JSON line per flow aggregate per interval on stdout */
+};
+
+#define OPT_GLOBS_MAX 16
+
+struct agent_options {
+	char *interfaces[OPT_GLOBS_MAX];
+	int n_interfaces;
+	char *pod_interfaces[OPT_GLOBS_MAX];
+	int n_pod_interfaces;
+	uint64_t interval_ms;
+	uint64_t idle_timeout_ms;
+	char listen_host[64];
+	int listen_port;
+	uint32_t flow_table_size;
+	uint32_t ringbuf_size;
+	uint32_t overflow_pending_max;
+	enum attach_mode attach_mode;
+	uint16_t tc_priority;
+	enum output_mode output;
+	enum log_level log_level;
+};
+
+/*
+ * Fills opts from defaults, then the environment, then argv. Returns 0 to run, 1 when the
+ * program should exit successfully (--help, --version), or -EINVAL after printing why.
+ */
+int options_parse(struct agent_options *opts, int argc, char **argv);
+void options_free(struct agent_options *opts);
+
+/* Parses "250ms", "10s", "2m" or a bare number of seconds into milliseconds. */
+int options_parse_duration(const char *s, uint64_t *ms);
+/* Splits a comma-separated glob list; returns the count or -EINVAL. */
+int options_parse_globs(const char *s, char **out, int max);
+
+#endif

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * flowlens-bench: ns per run of the flow program against a no-op TC program, both through
+ * BPF_PROG_TEST_RUN with the same frames in the same run. Only the ratios are meant to be
+ * compared across machines.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "flow.h"
+#include "flow.skel.h"
+#include "noop.skel.h"
+#include "../tests/unit/pkt.h"
+
+#define ROUNDS 7
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median over ROUNDS of the kernel's average ns per run. */
+static double time_prog(int prog, const uint8_t *buf, int len, int repeat)
+{
+	double r[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)len,
+			    .repeat = repeat);
+
+		if (bpf_prog_test_run_opts(prog, &opts)) {
+			fprintf(stderr, "test_run: %s\n", strerror(errno));
+			exit(1);
+		}
+		r[i] = opts.duration;
+	}
+	qsort(r, ROUNDS, sizeof(r[0]), cmp_double);
+	return r[ROUNDS / 2];
+}
+
+/* Every run a flow the table has not seen: the insert path. */
+static double time_new_flows(int prog, int n)
+{
+	double r[ROUNDS];
+	uint8_t buf[1600];
+	static uint32_t next = 1;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		uint64_t sum = 0;
+
+		for (int f = 0; f < n; f++) {
+			char src[32];
+			uint32_t id = next++;
+			struct pkt_spec s = { .family = AF_INET,
+					      .proto = 6,
+					      .dst = "10.1.2.3",
+					      .sport = (uint16_t)(1024 + id % 60000),
+					      .dport = 80,
+					      .tcp_flags = TCPF_SYN_BIT };
+			int len;
+
+			snprintf(src, sizeof(src), "10.%u.%u.%u", 100 + (id >> 16) % 100,
+				 (id >> 8) & 0xff, id & 0xff);
+			s.src = src;
+			len = pkt_build(buf, &s);
+			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf,
+				    .data_size_in = (__u32)len, .repeat = 1);
+			if (bpf_prog_test_run_opts(prog, &opts)) {
+				fprintf(stderr, "test_run: %s\n", strerror(errno));
+				exit(1);
+			}
+			sum += opts.duration;
+		}
+		r[i] = (double)sum / n;
+	}
+	qsort(r, ROUNDS, sizeof(r[0]), cmp_double);
+	return r[ROUNDS / 2];
+}
+
+int main(int argc, char **argv)
+{
+	struct pkt_spec tcp_data = { .family = AF_INET,
+				     .proto = 6,
+				     .src = "10.1.1.2",
+				     .dst = "10.1.2.3",
+				     .sport = 40000,
+				     .dport = 80,
+				     .tcp_flags = TCPF_ACK_BIT | TCPF_PSH_BIT,
+				     .payload = 1400 };
+	struct pkt_spec tcp_syn = { .family = AF_INET,
+				    .proto = 6,
+				    .src = "10.1.1.2",
+				    .dst = "10.1.2.3",
+				    .sport = 40001,
+				    .dport = 80,
+				    .tcp_flags = TCPF_SYN_BIT };
+	struct pkt_spec udp = { .family = AF_INET,
+				.proto = 17,
+				.src = "10.1.1.2",
+				.dst = "10.1.2.3",
+				.sport = 40002,
+				.dport = 53,
+				.payload = 40 };
+	struct pkt_spec tcp6 = { .family = AF_INET6,
+				 .proto = 6,
+				 .src = "fd00:1:1::2",
+				 .dst = "fd00:1:2::3",
+				 .sport = 40003,
+				 .dport = 443,
+				 .tcp_flags = TCPF_ACK_BIT,
+				 .payload = 1200 };
+	struct {
+		const char *name;
+		struct pkt_spec *spec;
+	} cases[] = {
+		{ "tcp established data (IPv4)", &tcp_data },
+		{ "tcp SYN, known flow (IPv4)", &tcp_syn },
+		{ "udp (IPv4)", &udp },
+		{ "tcp established data (IPv6)", &tcp6 },
+	};
+	int repeat = argc > 1 ? atoi(argv[1]) : 2000000;
+	struct flow_bpf *flow;
+	struct noop_bpf *noop;
+	uint8_t buf[1600];
+	int fprog, nprog;
+	double worst = 0;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "flowlens-bench: needs root to load BPF programs\n");
+		return 1;
+	}
+	flow = flow_bpf__open();
+	if (!flow)
+		return 1;
+	bpf_map__set_max_entries(flow->maps.flows, 1 << 20);
+	if (flow_bpf__load(flow)) {
+		fprintf(stderr, "loading flow.bpf.o failed\n");
+		return 1;
+	}
+	noop = noop_bpf__open_and_load();
+	if (!noop) {
+		fprintf(stderr, "loading noop.bpf.o failed\n");
+		return 1;
+	}
+	fprog = bpf_program__fd(flow->progs.flowlens_ingress);
+	nprog = bpf_program__fd(noop->progs.noop_tc);
+
+	printf("BPF_PROG_TEST_RUN, %d repeats, median of %d rounds, %d CPUs\n", repeat, ROUNDS,
+	       libbpf_num_possible_cpus());
+	printf("%-32s %10s %10s %8s\n", "packet", "noop ns", "flowlens", "ratio");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int len = pkt_build(buf, cases[i].spec);
+		double n, f;
+
+		time_prog(fprog, buf, len, 1); /* the flow exists from here on */
+		n = time_prog(nprog, buf, len, repeat);
+		f = time_prog(fprog, buf, len, repeat);
+		printf("%-32s %10.1f %10.1f %7.2fx\n", cases[i].name, n, f, f / n);
+		if (f / n > worst)
+			worst = f / n;
+	}
+	{
+		double n = time_new_flows(nprog, 20000);
+		double f = time_new_flows(fprog, 20000);
+
+		printf("%-32s %10.1f %10.1f %7.2fx\n", "new flow SYN (insert path)", n, f, f / n);
+	}
+	printf("worst per-packet ratio on known flows: %.2fx\n", worst);
+	flow_bpf__destroy(flow);
+	noop_bpf__destroy(noop);
+	return 0;
+}
