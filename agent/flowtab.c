@@ -16,6 +16,7 @@ struct flow_entry {
 	struct fl_key key;
 	struct fl_stats last; /* summed over CPUs */
 	uint64_t gen;
+	uint64_t changed_ns; /* drain time of the last non-zero delta */
 	int kind;
 	UT_hash_handle hh;
 };
@@ -76,6 +77,8 @@ struct flowtab {
 	flowtab_kind_fn kind;
 	void *kind_ctx;
 	uint64_t gen;
+	uint64_t now_ns;
+	struct flowtab_clock clock;
 
 	struct flow_entry *entries;
 	struct conn *conns;
@@ -180,8 +183,8 @@ static void stats_add(struct fl_stats *to, const struct fl_stats *v)
 	to->flags_or |= v->flags_or;
 	if (v->first_ns && (!to->first_ns || v->first_ns < to->first_ns))
 		to->first_ns = v->first_ns;
-	if (v->last_ns > to->last_ns)
-		to->last_ns = v->last_ns;
+	if (v->last_jiffies > to->last_jiffies)
+		to->last_jiffies = v->last_jiffies;
 }
 
 static void sum_cpus(const struct fl_stats *percpu, int ncpus, struct fl_stats *out)
@@ -248,9 +251,10 @@ static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_
 	stats_delta(&cur, &e->last, &d);
 	e->last = cur;
 	e->gen = t->gen;
-	if (d.packets)
-		return push_item(t, k, &d, e->kind);
-	return 0;
+	if (!d.packets)
+		return 0;
+	e->changed_ns = t->now_ns;
+	return push_item(t, k, &d, e->kind);
 }
 
 /* Reads the whole kernel table, in batches where the kernel supports them. */
@@ -332,7 +336,7 @@ static void evict(struct flowtab *t, uint64_t now_ns)
 		}
 		HASH_FIND_INT(t->gone, &e->key.ifindex, gi);
 		gone = gi != NULL;
-		if (!gone && (e->last.last_ns + t->idle_ns > now_ns))
+		if (!gone && (e->changed_ns + t->idle_ns > now_ns))
 			continue;
 		if (bpf_map_lookup_and_delete_elem(t->flows_fd, &e->key, t->vbuf) == 0) {
 			sum_cpus(t->vbuf, t->ncpus, &cur);
@@ -468,7 +472,8 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev)
 	t->st.overflow_records++;
 	one.packets = 1;
 	one.bytes = ev->bytes;
-	one.first_ns = one.last_ns = ev->ts_ns;
+	one.first_ns = ev->ts_ns;
+	one.last_jiffies = ev->jiffies;
 	one.flags_or = ev->tcp_flags;
 	if (ev->tcp_flags & TCPF_SYN_BIT) {
 		if (ev->tcp_flags & TCPF_ACK_BIT)
@@ -578,6 +583,19 @@ static int is_local(struct flowtab *t, const uint32_t addr[4])
 	return l && (l->routes > 0 || l->learned_ns);
 }
 
+static uint64_t jiffies_to_ns(const struct flowtab *t, uint64_t j)
+{
+	const struct flowtab_clock *c = &t->clock;
+	uint64_t back;
+
+	if (!c->hz || !j)
+		return t->now_ns;
+	if (j >= c->jiffies)
+		return c->ktime_ns;
+	back = (c->jiffies - j) * (1000000000ULL / c->hz);
+	return back < c->ktime_ns ? c->ktime_ns - back : 0;
+}
+
 /* Pass 2: attribute every delta to its aggregate. */
 static void aggregate(struct flowtab *t)
 {
@@ -590,6 +608,7 @@ static void aggregate(struct flowtab *t)
 		struct conn_key ck;
 		struct conn *c;
 		struct agg_dir *dir;
+		uint64_t last;
 
 		conn_key_of(k, &ck, &sender_is_a);
 		HASH_FIND(hh, t->conns, &ck, sizeof(ck), c);
@@ -640,8 +659,9 @@ static void aggregate(struct flowtab *t)
 			a->by_heuristic = 1;
 		if (it->d.first_ns && (!a->first_ns || it->d.first_ns < a->first_ns))
 			a->first_ns = it->d.first_ns;
-		if (it->d.last_ns > a->last_ns)
-			a->last_ns = it->d.last_ns;
+		last = jiffies_to_ns(t, it->d.last_jiffies);
+		if (last > a->last_ns)
+			a->last_ns = last;
 	}
 }
 
@@ -671,6 +691,7 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	int n, err = 0;
 
 	t->gen++;
+	t->now_ns = now_ns;
 	t->n_items = 0;
 	free_aggs(t);
 
@@ -693,6 +714,11 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	t->st.local_ips = HASH_COUNT(t->local);
 	t->st.aggregates = HASH_COUNT(t->aggs);
 	return err;
+}
+
+void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c)
+{
+	t->clock = *c;
 }
 
 struct flow_agg *flowtab_aggregates(const struct flowtab *t)

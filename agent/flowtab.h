@@ -77,6 +77,13 @@ typedef int (*flowtab_kind_fn)(void *ctx, int ifindex);
 
 struct flowtab;
 
+/* Kernel jiffies and CLOCK_MONOTONIC read at one instant, and the kernel's HZ. */
+struct flowtab_clock {
+	uint64_t jiffies;
+	uint64_t ktime_ns;
+	uint32_t hz;
+};
+
 int flowtab_new(struct flowtab **out, int flows_fd, int counters_fd, uint32_t capacity,
 		uint32_t overflow_max, uint64_t idle_timeout_ns, flowtab_kind_fn kind, void *ctx);
 void flowtab_free(struct flowtab *t);
@@ -87,6 +94,9 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev);
 void flowtab_route(struct flowtab *t, int add, int family, const void *addr, int is_pod);
 /* The interface is gone: its flows are read one last time and removed at the next drain. */
 void flowtab_iface_gone(struct flowtab *t, int ifindex);
+
+/* Sets the clock reading used to turn last_jiffies into time for the next drain. */
+void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c);
 
 /*
  * Reads the kernel tables and replaces the interval's aggregates. now_ns is CLOCK_MONOTONIC.

@@ -17,10 +17,12 @@
 #include <net/if.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <uthash.h>
 #include "attach.h"
 #include "expo.h"
+#include "flow.h"
 #include "flow.skel.h"
 #include "flowjson.h"
 #include "flowtab.h"
@@ -74,6 +76,7 @@ struct agent {
 	double drain_sum;
 	double last_drain_seconds;
 	int ready;
+	uint32_t hz;
 	uint64_t interval_start_ms;
 };
 
@@ -368,8 +371,52 @@ static void http_handler(void *ctx, const char *path, struct httpd_response *res
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* Reads jiffies and CLOCK_MONOTONIC together through the flowlens_clock program. */
+static int sample_clock(struct agent *a, struct flowtab_clock *c)
+{
+	uint8_t frame[64] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(a->skel->progs.flowlens_clock), &opts))
+		return -errno;
+	c->jiffies = a->skel->bss->clock_sample.jiffies;
+	c->ktime_ns = a->skel->bss->clock_sample.ktime_ns;
+	c->hz = a->hz;
+	return 0;
+}
+
+/* The kernel's HZ from two clock samples 200 ms apart, snapped to the usual values. */
+static int calibrate_hz(struct agent *a)
+{
+	static const uint32_t known[] = { 100, 250, 300, 1000 };
+	struct flowtab_clock c0, c1;
+	double hz, best = 1e9;
+	int err;
+
+	err = sample_clock(a, &c0);
+	if (err)
+		return err;
+	usleep(200000);
+	err = sample_clock(a, &c1);
+	if (err)
+		return err;
+	hz = (double)(c1.jiffies - c0.jiffies) * 1e9 / (double)(c1.ktime_ns - c0.ktime_ns);
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		double d = hz > known[i] ? hz - known[i] : known[i] - hz;
+
+		if (d < best) {
+			best = d;
+			a->hz = known[i];
+		}
+	}
+	pr_debug("kernel HZ measured %.1f, using %u", hz, a->hz);
+	return 0;
+}
+
 static void drain(struct agent *a)
 {
+	struct flowtab_clock clk;
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	uint64_t end_ms = now_ns(CLOCK_REALTIME) / 1000000;
 	struct flowjson_interval iv;
@@ -381,6 +428,8 @@ static void drain(struct agent *a)
 	if (a->rb)
 		ring_buffer__consume(a->rb);
 	pthread_mutex_lock(&a->lock);
+	if (sample_clock(a, &clk) == 0)
+		flowtab_set_clock(a->tab, &clk);
 	err = flowtab_drain(a->tab, t0);
 	if (err) {
 		a->drain_errors++;
@@ -482,6 +531,7 @@ static int load_programs(struct agent *a)
 	err = flow_bpf__load(a->skel);
 	if (err)
 		return err;
+	bpf_program__set_autoattach(a->skel->progs.flowlens_clock, false);
 	a->actx.prog_ingress = bpf_program__fd(a->skel->progs.flowlens_ingress);
 	a->actx.prog_egress = bpf_program__fd(a->skel->progs.flowlens_egress);
 	a->actx.mode = a->opts.attach_mode;
@@ -522,6 +572,11 @@ int main(int argc, char **argv)
 	if (err) {
 		pr_err("loading BPF programs: %s (needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)",
 		       strerror(-err));
+		goto cleanup;
+	}
+	err = calibrate_hz(&a);
+	if (err) {
+		pr_err("reading kernel clocks: %s", strerror(-err));
 		goto cleanup;
 	}
 	err = flowtab_new(&a.tab, bpf_map__fd(a.skel->maps.flows),

@@ -61,8 +61,9 @@ static __always_inline void add_tcp_flags(struct fl_stats *v, __u8 flags)
 }
 
 /* Cold path: the key is not in this CPU's view of the table yet. */
-static __noinline int flow_insert(struct fl_key *key, __u32 bytes, __u8 tcp_flags, __u64 now)
+static __noinline int flow_insert(struct fl_key *key, __u32 bytes, __u8 tcp_flags, __u64 jiffies)
 {
+	__u64 now = bpf_ktime_get_ns();
 	struct fl_stats init = {};
 	struct fl_overflow_event *ev;
 	struct fl_stats *v;
@@ -71,7 +72,7 @@ static __noinline int flow_insert(struct fl_key *key, __u32 bytes, __u8 tcp_flag
 	init.packets = 1;
 	init.bytes = bytes;
 	init.first_ns = now;
-	init.last_ns = now;
+	init.last_jiffies = jiffies;
 	add_tcp_flags(&init, tcp_flags);
 	err = bpf_map_update_elem(&flows, key, &init, BPF_NOEXIST);
 	if (err == 0)
@@ -81,9 +82,7 @@ static __noinline int flow_insert(struct fl_key *key, __u32 bytes, __u8 tcp_flag
 		if (v) {
 			v->packets++;
 			v->bytes += bytes;
-			if (!v->first_ns)
-				v->first_ns = now;
-			v->last_ns = now;
+			v->last_jiffies = jiffies;
 			add_tcp_flags(v, tcp_flags);
 			return 0;
 		}
@@ -98,6 +97,7 @@ static __noinline int flow_insert(struct fl_key *key, __u32 bytes, __u8 tcp_flag
 	__builtin_memcpy(&ev->key, key, sizeof(*key));
 	ev->bytes = bytes;
 	ev->ts_ns = now;
+	ev->jiffies = jiffies;
 	ev->tcp_flags = tcp_flags;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
 	bpf_ringbuf_submit(ev, 0);
@@ -111,8 +111,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct parsed p = {};
 	struct fl_key key;
 	struct fl_stats *v;
+	__u64 jiffies;
 	__u32 bytes;
-	__u64 now;
 	int ret;
 
 	__builtin_memset(&key, 0, sizeof(key));
@@ -146,16 +146,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	key.ifindex = skb->ifindex;
 	key.dir = dir;
 	bytes = skb->len - p.l3_off;
-	now = bpf_ktime_get_ns();
+	jiffies = bpf_jiffies64();
 
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (!v)
-		return flow_insert(&key, bytes, p.tcp_flags, now), TC_ACT_UNSPEC_;
+		return flow_insert(&key, bytes, p.tcp_flags, jiffies), TC_ACT_UNSPEC_;
 	v->packets++;
 	v->bytes += bytes;
-	if (!v->first_ns)
-		v->first_ns = now;
-	v->last_ns = now;
+	v->last_jiffies = jiffies;
 	add_tcp_flags(v, p.tcp_flags);
 	return TC_ACT_UNSPEC_;
 }
@@ -170,6 +168,20 @@ SEC("tc")
 int flowlens_egress(struct __sk_buff *skb)
 {
 	return handle(skb, FL_DIR_EGRESS);
+}
+
+/*
+ * Not attached: user space runs it through BPF_PROG_TEST_RUN to read jiffies and the
+ * monotonic clock together, which converts last_jiffies into time.
+ */
+struct fl_clock clock_sample;
+
+SEC("tc")
+int flowlens_clock(struct __sk_buff *skb)
+{
+	clock_sample.jiffies = bpf_jiffies64();
+	clock_sample.ktime_ns = bpf_ktime_get_ns();
+	return TC_ACT_UNSPEC_;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -45,7 +45,7 @@ struct fl_stats {
 	__u64 packets;
 	__u64 bytes; /* L3 bytes: skb->len minus the L2 header, as netfilter counts */
 	__u64 first_ns;
-	__u64 last_ns;
+	__u64 last_jiffies;
 	__u32 syn; /* SYN without ACK: the sender initiated */
 	__u32 synack;
 	__u32 fin;
@@ -87,9 +87,16 @@ struct fl_overflow_event {
 	struct fl_key key;
 	__u32 bytes;
 	__u64 ts_ns;
+	__u64 jiffies;
 	__u8 tcp_flags;
 	__u8 pad[7];
 };
-_Static_assert(sizeof(struct fl_overflow_event) == 64, "fl_overflow_event layout");
+_Static_assert(sizeof(struct fl_overflow_event) == 72, "fl_overflow_event layout");
+
+/* One reading of both kernel clocks, taken by the flowlens_clock program. */
+struct fl_clock {
+	__u64 jiffies;
+	__u64 ktime_ns;
+};
 
 #endif

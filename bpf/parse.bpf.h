@@ -36,33 +36,38 @@ struct parsed {
 static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto, struct fl_key *key,
 				    struct parsed *p)
 {
-	__u8 *b = l4;
-
 	switch (proto) {
-	case IPPROTO_TCP_:
-		if (b + 20 > (__u8 *)data_end)
+	case IPPROTO_TCP_: {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
 			return PARSE_TRUNCATED;
-		key->sport = (__u16)(b[0] << 8 | b[1]);
-		key->dport = (__u16)(b[2] << 8 | b[3]);
-		p->tcp_flags = b[13];
+		key->sport = bpf_ntohs(th->source);
+		key->dport = bpf_ntohs(th->dest);
+		p->tcp_flags = ((__u8 *)th)[13];
 		return PARSE_OK;
-	case IPPROTO_UDP_:
-		if (b + 8 > (__u8 *)data_end)
+	}
+	case IPPROTO_UDP_: {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > data_end)
 			return PARSE_TRUNCATED;
-		key->sport = (__u16)(b[0] << 8 | b[1]);
-		key->dport = (__u16)(b[2] << 8 | b[3]);
+		key->sport = bpf_ntohs(uh->source);
+		key->dport = bpf_ntohs(uh->dest);
 		return PARSE_OK;
+	}
 	case IPPROTO_ICMP_:
 	case IPPROTO_ICMPV6_: {
 		__u8 echo_req = proto == IPPROTO_ICMP_ ? 8 : 128;
 		__u8 echo_rep = proto == IPPROTO_ICMP_ ? 0 : 129;
+		__u8 *b = l4;
 
 		if (b + 8 > (__u8 *)data_end)
 			return PARSE_TRUNCATED;
 		if (b[0] == echo_req)
-			key->sport = (__u16)(b[4] << 8 | b[5]);
+			key->sport = bpf_ntohs(*(__be16 *)(b + 4));
 		else if (b[0] == echo_rep)
-			key->dport = (__u16)(b[4] << 8 | b[5]);
+			key->dport = bpf_ntohs(*(__be16 *)(b + 4));
 		else
 			key->sport = (__u16)(b[0] << 8 | b[1]);
 		return PARSE_OK;
@@ -80,86 +85,85 @@ static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto, struct
 static __always_inline int parse_packet(void *data, void *data_end, struct fl_key *key,
 					struct parsed *p)
 {
-	__u8 *pos = data;
-	__u16 h_proto;
+	struct ethhdr *eth = data;
+	void *pos = eth + 1;
+	__be16 h_proto;
 
-	if (pos + ETH_HLEN_ > (__u8 *)data_end)
+	if (pos > data_end)
 		return PARSE_TRUNCATED;
-	h_proto = (__u16)(pos[12] << 8 | pos[13]);
-	pos += ETH_HLEN_;
+	h_proto = eth->h_proto;
 
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
-		if (h_proto != ETH_P_8021Q_ && h_proto != ETH_P_8021AD_)
+		struct vlan_hdr *vh = pos;
+
+		if (h_proto != bpf_htons(ETH_P_8021Q_) && h_proto != bpf_htons(ETH_P_8021AD_))
 			break;
-		if (pos + 4 > (__u8 *)data_end)
+		if ((void *)(vh + 1) > data_end)
 			return PARSE_TRUNCATED;
-		h_proto = (__u16)(pos[2] << 8 | pos[3]);
-		pos += 4;
+		h_proto = vh->h_vlan_encapsulated_proto;
+		pos = vh + 1;
 	}
-	p->l3_off = (__u32)(pos - (__u8 *)data);
+	p->l3_off = (__u32)(pos - data);
 
-	if (h_proto == ETH_P_IP_) {
+	if (h_proto == bpf_htons(ETH_P_IP_)) {
+		struct iphdr *ip = pos;
 		__u32 ihl;
-		__u16 frag;
 
-		if (pos + 20 > (__u8 *)data_end)
+		if ((void *)(ip + 1) > data_end)
 			return PARSE_TRUNCATED;
-		if ((pos[0] >> 4) != 4)
+		if (ip->version != 4 || ip->ihl < 5)
 			return PARSE_TRUNCATED;
-		ihl = (__u32)(pos[0] & 0x0f) * 4;
-		if (ihl < 20)
-			return PARSE_TRUNCATED;
-		key->proto = pos[9];
+		ihl = (__u32)ip->ihl * 4;
+		key->proto = ip->protocol;
 		key->saddr[2] = bpf_htonl(0x0000ffff);
 		key->daddr[2] = bpf_htonl(0x0000ffff);
-		__builtin_memcpy(&key->saddr[3], pos + 12, 4);
-		__builtin_memcpy(&key->daddr[3], pos + 16, 4);
-		frag = (__u16)((pos[6] & 0x1f) << 8 | pos[7]);
-		if (frag)
+		key->saddr[3] = ip->saddr;
+		key->daddr[3] = ip->daddr;
+		if (ip->frag_off & bpf_htons(0x1fff))
 			return PARSE_FRAGMENT;
-		if (ihl > 60)
-			return PARSE_TRUNCATED;
 		pos += ihl;
-		if (pos > (__u8 *)data_end)
+		if (pos > data_end)
 			return PARSE_TRUNCATED;
 		return parse_l4(pos, data_end, key->proto, key, p);
 	}
 
-	if (h_proto == ETH_P_IPV6_) {
+	if (h_proto == bpf_htons(ETH_P_IPV6_)) {
+		struct ipv6hdr *ip6 = pos;
 		__u8 nexthdr;
 
-		if (pos + 40 > (__u8 *)data_end)
+		if ((void *)(ip6 + 1) > data_end)
 			return PARSE_TRUNCATED;
-		if ((pos[0] >> 4) != 6)
+		if (ip6->version != 6)
 			return PARSE_TRUNCATED;
-		nexthdr = pos[6];
-		__builtin_memcpy(key->saddr, pos + 8, 16);
-		__builtin_memcpy(key->daddr, pos + 24, 16);
-		pos += 40;
+		nexthdr = ip6->nexthdr;
+		__builtin_memcpy(key->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(key->daddr, &ip6->daddr, 16);
+		pos = ip6 + 1;
 
 #pragma unroll
 		for (int i = 0; i < IPV6_EXT_MAX; i++) {
+			__u8 *h = pos;
 			__u32 len;
 
 			switch (nexthdr) {
 			case 0: /* hop-by-hop */
 			case 43: /* routing */
 			case 60: /* destination options */
-				if (pos + 8 > (__u8 *)data_end)
+				if (h + 8 > (__u8 *)data_end)
 					return PARSE_TRUNCATED;
-				len = ((__u32)pos[1] + 1) * 8;
+				len = ((__u32)h[1] + 1) * 8;
 				break;
 			case 51: /* AH */
-				if (pos + 8 > (__u8 *)data_end)
+				if (h + 8 > (__u8 *)data_end)
 					return PARSE_TRUNCATED;
-				len = ((__u32)pos[1] + 2) * 4;
+				len = ((__u32)h[1] + 2) * 4;
 				break;
 			case 44: /* fragment */
-				if (pos + 8 > (__u8 *)data_end)
+				if (h + 8 > (__u8 *)data_end)
 					return PARSE_TRUNCATED;
-				if ((pos[2] << 8 | pos[3]) & 0xfff8) {
-					key->proto = pos[0];
+				if (*(__be16 *)(h + 2) & bpf_htons(0xfff8)) {
+					key->proto = h[0];
 					return PARSE_FRAGMENT;
 				}
 				len = 8;
@@ -168,7 +172,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct fl_ke
 				key->proto = nexthdr;
 				return parse_l4(pos, data_end, nexthdr, key, p);
 			}
-			nexthdr = pos[0];
+			nexthdr = h[0];
 			pos += len;
 		}
 		key->proto = nexthdr;

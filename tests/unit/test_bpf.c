@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -139,8 +140,8 @@ static int read_flow(struct env *e, const struct fl_key *k, struct fl_stats *sum
 		sum->flags_or |= vals[i].flags_or;
 		if (vals[i].first_ns && (!sum->first_ns || vals[i].first_ns < sum->first_ns))
 			sum->first_ns = vals[i].first_ns;
-		if (vals[i].last_ns > sum->last_ns)
-			sum->last_ns = vals[i].last_ns;
+		if (vals[i].last_jiffies > sum->last_jiffies)
+			sum->last_jiffies = vals[i].last_jiffies;
 	}
 	return 0;
 }
@@ -213,8 +214,7 @@ static void test_ipv4_tcp_both_directions(struct env *e)
 	      "flags syn %u synack %u fin %u rst %u", st.syn, st.synack, st.fin, st.rst);
 	CHECK(st.flags_or == (TCPF_SYN_BIT | TCPF_ACK_BIT | TCPF_PSH_BIT | TCPF_FIN_BIT),
 	      "flags_or %#x", st.flags_or);
-	CHECK(st.first_ns && st.last_ns >= st.first_ns, "timestamps %llu %llu", st.first_ns,
-	      st.last_ns);
+	CHECK(st.first_ns && st.last_jiffies, "timestamps %llu %llu", st.first_ns, st.last_jiffies);
 
 	CHECK(run(e->prog_eg, &synack, &len) == -1, "retval egress");
 	k = make_key(&synack, FL_DIR_EGRESS);
@@ -224,6 +224,23 @@ static void test_ipv4_tcp_both_directions(struct env *e)
 	CHECK(st.synack == 1 && st.syn == 0, "synack %u syn %u", st.synack, st.syn);
 	k.dir = FL_DIR_INGRESS;
 	CHECK(read_flow(e, &k, &st) != 0, "reply seen on egress must not be keyed as ingress");
+}
+
+/* The clock program reads jiffies and CLOCK_MONOTONIC together. */
+static void test_clock(struct env *e)
+{
+	uint8_t buf[64] = { 0 };
+	struct timespec ts;
+	uint64_t mono;
+
+	run_raw(bpf_program__fd(e->skel->progs.flowlens_clock), buf, sizeof(buf));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mono = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	CHECK(e->skel->bss->clock_sample.jiffies > 0, "jiffies");
+	CHECK(e->skel->bss->clock_sample.ktime_ns <= mono &&
+		      mono - e->skel->bss->clock_sample.ktime_ns < 1000000000ULL,
+	      "ktime %llu vs CLOCK_MONOTONIC %llu", e->skel->bss->clock_sample.ktime_ns,
+	      (unsigned long long)mono);
 }
 
 static void test_ipv4_options_and_rst(struct env *e)
@@ -518,6 +535,7 @@ int main(void)
 	}
 	test_ipv4_tcp_both_directions(&e);
 	test_ipv4_options_and_rst(&e);
+	test_clock(&e);
 	test_ipv6_udp_and_ext(&e);
 	test_icmp_echo_pairs(&e);
 	test_vlan(&e);
