@@ -44,6 +44,7 @@ struct conn {
 struct local_ip {
 	uint32_t addr[4];
 	int routes; /* host routes through a pod interface */
+	uint64_t grace_gen; /* still local through this drain: its route just went away */
 	uint64_t learned_ns; /* last seen as a pod's own address at a pod veth */
 	UT_hash_handle hh;
 };
@@ -62,8 +63,10 @@ struct item {
 	int kind;
 };
 
+/* An interface that vanished: its kind is still needed for the flows it left behind. */
 struct gone_iface {
 	int ifindex;
+	int kind;
 	UT_hash_handle hh;
 };
 
@@ -228,9 +231,13 @@ static int push_item(struct flowtab *t, const struct fl_key *k, const struct fl_
 
 static int kind_of(struct flowtab *t, int ifindex)
 {
+	struct gone_iface *g;
 	int k = t->kind(t->kind_ctx, ifindex);
 
-	return k < 0 ? IFACE_NODE : k;
+	if (k >= 0)
+		return k;
+	HASH_FIND_INT(t->gone, &ifindex, g);
+	return g ? g->kind : IFACE_NODE;
 }
 
 static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_stats *percpu)
@@ -321,7 +328,6 @@ static void read_counters(struct flowtab *t)
 static void evict(struct flowtab *t, uint64_t now_ns)
 {
 	struct flow_entry *e, *tmp;
-	struct gone_iface *g, *gtmp;
 
 	HASH_ITER (hh, t->entries, e, tmp) {
 		struct gone_iface *gi;
@@ -350,10 +356,6 @@ static void evict(struct flowtab *t, uint64_t now_ns)
 		t->st.evicted++;
 		HASH_DEL(t->entries, e);
 		free(e);
-	}
-	HASH_ITER (hh, t->gone, g, gtmp) {
-		HASH_DEL(t->gone, g);
-		free(g);
 	}
 }
 
@@ -446,11 +448,14 @@ void flowtab_route(struct flowtab *t, int add, int family, const void *addr, int
 		return;
 	}
 	l = local_find(t, a);
-	if (l && l->routes > 0)
+	if (l && l->routes > 0) {
 		l->routes--;
+		/* Packets counted before the route vanished are drained next time. */
+		l->grace_gen = t->gen + 2;
+	}
 }
 
-void flowtab_iface_gone(struct flowtab *t, int ifindex)
+void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind)
 {
 	struct gone_iface *g;
 
@@ -461,6 +466,7 @@ void flowtab_iface_gone(struct flowtab *t, int ifindex)
 	if (!g)
 		return;
 	g->ifindex = ifindex;
+	g->kind = kind;
 	HASH_ADD_INT(t->gone, ifindex, g);
 }
 
@@ -580,7 +586,7 @@ static int is_local(struct flowtab *t, const uint32_t addr[4])
 {
 	struct local_ip *l = local_find(t, addr);
 
-	return l && (l->routes > 0 || l->learned_ns);
+	return l && (l->routes > 0 || l->learned_ns || l->grace_gen >= t->gen);
 }
 
 static uint64_t jiffies_to_ns(const struct flowtab *t, uint64_t j)
@@ -669,7 +675,13 @@ static void expire(struct flowtab *t, uint64_t now_ns)
 {
 	struct conn *c, *ctmp;
 	struct local_ip *l, *ltmp;
+	struct gone_iface *g, *gtmp;
 
+	/* Flows of vanished interfaces were read and removed in this drain. */
+	HASH_ITER (hh, t->gone, g, gtmp) {
+		HASH_DEL(t->gone, g);
+		free(g);
+	}
 	HASH_ITER (hh, t->conns, c, ctmp) {
 		if (c->last_ns + t->idle_ns <= now_ns) {
 			HASH_DEL(t->conns, c);
@@ -679,7 +691,7 @@ static void expire(struct flowtab *t, uint64_t now_ns)
 	HASH_ITER (hh, t->local, l, ltmp) {
 		if (l->learned_ns && l->learned_ns + t->idle_ns <= now_ns)
 			l->learned_ns = 0;
-		if (!l->routes && !l->learned_ns) {
+		if (!l->routes && !l->learned_ns && l->grace_gen < t->gen) {
 			HASH_DEL(t->local, l);
 			free(l);
 		}

@@ -93,7 +93,7 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev);
 /* A host route through a pod interface names a local pod IP (add = 0 removes it). */
 void flowtab_route(struct flowtab *t, int add, int family, const void *addr, int is_pod);
 /* The interface is gone: its flows are read one last time and removed at the next drain. */
-void flowtab_iface_gone(struct flowtab *t, int ifindex);
+void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind);
 
 /* Sets the clock reading used to turn last_jiffies into time for the next drain. */
 void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c);

@@ -111,7 +111,7 @@ static void iface_forget(struct agent *a, struct iface *i, int gone)
 
 	attach_detach(&a->actx, i->ifindex, &i->att, gone);
 	if (gone) {
-		flowtab_iface_gone(a->tab, i->ifindex);
+		flowtab_iface_gone(a->tab, i->ifindex, (int)i->kind);
 		/* The kernel drops a vanished device's routes without telling us. */
 		HASH_ITER (hh, a->routes, r, tmp) {
 			if (r->key.ifindex != i->ifindex)
@@ -519,6 +519,17 @@ out:
 	return err;
 }
 
+static unsigned int prog_id(const struct bpf_program *p)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+		return 0;
+	return info.id;
+}
+
 static int load_programs(struct agent *a)
 {
 	int err;
@@ -561,7 +572,13 @@ int main(int argc, char **argv)
 	else if (gethostname(a.node, sizeof(a.node) - 1) == -1)
 		strcpy(a.node, "unknown");
 
-	/* Signals are read through a signalfd; block them before any thread starts. */
+	/*
+	 * Signals are read through a signalfd; block them before any thread starts. A shell
+	 * starts background jobs with SIGINT ignored, and an ignored signal never reaches a
+	 * signalfd: restore the default first.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -607,9 +624,10 @@ int main(int argc, char **argv)
 	a.ready = 1;
 	pthread_mutex_unlock(&a.lock);
 	pr_info("flowlens-agent %s on node %s: %u interfaces attached, table %u entries, "
-		"interval %llu ms, listening on %s:%d",
+		"interval %llu ms, listening on %s:%d, program ids ingress %u egress %u",
 		FLOWLENS_VERSION, a.node, HASH_COUNT(a.ifaces), a.opts.flow_table_size,
-		(unsigned long long)a.opts.interval_ms, a.opts.listen_host, a.opts.listen_port);
+		(unsigned long long)a.opts.interval_ms, a.opts.listen_host, a.opts.listen_port,
+		prog_id(a.skel->progs.flowlens_ingress), prog_id(a.skel->progs.flowlens_egress));
 
 	err = run_loop(&a);
 

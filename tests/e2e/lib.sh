@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# Helpers for the end-to-end tests: assertions, agents in node namespaces, iptables ground truth.
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lab/lab.sh
+source "$TOP/tests/lab/lab.sh"
+AGENT=${FLOWLENS_AGENT:-$TOP/build/flowlens-agent}
+WORK=$(mktemp -d "/tmp/${LAB_ID}.XXXX")
+FAILS=0
+CHECKS=0
+declare -gA AGENT_PID
+
+pass() { CHECKS=$((CHECKS + 1)); echo "  ok    $*"; }
+fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "  FAIL  $*"; }
+# check_eq WHAT GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then pass "$1: $2"; else fail "$1: got '$2', want '$3'"; fi
+}
+check_true() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+cleanup() {
+	local n
+	for n in "${!AGENT_PID[@]}"; do
+		kill -TERM "${AGENT_PID[$n]}" 2>/dev/null
+	done
+	for n in "${!AGENT_PID[@]}"; do
+		wait "${AGENT_PID[$n]}" 2>/dev/null
+	done
+	lab_down
+	[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# agent_start NODE [ARGS...]: an agent in the node namespace, flow log in $WORK/NODE.jsonl.
+agent_start() {
+	local node=$1
+	shift
+	# Not through a shell function: $! must be the agent itself (ip netns exec execs it).
+	ip netns exec "$(lab_ns "$node")" "$AGENT" --interval 1s --listen 127.0.0.1:9810 --output json \
+		--log-level info "$@" >"$WORK/$node.jsonl" 2>"$WORK/$node.log" &
+	AGENT_PID[$node]=$!
+	local i
+	for i in $(seq 1 100); do
+		if lab_exec "$node" curl -sf -o /dev/null http://127.0.0.1:9810/healthz; then
+			return 0
+		fi
+		if ! kill -0 "${AGENT_PID[$node]}" 2>/dev/null; then
+			echo "agent on $node died:"
+			cat "$WORK/$node.log"
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "agent on $node did not become healthy"
+	return 1
+}
+
+# agent_stop NODE: SIGTERM (final drain, detach); returns the agent's exit status.
+agent_stop() {
+	local node=$1 rc
+	kill -TERM "${AGENT_PID[$node]}"
+	wait "${AGENT_PID[$node]}"
+	rc=$?
+	unset "AGENT_PID[$node]"
+	return $rc
+}
+
+agent_metric() { # NODE METRIC_WITH_LABELS
+	lab_exec "$1" curl -sf http://127.0.0.1:9810/metrics | awk -v m="$2" '$1 == m { print $2 }'
+}
+
+agent_prog_ids() { # NODE -> "ingress egress"
+	sed -n 's/.*program ids ingress \([0-9]*\) egress \([0-9]*\).*/\1 \2/p' "$WORK/$1.log"
+}
+
+# Sum of one aggregate over every interval of a node's flow log:
+# flow_sum NODE CLIENT SERVER PORT PROTO REPORTER -> "fwd_pkts fwd_bytes rev_pkts rev_bytes"
+flow_sum() {
+	jq -rs --arg c "$2" --arg s "$3" --argjson p "$4" --arg pr "$5" --arg r "$6" '
+		map(select(.client_ip == $c and .server_ip == $s and .server_port == $p and
+			   .protocol == $pr and .reporter == $r)) |
+		"\(map(.forward.packets) | add // 0) \(map(.forward.bytes) | add // 0) \(map(.reply.packets) | add // 0) \(map(.reply.bytes) | add // 0)"' \
+		"$WORK/$1.jsonl"
+}
+
+# Ground truth: counting-only rules (no target) in a chain of their own.
+# gt_init NODE TABLE_CMD CHAIN HOOK...: creates CHAIN and jumps to it first from each HOOK.
+gt_init() {
+	local node=$1 ipt=$2 chain=$3 hook
+	shift 3
+	lab_exec "$node" "$ipt" -N "$chain"
+	for hook in "$@"; do
+		lab_exec "$node" "$ipt" -I "$hook" 1 -j "$chain"
+	done
+}
+# gt_rule NODE IPT CHAIN MATCH...: appends a counting rule; its position is its id.
+gt_rule() {
+	local node=$1 ipt=$2 chain=$3
+	shift 3
+	lab_exec "$node" "$ipt" -A "$chain" "$@"
+}
+# gt_read NODE IPT CHAIN N -> "pkts bytes" of the Nth rule (1-based).
+gt_read() {
+	lab_exec "$1" "$2" -nvxL "$3" | awk -v n="$4" 'NR == n + 2 { print $1, $2 }'
+}
+
+finish() {
+	echo "  $CHECKS checks, $FAILS failures"
+	[ "$FAILS" -eq 0 ]
+}

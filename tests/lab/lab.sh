@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# shellcheck shell=bash
+# The flowlens lab: an EKS-like cluster built from network namespaces on one machine.
+#
+#   node namespaces  <id>-n1, <id>-n2   ip_forward=1, rp_filter=0, an "ENI" named eth0 each,
+#                                       joined by a veth pair (the VPC); 192.168.0.11 / .12
+#   pod namespaces   <id>-<pod>          eth0 with a /32, default route via 169.254.1.1 and a
+#                                       permanent neighbour for it (VPC CNI style); the host
+#                                       side is eni<11 hex> in the node namespace with a /32
+#                                       route to the pod
+#   pod ranges       node1 10.1.1.0/24 (fd00:1:1::/64), node2 10.1.2.0/24 (fd00:1:2::/64)
+#   ClusterIP        kube-proxy style iptables DNAT (KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP)
+#
+# Source this file, call lab_up, and make sure lab_down runs on exit (lab_up installs a trap
+# unless LAB_NO_TRAP=1). Every name carries a per-run id so runs never collide.
+
+LAB_ID=${LAB_ID:-fl$(printf '%04x' $((RANDOM)))$$}
+LAB_NODES=()
+LAB_PODS=()
+declare -gA LAB_POD_NODE LAB_POD_IP LAB_POD_IP6 LAB_POD_VETH LAB_NODE_IP
+
+lab_ns() { echo "${LAB_ID}-$1"; }
+lab_exec() { local ns; ns=$(lab_ns "$1"); shift; ip netns exec "$ns" "$@"; }
+
+# eni + 11 hex characters of a hash of the pod's name, like the VPC CNI.
+lab_veth_name() { echo "eni$(printf '%s' "$LAB_ID-$1" | sha1sum | cut -c1-11)"; }
+
+lab_node() {
+	local n=$1 ns
+	ns=$(lab_ns "$n")
+	ip netns add "$ns"
+	LAB_NODES+=("$n")
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 net.ipv6.conf.all.forwarding=1
+}
+
+# Joins node1 and node2 through their "ENIs" (eth0 on both sides).
+lab_link_nodes() {
+	local a=$1 b=$2
+	ip -n "$(lab_ns "$a")" link add eth0 type veth peer name eth0 netns "$(lab_ns "$b")"
+	LAB_NODE_IP[$a]=192.168.0.11
+	LAB_NODE_IP[$b]=192.168.0.12
+	ip -n "$(lab_ns "$a")" addr add 192.168.0.11/24 dev eth0
+	ip -n "$(lab_ns "$b")" addr add 192.168.0.12/24 dev eth0
+	ip -n "$(lab_ns "$a")" -6 addr add fd00:0:0:ff::11/64 dev eth0 nodad
+	ip -n "$(lab_ns "$b")" -6 addr add fd00:0:0:ff::12/64 dev eth0 nodad
+	ip -n "$(lab_ns "$a")" link set eth0 up
+	ip -n "$(lab_ns "$b")" link set eth0 up
+	ip -n "$(lab_ns "$a")" route add 10.1.2.0/24 via 192.168.0.12 dev eth0
+	ip -n "$(lab_ns "$b")" route add 10.1.1.0/24 via 192.168.0.11 dev eth0
+	ip -n "$(lab_ns "$a")" -6 route add fd00:1:2::/64 via fd00:0:0:ff::12 dev eth0
+	ip -n "$(lab_ns "$b")" -6 route add fd00:1:1::/64 via fd00:0:0:ff::11 dev eth0
+}
+
+# lab_pod NODE POD IPV4 IPV6: a pod wired the VPC CNI way.
+lab_pod() {
+	local node=$1 pod=$2 ip4=$3 ip6=$4 nns pns veth mac podmac
+	nns=$(lab_ns "$node")
+	pns=$(lab_ns "$pod")
+	veth=$(lab_veth_name "$pod")
+	ip netns add "$pns"
+	LAB_PODS+=("$pod")
+	LAB_POD_NODE[$pod]=$node
+	LAB_POD_IP[$pod]=$ip4
+	LAB_POD_IP6[$pod]=$ip6
+	LAB_POD_VETH[$pod]=$veth
+	ip -n "$nns" link add "$veth" type veth peer name eth0 netns "$pns"
+	ip -n "$pns" link set lo up
+	ip -n "$pns" addr add "$ip4/32" dev eth0
+	ip -n "$pns" -6 addr add "$ip6/128" dev eth0 nodad
+	ip -n "$pns" link set eth0 up
+	ip -n "$nns" link set "$veth" up
+	mac=$(ip -n "$nns" -o link show "$veth" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	podmac=$(ip -n "$pns" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	ip -n "$pns" route add 169.254.1.1 dev eth0 scope link
+	ip -n "$pns" route add default via 169.254.1.1 dev eth0
+	ip -n "$pns" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
+	ip -n "$pns" -6 route add fe80::1 dev eth0
+	ip -n "$pns" -6 route add default via fe80::1 dev eth0
+	ip -n "$pns" -6 neigh add fe80::1 lladdr "$mac" dev eth0 nud permanent
+	ip -n "$nns" route add "$ip4/32" dev "$veth" scope link
+	ip -n "$nns" -6 route add "$ip6/128" dev "$veth"
+	ip -n "$nns" neigh add "$ip4" lladdr "$podmac" dev "$veth" nud permanent
+	ip -n "$nns" -6 neigh add "$ip6" lladdr "$podmac" dev "$veth" nud permanent
+}
+
+lab_pod_del() {
+	local pod=$1
+	ip netns pids "$(lab_ns "$pod")" 2>/dev/null | xargs -r kill 2>/dev/null
+	ip netns del "$(lab_ns "$pod")" 2>/dev/null
+	# The veth pair goes with the namespace; the node's /32 route goes with the veth.
+}
+
+# lab_clusterip VIP PORT TARGETPORT POD...: kube-proxy iptables-mode DNAT on every node.
+lab_clusterip() {
+	local vip=$1 port=$2 tport=$3 n svc i prob
+	shift 3
+	local backends=("$@") count=$#
+	svc="KUBE-SVC-$(printf '%s' "$vip:$port" | sha1sum | cut -c1-16 | tr a-f A-F)"
+	for n in "${LAB_NODES[@]}"; do
+		lab_exec "$n" iptables -t nat -N KUBE-SERVICES 2>/dev/null || true
+		lab_exec "$n" iptables -t nat -C PREROUTING -j KUBE-SERVICES 2>/dev/null ||
+			lab_exec "$n" iptables -t nat -A PREROUTING -j KUBE-SERVICES
+		lab_exec "$n" iptables -t nat -C OUTPUT -j KUBE-SERVICES 2>/dev/null ||
+			lab_exec "$n" iptables -t nat -A OUTPUT -j KUBE-SERVICES
+		lab_exec "$n" iptables -t nat -N "$svc"
+		lab_exec "$n" iptables -t nat -A KUBE-SERVICES -d "$vip/32" -p tcp --dport "$port" -j "$svc"
+		for i in "${!backends[@]}"; do
+			local sep="KUBE-SEP-${svc:9:8}$i" remaining=$((count - i))
+			lab_exec "$n" iptables -t nat -N "$sep"
+			lab_exec "$n" iptables -t nat -A "$sep" -p tcp -j DNAT \
+				--to-destination "${LAB_POD_IP[${backends[$i]}]}:$tport"
+			if [ "$remaining" -gt 1 ]; then
+				prob=$(awk -v r="$remaining" 'BEGIN { printf "%.5f", 1 / r }')
+				lab_exec "$n" iptables -t nat -A "$svc" -m statistic --mode random \
+					--probability "$prob" -j "$sep"
+			else
+				lab_exec "$n" iptables -t nat -A "$svc" -j "$sep"
+			fi
+		done
+	done
+}
+
+lab_down() {
+	local ns
+	for ns in $(ip netns list | awk '{print $1}' | grep "^${LAB_ID}-"); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	done
+	for ns in $(ip netns list | awk '{print $1}' | grep "^${LAB_ID}-"); do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "/etc/netns/${LAB_ID}-"* 2>/dev/null
+	return 0
+}
+
+# The standard two-node lab: pods a, b on node n1; c on n2; ClusterIP 10.100.0.10:80 -> b, c.
+lab_up() {
+	[ "${LAB_NO_TRAP:-0}" = 1 ] || trap lab_down EXIT
+	lab_node n1
+	lab_node n2
+	lab_link_nodes n1 n2
+	lab_pod n1 a 10.1.1.2 fd00:1:1::2
+	lab_pod n1 b 10.1.1.3 fd00:1:1::3
+	lab_pod n2 c 10.1.2.2 fd00:1:2::2
+	lab_clusterip 10.100.0.10 80 8080 b c
+}
