@@ -309,7 +309,8 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 			argv[optind]);
 		return -EINVAL;
 	}
-	o->overflow_pending_max = o->flow_table_size;
+	/* Distinct flows that overflowed, held until the next drain (~200 bytes each). */
+	o->overflow_pending_max = o->flow_table_size > 16384 ? o->flow_table_size : 16384;
 	return 0;
 }
 
