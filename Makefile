@@ -73,9 +73,9 @@ $(OUT)/flowlens-agent: $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/flowlens-bench: bench/bench.c $(SKELS) bpf/flow.h | $(OUT)
+$(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(LIB_OBJS) $(SKELS) bpf/flow.h | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h $(SKELS) bpf/flow.h | $(OUT)
 	$(call msg,CC,$@)
@@ -96,15 +96,22 @@ check-format:
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 
-# The whole test suite (what README and .ci/run use). Needs root for BPF and namespaces.
-test: all check-format
+# The README's two commands. Each installs missing packages first (idempotent), builds, then
+# runs. Both need root: BPF programs and network namespaces.
+test:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all check-format
 	$(Q)tests/run
 
-bench: all
-	$(Q)bench/run
-
-demo: all
+demo:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
+
+bench:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run
 
 clean:
 	$(Q)rm -rf $(OUT)

@@ -11,6 +11,9 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <net/if.h>
+#include <signal.h>
+#include "attach.h"
 #include "flow.h"
 #include "flow.skel.h"
 #include "noop.skel.h"
@@ -83,6 +86,65 @@ static double time_new_flows(int prog, int n)
 	return r[ROUNDS / 2];
 }
 
+static unsigned int prog_id(int fd)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+/*
+ * `flowlens-bench attach IFNAME noop|flowlens [tcx|tc]`: attaches one program pair the way
+ * the agent does and holds it until SIGINT/SIGTERM, printing the program ids, so that a live
+ * benchmark can compare both under bpf_stats on the same interface.
+ */
+static int attach_and_hold(const char *ifname, const char *which, const char *mode)
+{
+	struct attach_ctx ctx = { .mode = ATTACH_TCX, .tc_priority = 1 };
+	struct flow_bpf *flow = NULL;
+	struct noop_bpf *noop = NULL;
+	struct attachment att;
+	int ifindex = (int)if_nametoindex(ifname), err, sig;
+	sigset_t mask;
+
+	if (!ifindex) {
+		fprintf(stderr, "no interface %s\n", ifname);
+		return 1;
+	}
+	if (mode && strcmp(mode, "tc") == 0)
+		ctx.mode = ATTACH_TC;
+	if (strcmp(which, "noop") == 0) {
+		noop = noop_bpf__open_and_load();
+		if (!noop)
+			return 1;
+		ctx.prog_ingress = ctx.prog_egress = bpf_program__fd(noop->progs.noop_tc);
+	} else {
+		flow = flow_bpf__open_and_load();
+		if (!flow)
+			return 1;
+		ctx.prog_ingress = bpf_program__fd(flow->progs.flowlens_ingress);
+		ctx.prog_egress = bpf_program__fd(flow->progs.flowlens_egress);
+	}
+	err = attach_iface(&ctx, ifindex, &att);
+	if (err) {
+		fprintf(stderr, "attach %s: %s\n", ifname, strerror(-err));
+		return 1;
+	}
+	printf("%u %u\n", prog_id(ctx.prog_ingress), prog_id(ctx.prog_egress));
+	fflush(stdout);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigwait(&mask, &sig);
+	attach_detach(&ctx, ifindex, &att, 0);
+	flow_bpf__destroy(flow);
+	noop_bpf__destroy(noop);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pkt_spec tcp_data = { .family = AF_INET,
@@ -124,7 +186,7 @@ int main(int argc, char **argv)
 		{ "udp (IPv4)", &udp },
 		{ "tcp established data (IPv6)", &tcp6 },
 	};
-	int repeat = argc > 1 ? atoi(argv[1]) : 2000000;
+	int repeat;
 	struct flow_bpf *flow;
 	struct noop_bpf *noop;
 	uint8_t buf[1600];
@@ -134,6 +196,14 @@ int main(int argc, char **argv)
 	if (geteuid() != 0) {
 		fprintf(stderr, "flowlens-bench: needs root to load BPF programs\n");
 		return 1;
+	}
+	if (argc >= 4 && strcmp(argv[1], "attach") == 0)
+		return attach_and_hold(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
+	repeat = argc > 1 ? atoi(argv[1]) : 2000000;
+	if (repeat <= 0) {
+		fprintf(stderr,
+			"usage: flowlens-bench [REPEAT] | attach IFNAME noop|flowlens [tcx|tc]\n");
+		return 2;
 	}
 	flow = flow_bpf__open();
 	if (!flow)

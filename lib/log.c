@@ -17,6 +17,8 @@ static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	struct tm tm;
 	char when[32];
 
+	if (!fmt)
+		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building flowlens, its demo and its tests need.
+# Idempotent: when everything is installed already it changes nothing and needs no network.
+set -eu
+PKGS=(
+	# build
+	make gcc clang llvm pkg-config git bpftool libbpf-dev libelf-dev zlib1g-dev
+	libmicrohttpd-dev libjson-c-dev libmnl-dev uthash-dev clang-format
+	# lab, demo and tests
+	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps
+)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages: ${missing[*]}; run as root (sudo make deps)" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian's prometheus package would start a server on :9090 at install on systems with an
+# init; the lab starts its own when it needs one.
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

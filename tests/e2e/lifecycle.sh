@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Attachments over the agent's life: a crash (SIGKILL) in legacy TC mode leaves filters that
+# the next agent recognises and replaces; a foreign filter that holds our priority and handle
+# is refused and left alone; a clean exit leaves nothing; in tcx mode a crash leaves nothing.
+source "$(dirname "$0")/lib.sh"
+echo "lifecycle.sh: lab $LAB_ID"
+
+lab_up
+VA=${LAB_POD_VETH[a]} VB=${LAB_POD_VETH[b]}
+tc_ours() { # NODE DEV DIR -> number of flowlens filters
+	lab_exec "$1" tc filter show dev "$2" "$3" | grep -c 'flowlens_'
+}
+
+# A foreign program at exactly our priority and handle on b's veth.
+lab_exec n1 tc qdisc add dev "$VB" clsact
+lab_exec n1 tc filter add dev "$VB" ingress prio 1 handle 0xf10e bpf da \
+	obj "$TOP/build/noop.bpf.o" sec tc
+
+agent_start n1 --attach-mode tc || exit 1
+check_eq "filters on a's veth (ingress+egress)" \
+	"$(($(tc_ours n1 "$VA" ingress) + $(tc_ours n1 "$VA" egress)))" 2
+check_eq "attach refused where a foreign filter holds our slot" \
+	"$(agent_metric n1 flowlens_agent_attach_failures_total)" 1
+check_true "refusal logged" grep -q "$VB.*attach failed" "$WORK/n1.log"
+
+# Crash: the filters stay behind.
+kill -KILL "${AGENT_PID[n1]}"
+wait "${AGENT_PID[n1]}" 2>/dev/null
+unset "AGENT_PID[n1]"
+check_eq "stale filters after SIGKILL" "$(tc_ours n1 "$VA" ingress)" 1
+
+agent_start n1 --attach-mode tc || exit 1
+check_true "stale filter recognised and replaced" grep -q "replacing a stale flowlens filter" "$WORK/n1.log"
+check_eq "one filter per hook after restart" "$(tc_ours n1 "$VA" ingress) $(tc_ours n1 "$VA" egress)" "1 1"
+read -r IN_ID _ <<<"$(agent_prog_ids n1)"
+check_true "the running agent's program is the one attached" \
+	bash -c "ip netns exec $(lab_ns n1) tc filter show dev $VA ingress | grep -q 'id $IN_ID '"
+agent_stop n1 || fail "agent exit status"
+check_eq "flowlens filters after clean exit" \
+	"$(($(tc_ours n1 "$VA" ingress) + $(tc_ours n1 "$VA" egress) + $(tc_ours n1 eth0 ingress)))" 0
+check_true "the foreign filter is intact" \
+	bash -c "ip netns exec $(lab_ns n1) tc filter show dev $VB ingress | grep -q 'noop.bpf.o'"
+
+# tcx: links belong to the process; a crash leaves nothing attached.
+agent_start n1 --attach-mode tcx || exit 1
+read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
+check_eq "tcx links held" "$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" 6
+kill -KILL "${AGENT_PID[n1]}"
+wait "${AGENT_PID[n1]}" 2>/dev/null
+unset "AGENT_PID[n1]"
+sleep 0.5
+check_eq "tcx links after SIGKILL" "$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" 0
+finish
