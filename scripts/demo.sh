@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The flowlens demo: a two-node EKS-like lab in network namespaces, a flowlens agent on each
+# node, real traffic (a web tier behind a ClusterIP, bulk transfers, node-to-node traffic), and
+# a live table of the flows the agents saw. Run through `sudo make demo`.
+#
+# DEMO_SECONDS=N   how long to run (default 60; 0 = until Ctrl-C)
+# DEMO_INTERVAL=D  agent export interval (default 2s)
+set -u
+cd "$(dirname "$0")/.."
+TOP=$PWD
+source tests/lab/lab.sh
+SECS=${DEMO_SECONDS:-60}
+INTERVAL=${DEMO_INTERVAL:-2s}
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: needs root (BPF programs, network namespaces): sudo make demo" >&2
+	exit 1
+fi
+WORK=$(mktemp -d "/tmp/${LAB_ID}-demo.XXXX")
+PIDS=()
+cleanup() {
+	echo
+	echo "demo: stopping agents and tearing the lab down"
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	lab_down
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+echo "demo: building the lab $LAB_ID (nodes n1, n2; pods a, b on n1, c on n2)"
+LAB_NO_TRAP=1 lab_up
+
+# Web tier: nginx in pods b and c on 8080, reached through ClusterIP 10.100.0.10:80.
+for pod in b c; do
+	mkdir -p "$WORK/www-$pod"
+	echo "hello from pod $pod" >"$WORK/www-$pod/index.html"
+	head -c 2000000 /dev/urandom >"$WORK/www-$pod/blob"
+	cat >"$WORK/nginx-$pod.conf" <<EOF
+user root;
+daemon on;
+pid $WORK/nginx-$pod.pid;
+error_log $WORK/nginx-$pod.err;
+events { worker_connections 256; }
+http { access_log off; server { listen 8080; root $WORK/www-$pod; } }
+EOF
+	lab_exec "$pod" nginx -c "$WORK/nginx-$pod.conf"
+done
+# A "db" in pod c (an iperf3 server standing in for bulk reads), and one on node 2's host network.
+lab_exec c iperf3 -s -D -p 5432
+lab_exec n2 iperf3 -s -D -p 5201
+
+for n in n1 n2; do
+	ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" --interval "$INTERVAL" \
+		--listen 127.0.0.1:9810 --output json >"$WORK/$n.jsonl" 2>"$WORK/$n.log" &
+	PIDS+=($!)
+done
+for n in n1 n2; do
+	for _ in $(seq 50); do
+		lab_exec "$n" curl -sf -o /dev/null http://127.0.0.1:9810/healthz && break
+		sleep 0.1
+	done
+done
+grep -h "attached\|flowlens-agent" "$WORK"/n*.log | sed 's/^/  /'
+
+# Traffic: keep-alive requests through the ClusterIP, a blob download pod-to-pod, bulk
+# reads from the "db", node-to-node transfers, and pings.
+(
+	while :; do
+		lab_exec a curl -s -o /dev/null http://10.100.0.10/ http://10.100.0.10/ http://10.100.0.10/blob
+		lab_exec a curl -s -o /dev/null "http://${LAB_POD_IP[b]}:8080/blob"
+		sleep 0.5
+	done
+) >/dev/null 2>&1 &
+PIDS+=($!)
+(
+	while :; do
+		lab_exec a iperf3 -c "${LAB_POD_IP[c]}" -p 5432 -n 4M -R
+		lab_exec n1 iperf3 -c "${LAB_NODE_IP[n2]}" -p 5201 -n 2M
+		lab_exec b ping -c 2 -i 0.3 "${LAB_POD_IP[c]}"
+		sleep 1
+	done
+) >/dev/null 2>&1 &
+PIDS+=($!)
+
+show() {
+	local n
+	printf '\033[H\033[2J'
+	echo "flowlens demo (lab $LAB_ID) - flows of the last ${INTERVAL} interval per node; Ctrl-C to stop"
+	echo "client = the side that initiated; reporter: client/server = seen at that pod's veth, node = only on the ENI"
+	echo
+	for n in n1 n2; do
+		echo "node $n  (curl http://127.0.0.1:9810/v1/flows inside netns $(lab_ns "$n"))"
+		lab_exec "$n" curl -sf http://127.0.0.1:9810/v1/flows | jq -r '
+			["REPORTER","PROTO","CLIENT","SERVER","PORT","PKTS>","BYTES>","<PKTS","<BYTES","INITIATOR"],
+			(.flows | map(select(.client_ip | test("^fe80|^::") | not)) | sort_by(-(.forward.bytes + .reply.bytes))[:14][] |
+			 [.reporter, .protocol, .client_ip, .server_ip, .server_port,
+			  .forward.packets, .forward.bytes, .reply.packets, .reply.bytes, .initiator]) | @tsv' |
+			column -t -s $'\t' | sed 's/^/  /'
+		echo
+	done
+	echo "agent health: $(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | grep -E '^flowlens_agent_(interfaces|flow_table_entries|datapath_events_total\{reason="table_full"\})' | tr '\n' ' ')"
+}
+
+start=$SECONDS
+while [ "$SECS" = 0 ] || [ $((SECONDS - start)) -lt "$SECS" ]; do
+	sleep 2
+	show
+done
+echo "demo: done after ${SECS}s (DEMO_SECONDS=0 runs until Ctrl-C)"
