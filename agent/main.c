@@ -241,6 +241,7 @@ static const char *const counter_reasons[FL_CNT_MAX] = {
 	[FL_CNT_TABLE_FULL] = "table_full", [FL_CNT_RINGBUF_FULL] = "ringbuf_full",
 	[FL_CNT_TRUNCATED] = "truncated",   [FL_CNT_NON_IP] = "non_ip",
 	[FL_CNT_FRAGMENT] = "fragment",	    [FL_CNT_IPV6_EXT_LIMIT] = "ipv6_ext_limit",
+	[FL_CNT_PULLED] = "headers_pulled",
 };
 
 static void counter_family(struct expo *e, const char *name, const char *help, uint64_t v)

@@ -119,6 +119,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	ret = parse_packet(data, data_end, &key, &p);
 	if (ret == PARSE_TRUNCATED && skb->len > (__u32)(data_end - data)) {
 		/* Headers beyond the linear area: make them readable and parse again. */
+		count(FL_CNT_PULLED);
 		if (bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128) == 0) {
 			data = (void *)(long)skb->data;
 			data_end = (void *)(long)skb->data_end;

@@ -79,6 +79,7 @@ enum fl_counter {
 	FL_CNT_NON_IP, /* ARP and other non-IP frames (not flows) */
 	FL_CNT_FRAGMENT, /* non-first IP fragments, counted with ports 0 */
 	FL_CNT_IPV6_EXT_LIMIT, /* IPv6 extension header chain longer than we walk */
+	FL_CNT_PULLED, /* headers were outside the linear area and had to be pulled */
 	FL_CNT_MAX,
 };
 
