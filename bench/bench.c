@@ -145,6 +145,26 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 	return 0;
 }
 
+/* `flowlens-bench tcx-query IFNAME ingress|egress`: program ids of the tcx chain, in order. */
+static int tcx_query(const char *ifname, const char *dir)
+{
+	__u32 ids[64], cnt = 64, flags = 0;
+	int ifindex = (int)if_nametoindex(ifname);
+
+	if (!ifindex) {
+		fprintf(stderr, "no interface %s\n", ifname);
+		return 1;
+	}
+	/* target_fd and target_ifindex share a slot of the attr. */
+	if (bpf_prog_query(ifindex, strcmp(dir, "egress") == 0 ? 47 : 46, 0, &flags, ids, &cnt)) {
+		fprintf(stderr, "query %s: %s\n", ifname, strerror(errno));
+		return 1;
+	}
+	for (__u32 i = 0; i < cnt; i++)
+		printf("%u%s", ids[i], i + 1 < cnt ? " " : "\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pkt_spec tcp_data = { .family = AF_INET,
@@ -197,6 +217,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flowlens-bench: needs root to load BPF programs\n");
 		return 1;
 	}
+	if (argc >= 4 && strcmp(argv[1], "tcx-query") == 0)
+		return tcx_query(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "attach") == 0)
 		return attach_and_hold(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
 	repeat = argc > 1 ? atoi(argv[1]) : 2000000;

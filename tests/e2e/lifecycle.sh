@@ -50,4 +50,22 @@ wait "${AGENT_PID[n1]}" 2>/dev/null
 unset "AGENT_PID[n1]"
 sleep 0.5
 check_eq "tcx links after SIGKILL" "$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" 0
+
+# tcx: another tool's tcx programs attached first; flowlens must run ahead of them and leave
+# them attached when it exits.
+BENCH=$TOP/build/flowlens-bench
+coproc OTHER { ip netns exec "$(lab_ns n1)" "$BENCH" attach "$VA" noop tcx; }
+read -r OTHER_ID _ <&"${OTHER[0]}"
+agent_start n1 --attach-mode tcx || exit 1
+read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
+check_eq "tcx ingress chain: flowlens first, the other tool after" \
+	"$(lab_exec n1 "$BENCH" tcx-query "$VA" ingress)" "$IN_ID $OTHER_ID"
+check_eq "tcx egress chain: flowlens first" \
+	"$(lab_exec n1 "$BENCH" tcx-query "$VA" egress)" "$EG_ID $OTHER_ID"
+agent_stop n1 || fail "agent exit status"
+check_eq "the other tool's tcx programs remain after flowlens exits" \
+	"$(lab_exec n1 "$BENCH" tcx-query "$VA" ingress) $(lab_exec n1 "$BENCH" tcx-query "$VA" egress)" \
+	"$OTHER_ID $OTHER_ID"
+kill "$OTHER_PID"
+wait "$OTHER_PID" 2>/dev/null
 finish
