@@ -51,6 +51,13 @@ lab_exec c iperf3 -s -D -p 5201
 lab_exec c iperf3 -s -D -p 5202
 lab_exec n2 iperf3 -s -D -p 5203
 
+# A connection already open when the agents start: no SYN to see, the port heuristic decides.
+lab_exec c iperf3 -s -D -p 5204
+sleep 0.3
+lab_exec a iperf3 -c "$C" -p 5204 -t 3 -b 50M >/dev/null &
+PRE=$!
+sleep 1
+
 agent_start n1 --attach-mode "$MODE" || exit 1
 agent_start n2 --attach-mode "$MODE" || exit 1
 check_eq "n1 pod veths attached ($MODE)" \
@@ -140,6 +147,11 @@ expect "n1 node->node tcp, reporter node" "$(flow_sum n1 "$N1" "$N2" 5203 tcp no
 	"$(gt_pair n1 iptables GT 9 10)"
 expect "n2 node->node tcp, reporter node" "$(flow_sum n2 "$N1" "$N2" 5203 tcp node)" \
 	"$(gt_pair n2 iptables GT 5 6)"
+
+wait "$PRE" || fail "iperf3 pre-existing connection"
+check_eq "pre-existing connection: a is the client, decided by heuristic" \
+	"$(jq -rs --arg c "$C" '[.[] | select(.server_port == 5204 and .protocol == "tcp" and .reporter == "client")] | map("\(.client_ip) \(.server_ip) \(.initiator)") | unique | join(",")' "$WORK/n1.jsonl")" \
+	"$A $C heuristic"
 
 # Initiator: in the download the server sent most bytes, yet a is the client.
 read -r _ fb _ rb <<<"$(flow_sum n1 "$A" "$C" 5201 tcp client)"
