@@ -23,9 +23,9 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUT) -Ibpf
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Ilib -Iagent \
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -I$(OUT)/proto -Ibpf -Ilib -Iagent -Icollector \
 	    -DFLOWLENS_VERSION='"$(VERSION)"'
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lpthread
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lprotobuf-c -lcurl -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
@@ -35,18 +35,32 @@ BPF_PROGS := flow noop
 BPF_OBJS  := $(patsubst %,$(OUT)/%.bpf.o,$(BPF_PROGS))
 SKELS     := $(patsubst %,$(OUT)/%.skel.h,$(BPF_PROGS))
 
+PROTO_H    := $(OUT)/proto/flowlens.pb-c.h
+PROTO_OBJ  := $(OUT)/proto/flowlens.pb-c.o
 LIB_SRCS   := $(wildcard lib/*.c)
 AGENT_SRCS := $(wildcard agent/*.c)
-LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+COLL_SRCS  := $(wildcard collector/*.c)
+LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(PROTO_OBJ)
 AGENT_OBJS := $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
+COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
 
-BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-bench $(OUT)/test-bpf $(OUT)/test-unit
+BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-bench \
+	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch
 
 .PHONY: all deps test check-format format bench demo clean
 all: $(BINS)
 
-$(OUT) $(OUT)/agent $(OUT)/lib $(OUT)/tests $(OUT)/bench:
+$(OUT) $(OUT)/agent $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
 	$(Q)mkdir -p $@
+
+# Wire contract: C code generated from proto/flowlens.proto at build time.
+$(OUT)/proto/flowlens.pb-c.c $(PROTO_H) &: proto/flowlens.proto | $(OUT)/proto
+	$(call msg,PROTOC,$@)
+	$(Q)protoc-c --c_out=$(OUT)/proto -Iproto $<
+
+$(PROTO_OBJ): $(OUT)/proto/flowlens.pb-c.c $(PROTO_H)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
 
 # vmlinux.h from the running kernel's BTF (CO-RE: the objects run on other kernels too).
 $(OUT)/vmlinux.h: | $(OUT)
@@ -61,13 +75,21 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(OUT)/lib/%.o: lib/%.c lib/*.h | $(OUT)/lib
+$(OUT)/lib/%.o: lib/%.c lib/*.h $(PROTO_H) | $(OUT)/lib
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/agent/%.o: agent/%.c agent/*.h lib/*.h bpf/flow.h $(SKELS) | $(OUT)/agent
+$(OUT)/agent/%.o: agent/%.c agent/*.h lib/*.h bpf/flow.h $(SKELS) $(PROTO_H) | $(OUT)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/collector/%.o: collector/%.c collector/*.h lib/*.h $(PROTO_H) | $(OUT)/collector
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/flowlens-collector: $(COLL_OBJS) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUT)/flowlens-agent: $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -81,14 +103,26 @@ $(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h $(SKELS) bpf/flow.h | $(
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LDFLAGS) $(LDLIBS) -o $@
 
-$(OUT)/test-unit: tests/unit/test_unit.c $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) $(LIB_OBJS)
+$(OUT)/test-unit: tests/unit/test_unit.c $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) \
+		$(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) $(LIB_OBJS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+$(OUT)/mkbatch: tests/tools/mkbatch.c $(LIB_OBJS) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 deps:
 	$(Q)scripts/deps.sh
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
+# Fuzz target for the collector's decode path (clang libFuzzer + ASan/UBSan).
+$(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collector/labels.c \
+		$(OUT)/proto/flowlens.pb-c.c lib/*.h collector/*.h $(PROTO_H) | $(OUT)
+	$(call msg,FUZZ,$@)
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Icollector \
+		$(filter %.c,$^) lib/expo.c -lprotobuf-c -lz -o $@
+
 check-format:
 	$(call msg,FORMAT,check)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)

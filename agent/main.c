@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include <uthash.h>
 #include "attach.h"
+#include "export.h"
 #include "expo.h"
 #include "flow.h"
 #include "flow.skel.h"
@@ -60,6 +61,7 @@ struct agent {
 	struct flowtab *tab;
 	struct httpd *http;
 	struct ring_buffer *rb;
+	struct exporter *exp;
 	char node[256];
 
 	/* Shared with the HTTP thread. */
@@ -72,6 +74,7 @@ struct agent {
 	uint64_t ifaces_removed;
 	uint64_t drain_errors;
 	uint64_t output_errors;
+	uint64_t export_errors;
 	uint64_t drain_hist[N_DRAIN_BOUNDS + 1];
 	double drain_sum;
 	double last_drain_seconds;
@@ -345,13 +348,47 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		     "Flow aggregates produced by the last interval.", (double)st->aggregates);
 	counter_family(&e, "flowlens_agent_output_errors_total",
 		       "Flow log lines that could not be written.", a->output_errors);
+	if (a->exp) {
+		struct export_stats xs;
+
+		export_get_stats(a->exp, &xs);
+		expo_family(&e, "flowlens_agent_export_batches_total", "counter",
+			    "Batches for the collector by outcome: sent, rejected by the collector "
+			    "as bad input, dropped because the buffer was full, or not encodable.");
+		expo_u64(&e, "flowlens_agent_export_batches_total",
+			 expo_labels(lb, sizeof(lb), "result", "sent", NULL), xs.sent);
+		expo_u64(&e, "flowlens_agent_export_batches_total",
+			 expo_labels(lb, sizeof(lb), "result", "rejected", NULL), xs.rejected);
+		expo_u64(&e, "flowlens_agent_export_batches_total",
+			 expo_labels(lb, sizeof(lb), "result", "dropped", NULL), xs.dropped);
+		expo_u64(&e, "flowlens_agent_export_batches_total",
+			 expo_labels(lb, sizeof(lb), "result", "encode_error", NULL),
+			 a->export_errors);
+		counter_family(&e, "flowlens_agent_export_retries_total",
+			       "Failed sends that were retried after a backoff.", xs.retries);
+		gauge_family(&e, "flowlens_agent_export_queue_batches",
+			     "Batches waiting to be sent.", (double)xs.queued_batches);
+		gauge_family(&e, "flowlens_agent_export_queue_bytes",
+			     "Compressed bytes waiting to be sent.", (double)xs.queued_bytes);
+		gauge_family(&e, "flowlens_agent_export_queue_limit_bytes",
+			     "Bound on queued bytes (--export-buffer-bytes).",
+			     (double)a->opts.export_buffer_bytes);
+		gauge_family(&e, "flowlens_agent_export_last_success_timestamp_seconds",
+			     "Unix time of the last batch the collector accepted.",
+			     (double)xs.last_success_unix_ms / 1000.0);
+	}
 	return expo_close(&e, out, len);
 }
 
-static void http_handler(void *ctx, const char *path, struct httpd_response *resp)
+static void http_handler(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
 {
 	struct agent *a = ctx;
+	const char *path = req->path;
 
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		httpd_text(resp, 405, "method not allowed\n");
+		return;
+	}
 	pthread_mutex_lock(&a->lock);
 	if (strcmp(path, "/metrics") == 0) {
 		if (render_metrics(a, &resp->body, &resp->len) == 0) {
@@ -445,6 +482,9 @@ static void drain(struct agent *a)
 	if (a->opts.output == OUTPUT_JSON &&
 	    flowjson_write_lines(stdout, flowtab_aggregates(a->tab), &iv))
 		a->output_errors++;
+	if (a->exp &&
+	    export_submit(a->exp, flowtab_aggregates(a->tab), a->interval_start_ms, end_ms))
+		a->export_errors++;
 	a->interval_start_ms = end_ms;
 	secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
 	for (b = 0; b < N_DRAIN_BOUNDS && secs > drain_bounds[b]; b++)
@@ -553,6 +593,7 @@ static int load_programs(struct agent *a)
 
 int main(int argc, char **argv)
 {
+	struct httpd_options hopts = { 0 };
 	struct agent a;
 	struct iface *i, *itmp;
 	struct route_ent *r, *rtmp;
@@ -610,12 +651,34 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	a.interval_start_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	if (a.opts.collector_url) {
+		struct export_config xc = {
+			.url = a.opts.collector_url,
+			.token_file = a.opts.token_file,
+			.ca_file = a.opts.collector_ca_file,
+			.buffer_bytes = a.opts.export_buffer_bytes,
+			.node = a.node,
+			.timeout_ms = 5000,
+			.backoff_min_ms = 200,
+			.backoff_max_ms = 30000,
+		};
+
+		err = export_start(&a.exp, &xc);
+		if (err) {
+			pr_err("exporter: %s", strerror(-err));
+			goto cleanup;
+		}
+		pr_info("exporting to %s", a.opts.collector_url);
+	}
 	err = ifwatch_open(&a.watch, &watch_ops, &a);
 	if (err) {
 		pr_err("netlink: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = httpd_start(&a.http, a.opts.listen_host, a.opts.listen_port, http_handler, &a);
+	hopts.host = a.opts.listen_host;
+	hopts.port = a.opts.listen_port;
+	hopts.max_body = 0;
+	err = httpd_start(&a.http, &hopts, http_handler, &a);
 	if (err) {
 		pr_err("HTTP server on %s:%d: %s", a.opts.listen_host, a.opts.listen_port,
 		       strerror(-err));
@@ -633,6 +696,8 @@ int main(int argc, char **argv)
 	err = run_loop(&a);
 
 cleanup:
+	/* The final drain's batch is queued: give the sender a few seconds to deliver it. */
+	export_stop(a.exp, 5000);
 	httpd_stop(a.http);
 	ifwatch_close(a.watch);
 	HASH_ITER (hh, a.ifaces, i, itmp) {

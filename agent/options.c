@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "optparse.h"
 #include "options.h"
 
 #define DEFAULT_INTERFACES "eni*,eth*,ens*,veth*"
@@ -36,6 +37,15 @@ static const char usage_text[] =
 	"  -o, --output MODE          none, or json: one JSON line per flow aggregate per\n"
 	"                             interval on stdout [FLOWLENS_OUTPUT, none]\n"
 	"      --log-level LEVEL      error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
+	"  -c, --collector URL        send every interval's aggregates to this collector\n"
+	"                             (http:// or https://) [FLOWLENS_COLLECTOR]\n"
+	"      --token-file FILE      bearer token for the collector, re-read for every send\n"
+	"                             [FLOWLENS_TOKEN_FILE, required with --collector]\n"
+	"      --collector-ca-file FILE  CA bundle to verify an https collector\n"
+	"                             [FLOWLENS_COLLECTOR_CA_FILE]\n"
+	"      --export-buffer-bytes N  unsent batches kept while the collector is away; the\n"
+	"                             oldest are dropped (and counted) beyond it\n"
+	"                             [FLOWLENS_EXPORT_BUFFER_BYTES, 16777216]\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              print the version\n"
 	"\n"
@@ -43,7 +53,8 @@ static const char usage_text[] =
 	"  flowlens-agent                                  # EKS defaults: eni*, eth*, ens*\n"
 	"  flowlens-agent -i 'eni*,eth0' -t 5s -l 127.0.0.1:9810\n"
 	"  flowlens-agent --output json -t 1s | jq .      # a flow log without a collector\n"
-	"  FLOWLENS_ATTACH_MODE=tc FLOWLENS_TC_PRIORITY=1 flowlens-agent\n";
+	"  FLOWLENS_ATTACH_MODE=tc FLOWLENS_TC_PRIORITY=1 flowlens-agent\n"
+	"  flowlens-agent -c http://flowlens-collector:9900 --token-file /etc/flowlens/token\n";
 
 enum {
 	OPT_POD_INTERFACES = 256,
@@ -53,6 +64,9 @@ enum {
 	OPT_ATTACH_MODE,
 	OPT_TC_PRIORITY,
 	OPT_LOG_LEVEL,
+	OPT_TOKEN_FILE,
+	OPT_CA_FILE,
+	OPT_EXPORT_BUFFER,
 };
 
 static const struct option long_opts[] = {
@@ -67,6 +81,10 @@ static const struct option long_opts[] = {
 	{ "tc-priority", required_argument, NULL, OPT_TC_PRIORITY },
 	{ "output", required_argument, NULL, 'o' },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "collector", required_argument, NULL, 'c' },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "collector-ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "export-buffer-bytes", required_argument, NULL, OPT_EXPORT_BUFFER },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -80,42 +98,11 @@ static const char *const env_names[] = {
 	"FLOWLENS_OUTPUT",	 "FLOWLENS_LOG_LEVEL",
 };
 
-int options_parse_duration(const char *s, uint64_t *ms)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mult;
-
-	errno = 0;
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mult = 1000;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else
-		return -EINVAL;
-	if (v == 0 || v > UINT64_MAX / mult / 1000)
-		return -EINVAL;
-	*ms = v * mult;
-	return 0;
-}
-
 static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	if (!*s || *s == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (opt_parse_u64(s, min, max, &v))
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;
@@ -158,25 +145,6 @@ static void free_globs(char **g, int *n)
 	*n = 0;
 }
 
-static int parse_listen(const char *s, struct agent_options *o)
-{
-	const char *colon = strrchr(s, ':');
-	uint32_t port;
-	size_t hlen;
-
-	if (!colon || parse_u32(colon + 1, 1, 65535, &port))
-		return -EINVAL;
-	hlen = (size_t)(colon - s);
-	if (hlen >= sizeof(o->listen_host))
-		return -EINVAL;
-	memcpy(o->listen_host, s, hlen);
-	o->listen_host[hlen] = '\0';
-	if (hlen == 0)
-		strcpy(o->listen_host, "0.0.0.0");
-	o->listen_port = (int)port;
-	return 0;
-}
-
 /* Applies one option; source names the flag or variable for error messages. */
 static int apply(struct agent_options *o, int id, const char *val, const char *source)
 {
@@ -199,15 +167,15 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		o->n_pod_interfaces = n;
 		return 0;
 	case 't':
-		if (options_parse_duration(val, &o->interval_ms) || o->interval_ms < 100)
+		if (opt_parse_duration(val, &o->interval_ms) || o->interval_ms < 100)
 			goto bad;
 		return 0;
 	case OPT_IDLE_TIMEOUT:
-		if (options_parse_duration(val, &o->idle_timeout_ms))
+		if (opt_parse_duration(val, &o->idle_timeout_ms))
 			goto bad;
 		return 0;
 	case 'l':
-		if (parse_listen(val, o))
+		if (opt_parse_listen(val, o->listen_host, sizeof(o->listen_host), &o->listen_port))
 			goto bad;
 		return 0;
 	case OPT_FLOW_TABLE_SIZE:
@@ -246,6 +214,24 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		if (log_parse_level(val, &o->log_level))
 			goto bad;
 		return 0;
+	case 'c':
+		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0)
+			goto bad;
+		free(o->collector_url);
+		o->collector_url = strdup(val);
+		return 0;
+	case OPT_TOKEN_FILE:
+		free(o->token_file);
+		o->token_file = strdup(val);
+		return 0;
+	case OPT_CA_FILE:
+		free(o->collector_ca_file);
+		o->collector_ca_file = strdup(val);
+		return 0;
+	case OPT_EXPORT_BUFFER:
+		if (parse_u32(val, 65536, 1U << 30, &o->export_buffer_bytes))
+			goto bad;
+		return 0;
 	}
 	return -EINVAL;
 bad:
@@ -269,6 +255,7 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	o->tc_priority = 1;
 	o->output = OUTPUT_NONE;
 	o->log_level = LOG_LVL_INFO;
+	o->export_buffer_bytes = 16 << 20;
 	o->n_interfaces = options_parse_globs(DEFAULT_INTERFACES, o->interfaces, OPT_GLOBS_MAX);
 	o->n_pod_interfaces =
 		options_parse_globs(DEFAULT_POD_INTERFACES, o->pod_interfaces, OPT_GLOBS_MAX);
@@ -281,7 +268,7 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	}
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:t:l:o:hV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:t:l:o:c:hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(usage_text, stdout);
@@ -309,6 +296,11 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 			argv[optind]);
 		return -EINVAL;
 	}
+	if (o->collector_url && !o->token_file) {
+		fprintf(stderr, "flowlens-agent: --collector needs --token-file (or "
+				"FLOWLENS_TOKEN_FILE)\n");
+		return -EINVAL;
+	}
 	/* Distinct flows that overflowed, held until the next drain (~200 bytes each). */
 	o->overflow_pending_max = o->flow_table_size > 16384 ? o->flow_table_size : 16384;
 	return 0;
@@ -316,6 +308,9 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 
 void options_free(struct agent_options *o)
 {
+	free(o->collector_url);
+	free(o->token_file);
+	free(o->collector_ca_file);
 	free_globs(o->interfaces, &o->n_interfaces);
 	free_globs(o->pod_interfaces, &o->n_pod_interfaces);
 }

@@ -35,6 +35,10 @@ struct agent_options {
 	uint16_t tc_priority;
 	enum output_mode output;
 	enum log_level log_level;
+	char *collector_url;
+	char *token_file;
+	char *collector_ca_file;
+	uint32_t export_buffer_bytes;
 };
 
 /*
@@ -44,8 +48,6 @@ struct agent_options {
 int options_parse(struct agent_options *opts, int argc, char **argv);
 void options_free(struct agent_options *opts);
 
-/* Parses "250ms", "10s", "2m" or a bare number of seconds into milliseconds. */
-int options_parse_duration(const char *s, uint64_t *ms);
 /* Splits a comma-separated glob list; returns the count or -EINVAL. */
 int options_parse_globs(const char *s, char **out, int max);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "expo.h"
+#include "optparse.h"
 #include "options.h"
 
 static int failures, checks;
@@ -77,15 +78,15 @@ static void test_durations(void)
 {
 	uint64_t ms;
 
-	CHECK(options_parse_duration("250ms", &ms) == 0 && ms == 250, "250ms");
-	CHECK(options_parse_duration("10s", &ms) == 0 && ms == 10000, "10s");
-	CHECK(options_parse_duration("2m", &ms) == 0 && ms == 120000, "2m");
-	CHECK(options_parse_duration("7", &ms) == 0 && ms == 7000, "bare seconds");
-	CHECK(options_parse_duration("", &ms) == -EINVAL, "empty");
-	CHECK(options_parse_duration("-1s", &ms) == -EINVAL, "negative");
-	CHECK(options_parse_duration("5h", &ms) == -EINVAL, "unknown unit");
-	CHECK(options_parse_duration("0s", &ms) == -EINVAL, "zero");
-	CHECK(options_parse_duration("99999999999999999999s", &ms) == -EINVAL, "overflow");
+	CHECK(opt_parse_duration("250ms", &ms) == 0 && ms == 250, "250ms");
+	CHECK(opt_parse_duration("10s", &ms) == 0 && ms == 10000, "10s");
+	CHECK(opt_parse_duration("2m", &ms) == 0 && ms == 120000, "2m");
+	CHECK(opt_parse_duration("7", &ms) == 0 && ms == 7000, "bare seconds");
+	CHECK(opt_parse_duration("", &ms) == -EINVAL, "empty");
+	CHECK(opt_parse_duration("-1s", &ms) == -EINVAL, "negative");
+	CHECK(opt_parse_duration("5d", &ms) == -EINVAL, "unknown unit");
+	CHECK(opt_parse_duration("0s", &ms) == -EINVAL, "zero");
+	CHECK(opt_parse_duration("99999999999999999999s", &ms) == -EINVAL, "overflow");
 }
 
 static int parse(const char *const *args)

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+#include <curl/curl.h>
+#include "export.h"
+#include "log.h"
+#include "wire.h"
+
+struct item {
+	uint64_t seq;
+	uint8_t *data;
+	size_t len;
+	struct item *next;
+};
+
+struct exporter {
+	struct export_config cfg;
+	char *url;
+	uint8_t boot_id[WIRE_BOOT_ID_LEN];
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct item *head, *tail;
+	struct item *in_flight; /* never dropped while curl uses it */
+	int stopping;
+	uint64_t flush_deadline_ms;
+	struct export_stats st;
+	int last_status_logged;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *read_token(const char *path)
+{
+	char buf[4097];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	(void)ptr;
+	(void)ud;
+	return size * nmemb;
+}
+
+/* POSTs one batch. Returns the HTTP status, or 0 when no response was received. */
+static long post(struct exporter *x, CURL *curl, const struct item *it)
+{
+	struct curl_slist *hdrs = NULL;
+	char auth[4200];
+	char *token = read_token(x->cfg.token_file);
+	long status = 0;
+	CURLcode rc;
+
+	if (!token) {
+		pr_warn("export: cannot read token file %s", x->cfg.token_file);
+		return 0;
+	}
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	free(token);
+	hdrs = curl_slist_append(hdrs, auth);
+	hdrs = curl_slist_append(hdrs, "Content-Type: " WIRE_CONTENT_TYPE);
+	hdrs = curl_slist_append(hdrs, "Content-Encoding: " WIRE_CONTENT_ENCODING);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(curl, CURLOPT_URL, x->url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, (const char *)it->data);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)x->cfg.timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->cfg.timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	if (x->cfg.ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, x->cfg.ca_file);
+	rc = curl_easy_perform(curl);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	else
+		pr_debug("export: seq %llu: %s", (unsigned long long)it->seq,
+			 curl_easy_strerror(rc));
+	curl_slist_free_all(hdrs);
+	return status;
+}
+
+static void pop_head(struct exporter *x)
+{
+	struct item *it = x->head;
+
+	x->head = it->next;
+	if (!x->head)
+		x->tail = NULL;
+	x->st.queued_batches--;
+	x->st.queued_bytes -= it->len;
+	free(it->data);
+	free(it);
+}
+
+/* Waits until deadline_ms or a stop; returns 1 when stopping without a flush to do. */
+static int wait_until(struct exporter *x, uint64_t deadline_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	while (!x->stopping && mono_ms() < deadline_ms) {
+		uint64_t left = deadline_ms - mono_ms();
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(left / 1000);
+		ts.tv_nsec += (long)(left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	return x->stopping && (!x->head || mono_ms() >= x->flush_deadline_ms);
+}
+
+static void *sender(void *arg)
+{
+	struct exporter *x = arg;
+	CURL *curl = curl_easy_init();
+	unsigned int attempt = 0;
+
+	pthread_mutex_lock(&x->lock);
+	for (;;) {
+		struct item *it;
+		long status;
+
+		while (!x->head && !x->stopping)
+			pthread_cond_wait(&x->cond, &x->lock);
+		if (!x->head || (x->stopping && mono_ms() >= x->flush_deadline_ms))
+			break;
+		it = x->head;
+		x->in_flight = it;
+		pthread_mutex_unlock(&x->lock);
+		status = curl ? post(x, curl, it) : 0;
+		pthread_mutex_lock(&x->lock);
+		x->in_flight = NULL;
+
+		if (status >= 200 && status < 300) {
+			x->st.sent++;
+			x->st.last_success_unix_ms = unix_ms();
+			pop_head(x);
+			attempt = 0;
+			if (x->last_status_logged) {
+				pr_info("export: collector reachable again");
+				x->last_status_logged = 0;
+			}
+			continue;
+		}
+		if (status == 400 || status == 413 || status == 415) {
+			/* The collector will never take this batch: retrying cannot help. */
+			pr_warn("export: collector refused batch %llu with HTTP %ld; dropped",
+				(unsigned long long)it->seq, status);
+			x->st.rejected++;
+			pop_head(x);
+			continue;
+		}
+		/* Unreachable, 401/403 (token rotation), 429, 5xx: back off and retry. */
+		if (!x->last_status_logged) {
+			pr_warn("export: sending batch %llu failed (%s%ld); retrying with backoff",
+				(unsigned long long)it->seq, status ? "HTTP " : "no response ",
+				status);
+			x->last_status_logged = 1;
+		}
+		x->st.retries++;
+		{
+			uint64_t cap = x->cfg.backoff_min_ms << (attempt < 16 ? attempt : 16);
+			uint32_t r;
+
+			if (cap > x->cfg.backoff_max_ms)
+				cap = x->cfg.backoff_max_ms;
+			if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+				r = (uint32_t)mono_ms();
+			attempt++;
+			/* Full jitter: a random wait in [cap/2, cap) spreads agents apart. */
+			if (wait_until(x, mono_ms() + cap / 2 + r % (cap / 2 + 1)))
+				break;
+		}
+	}
+	pthread_mutex_unlock(&x->lock);
+	if (curl)
+		curl_easy_cleanup(curl);
+	return NULL;
+}
+
+int export_start(struct exporter **out, const struct export_config *cfg)
+{
+	struct exporter *x = calloc(1, sizeof(*x));
+	size_t n;
+
+	if (!x)
+		return -ENOMEM;
+	x->cfg = *cfg;
+	n = strlen(cfg->url);
+	x->url = malloc(n + sizeof(WIRE_PATH));
+	if (!x->url) {
+		free(x);
+		return -ENOMEM;
+	}
+	memcpy(x->url, cfg->url, n);
+	while (n && x->url[n - 1] == '/')
+		n--;
+	memcpy(x->url + n, WIRE_PATH, sizeof(WIRE_PATH));
+	if (getrandom(x->boot_id, sizeof(x->boot_id), 0) != sizeof(x->boot_id)) {
+		free(x->url);
+		free(x);
+		return -EIO;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pthread_mutex_init(&x->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&x->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (pthread_create(&x->thread, NULL, sender, x)) {
+		free(x->url);
+		free(x);
+		return -EAGAIN;
+	}
+	*out = x;
+	return 0;
+}
+
+static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fwd,
+		      Flowlens__V1__Counters *rev, const struct flow_agg *a)
+{
+	int v4 = a->key.client[0] == 0 && a->key.client[1] == 0 &&
+		 a->key.client[2] == __builtin_bswap32(0xffff);
+	size_t off = v4 ? 12 : 0, len = v4 ? 4 : 16;
+
+	flowlens__v1__flow_aggregate__init(f);
+	flowlens__v1__counters__init(fwd);
+	flowlens__v1__counters__init(rev);
+	f->client_ip.data = (uint8_t *)a->key.client + off;
+	f->client_ip.len = len;
+	f->server_ip.data = (uint8_t *)a->key.server + off;
+	f->server_ip.len = len;
+	f->server_port = a->key.server_port;
+	f->protocol = a->key.proto;
+	f->reporter = a->key.reporter == REPORTER_CLIENT ? FLOWLENS__V1__REPORTER__REPORTER_CLIENT :
+		      a->key.reporter == REPORTER_SERVER ? FLOWLENS__V1__REPORTER__REPORTER_SERVER :
+							   FLOWLENS__V1__REPORTER__REPORTER_NODE;
+	fwd->packets = a->fwd.packets;
+	fwd->bytes = a->fwd.bytes;
+	rev->packets = a->rev.packets;
+	rev->bytes = a->rev.bytes;
+	f->forward = fwd;
+	f->reply = rev;
+	f->tcp_syn = a->syn;
+	f->tcp_synack = a->synack;
+	f->tcp_fin = a->fin;
+	f->tcp_rst = a->rst;
+	f->initiator_heuristic = a->by_heuristic;
+}
+
+int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t start_unix_ms,
+		  uint64_t end_unix_ms)
+{
+	Flowlens__V1__Batch b = FLOWLENS__V1__BATCH__INIT;
+	Flowlens__V1__FlowAggregate *flows = NULL, **ptrs = NULL;
+	Flowlens__V1__Counters *ctrs = NULL;
+	struct item *it;
+	size_t n = 0, i = 0;
+	int err;
+
+	for (const struct flow_agg *a = aggs; a; a = a->hh.next)
+		n++;
+	if (n) {
+		flows = calloc(n, sizeof(*flows));
+		ptrs = calloc(n, sizeof(*ptrs));
+		ctrs = calloc(2 * n, sizeof(*ctrs));
+		if (!flows || !ptrs || !ctrs) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	for (const struct flow_agg *a = aggs; a; a = a->hh.next, i++) {
+		fill_flow(&flows[i], &ctrs[2 * i], &ctrs[2 * i + 1], a);
+		ptrs[i] = &flows[i];
+	}
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&x->lock);
+	it->seq = ++x->st.seq;
+	b.schema_version = WIRE_SCHEMA_VERSION;
+	b.node = (char *)x->cfg.node;
+	b.boot_id.data = x->boot_id;
+	b.boot_id.len = sizeof(x->boot_id);
+	b.seq = it->seq;
+	b.interval_start_unix_ms = start_unix_ms;
+	b.interval_end_unix_ms = end_unix_ms;
+	b.agent_version = FLOWLENS_VERSION;
+	b.n_flows = n;
+	b.flows = ptrs;
+	b.dropped_batches = x->st.dropped;
+	err = wire_encode(&b, &it->data, &it->len);
+	if (err) {
+		pthread_mutex_unlock(&x->lock);
+		free(it);
+		goto out;
+	}
+	/* Make room: drop the oldest batches that are not being sent right now. */
+	while (x->head && x->st.queued_bytes + it->len > x->cfg.buffer_bytes) {
+		struct item **pp = &x->head;
+
+		if (*pp == x->in_flight)
+			pp = &(*pp)->next;
+		if (!*pp)
+			break;
+		{
+			struct item *victim = *pp;
+
+			*pp = victim->next;
+			if (x->tail == victim)
+				x->tail = pp == &x->head ? NULL : x->head;
+			x->st.queued_batches--;
+			x->st.queued_bytes -= victim->len;
+			x->st.dropped++;
+			free(victim->data);
+			free(victim);
+		}
+	}
+	if (x->tail)
+		x->tail->next = it;
+	else
+		x->head = it;
+	x->tail = it;
+	x->st.queued_batches++;
+	x->st.queued_bytes += it->len;
+	pthread_cond_signal(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+out:
+	free(flows);
+	free(ptrs);
+	free(ctrs);
+	return err;
+}
+
+void export_stop(struct exporter *x, uint64_t flush_ms)
+{
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->stopping = 1;
+	x->flush_deadline_ms = mono_ms() + flush_ms;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	pthread_join(x->thread, NULL);
+	if (x->head)
+		pr_warn("export: %llu batches not delivered at exit",
+			(unsigned long long)x->st.queued_batches);
+	while (x->head)
+		pop_head(x);
+	pthread_cond_destroy(&x->cond);
+	pthread_mutex_destroy(&x->lock);
+	curl_global_cleanup();
+	free(x->url);
+	free(x);
+}
+
+void export_get_stats(struct exporter *x, struct export_stats *out)
+{
+	pthread_mutex_lock(&x->lock);
+	*out = x->st;
+	pthread_mutex_unlock(&x->lock);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Shipping flow aggregates to the collector: every interval's aggregates become one Batch
+ * (node, boot id, sequence number), queued in a bounded buffer and POSTed by a sender thread
+ * with libcurl. Failed sends are retried with exponential backoff and full jitter, oldest
+ * first, so the collector can apply each (node, boot id, seq) exactly once. When the buffer
+ * is full the oldest batch is dropped and counted.
+ */
+#ifndef FLOWLENS_EXPORT_H
+#define FLOWLENS_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "flowtab.h"
+
+struct export_config {
+	const char *url; /* collector base URL, http:// or https:// */
+	const char *token_file; /* bearer token, re-read for every attempt (rotation) */
+	const char *ca_file; /* CA bundle for https, or NULL for the system's */
+	size_t buffer_bytes; /* bound on queued compressed batches */
+	const char *node;
+	uint64_t timeout_ms; /* per request */
+	uint64_t backoff_min_ms;
+	uint64_t backoff_max_ms;
+};
+
+struct export_stats {
+	uint64_t sent;
+	uint64_t rejected; /* refused by the collector as bad input: dropped */
+	uint64_t dropped; /* buffer full: oldest dropped */
+	uint64_t retries;
+	uint64_t queued_batches;
+	uint64_t queued_bytes;
+	uint64_t last_success_unix_ms;
+	uint64_t seq;
+};
+
+struct exporter;
+
+int export_start(struct exporter **out, const struct export_config *cfg);
+/* Queues the interval's batch; never waits for the network. Returns 0 or -errno. */
+int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t start_unix_ms,
+		  uint64_t end_unix_ms);
+/* Sends what is queued for up to flush_ms, then stops the sender and frees everything. */
+void export_stop(struct exporter *x, uint64_t flush_ms);
+void export_get_stats(struct exporter *x, struct export_stats *out);
+
+#endif

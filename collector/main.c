@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * flowlens-collector: authenticates agents, applies their delta batches once each, and
+ * exports cumulative flow series for Prometheus.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "expo.h"
+#include "httpd.h"
+#include "log.h"
+#include "optparse.h"
+#include "store.h"
+#include "wire.h"
+
+enum batch_result {
+	RES_APPLIED,
+	RES_DUPLICATE,
+	RES_UNAUTHORIZED,
+	RES_UNSUPPORTED_MEDIA_TYPE,
+	RES_TOO_LARGE,
+	RES_DECOMPRESSED_TOO_LARGE,
+	RES_MALFORMED,
+	RES_INVALID,
+	RES_UNSUPPORTED_VERSION,
+	RES_UNAVAILABLE,
+	RES_MAX,
+};
+
+static const char *const result_names[RES_MAX] = {
+	"applied",
+	"duplicate",
+	"unauthorized",
+	"unsupported_media_type",
+	"too_large",
+	"decompressed_too_large",
+	"malformed",
+	"invalid",
+	"unsupported_version",
+	"unavailable",
+};
+
+struct collector_options {
+	char listen_host[64];
+	int listen_port;
+	char *token_file;
+	char *tls_cert_file;
+	char *tls_key_file;
+	uint64_t max_body;
+	uint64_t max_decompressed;
+	uint64_t max_series;
+	uint64_t max_agents;
+	uint64_t ttl_ms;
+	uint64_t shutdown_grace_ms;
+	enum log_level log_level;
+};
+
+struct collector {
+	struct collector_options o;
+	pthread_mutex_t lock;
+	struct store *store;
+	char *token;
+	size_t token_len;
+	struct timespec token_mtime;
+	uint64_t results[RES_MAX];
+	int ready;
+	int draining; /* SIGTERM seen: batches get 503 so agents retry elsewhere */
+};
+
+static const char usage_text[] =
+	"Usage: flowlens-collector --token-file FILE [OPTIONS]\n"
+	"\n"
+	"Receives flow batches from flowlens agents (POST " WIRE_PATH "), applies each once, and\n"
+	"serves the cluster's flow series on /metrics; /healthz and /readyz for probes.\n"
+	"\n"
+	"Options (each also read from the FLOWLENS_* environment variable shown):\n"
+	"  -l, --listen ADDR:PORT        [FLOWLENS_LISTEN, default 0.0.0.0:9900]\n"
+	"      --token-file FILE         bearer token agents must present (a mounted Secret);\n"
+	"                                re-read when it changes [FLOWLENS_TOKEN_FILE, required]\n"
+	"      --tls-cert-file FILE      serve HTTPS with this PEM certificate...\n"
+	"      --tls-key-file FILE       ...and key [FLOWLENS_TLS_CERT_FILE, FLOWLENS_TLS_KEY_FILE]\n"
+	"      --max-body-bytes N        largest accepted request body [FLOWLENS_MAX_BODY_BYTES,\n"
+	"                                4194304]\n"
+	"      --max-decompressed-bytes N  largest decompressed batch\n"
+	"                                [FLOWLENS_MAX_DECOMPRESSED_BYTES, 67108864]\n"
+	"      --max-series N            flow label sets kept; new ones beyond fold into an\n"
+	"                                overflow series [FLOWLENS_MAX_SERIES, 100000]\n"
+	"      --series-ttl DURATION     stop exporting a series not updated for this long\n"
+	"                                [FLOWLENS_SERIES_TTL, 5m]\n"
+	"      --max-agents N            nodes tracked for de-duplication [FLOWLENS_MAX_AGENTS, 10000]\n"
+	"      --shutdown-grace DURATION after SIGTERM, refuse batches (agents retry them) and\n"
+	"                                keep serving /metrics this long so the last values are\n"
+	"                                scraped [FLOWLENS_SHUTDOWN_GRACE, 15s]\n"
+	"      --log-level LEVEL         error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
+	"  -h, --help, -V, --version\n"
+	"\n"
+	"Examples:\n"
+	"  flowlens-collector --token-file /var/run/secrets/flowlens/token\n"
+	"  flowlens-collector -l 127.0.0.1:9900 --token-file token --max-series 20000 --series-ttl 2m\n"
+	"  FLOWLENS_TOKEN_FILE=/etc/flowlens/token flowlens-collector --tls-cert-file tls.crt \\\n"
+	"      --tls-key-file tls.key\n";
+
+enum {
+	OPT_TOKEN = 256,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_MAX_BODY,
+	OPT_MAX_DECOMP,
+	OPT_MAX_SERIES,
+	OPT_TTL,
+	OPT_MAX_AGENTS,
+	OPT_LOG_LEVEL,
+	OPT_GRACE,
+};
+
+static const struct option long_opts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "token-file", required_argument, NULL, OPT_TOKEN },
+	{ "tls-cert-file", required_argument, NULL, OPT_CERT },
+	{ "tls-key-file", required_argument, NULL, OPT_KEY },
+	{ "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
+	{ "max-decompressed-bytes", required_argument, NULL, OPT_MAX_DECOMP },
+	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
+	{ "series-ttl", required_argument, NULL, OPT_TTL },
+	{ "max-agents", required_argument, NULL, OPT_MAX_AGENTS },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *const env_names[] = {
+	"FLOWLENS_LISTEN",	 "FLOWLENS_TOKEN_FILE",	    "FLOWLENS_TLS_CERT_FILE",
+	"FLOWLENS_TLS_KEY_FILE", "FLOWLENS_MAX_BODY_BYTES", "FLOWLENS_MAX_DECOMPRESSED_BYTES",
+	"FLOWLENS_MAX_SERIES",	 "FLOWLENS_SERIES_TTL",	    "FLOWLENS_MAX_AGENTS",
+	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE",
+};
+
+static int apply_opt(struct collector_options *o, int id, const char *v, const char *src)
+{
+	switch (id) {
+	case 'l':
+		if (opt_parse_listen(v, o->listen_host, sizeof(o->listen_host), &o->listen_port))
+			goto bad;
+		return 0;
+	case OPT_TOKEN:
+		free(o->token_file);
+		o->token_file = strdup(v);
+		return 0;
+	case OPT_CERT:
+		free(o->tls_cert_file);
+		o->tls_cert_file = strdup(v);
+		return 0;
+	case OPT_KEY:
+		free(o->tls_key_file);
+		o->tls_key_file = strdup(v);
+		return 0;
+	case OPT_MAX_BODY:
+		if (opt_parse_u64(v, 1024, 1ULL << 30, &o->max_body))
+			goto bad;
+		return 0;
+	case OPT_MAX_DECOMP:
+		if (opt_parse_u64(v, 1024, 1ULL << 32, &o->max_decompressed))
+			goto bad;
+		return 0;
+	case OPT_MAX_SERIES:
+		if (opt_parse_u64(v, 1, 100000000, &o->max_series))
+			goto bad;
+		return 0;
+	case OPT_TTL:
+		if (opt_parse_duration(v, &o->ttl_ms))
+			goto bad;
+		return 0;
+	case OPT_MAX_AGENTS:
+		if (opt_parse_u64(v, 1, 10000000, &o->max_agents))
+			goto bad;
+		return 0;
+	case OPT_LOG_LEVEL:
+		if (log_parse_level(v, &o->log_level))
+			goto bad;
+		return 0;
+	case OPT_GRACE:
+		if (strcmp(v, "0") == 0)
+			o->shutdown_grace_ms = 0;
+		else if (opt_parse_duration(v, &o->shutdown_grace_ms))
+			goto bad;
+		return 0;
+	}
+	return -EINVAL;
+bad:
+	fprintf(stderr, "flowlens-collector: invalid value '%s' for %s (see --help)\n", v, src);
+	return -EINVAL;
+}
+
+/* Returns 0 to run, 1 to exit successfully, -EINVAL after printing why. */
+static int parse_options(struct collector_options *o, int argc, char **argv)
+{
+	char flag[64];
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	strcpy(o->listen_host, "0.0.0.0");
+	o->listen_port = 9900;
+	o->max_body = 4 << 20;
+	o->max_decompressed = 64 << 20;
+	o->max_series = 100000;
+	o->max_agents = 10000;
+	o->ttl_ms = 5 * 60 * 1000;
+	o->shutdown_grace_ms = 15000;
+	o->log_level = LOG_LVL_INFO;
+	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
+		const char *v = getenv(env_names[i]);
+
+		if (v && *v && apply_opt(o, long_opts[i].val, v, env_names[i]))
+			return -EINVAL;
+	}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "l:hV", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			return 1;
+		}
+		if (c == 'V') {
+			printf("flowlens-collector %s\n", FLOWLENS_VERSION);
+			return 1;
+		}
+		if (c == '?') {
+			fprintf(stderr, "flowlens-collector: see --help\n");
+			return -EINVAL;
+		}
+		for (size_t i = 0; long_opts[i].name; i++)
+			if (long_opts[i].val == c)
+				snprintf(flag, sizeof(flag), "--%s", long_opts[i].name);
+		if (apply_opt(o, c, optarg, flag))
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "flowlens-collector: unexpected argument '%s' (see --help)\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->token_file) {
+		fprintf(stderr, "flowlens-collector: --token-file (or FLOWLENS_TOKEN_FILE) is "
+				"required: agents must authenticate\n");
+		return -EINVAL;
+	}
+	if (!o->tls_cert_file != !o->tls_key_file) {
+		fprintf(stderr,
+			"flowlens-collector: --tls-cert-file and --tls-key-file go together\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static char *read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+/* (Re)reads the token when the file changed. Called with c->lock held. */
+static int load_token(struct collector *c)
+{
+	struct stat st;
+	char *t;
+	size_t n;
+
+	if (stat(c->o.token_file, &st) == -1)
+		return -errno;
+	if (c->token && st.st_mtim.tv_sec == c->token_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == c->token_mtime.tv_nsec)
+		return 0;
+	t = read_file(c->o.token_file, 4096, &n);
+	if (!t)
+		return -errno;
+	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
+		t[--n] = '\0';
+	if (n < 16) {
+		free(t);
+		return -EINVAL;
+	}
+	if (c->token)
+		pr_info("token file %s changed: new token in effect", c->o.token_file);
+	free(c->token);
+	c->token = t;
+	c->token_len = n;
+	c->token_mtime = st.st_mtim;
+	return 0;
+}
+
+/* Constant-time comparison of the presented bearer token. */
+static int token_ok(struct collector *c, const char *auth)
+{
+	const char *p;
+	size_t n, i;
+	unsigned char diff = 0;
+
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !c->token)
+		return 0;
+	p = auth + 7;
+	n = strlen(p);
+	for (i = 0; i < c->token_len; i++)
+		diff |= (unsigned char)(c->token[i] ^ (i < n ? p[i] : 0));
+	return diff == 0 && n == c->token_len;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void reply(struct collector *c, struct httpd_response *resp, enum batch_result r, int status,
+		  const char *msg)
+{
+	char text[256];
+
+	pthread_mutex_lock(&c->lock);
+	c->results[r]++;
+	pthread_mutex_unlock(&c->lock);
+	snprintf(text, sizeof(text), "%s: %s\n", result_names[r], msg);
+	httpd_text(resp, status, text);
+	if (status >= 400)
+		pr_debug("batch refused (%d): %s", status, text);
+}
+
+static void handle_batch(struct collector *c, const struct httpd_request *req,
+			 struct httpd_response *resp)
+{
+	const char *ctype = httpd_header(req, "Content-Type");
+	const char *cenc = httpd_header(req, "Content-Encoding");
+	Flowlens__V1__Batch *b;
+	enum store_result sr;
+	enum wire_result wr;
+	const char *why;
+	int ok;
+
+	pthread_mutex_lock(&c->lock);
+	ok = token_ok(c, httpd_header(req, "Authorization"));
+	pthread_mutex_unlock(&c->lock);
+	if (c->draining)
+		return reply(c, resp, RES_UNAVAILABLE, 503, "shutting down; retry");
+	if (!ok)
+		return reply(c, resp, RES_UNAUTHORIZED, 401, "missing or wrong bearer token");
+	if (!ctype || strncmp(ctype, WIRE_CONTENT_TYPE, strlen(WIRE_CONTENT_TYPE)) != 0 || !cenc ||
+	    strcmp(cenc, WIRE_CONTENT_ENCODING) != 0)
+		return reply(c, resp, RES_UNSUPPORTED_MEDIA_TYPE, 415,
+			     "expected Content-Type " WIRE_CONTENT_TYPE
+			     " with Content-Encoding " WIRE_CONTENT_ENCODING);
+	if (req->body_too_large)
+		return reply(c, resp, RES_TOO_LARGE, 413, "body over --max-body-bytes");
+	wr = wire_decode(req->body, req->body_len, c->o.max_decompressed, &b, &why);
+	switch (wr) {
+	case WIRE_OK:
+		break;
+	case WIRE_ERR_TOO_LARGE:
+		return reply(c, resp, RES_DECOMPRESSED_TOO_LARGE, 413, why);
+	case WIRE_ERR_VERSION:
+		return reply(c, resp, RES_UNSUPPORTED_VERSION, 400, why);
+	case WIRE_ERR_INVALID:
+		return reply(c, resp, RES_INVALID, 400, why);
+	case WIRE_ERR_NOMEM:
+		return reply(c, resp, RES_UNAVAILABLE, 503, why);
+	default:
+		return reply(c, resp, RES_MALFORMED, 400, why);
+	}
+	pthread_mutex_lock(&c->lock);
+	sr = store_apply(c->store, b, now_ms());
+	pthread_mutex_unlock(&c->lock);
+	wire_free(b);
+	if (sr == STORE_APPLIED)
+		return reply(c, resp, RES_APPLIED, 200, "applied");
+	if (sr == STORE_DUPLICATE)
+		return reply(c, resp, RES_DUPLICATE, 200, "already applied");
+	return reply(c, resp, RES_UNAVAILABLE, 503, "too many agents (--max-agents)");
+}
+
+static int render_metrics(struct collector *c, char **out, size_t *len)
+{
+	char lb[EXPO_LABELS_MAX];
+	struct store_stats st;
+	struct expo e;
+	int err = expo_open(&e);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&c->lock);
+	store_stats(c->store, now_ms(), &st);
+	expo_family(&e, "flowlens_collector_build_info", "gauge",
+		    "Build of the running collector (always 1).");
+	expo_u64(&e, "flowlens_collector_build_info",
+		 expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, NULL), 1);
+	expo_family(&e, "flowlens_collector_batches_total", "counter",
+		    "Batches received from agents, by result.");
+	for (int r = 0; r < RES_MAX; r++)
+		expo_u64(&e, "flowlens_collector_batches_total",
+			 expo_labels(lb, sizeof(lb), "result", result_names[r], NULL),
+			 c->results[r]);
+	expo_family(&e, "flowlens_collector_series", "gauge",
+		    "Flow label sets exported (each in both flow families), overflow included.");
+	expo_u64(&e, "flowlens_collector_series", NULL, st.series);
+	expo_family(
+		&e, "flowlens_collector_series_limit", "gauge",
+		"Label sets kept before new ones fold into the overflow series (--max-series).");
+	expo_u64(&e, "flowlens_collector_series_limit", NULL, c->o.max_series);
+	expo_family(&e, "flowlens_collector_series_overflow_total", "counter",
+		    "Aggregate directions folded into the overflow series because of the limit.");
+	expo_u64(&e, "flowlens_collector_series_overflow_total", NULL, st.series_overflow_total);
+	expo_family(&e, "flowlens_collector_series_expired_total", "counter",
+		    "Series that stopped being exported after --series-ttl without updates.");
+	expo_u64(&e, "flowlens_collector_series_expired_total", NULL, st.series_expired_total);
+	expo_family(&e, "flowlens_collector_aggregates_total", "counter",
+		    "Flow aggregates applied.");
+	expo_u64(&e, "flowlens_collector_aggregates_total", NULL, st.aggregates_total);
+	expo_family(&e, "flowlens_collector_agents", "gauge",
+		    "Agents (nodes) that sent a batch within --series-ttl.");
+	expo_u64(&e, "flowlens_collector_agents", NULL, st.agents);
+	expo_family(&e, "flowlens_collector_agent_dropped_batches", "gauge",
+		    "Batches agents report having dropped (their buffer was full), summed.");
+	expo_u64(&e, "flowlens_collector_agent_dropped_batches", NULL, st.agents_dropped_batches);
+	store_render(c->store, &e);
+	pthread_mutex_unlock(&c->lock);
+	return expo_close(&e, out, len);
+}
+
+static void http_handler(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
+{
+	struct collector *c = ctx;
+
+	if (strcmp(req->path, WIRE_PATH) == 0) {
+		if (strcmp(req->method, "POST") != 0)
+			return httpd_text(resp, 405, "POST only\n");
+		return handle_batch(c, req, resp);
+	}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		return httpd_text(resp, 405, "method not allowed\n");
+	if (strcmp(req->path, "/metrics") == 0) {
+		if (render_metrics(c, &resp->body, &resp->len) == 0) {
+			resp->status = 200;
+			resp->content_type = EXPO_CONTENT_TYPE;
+		}
+	} else if (strcmp(req->path, "/healthz") == 0) {
+		httpd_text(resp, 200, "ok\n");
+	} else if (strcmp(req->path, "/readyz") == 0) {
+		int ready = c->ready && !c->draining;
+
+		httpd_text(resp, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct store_config scfg;
+	struct httpd_options hopts = { 0 };
+	struct collector c;
+	struct httpd *http = NULL;
+	char *cert = NULL, *key = NULL;
+	sigset_t mask;
+	int err, sig;
+	struct timespec tick = { .tv_sec = 1 };
+
+	memset(&c, 0, sizeof(c));
+	err = parse_options(&c.o, argc, argv);
+	if (err)
+		return err > 0 ? 0 : 2;
+	log_level = c.o.log_level;
+	pthread_mutex_init(&c.lock, NULL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	err = load_token(&c);
+	if (err) {
+		pr_err("token file %s: %s (needs at least 16 characters)", c.o.token_file,
+		       strerror(-err));
+		goto out;
+	}
+	scfg.max_series = c.o.max_series;
+	scfg.ttl_ms = c.o.ttl_ms;
+	scfg.max_agents = c.o.max_agents;
+	err = store_new(&c.store, &scfg);
+	if (err)
+		goto out;
+	if (c.o.tls_cert_file) {
+		cert = read_file(c.o.tls_cert_file, 1 << 20, NULL);
+		key = read_file(c.o.tls_key_file, 1 << 20, NULL);
+		if (!cert || !key) {
+			err = -errno;
+			pr_err("reading TLS certificate/key: %s", strerror(errno));
+			goto out;
+		}
+	}
+	hopts.host = c.o.listen_host;
+	hopts.port = c.o.listen_port;
+	hopts.max_body = c.o.max_body;
+	hopts.tls_cert_pem = cert;
+	hopts.tls_key_pem = key;
+	err = httpd_start(&http, &hopts, http_handler, &c);
+	if (err) {
+		pr_err("HTTP%s server on %s:%d: %s", cert ? "S" : "", c.o.listen_host,
+		       c.o.listen_port, strerror(-err));
+		goto out;
+	}
+	c.ready = 1;
+	pr_info("flowlens-collector %s listening on %s:%d (%s), max series %llu, series ttl %llu ms",
+		FLOWLENS_VERSION, c.o.listen_host, c.o.listen_port, cert ? "https" : "http",
+		(unsigned long long)c.o.max_series, (unsigned long long)c.o.ttl_ms);
+
+	/* Housekeeping once a second until SIGINT/SIGTERM: TTL expiry, token rotation. */
+	for (;;) {
+		sig = sigtimedwait(&mask, NULL, &tick);
+		if (sig > 0) {
+			/*
+			 * Drain: refuse batches (agents keep and retry them) and keep serving
+			 * /metrics for the grace period so Prometheus scrapes the final values;
+			 * nothing applied is then lost and nothing is applied twice.
+			 */
+			pr_info("signal %d: refusing batches, serving /metrics for %llu ms more",
+				sig, (unsigned long long)c.o.shutdown_grace_ms);
+			c.draining = 1;
+			if (c.o.shutdown_grace_ms) {
+				struct timespec g = {
+					.tv_sec = (time_t)(c.o.shutdown_grace_ms / 1000),
+					.tv_nsec = (long)(c.o.shutdown_grace_ms % 1000) * 1000000L
+				};
+
+				if (sigtimedwait(&mask, NULL, &g) > 0)
+					pr_info("second signal: exiting now");
+			}
+			break;
+		}
+		pthread_mutex_lock(&c.lock);
+		store_expire(c.store, now_ms());
+		if (load_token(&c))
+			pr_warn("token file %s unreadable; keeping the previous token",
+				c.o.token_file);
+		pthread_mutex_unlock(&c.lock);
+	}
+	err = 0;
+out:
+	httpd_stop(http);
+	store_free(c.store);
+	free(c.token);
+	free(cert);
+	free(key);
+	free(c.o.token_file);
+	free(c.o.tls_cert_file);
+	free(c.o.tls_key_file);
+	pthread_mutex_destroy(&c.lock);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include "labels.h"
+#include "store.h"
+
+struct series {
+	struct series_key key;
+	uint64_t bytes;
+	uint64_t packets;
+	uint64_t updated_ms;
+	uint16_t labels_len;
+	UT_hash_handle hh;
+	char labels[]; /* escaped label text, formatted once */
+};
+
+struct agent {
+	char node[254];
+	uint8_t boot_id[16];
+	uint64_t last_seq;
+	uint64_t last_seen_ms;
+	uint64_t dropped_batches;
+	UT_hash_handle hh;
+};
+
+struct store {
+	struct store_config cfg;
+	struct series *series;
+	size_t n_series; /* excluding the overflow series */
+	struct agent *agents;
+	size_t n_agents;
+	struct store_stats st;
+};
+
+int store_new(struct store **out, const struct store_config *cfg)
+{
+	struct store *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	*out = s;
+	return 0;
+}
+
+void store_free(struct store *s)
+{
+	struct series *x, *xt;
+	struct agent *a, *at;
+
+	if (!s)
+		return;
+	HASH_ITER (hh, s->series, x, xt) {
+		HASH_DEL(s->series, x);
+		free(x);
+	}
+	HASH_ITER (hh, s->agents, a, at) {
+		HASH_DEL(s->agents, a);
+		free(a);
+	}
+	free(s);
+}
+
+static struct series *series_new(const struct series_key *k)
+{
+	char text[LABELS_TEXT_MAX];
+	struct series *x;
+	int n = labels_format(k, text, sizeof(text));
+
+	if (n < 0)
+		return NULL;
+	x = malloc(sizeof(*x) + (size_t)n + 1);
+	if (!x)
+		return NULL;
+	memset(x, 0, sizeof(*x));
+	x->key = *k;
+	x->labels_len = (uint16_t)n;
+	memcpy(x->labels, text, (size_t)n + 1);
+	return x;
+}
+
+static void add(struct store *s, const struct series_key *k, const Flowlens__V1__Counters *c,
+		uint64_t now_ms)
+{
+	struct series *x;
+	struct series_key ok;
+
+	if (!c || (!c->packets && !c->bytes))
+		return;
+	HASH_FIND(hh, s->series, k, sizeof(*k), x);
+	if (!x) {
+		if (s->n_series >= s->cfg.max_series) {
+			/* Cardinality bound: fold into the overflow series of this direction. */
+			labels_overflow_key((enum flow_direction)k->direction, &ok);
+			s->st.series_overflow_total++;
+			k = &ok;
+			HASH_FIND(hh, s->series, k, sizeof(*k), x);
+		}
+		if (!x) {
+			x = series_new(k);
+			if (!x)
+				return;
+			HASH_ADD(hh, s->series, key, sizeof(x->key), x);
+			if (k->reporter != LABELS_OVERFLOW)
+				s->n_series++;
+		}
+	}
+	x->bytes += c->bytes;
+	x->packets += c->packets;
+	x->updated_ms = now_ms;
+}
+
+enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
+{
+	struct agent *a;
+	struct series_key k;
+
+	HASH_FIND_STR(s->agents, b->node, a);
+	if (!a) {
+		if (s->n_agents >= s->cfg.max_agents)
+			return STORE_TOO_MANY_AGENTS;
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return STORE_TOO_MANY_AGENTS;
+		snprintf(a->node, sizeof(a->node), "%s", b->node);
+		HASH_ADD_STR(s->agents, node, a);
+		s->n_agents++;
+	}
+	if (memcmp(a->boot_id, b->boot_id.data, sizeof(a->boot_id)) != 0) {
+		/* The agent restarted: a new sequence begins. */
+		memcpy(a->boot_id, b->boot_id.data, sizeof(a->boot_id));
+		a->last_seq = 0;
+	}
+	a->last_seen_ms = now_ms;
+	if (b->seq <= a->last_seq)
+		return STORE_DUPLICATE;
+	a->last_seq = b->seq;
+	a->dropped_batches = b->dropped_batches;
+
+	for (size_t i = 0; i < b->n_flows; i++) {
+		const Flowlens__V1__FlowAggregate *f = b->flows[i];
+
+		s->st.aggregates_total++;
+		labels_key(f, DIR_FORWARD, &k);
+		add(s, &k, f->forward, now_ms);
+		labels_key(f, DIR_REPLY, &k);
+		add(s, &k, f->reply, now_ms);
+	}
+	return STORE_APPLIED;
+}
+
+void store_expire(struct store *s, uint64_t now_ms)
+{
+	struct series *x, *xt;
+
+	HASH_ITER (hh, s->series, x, xt) {
+		if (x->updated_ms + s->cfg.ttl_ms > now_ms)
+			continue;
+		HASH_DEL(s->series, x);
+		if (x->key.reporter != LABELS_OVERFLOW)
+			s->n_series--;
+		free(x);
+		s->st.series_expired_total++;
+	}
+}
+
+/* Fast unsigned formatting for the render loop. */
+static size_t u64_str(uint64_t v, char *out)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static void render_family(struct store *s, struct expo *e, const char *name, const char *help,
+			  int bytes)
+{
+	size_t nlen = strlen(name);
+	char num[24];
+	struct series *x;
+
+	expo_family(e, name, "counter", help);
+	for (x = s->series; x; x = x->hh.next) {
+		size_t n = u64_str(bytes ? x->bytes : x->packets, num);
+
+		fwrite(name, 1, nlen, e->f);
+		fwrite(x->labels, 1, x->labels_len, e->f);
+		fputc(' ', e->f);
+		fwrite(num, 1, n, e->f);
+		fputc('\n', e->f);
+	}
+}
+
+void store_render(struct store *s, struct expo *e)
+{
+	render_family(s, e, "flowlens_flow_bytes_total",
+		      "L3 bytes of flows, from the initiator (source) to the responder "
+		      "(destination) or back (direction), as counted at the reporter.",
+		      1);
+	render_family(s, e, "flowlens_flow_packets_total",
+		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0);
+}
+
+void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
+{
+	struct agent *a;
+
+	*out = s->st;
+	out->series = HASH_COUNT(s->series);
+	out->agents = 0;
+	out->agents_dropped_batches = 0;
+	for (a = s->agents; a; a = a->hh.next) {
+		if (a->last_seen_ms + s->cfg.ttl_ms > now_ms)
+			out->agents++;
+		out->agents_dropped_batches += a->dropped_batches;
+	}
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Cumulative flow series built from agents' delta batches. Each (node, boot id, seq) is
+ * applied once; series expire after a time to live; the number of series is bounded and what
+ * does not fit is folded into an overflow series. Not thread-safe: the caller locks.
+ */
+#ifndef FLOWLENS_STORE_H
+#define FLOWLENS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "expo.h"
+#include "flowlens.pb-c.h"
+
+struct store_config {
+	size_t max_series; /* label sets; each is exported in both flow families */
+	uint64_t ttl_ms; /* a series not updated for this long stops being exported */
+	size_t max_agents; /* dedup state is kept per node, at most this many nodes */
+};
+
+enum store_result {
+	STORE_APPLIED = 0,
+	STORE_DUPLICATE, /* (node, boot id, seq) already applied: acknowledged, not counted */
+	STORE_TOO_MANY_AGENTS,
+};
+
+struct store_stats {
+	uint64_t series;
+	uint64_t series_overflow_total; /* aggregate directions folded into the overflow series */
+	uint64_t series_expired_total;
+	uint64_t aggregates_total;
+	uint64_t agents; /* nodes that sent a batch within the TTL */
+	uint64_t agents_dropped_batches; /* sum of what agents report having dropped */
+};
+
+struct store;
+
+int store_new(struct store **out, const struct store_config *cfg);
+void store_free(struct store *s);
+
+enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms);
+/* Drops series and agent activity older than the TTL. */
+void store_expire(struct store *s, uint64_t now_ms);
+/* Writes flowlens_flow_bytes_total and flowlens_flow_packets_total. */
+void store_render(struct store *s, struct expo *e);
+void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out);
+
+#endif

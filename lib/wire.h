@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The agent -> collector wire format (proto/flowlens.proto): a Batch, serialized with
+ * protobuf-c and compressed with zlib. Decoding bounds the decompressed size and validates
+ * everything a collector relies on before it touches stored data.
+ */
+#ifndef FLOWLENS_WIRE_H
+#define FLOWLENS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "flowlens.pb-c.h"
+
+#define WIRE_SCHEMA_VERSION 1
+#define WIRE_CONTENT_TYPE "application/x-protobuf"
+#define WIRE_CONTENT_ENCODING "deflate"
+#define WIRE_PATH "/v1/batches"
+#define WIRE_BOOT_ID_LEN 16
+
+enum wire_result {
+	WIRE_OK = 0,
+	WIRE_ERR_COMPRESSION, /* not a zlib stream, or truncated */
+	WIRE_ERR_TOO_LARGE, /* decompresses beyond the limit */
+	WIRE_ERR_PROTOBUF, /* not a valid serialized Batch */
+	WIRE_ERR_INVALID, /* a Batch, but not one we can apply (reason in *why) */
+	WIRE_ERR_VERSION, /* a schema version newer than ours */
+	WIRE_ERR_NOMEM,
+};
+
+/* Serializes and compresses b. *out is malloc'd. Returns 0 or -errno. */
+int wire_encode(const Flowlens__V1__Batch *b, uint8_t **out, size_t *len);
+
+/*
+ * Inflates (at most max_decompressed bytes), unpacks and validates. On WIRE_OK *out must be
+ * released with wire_free(). *why names the problem otherwise.
+ */
+enum wire_result wire_decode(const uint8_t *in, size_t len, size_t max_decompressed,
+			     Flowlens__V1__Batch **out, const char **why);
+void wire_free(Flowlens__V1__Batch *b);
+
+const char *wire_reporter_name(int reporter);
+
+#endif

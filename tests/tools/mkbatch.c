@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * mkbatch: writes a wire-format batch (or a deliberately bad body) to stdout, for tests that
+ * talk to the collector with curl.
+ *
+ *   mkbatch --node N --boot HEX32 --seq S [--version V] [--future-field]
+ *           [--flow CLIENT,SERVER,PORT,PROTO,REPORTER,FPKTS,FBYTES,RPKTS,RBYTES]...
+ *   mkbatch --bomb BYTES      a zlib stream that inflates to BYTES zero bytes
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "wire.h"
+
+#define MAX_FLOWS 64
+
+static int hexbytes(const char *s, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sscanf(s + 2 * i, "%2hhx", &out[i]) != 1)
+			return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	Flowlens__V1__Batch b = FLOWLENS__V1__BATCH__INIT;
+	static Flowlens__V1__FlowAggregate flows[MAX_FLOWS];
+	static Flowlens__V1__FlowAggregate *ptrs[MAX_FLOWS];
+	static Flowlens__V1__Counters ctr[2 * MAX_FLOWS];
+	static uint8_t addrs[2 * MAX_FLOWS][16];
+	uint8_t boot[16] = { 0 };
+	int future = 0;
+	size_t n = 0;
+
+	b.schema_version = WIRE_SCHEMA_VERSION;
+	b.boot_id.data = boot;
+	b.boot_id.len = sizeof(boot);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--bomb") == 0 && v) {
+			size_t len = strtoull(v, NULL, 10), clen = compressBound(len);
+			uint8_t *zero = calloc(1, len), *out = malloc(clen);
+			uLongf cl = clen;
+
+			compress2(out, &cl, zero, len, 9);
+			fwrite(out, 1, cl, stdout);
+			return 0;
+		} else if (strcmp(a, "--node") == 0 && v) {
+			b.node = (char *)v;
+			i++;
+		} else if (strcmp(a, "--boot") == 0 && v) {
+			if (hexbytes(v, boot, 16))
+				return 2;
+			i++;
+		} else if (strcmp(a, "--seq") == 0 && v) {
+			b.seq = strtoull(v, NULL, 10);
+			i++;
+		} else if (strcmp(a, "--version") == 0 && v) {
+			b.schema_version = (uint32_t)strtoul(v, NULL, 10);
+			i++;
+		} else if (strcmp(a, "--future-field") == 0) {
+			future = 1;
+		} else if (strcmp(a, "--flow") == 0 && v && n < MAX_FLOWS) {
+			char cli[64], srv[64], proto[8], rep[8];
+			unsigned port;
+			unsigned long long fp, fb, rp, rb;
+			Flowlens__V1__FlowAggregate *f = &flows[n];
+			int fam;
+
+			if (sscanf(v, "%63[^,],%63[^,],%u,%7[^,],%7[^,],%llu,%llu,%llu,%llu", cli,
+				   srv, &port, proto, rep, &fp, &fb, &rp, &rb) != 9)
+				return 2;
+			flowlens__v1__flow_aggregate__init(f);
+			flowlens__v1__counters__init(&ctr[2 * n]);
+			flowlens__v1__counters__init(&ctr[2 * n + 1]);
+			fam = strchr(cli, ':') ? AF_INET6 : AF_INET;
+			if (inet_pton(fam, cli, addrs[2 * n]) != 1 ||
+			    inet_pton(fam, srv, addrs[2 * n + 1]) != 1)
+				return 2;
+			f->client_ip.data = addrs[2 * n];
+			f->server_ip.data = addrs[2 * n + 1];
+			f->client_ip.len = f->server_ip.len = fam == AF_INET ? 4 : 16;
+			f->server_port = port;
+			f->protocol = strcmp(proto, "tcp") == 0 ? 6 :
+				      strcmp(proto, "udp") == 0 ? 17 :
+								  1;
+			f->reporter = strcmp(rep, "client") == 0 ? 1 :
+				      strcmp(rep, "server") == 0 ? 2 :
+								   3;
+			ctr[2 * n].packets = fp;
+			ctr[2 * n].bytes = fb;
+			ctr[2 * n + 1].packets = rp;
+			ctr[2 * n + 1].bytes = rb;
+			f->forward = &ctr[2 * n];
+			f->reply = &ctr[2 * n + 1];
+			ptrs[n] = f;
+			n++;
+			i++;
+		} else {
+			fprintf(stderr, "mkbatch: bad argument %s\n", a);
+			return 2;
+		}
+	}
+	b.n_flows = n;
+	b.flows = ptrs;
+	{
+		size_t plen = flowlens__v1__batch__get_packed_size(&b);
+		uint8_t *buf = malloc(plen + 16), *out;
+		uLongf cl;
+
+		flowlens__v1__batch__pack(&b, buf);
+		if (future) {
+			/* field 1000, varint 42: a field from a newer agent */
+			buf[plen++] = 0xc0;
+			buf[plen++] = 0x3e;
+			buf[plen++] = 42;
+		}
+		cl = compressBound(plen);
+		out = malloc(cl);
+		compress2(out, &cl, buf, plen, 6);
+		fwrite(out, 1, cl, stdout);
+	}
+	return 0;
+}
