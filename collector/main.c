@@ -59,6 +59,7 @@ struct collector_options {
 	uint64_t max_agents;
 	uint64_t ttl_ms;
 	uint64_t shutdown_grace_ms;
+	uint64_t zero_hold_ms;
 	enum log_level log_level;
 };
 
@@ -98,6 +99,9 @@ static const char usage_text[] =
 	"      --shutdown-grace DURATION after SIGTERM, refuse batches (agents retry them) and\n"
 	"                                keep serving /metrics this long so the last values are\n"
 	"                                scraped [FLOWLENS_SHUTDOWN_GRACE, 15s]\n"
+	"      --new-series-hold DURATION  export a new series as 0 this long first, so every\n"
+	"                                scraper sees it start from zero (set it above the scrape\n"
+	"                                interval; 0 disables) [FLOWLENS_NEW_SERIES_HOLD, 70s]\n"
 	"      --log-level LEVEL         error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
 	"  -h, --help, -V, --version\n"
 	"\n"
@@ -118,6 +122,7 @@ enum {
 	OPT_MAX_AGENTS,
 	OPT_LOG_LEVEL,
 	OPT_GRACE,
+	OPT_HOLD,
 };
 
 static const struct option long_opts[] = {
@@ -132,6 +137,7 @@ static const struct option long_opts[] = {
 	{ "max-agents", required_argument, NULL, OPT_MAX_AGENTS },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
+	{ "new-series-hold", required_argument, NULL, OPT_HOLD },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -141,7 +147,7 @@ static const char *const env_names[] = {
 	"FLOWLENS_LISTEN",	 "FLOWLENS_TOKEN_FILE",	    "FLOWLENS_TLS_CERT_FILE",
 	"FLOWLENS_TLS_KEY_FILE", "FLOWLENS_MAX_BODY_BYTES", "FLOWLENS_MAX_DECOMPRESSED_BYTES",
 	"FLOWLENS_MAX_SERIES",	 "FLOWLENS_SERIES_TTL",	    "FLOWLENS_MAX_AGENTS",
-	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE",
+	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE", "FLOWLENS_NEW_SERIES_HOLD",
 };
 
 static int apply_opt(struct collector_options *o, int id, const char *v, const char *src)
@@ -193,6 +199,12 @@ static int apply_opt(struct collector_options *o, int id, const char *v, const c
 		else if (opt_parse_duration(v, &o->shutdown_grace_ms))
 			goto bad;
 		return 0;
+	case OPT_HOLD:
+		if (strcmp(v, "0") == 0)
+			o->zero_hold_ms = 0;
+		else if (opt_parse_duration(v, &o->zero_hold_ms))
+			goto bad;
+		return 0;
 	}
 	return -EINVAL;
 bad:
@@ -215,6 +227,7 @@ static int parse_options(struct collector_options *o, int argc, char **argv)
 	o->max_agents = 10000;
 	o->ttl_ms = 5 * 60 * 1000;
 	o->shutdown_grace_ms = 15000;
+	o->zero_hold_ms = 70000;
 	o->log_level = LOG_LVL_INFO;
 	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
 		const char *v = getenv(env_names[i]);
@@ -443,7 +456,7 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	expo_family(&e, "flowlens_collector_agent_dropped_batches", "gauge",
 		    "Batches agents report having dropped (their buffer was full), summed.");
 	expo_u64(&e, "flowlens_collector_agent_dropped_batches", NULL, st.agents_dropped_batches);
-	store_render(c->store, &e);
+	store_render(c->store, &e, now_ms());
 	pthread_mutex_unlock(&c->lock);
 	return expo_close(&e, out, len);
 }
@@ -507,6 +520,7 @@ int main(int argc, char **argv)
 	scfg.max_series = c.o.max_series;
 	scfg.ttl_ms = c.o.ttl_ms;
 	scfg.max_agents = c.o.max_agents;
+	scfg.zero_hold_ms = c.o.zero_hold_ms;
 	err = store_new(&c.store, &scfg);
 	if (err)
 		goto out;
@@ -546,7 +560,11 @@ int main(int argc, char **argv)
 			 */
 			pr_info("signal %d: refusing batches, serving /metrics for %llu ms more",
 				sig, (unsigned long long)c.o.shutdown_grace_ms);
+			pthread_mutex_lock(&c.lock);
 			c.draining = 1;
+			/* The last scrapes must see every real value, held series included. */
+			store_set_zero_hold(c.store, 0);
+			pthread_mutex_unlock(&c.lock);
 			if (c.o.shutdown_grace_ms) {
 				struct timespec g = {
 					.tv_sec = (time_t)(c.o.shutdown_grace_ms / 1000),

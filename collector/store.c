@@ -12,14 +12,20 @@ struct series {
 	uint64_t bytes;
 	uint64_t packets;
 	uint64_t updated_ms;
+	uint64_t created_ms;
 	uint16_t labels_len;
 	UT_hash_handle hh;
 	char labels[]; /* escaped label text, formatted once */
 };
 
-struct agent {
+/* Dedup state of one agent process: (node, boot id) -> last applied seq. */
+struct agent_key {
 	char node[254];
 	uint8_t boot_id[16];
+};
+
+struct agent {
+	struct agent_key key;
 	uint64_t last_seq;
 	uint64_t last_seen_ms;
 	uint64_t dropped_batches;
@@ -103,6 +109,7 @@ static void add(struct store *s, const struct series_key *k, const Flowlens__V1_
 			x = series_new(k);
 			if (!x)
 				return;
+			x->created_ms = now_ms;
 			HASH_ADD(hh, s->series, key, sizeof(x->key), x);
 			if (k->reporter != LABELS_OVERFLOW)
 				s->n_series++;
@@ -115,24 +122,25 @@ static void add(struct store *s, const struct series_key *k, const Flowlens__V1_
 
 enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
 {
+	struct agent_key ak;
 	struct agent *a;
 	struct series_key k;
 
-	HASH_FIND_STR(s->agents, b->node, a);
+	/* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node
+	 * name) is a sequence of its own, and an old boot's late retries stay deduplicated. */
+	memset(&ak, 0, sizeof(ak));
+	snprintf(ak.node, sizeof(ak.node), "%s", b->node);
+	memcpy(ak.boot_id, b->boot_id.data, sizeof(ak.boot_id));
+	HASH_FIND(hh, s->agents, &ak, sizeof(ak), a);
 	if (!a) {
 		if (s->n_agents >= s->cfg.max_agents)
 			return STORE_TOO_MANY_AGENTS;
 		a = calloc(1, sizeof(*a));
 		if (!a)
 			return STORE_TOO_MANY_AGENTS;
-		snprintf(a->node, sizeof(a->node), "%s", b->node);
-		HASH_ADD_STR(s->agents, node, a);
+		a->key = ak;
+		HASH_ADD(hh, s->agents, key, sizeof(a->key), a);
 		s->n_agents++;
-	}
-	if (memcmp(a->boot_id, b->boot_id.data, sizeof(a->boot_id)) != 0) {
-		/* The agent restarted: a new sequence begins. */
-		memcpy(a->boot_id, b->boot_id.data, sizeof(a->boot_id));
-		a->last_seq = 0;
 	}
 	a->last_seen_ms = now_ms;
 	if (b->seq <= a->last_seq)
@@ -155,7 +163,16 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 void store_expire(struct store *s, uint64_t now_ms)
 {
 	struct series *x, *xt;
+	struct agent *a, *at;
 
+	/* Dedup state outlives any retry an agent would still make (its buffer is bounded). */
+	HASH_ITER (hh, s->agents, a, at) {
+		if (a->last_seen_ms + STORE_AGENT_FORGET_MS > now_ms)
+			continue;
+		HASH_DEL(s->agents, a);
+		s->n_agents--;
+		free(a);
+	}
 	HASH_ITER (hh, s->series, x, xt) {
 		if (x->updated_ms + s->cfg.ttl_ms > now_ms)
 			continue;
@@ -183,7 +200,7 @@ static size_t u64_str(uint64_t v, char *out)
 }
 
 static void render_family(struct store *s, struct expo *e, const char *name, const char *help,
-			  int bytes)
+			  int bytes, uint64_t now_ms)
 {
 	size_t nlen = strlen(name);
 	char num[24];
@@ -191,7 +208,10 @@ static void render_family(struct store *s, struct expo *e, const char *name, con
 
 	expo_family(e, name, "counter", help);
 	for (x = s->series; x; x = x->hh.next) {
-		size_t n = u64_str(bytes ? x->bytes : x->packets, num);
+		uint64_t v = x->created_ms + s->cfg.zero_hold_ms > now_ms ? 0 :
+			     bytes					  ? x->bytes :
+									    x->packets;
+		size_t n = u64_str(v, num);
 
 		fwrite(name, 1, nlen, e->f);
 		fwrite(x->labels, 1, x->labels_len, e->f);
@@ -201,18 +221,29 @@ static void render_family(struct store *s, struct expo *e, const char *name, con
 	}
 }
 
-void store_render(struct store *s, struct expo *e)
+void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 {
 	render_family(s, e, "flowlens_flow_bytes_total",
 		      "L3 bytes of flows, from the initiator (source) to the responder "
 		      "(destination) or back (direction), as counted at the reporter.",
-		      1);
+		      1, now_ms);
 	render_family(s, e, "flowlens_flow_packets_total",
-		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0);
+		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0, now_ms);
 }
+
+void store_set_zero_hold(struct store *s, uint64_t ms)
+{
+	s->cfg.zero_hold_ms = ms;
+}
+
+struct node_seen {
+	const char *node;
+	UT_hash_handle hh;
+};
 
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 {
+	struct node_seen *nodes = NULL, *n, *nt;
 	struct agent *a;
 
 	*out = s->st;
@@ -220,8 +251,21 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 	out->agents = 0;
 	out->agents_dropped_batches = 0;
 	for (a = s->agents; a; a = a->hh.next) {
-		if (a->last_seen_ms + s->cfg.ttl_ms > now_ms)
-			out->agents++;
+		if (a->last_seen_ms + s->cfg.ttl_ms <= now_ms)
+			continue;
 		out->agents_dropped_batches += a->dropped_batches;
+		HASH_FIND_STR(nodes, a->key.node, n);
+		if (n)
+			continue;
+		n = malloc(sizeof(*n));
+		if (!n)
+			continue;
+		n->node = a->key.node;
+		HASH_ADD_KEYPTR(hh, nodes, n->node, strlen(n->node), n);
+		out->agents++;
+	}
+	HASH_ITER (hh, nodes, n, nt) {
+		HASH_DEL(nodes, n);
+		free(n);
 	}
 }

@@ -16,6 +16,12 @@ struct store_config {
 	size_t max_series; /* label sets; each is exported in both flow families */
 	uint64_t ttl_ms; /* a series not updated for this long stops being exported */
 	size_t max_agents; /* dedup state is kept per node, at most this many nodes */
+	/*
+	 * A new series is exported as 0 for this long before its real value: every scraper
+	 * then sees it start from zero, so neither the first delta of a new series nor a
+	 * collector restart (all series new again) escapes increase() and rate().
+	 */
+	uint64_t zero_hold_ms;
 };
 
 enum store_result {
@@ -23,6 +29,9 @@ enum store_result {
 	STORE_DUPLICATE, /* (node, boot id, seq) already applied: acknowledged, not counted */
 	STORE_TOO_MANY_AGENTS,
 };
+
+/* Dedup state of an agent process idle this long is forgotten. */
+#define STORE_AGENT_FORGET_MS (24ULL * 3600 * 1000)
 
 struct store_stats {
 	uint64_t series;
@@ -42,7 +51,9 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 /* Drops series and agent activity older than the TTL. */
 void store_expire(struct store *s, uint64_t now_ms);
 /* Writes flowlens_flow_bytes_total and flowlens_flow_packets_total. */
-void store_render(struct store *s, struct expo *e);
+void store_render(struct store *s, struct expo *e, uint64_t now_ms);
+/* Changes the new-series hold; 0 exports every real value from now on. */
+void store_set_zero_hold(struct store *s, uint64_t ms);
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out);
 
 #endif

@@ -51,7 +51,7 @@ lab_exec c iperf3 -s -D -p 5432
 lab_exec n2 iperf3 -s -D -p 5201
 
 for n in n1 n2; do
-	ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" --interval "$INTERVAL" \
+	FLOWLENS_NODE_NAME="$n" ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" --interval "$INTERVAL" \
 		--listen 127.0.0.1:9810 --output json >"$WORK/$n.jsonl" 2>"$WORK/$n.log" &
 	PIDS+=($!)
 done

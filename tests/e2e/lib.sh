@@ -43,7 +43,7 @@ agent_start() {
 	local node=$1
 	shift
 	# Not through a shell function: $! must be the agent itself (ip netns exec execs it).
-	ip netns exec "$(lab_ns "$node")" "$AGENT" --interval 1s --listen 127.0.0.1:9810 --output json \
+	FLOWLENS_NODE_NAME="$LAB_ID-$node" ip netns exec "$(lab_ns "$node")" "$AGENT" --interval 1s --listen 127.0.0.1:9810 --output json \
 		--log-level info "$@" >"$WORK/$node.jsonl" 2>"$WORK/$node.log" &
 	AGENT_PID[$node]=$!
 	local i

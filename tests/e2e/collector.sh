@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# End to end through the collector: agents on both lab nodes ship batches to a collector that
+# a real Prometheus scrapes. Along the way the collector is restarted mid-transfer (SIGTERM:
+# it refuses batches while Prometheus takes its last scrape), the agent->collector path is cut
+# for a while, a batch is sent twice, and hostile bodies are thrown at it. At the end the
+# totals Prometheus holds equal the iptables ground truth: nothing lost, nothing counted twice.
+source "$(dirname "$0")/lib.sh"
+echo "collector.sh: lab $LAB_ID"
+if ! command -v prometheus >/dev/null; then
+	echo "SKIP: prometheus not installed (make deps installs Debian's)"
+	exit 77
+fi
+COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
+MKBATCH=$TOP/build/mkbatch
+
+lab_up
+A=${LAB_POD_IP[a]} B=${LAB_POD_IP[b]} C=${LAB_POD_IP[c]}
+N1=${LAB_NODE_IP[n1]}
+URL="http://$N1:9900"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+TOKEN=$(cat "$WORK/token")
+
+gt_init n1 iptables GT FORWARD
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 5201   # 1
+gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 5201   # 2
+gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 5201   # 3
+gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 5201   # 4
+
+COLL_PID=
+collector_start() {
+	ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
+		--shutdown-grace 2s --new-series-hold 2500ms --series-ttl 10m >>"$WORK/collector.log" 2>&1 &
+	COLL_PID=$!
+	for _ in $(seq 50); do
+		lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && return 0
+		sleep 0.1
+	done
+	echo "collector did not become ready"
+	cat "$WORK/collector.log"
+	return 1
+}
+collector_stop() { # SIGNAL
+	kill "-$1" "$COLL_PID"
+	wait "$COLL_PID" 2>/dev/null
+	COLL_PID=
+}
+PROM_PID=
+stop_all() {
+	[ -n "$COLL_PID" ] && kill -KILL "$COLL_PID" 2>/dev/null
+	[ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null
+	cleanup
+}
+trap stop_all EXIT
+
+collector_start || exit 1
+cat >"$WORK/prom.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: flowlens-collector
+    static_configs:
+      - targets: ['127.0.0.1:9900']
+EOF
+ip netns exec "$(lab_ns n1)" prometheus --config.file="$WORK/prom.yml" \
+	--storage.tsdb.path="$WORK/prom" --web.listen-address=127.0.0.1:9090 \
+	--log.level=warn >"$WORK/prometheus.log" 2>&1 &
+PROM_PID=$!
+prom_query() { # QUERY -> JSON
+	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1"
+}
+# Prometheus scrapes only some seconds after it reports ready: wait for a real scrape.
+scraping=0
+for _ in $(seq 150); do
+	if [ "$(prom_query 'up{job="flowlens-collector"}' 2>/dev/null | jq -r '.data.result[0].value[1] // empty')" = 1 ]; then
+		scraping=1
+		break
+	fi
+	sleep 0.2
+done
+check_eq "Prometheus is scraping the collector" "$scraping" 1
+
+lab_exec b iperf3 -s -D -p 5201
+lab_exec c iperf3 -s -D -p 5201
+agent_start n1 --collector "$URL" --token-file "$WORK/token" || exit 1
+agent_start n2 --collector "$URL" --token-file "$WORK/token" || exit 1
+
+# Steady traffic.
+lab_exec a iperf3 -c "$B" -p 5201 -n 3M >/dev/null || fail "iperf3 a->b"
+lab_exec a iperf3 -c "$C" -p 5201 -n 2M >/dev/null || fail "iperf3 a->c"
+
+# Restart the collector while a transfer runs.
+lab_exec a iperf3 -c "$C" -p 5201 -t 5 -b 30M >/dev/null &
+XFER=$!
+sleep 1.5
+collector_stop TERM
+check_true "collector refused batches while draining" \
+	grep -q "refusing batches" "$WORK/collector.log"
+sleep 1
+collector_start || exit 1
+wait "$XFER" || fail "iperf3 during restart"
+
+# Cut the path from node 2's agent to the collector for 4 s while traffic flows.
+lab_exec n2 iptables -I OUTPUT -d "$N1" -p tcp --dport 9900 -j DROP
+lab_exec a iperf3 -c "$C" -p 5201 -n 4M -b 20M >/dev/null || fail "iperf3 during cut"
+sleep 2.5
+check_true "agent on n2 queued batches during the cut" \
+	test "$(agent_metric n2 flowlens_agent_export_queue_batches)" -gt 0
+lab_exec n2 iptables -D OUTPUT -d "$N1" -p tcp --dport 9900 -j DROP
+
+# The same batch twice: applied once.
+"$MKBATCH" --node dup-node --boot 0123456789abcdef0123456789abcdef --seq 7 \
+	--flow "10.9.9.1,10.9.9.2,443,tcp,client,3,300,2,200" >"$WORK/dup.bin"
+post() { # FILE [CURL ARGS...] -> HTTP status
+	local f=$1
+	shift
+	lab_exec n1 curl -s -o /dev/null -w '%{http_code}' "$@" --data-binary "@$f" \
+		"http://127.0.0.1:9900/v1/batches"
+}
+AUTH=(-H "Authorization: Bearer $TOKEN")
+WIRE=(-H "Content-Type: application/x-protobuf" -H "Content-Encoding: deflate")
+check_eq "first copy of a batch" "$(post "$WORK/dup.bin" "${AUTH[@]}" "${WIRE[@]}")" 200
+check_eq "second copy of the batch" "$(post "$WORK/dup.bin" "${AUTH[@]}" "${WIRE[@]}")" 200
+dup_val=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
+	awk '/^flowlens_flow_bytes_total\{source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
+check_eq "duplicate batch counted once (held at 0 while new)" "$dup_val" 0
+sleep 2.6
+dup_val=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
+	awk '/^flowlens_flow_bytes_total\{source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
+check_eq "duplicate batch counted once" "$dup_val" 300
+
+# Let the agents deliver everything, then stop them (final drain, flushed on exit).
+sleep 2
+agent_stop n1 || fail "agent n1 exit status"
+agent_stop n2 || fail "agent n2 exit status"
+check_eq "n1 agent dropped no batches" "$(grep -c 'not delivered' "$WORK/n1.log")" 0
+check_eq "n2 agent dropped no batches" "$(grep -c 'not delivered' "$WORK/n2.log")" 0
+sleep 3 # two more scrapes
+
+# Hostile input: every case gets its status, nothing stored changes.
+flows_now() { lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | grep '^flowlens_flow_' | sort; }
+sleep 3 # past the new-series hold: values settle
+before=$(flows_now)
+"$MKBATCH" --node evil --boot ffffffffffffffffffffffffffffffff --seq 1 \
+	--flow "10.6.6.6,10.6.6.7,80,tcp,client,1,100,1,100" >"$WORK/good.bin"
+head -c 20 "$WORK/good.bin" >"$WORK/truncated.bin"
+head -c 300 /dev/urandom >"$WORK/garbage.bin"
+head -c 300 /dev/urandom | gzip -c | tail -c +11 >"$WORK/notzlib.bin"
+printf 'this is not a protobuf batch at all, just text that compresses' |
+	python3 -c 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))' \
+	>"$WORK/notproto.bin" 2>/dev/null || cp "$WORK/garbage.bin" "$WORK/notproto.bin"
+"$MKBATCH" --bomb 200000000 >"$WORK/bomb.bin"
+head -c 5000000 /dev/urandom >"$WORK/huge.bin"
+"$MKBATCH" --node evil --boot ffffffffffffffffffffffffffffffff --seq 2 --version 99 \
+	--flow "10.6.6.6,10.6.6.7,80,tcp,client,1,100,1,100" >"$WORK/future-version.bin"
+check_eq "no token" "$(post "$WORK/good.bin" "${WIRE[@]}")" 401
+check_eq "wrong token" "$(post "$WORK/good.bin" -H "Authorization: Bearer x$TOKEN" "${WIRE[@]}")" 401
+check_eq "wrong content type" "$(post "$WORK/good.bin" "${AUTH[@]}" -H "Content-Type: application/json" -H "Content-Encoding: deflate")" 415
+check_eq "body over the size limit" "$(post "$WORK/huge.bin" "${AUTH[@]}" "${WIRE[@]}")" 413
+check_eq "zip bomb" "$(post "$WORK/bomb.bin" "${AUTH[@]}" "${WIRE[@]}")" 413
+check_eq "truncated stream" "$(post "$WORK/truncated.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
+check_eq "garbage" "$(post "$WORK/garbage.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
+check_eq "valid zlib, not a protobuf" "$(post "$WORK/notproto.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
+check_eq "schema version from the future" "$(post "$WORK/future-version.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
+check_eq "stored series unchanged by hostile input" "$(flows_now)" "$before"
+"$MKBATCH" --node future-agent --boot eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee --seq 1 --future-field \
+	--flow "10.7.7.7,10.7.7.8,80,tcp,client,1,111,1,222" >"$WORK/future-field.bin"
+check_eq "unknown future field accepted" "$(post "$WORK/future-field.bin" "${AUTH[@]}" "${WIRE[@]}")" 200
+for r in unauthorized unsupported_media_type too_large decompressed_too_large malformed unsupported_version duplicate; do
+	v=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
+		awk -v m="flowlens_collector_batches_total{result=\"$r\"}" '$1 == m { print $2 }')
+	check_true "batches_total{result=$r} counted ($v)" test "${v:-0}" -gt 0
+done
+
+lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
+check_eq "promtool check metrics (collector)" "$lint" ""
+
+# From Prometheus' raw samples: the increase over the run, treating each reset (the restart)
+# as a counter starting again from zero, as increase() does, without its extrapolation.
+prom_total() { # SELECTOR
+	prom_query "$1[15m]" | jq '[.data.result[].values | map(.[1] | tonumber) |
+		reduce .[] as $v ({prev: 0, sum: 0};
+			{prev: $v, sum: (.sum + (if $v >= .prev then $v - .prev else $v end))}) | .sum] | add // 0'
+}
+sel() { # SRC DST REPORTER DIRECTION METRIC
+	echo "flowlens_flow_${5}_total{source_ip=\"$1\",destination_ip=\"$2\",destination_port=\"5201\",protocol=\"tcp\",reporter=\"$3\",direction=\"$4\"}"
+}
+read -r gp1 gb1 <<<"$(gt_read n1 iptables GT 1)"
+read -r gp2 gb2 <<<"$(gt_read n1 iptables GT 2)"
+read -r gp3 gb3 <<<"$(gt_read n1 iptables GT 3)"
+read -r gp4 gb4 <<<"$(gt_read n1 iptables GT 4)"
+check_eq "Prometheus a->b bytes forward (client) = iptables" "$(prom_total "$(sel "$A" "$B" client forward bytes)")" "$gb1"
+check_eq "Prometheus a->b bytes reply (client) = iptables" "$(prom_total "$(sel "$A" "$B" client reply bytes)")" "$gb2"
+check_eq "Prometheus a->b packets forward (server) = iptables" "$(prom_total "$(sel "$A" "$B" server forward packets)")" "$gp1"
+check_eq "Prometheus a->c bytes forward (client, across restart and cut) = iptables" \
+	"$(prom_total "$(sel "$A" "$C" client forward bytes)")" "$gb3"
+check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_total "$(sel "$A" "$C" client reply bytes)")" "$gb4"
+check_eq "Prometheus a->c bytes forward (server, node 2 through the cut) = iptables" \
+	"$(prom_total "$(sel "$A" "$C" server forward bytes)")" "$gb3"
+check_eq "Prometheus a->c packets reply (server) = iptables" "$(prom_total "$(sel "$A" "$C" server reply packets)")" "$gp4"
+inc=$(prom_query "sum(increase($(sel "$A" "$C" client forward bytes)[15m]))" | jq -r '.data.result[0].value[1]')
+echo "  info  increase() with Prometheus' extrapolation for a->c forward: $inc (ground truth $gb3)"
+check_eq "agents known to the collector since its restart (n1, n2, dup-node, future-agent)" \
+	"$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens_collector_agents" { print $2 }')" 4
+finish
