@@ -202,4 +202,33 @@ inc=$(prom_query "sum(increase($(sel "$A" "$C" client forward bytes)[15m]))" | j
 echo "  info  increase() with Prometheus' extrapolation for a->c forward: $inc (ground truth $gb3)"
 check_eq "agents known to the collector since its restart (n1, n2, dup-node, future-agent)" \
 	"$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens_collector_agents" { print $2 }')" 4
+
+# A crash (SIGKILL) loses what was applied after Prometheus' last scrape (and all of a series
+# still in its hold) - but never counts anything twice:
+# the restarted collector's series start from zero (held), Prometheus sees the reset.
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 5202   # 5
+lab_exec b iperf3 -s -D -p 5202
+agent_start n1 --collector "$URL" --token-file "$WORK/token" || exit 1
+lab_exec a iperf3 -c "$B" -p 5202 -t 6 -b 10M >/dev/null &
+XFER=$!
+sleep 4 # past the new series' hold
+collector_stop KILL
+collector_start || exit 1
+wait "$XFER" || fail "iperf3 during crash"
+sleep 2
+agent_stop n1 || fail "agent n1 exit status (crash phase)"
+sleep 4 # past the hold, two scrapes
+read -r _ gb5 <<<"$(gt_read n1 iptables GT 5)"
+crash_total=$(prom_total "flowlens_flow_bytes_total{source_ip=\"$A\",destination_ip=\"$B\",destination_port=\"5202\",reporter=\"client\",direction=\"forward\"}")
+echo "  info  after SIGKILL: Prometheus $crash_total of $gb5 bytes (lost: what was applied after the last scrape)"
+check_true "crash: never more than the ground truth ($crash_total <= $gb5)" test "$crash_total" -le "$gb5"
+check_true "crash: most of it survives ($crash_total >= $gb5 / 2)" test "$((crash_total * 2))" -ge "$gb5"
+
+pid=$COLL_PID
+kill -TERM "$pid"
+wait "$pid"
+check_eq "collector exit status after SIGTERM" "$?" 0
+COLL_PID=
+check_eq "sanitizer reports in the logs" \
+	"$(cat "$WORK"/collector.log "$WORK"/n1.log "$WORK"/n2.log | grep -c 'Sanitizer')" 0
 finish

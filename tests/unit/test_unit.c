@@ -4,9 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <zlib.h>
 #include "expo.h"
 #include "optparse.h"
 #include "options.h"
+#include "store.h"
+#include "wire.h"
 
 static int failures, checks;
 
@@ -152,6 +156,178 @@ static void test_options(void)
 		      bad[i][1] ? bad[i][1] : "");
 }
 
+/* A batch with one IPv4 and one IPv6 aggregate, built field by field. */
+struct test_batch {
+	Flowlens__V1__Batch b;
+	Flowlens__V1__FlowAggregate f[2];
+	Flowlens__V1__FlowAggregate *pf[2];
+	Flowlens__V1__Counters c[4];
+	uint8_t addr[4][16];
+	uint8_t boot[16];
+};
+
+static void make_batch(struct test_batch *t, const char *node, uint64_t seq)
+{
+	memset(t, 0, sizeof(*t));
+	flowlens__v1__batch__init(&t->b);
+	t->b.schema_version = WIRE_SCHEMA_VERSION;
+	t->b.node = (char *)node;
+	memset(t->boot, 0x42, sizeof(t->boot));
+	t->b.boot_id.data = t->boot;
+	t->b.boot_id.len = 16;
+	t->b.seq = seq;
+	inet_pton(AF_INET, "10.1.1.2", t->addr[0]);
+	inet_pton(AF_INET, "10.1.2.3", t->addr[1]);
+	inet_pton(AF_INET6, "fd00::2", t->addr[2]);
+	inet_pton(AF_INET6, "fd00::3", t->addr[3]);
+	for (int i = 0; i < 2; i++) {
+		Flowlens__V1__FlowAggregate *f = &t->f[i];
+
+		flowlens__v1__flow_aggregate__init(f);
+		flowlens__v1__counters__init(&t->c[2 * i]);
+		flowlens__v1__counters__init(&t->c[2 * i + 1]);
+		f->client_ip.data = t->addr[2 * i];
+		f->server_ip.data = t->addr[2 * i + 1];
+		f->client_ip.len = f->server_ip.len = i ? 16 : 4;
+		f->server_port = i ? 443 : 80;
+		f->protocol = 6;
+		f->reporter = FLOWLENS__V1__REPORTER__REPORTER_CLIENT;
+		t->c[2 * i].packets = 10 + (uint64_t)i;
+		t->c[2 * i].bytes = 1000 + (uint64_t)i;
+		t->c[2 * i + 1].packets = 20 + (uint64_t)i;
+		t->c[2 * i + 1].bytes = 2000 + (uint64_t)i;
+		f->forward = &t->c[2 * i];
+		f->reply = &t->c[2 * i + 1];
+		t->pf[i] = f;
+	}
+	t->b.flows = t->pf;
+	t->b.n_flows = 2;
+}
+
+static void test_wire_round_trip(void)
+{
+	struct test_batch t;
+	Flowlens__V1__Batch *d;
+	const char *why = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	make_batch(&t, "node-a", 7);
+	CHECK(wire_encode(&t.b, &buf, &len) == 0, "encode");
+	CHECK(wire_decode(buf, len, 1 << 20, &d, &why) == WIRE_OK, "decode: %s", why);
+	if (d) {
+		CHECK(strcmp(d->node, "node-a") == 0 && d->seq == 7 && d->n_flows == 2, "header");
+		CHECK(d->flows[1]->server_ip.len == 16 &&
+			      memcmp(d->flows[1]->server_ip.data, t.addr[3], 16) == 0,
+		      "ipv6 address");
+		CHECK(d->flows[0]->forward->bytes == 1000 && d->flows[1]->reply->packets == 21,
+		      "counters");
+		wire_free(d);
+	}
+	/* Every truncation of a valid body is refused, never crashes. */
+	for (size_t cut = 0; cut < len; cut++)
+		CHECK(wire_decode(buf, cut, 1 << 20, &d, &why) != WIRE_OK, "cut %zu accepted", cut);
+	CHECK(wire_decode(buf, len, 16, &d, &why) == WIRE_ERR_TOO_LARGE, "decompressed limit");
+	free(buf);
+
+	t.b.seq = 0;
+	wire_encode(&t.b, &buf, &len);
+	CHECK(wire_decode(buf, len, 1 << 20, &d, &why) == WIRE_ERR_INVALID, "seq 0 refused");
+	free(buf);
+	t.b.seq = 1;
+	t.f[0].server_ip.len = 16; /* mixed families */
+	wire_encode(&t.b, &buf, &len);
+	CHECK(wire_decode(buf, len, 1 << 20, &d, &why) == WIRE_ERR_INVALID, "mixed families");
+	free(buf);
+	t.f[0].server_ip.len = 4;
+	t.b.schema_version = WIRE_SCHEMA_VERSION + 1;
+	wire_encode(&t.b, &buf, &len);
+	CHECK(wire_decode(buf, len, 1 << 20, &d, &why) == WIRE_ERR_VERSION, "future version");
+	free(buf);
+}
+
+static char *render(struct store *s, uint64_t now)
+{
+	struct expo e;
+	char *out = NULL;
+	size_t len;
+
+	expo_open(&e);
+	store_render(s, &e, now);
+	expo_close(&e, &out, &len);
+	return out;
+}
+
+static uint64_t series_value(const char *text, const char *prefix)
+{
+	const char *p = strstr(text, prefix);
+
+	return p ? strtoull(strchr(p, ' ') + 1, NULL, 10) : ~0ULL;
+}
+
+static void test_store_merge(void)
+{
+	struct store_config cfg = { .max_series = 3, .ttl_ms = 1000, .max_agents = 10,
+				    .zero_hold_ms = 0 };
+	const char *fwd4 = "flowlens_flow_bytes_total{source_ip=\"10.1.1.2\",destination_ip="
+			   "\"10.1.2.3\",destination_port=\"80\",protocol=\"tcp\",direction="
+			   "\"forward\",reporter=\"client\"} ";
+	struct store_stats st;
+	struct test_batch t;
+	struct store *s;
+	char *out;
+
+	CHECK(store_new(&s, &cfg) == 0, "store");
+	make_batch(&t, "n1", 1);
+	CHECK(store_apply(s, &t.b, 100) == STORE_APPLIED, "apply 1");
+	CHECK(store_apply(s, &t.b, 100) == STORE_DUPLICATE, "same seq again is a duplicate");
+	t.b.seq = 2;
+	CHECK(store_apply(s, &t.b, 200) == STORE_APPLIED, "apply 2");
+	out = render(s, 200);
+	CHECK(series_value(out, fwd4) == 2000, "deltas merged: %llu",
+	      (unsigned long long)series_value(out, fwd4));
+	/* Ordering: every bytes line before the packets family. */
+	CHECK(strstr(out, "# TYPE flowlens_flow_packets_total") >
+		      strstr(out, "flowlens_flow_bytes_total{"),
+	      "families contiguous");
+	free(out);
+
+	/* A restarted agent (new boot id) starts a new sequence at 1. */
+	t.boot[0] ^= 1;
+	t.b.seq = 1;
+	CHECK(store_apply(s, &t.b, 300) == STORE_APPLIED, "new boot id, seq 1");
+
+	/* 3 label sets allowed: the 4th (IPv6 reply) folds into the overflow series. */
+	store_stats(s, 300, &st);
+	CHECK(st.series == 4 && st.series_overflow_total == 3,
+	      "series %llu overflow %llu (3 kept + 1 overflow series)",
+	      (unsigned long long)st.series, (unsigned long long)st.series_overflow_total);
+	out = render(s, 300);
+	CHECK(strstr(out, "source_ip=\"overflow\"") != NULL, "overflow series exported");
+	free(out);
+
+	/* TTL: nothing updated since 300 -> all gone at 1300. */
+	store_expire(s, 1300);
+	store_stats(s, 1300, &st);
+	CHECK(st.series == 0 && st.series_expired_total == 4, "expired %llu left %llu",
+	      (unsigned long long)st.series_expired_total, (unsigned long long)st.series);
+	store_free(s);
+
+	/* New series are exported as 0 during the hold. */
+	cfg.zero_hold_ms = 50;
+	cfg.max_series = 100;
+	store_new(&s, &cfg);
+	make_batch(&t, "n1", 1);
+	store_apply(s, &t.b, 1000);
+	out = render(s, 1020);
+	CHECK(series_value(out, fwd4) == 0, "held at zero");
+	free(out);
+	out = render(s, 1050);
+	CHECK(series_value(out, fwd4) == 1000, "real value after the hold");
+	free(out);
+	store_free(s);
+}
+
 int main(void)
 {
 	test_expo_escaping();
@@ -159,6 +335,8 @@ int main(void)
 	test_expo_histogram();
 	test_durations();
 	test_options();
+	test_wire_round_trip();
+	test_store_merge();
 	printf("test-unit: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
