@@ -45,7 +45,7 @@ AGENT_OBJS := $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
 COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
 
 BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-bench \
-	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch
+	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
 .PHONY: all deps test check-format format bench demo clean
 all: $(BINS)
@@ -107,6 +107,11 @@ $(OUT)/test-unit: tests/unit/test_unit.c $(filter-out $(OUT)/agent/main.o,$(AGEN
 		$(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) $(LIB_OBJS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+$(OUT)/collector-bench: bench/collector_bench.c $(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) \
+		$(LIB_OBJS) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/mkbatch: tests/tools/mkbatch.c $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)

@@ -8,7 +8,8 @@ PKGS=(
 	libmicrohttpd-dev libjson-c-dev libmnl-dev uthash-dev clang-format
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libclang-rt-dev
 	# lab, demo and tests
-	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps
+	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
+	bsdextrautils
 )
 missing=()
 for p in "${PKGS[@]}"; do
