@@ -92,8 +92,10 @@ int main(int argc, char **argv)
 	       "render ms", "render MiB", "bytes/series");
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t n = sizes[si], batches = n / 2 / PER_BATCH;
-		struct store_config cfg = { .max_series = n + 16, .ttl_ms = 1ULL << 40,
-					    .max_agents = 16, .zero_hold_ms = 0 };
+		struct store_config cfg = { .max_series = n + 16,
+					    .ttl_ms = 1ULL << 40,
+					    .max_agents = 16,
+					    .zero_hold_ms = 0 };
 		uint8_t **bodies = calloc(batches, sizeof(*bodies));
 		size_t *lens = calloc(batches, sizeof(*lens));
 		double t0, t_new, t_known, t_render;

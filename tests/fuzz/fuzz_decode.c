@@ -20,8 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why;
 
 	if (!store) {
-		struct store_config cfg = { .max_series = 512, .ttl_ms = 50, .max_agents = 64,
-					    .zero_hold_ms = 5 };
+		struct store_config cfg = {
+			.max_series = 512, .ttl_ms = 50, .max_agents = 64, .zero_hold_ms = 5
+		};
 
 		if (store_new(&store, &cfg))
 			abort();

@@ -267,8 +267,9 @@ static uint64_t series_value(const char *text, const char *prefix)
 
 static void test_store_merge(void)
 {
-	struct store_config cfg = { .max_series = 3, .ttl_ms = 1000, .max_agents = 10,
-				    .zero_hold_ms = 0 };
+	struct store_config cfg = {
+		.max_series = 3, .ttl_ms = 1000, .max_agents = 10, .zero_hold_ms = 0
+	};
 	const char *fwd4 = "flowlens_flow_bytes_total{source_ip=\"10.1.1.2\",destination_ip="
 			   "\"10.1.2.3\",destination_port=\"80\",protocol=\"tcp\",direction="
 			   "\"forward\",reporter=\"client\"} ";
