@@ -209,9 +209,9 @@ check_eq "agents known to the collector since its restart (n1, n2, dup-node, fut
 gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 5202   # 5
 lab_exec b iperf3 -s -D -p 5202
 agent_start n1 --collector "$URL" --token-file "$WORK/token" || exit 1
-lab_exec a iperf3 -c "$B" -p 5202 -t 6 -b 10M >/dev/null &
+lab_exec a iperf3 -c "$B" -p 5202 -t 8 -b 10M >/dev/null &
 XFER=$!
-sleep 4 # past the new series' hold
+sleep 5.5 # past the new series' hold (2.5 s) plus two scrapes
 collector_stop KILL
 collector_start || exit 1
 wait "$XFER" || fail "iperf3 during crash"
