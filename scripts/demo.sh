@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The flowlens demo: a two-node EKS-like lab in network namespaces, a flowlens agent on each
-# node, real traffic (a web tier behind a ClusterIP, bulk transfers, node-to-node traffic), and
-# a live table of the flows the agents saw. Run through `sudo make demo`.
+# node shipping to a collector, a real Prometheus scraping the collector, real traffic (a web
+# tier behind a ClusterIP, bulk transfers, node-to-node traffic), and a live view of the flows
+# the agents saw and of what Prometheus holds. Run through `sudo make demo`.
 #
 # DEMO_SECONDS=N   how long to run (default 60; 0 = until Ctrl-C)
 # DEMO_INTERVAL=D  agent export interval (default 2s)
@@ -50,9 +51,31 @@ done
 lab_exec c iperf3 -s -D -p 5432
 lab_exec n2 iperf3 -s -D -p 5201
 
+# The collector and Prometheus run in node 1's network namespace (in a cluster: a Deployment).
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+ip netns exec "$(lab_ns n1)" "$TOP/build/flowlens-collector" --listen 0.0.0.0:9900 \
+	--token-file "$WORK/token" --new-series-hold 5s --shutdown-grace 0 \
+	>"$WORK/collector.log" 2>&1 &
+PIDS+=($!)
+printf '%s\n' "global: { scrape_interval: 2s, scrape_timeout: 1s }" \
+	"scrape_configs:" \
+	"  - job_name: flowlens-collector" \
+	"    static_configs: [ { targets: ['127.0.0.1:9900'] } ]" \
+	"  - job_name: flowlens-agent" \
+	"    static_configs: [ { targets: ['${LAB_NODE_IP[n1]}:9810', '${LAB_NODE_IP[n2]}:9810'] } ]" \
+	>"$WORK/prometheus.yml"
+if command -v prometheus >/dev/null; then
+	ip netns exec "$(lab_ns n1)" prometheus --config.file="$WORK/prometheus.yml" \
+		--storage.tsdb.path="$WORK/prom" --web.listen-address=127.0.0.1:9090 \
+		--log.level=warn >"$WORK/prometheus.log" 2>&1 &
+	PIDS+=($!)
+fi
+
 for n in n1 n2; do
-	FLOWLENS_NODE_NAME="$n" ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" --interval "$INTERVAL" \
-		--listen 127.0.0.1:9810 --output json >"$WORK/$n.jsonl" 2>"$WORK/$n.log" &
+	FLOWLENS_NODE_NAME="$n" ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" \
+		--interval "$INTERVAL" --listen 0.0.0.0:9810 --output json \
+		--collector "http://${LAB_NODE_IP[n1]}:9900" --token-file "$WORK/token" \
+		>"$WORK/$n.jsonl" 2>"$WORK/$n.log" &
 	PIDS+=($!)
 done
 for n in n1 n2; do
@@ -100,6 +123,15 @@ show() {
 		echo
 	done
 	echo "agent health: $(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | grep -E '^flowlens_agent_(interfaces|flow_table_entries|datapath_events_total\{reason="table_full"\})' | tr '\n' ' ')"
+	echo
+	echo "Prometheus (scraping the collector): top flows by bytes/s over 30 s, client-side view"
+	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode \
+		'query=topk(8, sum by (source_ip, destination_ip, destination_port, protocol, direction) (rate(flowlens_flow_bytes_total{reporter=~"client|node"}[30s])))' 2>/dev/null |
+		jq -r '["SOURCE","DESTINATION","PORT","PROTO","DIRECTION","BYTES/S"],
+			(.data.result // [] | .[] | [.metric.source_ip, .metric.destination_ip, .metric.destination_port,
+			 .metric.protocol, .metric.direction, (.value[1] | tonumber | floor)]) | @tsv' 2>/dev/null |
+		column -t -s $'\t' | sed 's/^/  /'
+	echo "  collector: $(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '/^flowlens_collector_(batches_total\{result="applied"\}|series |agents )/ { printf "%s  ", $0 }')"
 }
 
 start=$SECONDS
@@ -107,4 +139,6 @@ while [ "$SECS" = 0 ] || [ $((SECONDS - start)) -lt "$SECS" ]; do
 	sleep 2
 	show
 done
-echo "demo: done after ${SECS}s (DEMO_SECONDS=0 runs until Ctrl-C)"
+echo "demo: done after ${SECS}s. DEMO_SECONDS=0 runs until Ctrl-C; meanwhile, query it yourself:"
+echo "  sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9900/metrics   # the collector"
+echo "  sudo ip netns exec $(lab_ns n1) curl -s '127.0.0.1:9090/api/v1/query?query=flowlens_collector_agents'"
