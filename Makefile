@@ -99,7 +99,7 @@ $(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(LIB_OBJS) $(SKELS) 
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
-$(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h $(SKELS) bpf/flow.h | $(OUT)
+$(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h tests/unit/check.h $(SKELS) bpf/flow.h | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LDFLAGS) $(LDLIBS) -o $@
 
@@ -126,7 +126,7 @@ $(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collec
 		$(OUT)/proto/flowlens.pb-c.c lib/*.h collector/*.h $(PROTO_H) | $(OUT)
 	$(call msg,FUZZ,$@)
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Icollector \
-		$(filter %.c,$^) lib/expo.c -lprotobuf-c -lz -o $@
+		$(filter %.c,$^) lib/expo.c lib/ipproto.c -lprotobuf-c -lz -o $@
 
 check-format:
 	$(call msg,FORMAT,check)

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <json-c/json.h>
 #include "flowjson.h"
+#include "ipproto.h"
 
 static json_object *jtime(uint64_t unix_ms)
 {
@@ -47,7 +48,7 @@ static json_object *agg_object(const struct flow_agg *a, const struct flowjson_i
 	json_object_object_add(o, "server_port", json_object_new_int(a->key.server_port));
 	json_object_object_add(
 		o, "protocol",
-		json_object_new_string(flowtab_proto_name(a->key.proto, pbuf, sizeof(pbuf))));
+		json_object_new_string(ipproto_name(a->key.proto, pbuf, sizeof(pbuf))));
 	json_object_object_add(o, "reporter",
 			       json_object_new_string(flowtab_reporter_name(a->key.reporter)));
 	json_object_object_add(

@@ -755,25 +755,6 @@ int flowtab_addr_str(const uint32_t addr[4], char *buf, size_t size)
 	return AF_INET6;
 }
 
-const char *flowtab_proto_name(uint8_t proto, char *buf, size_t size)
-{
-	switch (proto) {
-	case 1:
-		return "icmp";
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 58:
-		return "icmpv6";
-	case 132:
-		return "sctp";
-	default:
-		snprintf(buf, size, "%u", proto);
-		return buf;
-	}
-}
-
 const char *flowtab_reporter_name(uint8_t reporter)
 {
 	switch (reporter) {

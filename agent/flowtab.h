@@ -110,7 +110,6 @@ const struct flowtab_stats *flowtab_stats(const struct flowtab *t);
 
 /* Address helpers shared with the JSON writer: family of an IPv4-mapped/IPv6 address. */
 int flowtab_addr_str(const uint32_t addr[4], char *buf, size_t size);
-const char *flowtab_proto_name(uint8_t proto, char *buf, size_t size);
 const char *flowtab_reporter_name(uint8_t reporter);
 
 #endif

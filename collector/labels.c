@@ -3,6 +3,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "expo.h"
+#include "ipproto.h"
 #include "labels.h"
 #include "wire.h"
 
@@ -25,25 +26,6 @@ void labels_overflow_key(enum flow_direction dir, struct series_key *k)
 	k->direction = (uint8_t)dir;
 }
 
-static const char *proto_name(uint8_t p, char *buf, size_t n)
-{
-	switch (p) {
-	case 1:
-		return "icmp";
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 58:
-		return "icmpv6";
-	case 132:
-		return "sctp";
-	default:
-		snprintf(buf, n, "%u", p);
-		return buf;
-	}
-}
-
 int labels_format(const struct series_key *k, char *buf, size_t size)
 {
 	const char *dir = k->direction == DIR_FORWARD ? "forward" : "reply";
@@ -61,7 +43,7 @@ int labels_format(const struct series_key *k, char *buf, size_t size)
 		return -1;
 	snprintf(port, sizeof(port), "%u", k->destination_port);
 	expo_labels(buf, size, "source_ip", src, "destination_ip", dst, "destination_port", port,
-		    "protocol", proto_name(k->protocol, pbuf, sizeof(pbuf)), "direction", dir,
+		    "protocol", ipproto_name(k->protocol, pbuf, sizeof(pbuf)), "direction", dir,
 		    "reporter", wire_reporter_name(k->reporter), NULL);
 	return buf[0] ? (int)strlen(buf) : -1;
 }
