@@ -51,6 +51,26 @@ unset "AGENT_PID[n1]"
 sleep 0.5
 check_eq "tcx links after SIGKILL" "$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" 0
 
+# Pod churn: 20 pods come and go while the agent runs; every veth is attached and then
+# forgotten, and the agent holds exactly one ingress and one egress link per live interface.
+agent_start n1 --attach-mode tcx --idle-timeout 1s || exit 1
+read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
+for i in $(seq 1 20); do
+	lab_pod n1 "churn$i" "10.1.1.$((100 + i))" "fd00:1:1::$((100 + i))"
+	lab_exec "churn$i" ping -c 1 -W 1 "${LAB_POD_IP[a]}" >/dev/null || true
+	lab_pod_del "churn$i"
+done
+sleep 2.5 # a drain or two: the vanished veths' flows are read and evicted
+check_eq "churn: interfaces attached then forgotten" \
+	"$(agent_metric n1 'flowlens_agent_interface_events_total{event="attached"}') $(agent_metric n1 'flowlens_agent_interface_events_total{event="forgotten"}')" \
+	"23 20"
+check_eq "churn: links held = 2 per live interface (3)" \
+	"$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" 6
+check_true "churn: the agent stays healthy" lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9810/healthz
+entries=$(agent_metric n1 flowlens_agent_flow_table_entries)
+check_true "churn: flows of vanished veths evicted (table entries $entries < 40)" test "$entries" -lt 40
+agent_stop n1 || fail "agent exit status (churn)"
+
 # tcx: another tool's tcx programs attached first; flowlens must run ahead of them and leave
 # them attached when it exits.
 BENCH=$TOP/build/flowlens-bench
