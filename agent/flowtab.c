@@ -71,7 +71,8 @@ struct gone_iface {
 };
 
 struct flowtab {
-	int flows_fd;
+	int flows4_fd;
+	int flows6_fd;
 	int counters_fd;
 	int ncpus;
 	uint32_t capacity;
@@ -93,20 +94,22 @@ struct flowtab {
 
 	struct item *items;
 	size_t n_items, cap_items;
-	struct fl_key *kbuf;
+	void *kbuf; /* BATCH keys of the larger key type */
 	struct fl_stats *vbuf;
 
 	struct flowtab_stats st;
 };
 
-int flowtab_new(struct flowtab **out, int flows_fd, int counters_fd, uint32_t capacity,
-		uint32_t overflow_max, uint64_t idle_timeout_ns, flowtab_kind_fn kind, void *ctx)
+int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters_fd,
+		uint32_t capacity, uint32_t overflow_max, uint64_t idle_timeout_ns,
+		flowtab_kind_fn kind, void *ctx)
 {
 	struct flowtab *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
-	t->flows_fd = flows_fd;
+	t->flows4_fd = flows4_fd;
+	t->flows6_fd = flows6_fd;
 	t->counters_fd = counters_fd;
 	t->ncpus = libbpf_num_possible_cpus();
 	t->capacity = capacity;
@@ -118,8 +121,8 @@ int flowtab_new(struct flowtab **out, int flows_fd, int counters_fd, uint32_t ca
 		free(t);
 		return -EINVAL;
 	}
-	t->kbuf = calloc(BATCH, sizeof(*t->kbuf));
-	t->vbuf = calloc((size_t)BATCH * (size_t)t->ncpus, sizeof(*t->vbuf));
+	t->kbuf = calloc(BATCH, sizeof(struct fl_key));
+	t->vbuf = calloc(BATCH, sizeof(*t->vbuf));
 	if (!t->kbuf || !t->vbuf) {
 		flowtab_free(t);
 		return -ENOMEM;
@@ -190,13 +193,6 @@ static void stats_add(struct fl_stats *to, const struct fl_stats *v)
 		to->last_jiffies = v->last_jiffies;
 }
 
-static void sum_cpus(const struct fl_stats *percpu, int ncpus, struct fl_stats *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < ncpus; i++)
-		stats_add(out, &percpu[i]);
-}
-
 /* delta = cur - prev for the counters; timestamps and flags come from cur. */
 static void stats_delta(const struct fl_stats *cur, const struct fl_stats *prev, struct fl_stats *d)
 {
@@ -240,12 +236,40 @@ static int kind_of(struct flowtab *t, int ifindex)
 	return g ? g->kind : IFACE_NODE;
 }
 
-static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_stats *percpu)
+/* The common (IPv4-mapped) form of an IPv4 table key, and back. */
+static void key_from4(const struct fl_key4 *k4, struct fl_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->saddr[2] = k->daddr[2] = htonl(0xffff);
+	k->saddr[3] = k4->saddr;
+	k->daddr[3] = k4->daddr;
+	k->ifindex = k4->ifindex;
+	k->sport = k4->sport;
+	k->dport = k4->dport;
+	k->proto = k4->proto;
+	k->dir = k4->dir;
+}
+
+static int key_to4(const struct fl_key *k, struct fl_key4 *k4)
+{
+	if (k->saddr[0] || k->saddr[1] || k->saddr[2] != htonl(0xffff))
+		return 0;
+	memset(k4, 0, sizeof(*k4));
+	k4->saddr = k->saddr[3];
+	k4->daddr = k->daddr[3];
+	k4->ifindex = k->ifindex;
+	k4->sport = k->sport;
+	k4->dport = k->dport;
+	k4->proto = k->proto;
+	k4->dir = k->dir;
+	return 1;
+}
+
+static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_stats *cur)
 {
 	struct flow_entry *e;
-	struct fl_stats cur, d;
+	struct fl_stats d;
 
-	sum_cpus(percpu, t->ncpus, &cur);
 	HASH_FIND(hh, t->entries, k, sizeof(*k), e);
 	if (!e) {
 		e = calloc(1, sizeof(*e));
@@ -255,8 +279,8 @@ static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_
 		e->kind = kind_of(t, (int)k->ifindex);
 		HASH_ADD(hh, t->entries, key, sizeof(e->key), e);
 	}
-	stats_delta(&cur, &e->last, &d);
-	e->last = cur;
+	stats_delta(cur, &e->last, &d);
+	e->last = *cur;
 	e->gen = t->gen;
 	if (!d.packets)
 		return 0;
@@ -264,23 +288,34 @@ static int see_entry(struct flowtab *t, const struct fl_key *k, const struct fl_
 	return push_item(t, k, &d, e->kind);
 }
 
-/* Reads the whole kernel table, in batches where the kernel supports them. */
-static int read_kernel(struct flowtab *t)
+static int see_raw(struct flowtab *t, int is4, const void *raw, const struct fl_stats *v)
+{
+	struct fl_key k;
+
+	if (is4) {
+		key_from4(raw, &k);
+		return see_entry(t, &k, v);
+	}
+	return see_entry(t, raw, v);
+}
+
+/* Reads one family's table, in batches where the kernel supports them. */
+static int read_table(struct flowtab *t, int fd, int is4)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	struct fl_key next, cur;
+	size_t ksize = is4 ? sizeof(struct fl_key4) : sizeof(struct fl_key);
+	struct fl_key next, cur; /* large enough for either key */
 	__u32 out_batch, count;
 	void *in = NULL;
 	int err, n = 0;
 
 	for (;;) {
 		count = BATCH;
-		err = bpf_map_lookup_batch(t->flows_fd, in, &out_batch, t->kbuf, t->vbuf, &count,
-					   &opts);
+		err = bpf_map_lookup_batch(fd, in, &out_batch, t->kbuf, t->vbuf, &count, &opts);
 		if (err && errno != ENOENT)
 			break;
 		for (__u32 i = 0; i < count; i++) {
-			int e = see_entry(t, &t->kbuf[i], &t->vbuf[(size_t)i * (size_t)t->ncpus]);
+			int e = see_raw(t, is4, (char *)t->kbuf + i * ksize, &t->vbuf[i]);
 
 			if (e)
 				return e;
@@ -296,17 +331,31 @@ static int read_kernel(struct flowtab *t)
 	}
 	/* No batch support: one key at a time. */
 	n = 0;
-	for (err = bpf_map_get_next_key(t->flows_fd, NULL, &next); err == 0;
-	     err = bpf_map_get_next_key(t->flows_fd, &cur, &next)) {
-		cur = next;
-		if (bpf_map_lookup_elem(t->flows_fd, &cur, t->vbuf))
+	for (err = bpf_map_get_next_key(fd, NULL, &next); err == 0;
+	     err = bpf_map_get_next_key(fd, &cur, &next)) {
+		memcpy(&cur, &next, ksize);
+		if (bpf_map_lookup_elem(fd, &cur, t->vbuf))
 			continue;
-		err = see_entry(t, &cur, t->vbuf);
+		err = see_raw(t, is4, &cur, t->vbuf);
 		if (err)
 			return err;
 		n++;
 	}
 	return n;
+}
+
+static int read_kernel(struct flowtab *t)
+{
+	int n4 = read_table(t, t->flows4_fd, 1), n6;
+
+	if (n4 < 0)
+		return n4;
+	n6 = read_table(t, t->flows6_fd, 0);
+	if (n6 < 0)
+		return n6;
+	t->st.kernel_entries4 = (uint64_t)n4;
+	t->st.kernel_entries6 = (uint64_t)n6;
+	return n4 + n6;
 }
 
 static void read_counters(struct flowtab *t)
@@ -332,7 +381,9 @@ static void evict(struct flowtab *t, uint64_t now_ns)
 	HASH_ITER (hh, t->entries, e, tmp) {
 		struct gone_iface *gi;
 		struct fl_stats cur, d;
-		int gone;
+		struct fl_key4 k4;
+		int gone, is4, fd;
+		void *kp;
 
 		if (e->gen != t->gen) {
 			/* No longer in the kernel (removed outside the agent). */
@@ -344,14 +395,16 @@ static void evict(struct flowtab *t, uint64_t now_ns)
 		gone = gi != NULL;
 		if (!gone && (e->changed_ns + t->idle_ns > now_ns))
 			continue;
-		if (bpf_map_lookup_and_delete_elem(t->flows_fd, &e->key, t->vbuf) == 0) {
-			sum_cpus(t->vbuf, t->ncpus, &cur);
+		is4 = key_to4(&e->key, &k4);
+		fd = is4 ? t->flows4_fd : t->flows6_fd;
+		kp = is4 ? (void *)&k4 : (void *)&e->key;
+		if (bpf_map_lookup_and_delete_elem(fd, kp, &cur) == 0) {
 			stats_delta(&cur, &e->last, &d);
 			if (d.packets)
 				push_item(t, &e->key, &d, e->kind);
 		} else if (errno != ENOENT) {
 			/* Kernels without lookup-and-delete: plain delete, racing a last packet. */
-			bpf_map_delete_elem(t->flows_fd, &e->key);
+			bpf_map_delete_elem(fd, kp);
 		}
 		t->st.evicted++;
 		HASH_DEL(t->entries, e);

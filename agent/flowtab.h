@@ -61,6 +61,8 @@ struct flow_agg {
 struct flowtab_stats {
 	uint64_t drains;
 	uint64_t kernel_entries;
+	uint64_t kernel_entries4;
+	uint64_t kernel_entries6;
 	uint64_t evicted;
 	uint64_t overflow_records; /* ring buffer records received */
 	uint64_t overflow_dropped_packets; /* pending overflow table full */
@@ -84,8 +86,9 @@ struct flowtab_clock {
 	uint32_t hz;
 };
 
-int flowtab_new(struct flowtab **out, int flows_fd, int counters_fd, uint32_t capacity,
-		uint32_t overflow_max, uint64_t idle_timeout_ns, flowtab_kind_fn kind, void *ctx);
+int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters_fd,
+		uint32_t capacity, uint32_t overflow_max, uint64_t idle_timeout_ns,
+		flowtab_kind_fn kind, void *ctx);
 void flowtab_free(struct flowtab *t);
 
 /* A packet the kernel could not put in its table (ring buffer record). */

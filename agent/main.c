@@ -306,12 +306,18 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		       "Netlink notification overruns, each followed by a full resync.",
 		       a->watch ? ifwatch_overruns(a->watch) : 0);
 
-	gauge_family(&e, "flowlens_agent_flow_table_entries",
-		     "Entries in the kernel flow table at the last drain.",
-		     (double)st->kernel_entries);
-	gauge_family(&e, "flowlens_agent_flow_table_capacity",
-		     "Capacity of the kernel flow table (--flow-table-size).",
-		     (double)a->opts.flow_table_size);
+	expo_family(&e, "flowlens_agent_flow_table_entries", "gauge",
+		    "Entries in the kernel flow tables at the last drain, by address family.");
+	expo_u64(&e, "flowlens_agent_flow_table_entries",
+		 expo_labels(lb, sizeof(lb), "family", "ipv4", NULL), st->kernel_entries4);
+	expo_u64(&e, "flowlens_agent_flow_table_entries",
+		 expo_labels(lb, sizeof(lb), "family", "ipv6", NULL), st->kernel_entries6);
+	expo_family(&e, "flowlens_agent_flow_table_capacity", "gauge",
+		    "Capacity of each family's kernel flow table (--flow-table-size).");
+	expo_u64(&e, "flowlens_agent_flow_table_capacity",
+		 expo_labels(lb, sizeof(lb), "family", "ipv4", NULL), a->opts.flow_table_size);
+	expo_u64(&e, "flowlens_agent_flow_table_capacity",
+		 expo_labels(lb, sizeof(lb), "family", "ipv6", NULL), a->opts.flow_table_size);
 	expo_family(&e, "flowlens_agent_datapath_events_total", "counter",
 		    "Packets the datapath did not count in the flow table, by reason. table_full "
 		    "packets are handed over through the ring buffer; ringbuf_full ones are lost.");
@@ -578,7 +584,8 @@ static int load_programs(struct agent *a)
 	a->skel = flow_bpf__open();
 	if (!a->skel)
 		return -errno;
-	bpf_map__set_max_entries(a->skel->maps.flows, a->opts.flow_table_size);
+	bpf_map__set_max_entries(a->skel->maps.flows4, a->opts.flow_table_size);
+	bpf_map__set_max_entries(a->skel->maps.flows6, a->opts.flow_table_size);
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
 	err = flow_bpf__load(a->skel);
 	if (err)
@@ -638,10 +645,10 @@ int main(int argc, char **argv)
 		pr_err("reading kernel clocks: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = flowtab_new(&a.tab, bpf_map__fd(a.skel->maps.flows),
-			  bpf_map__fd(a.skel->maps.counters), a.opts.flow_table_size,
-			  a.opts.overflow_pending_max, a.opts.idle_timeout_ms * 1000000ULL, kind_cb,
-			  &a);
+	err = flowtab_new(&a.tab, bpf_map__fd(a.skel->maps.flows4),
+			  bpf_map__fd(a.skel->maps.flows6), bpf_map__fd(a.skel->maps.counters),
+			  a.opts.flow_table_size, a.opts.overflow_pending_max,
+			  a.opts.idle_timeout_ms * 1000000ULL, kind_cb, &a);
 	if (err)
 		goto cleanup;
 	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);

@@ -230,7 +230,8 @@ int main(int argc, char **argv)
 	flow = flow_bpf__open();
 	if (!flow)
 		return 1;
-	bpf_map__set_max_entries(flow->maps.flows, 1 << 20);
+	bpf_map__set_max_entries(flow->maps.flows4, 1 << 20);
+	bpf_map__set_max_entries(flow->maps.flows6, 1 << 20);
 	if (flow_bpf__load(flow)) {
 		fprintf(stderr, "loading flow.bpf.o failed\n");
 		return 1;

@@ -31,6 +31,7 @@ enum parse_result {
 struct parsed {
 	__u32 l3_off;
 	__u8 tcp_flags;
+	__u8 ipv4;
 };
 
 static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto, struct fl_key *key,
@@ -115,6 +116,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct fl_ke
 		if (ip->version != 4 || ip->ihl < 5)
 			return PARSE_TRUNCATED;
 		ihl = (__u32)ip->ihl * 4;
+		p->ipv4 = 1;
 		key->proto = ip->protocol;
 		key->saddr[2] = bpf_htonl(0x0000ffff);
 		key->daddr[2] = bpf_htonl(0x0000ffff);

@@ -60,14 +60,14 @@ for i in $(seq 1 20); do
 	lab_exec "churn$i" ping -c 1 -W 1 "${LAB_POD_IP[a]}" >/dev/null || true
 	lab_pod_del "churn$i"
 done
-sleep 2.5 # a drain or two: the vanished veths' flows are read and evicted
+sleep 3.5 # drains past the 1 s idle timeout: the vanished veths' flows are read and evicted
 check_eq "churn: interfaces attached then forgotten" \
 	"$(agent_metric n1 'flowlens_agent_interface_events_total{event="attached"}') $(agent_metric n1 'flowlens_agent_interface_events_total{event="forgotten"}')" \
 	"23 20"
 check_eq "churn: links held = 2 per live interface (3)" \
 	"$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" 6
 check_true "churn: the agent stays healthy" lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9810/healthz
-entries=$(agent_metric n1 flowlens_agent_flow_table_entries)
+entries=$(agent_metric n1 'flowlens_agent_flow_table_entries{family="ipv4"}')
 check_true "churn: flows of vanished veths evicted (table entries $entries < 40)" test "$entries" -lt 40
 agent_stop n1 || fail "agent exit status (churn)"
 

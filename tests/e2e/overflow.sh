@@ -24,7 +24,8 @@ check_true "table_full exported and non-zero ($full)" test "${full:-0}" -gt 0
 check_true "overflow records received ($records)" test "${records:-0}" -gt 0
 check_eq "ring buffer losses" "$lost" 0
 check_eq "pending overflow drops" "$(agent_metric n1 flowlens_agent_overflow_dropped_packets_total)" 0
-check_eq "table entries at capacity" "$(agent_metric n1 flowlens_agent_flow_table_entries)" 8
+check_eq "IPv4 table entries at capacity" \
+	"$(agent_metric n1 'flowlens_agent_flow_table_entries{family="ipv4"}')" 8
 check_true "agent still healthy" lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9810/healthz
 
 agent_stop n1 || fail "agent exit status"

@@ -24,7 +24,8 @@ struct env {
 	struct flow_bpf *skel;
 	int prog_in;
 	int prog_eg;
-	int flows_fd;
+	int flows4_fd;
+	int flows6_fd;
 	int counters_fd;
 };
 
@@ -33,7 +34,8 @@ static int env_open(struct env *e, unsigned int max_entries)
 	e->skel = flow_bpf__open();
 	if (!e->skel)
 		return -errno;
-	bpf_map__set_max_entries(e->skel->maps.flows, max_entries);
+	bpf_map__set_max_entries(e->skel->maps.flows4, max_entries);
+	bpf_map__set_max_entries(e->skel->maps.flows6, max_entries);
 	bpf_map__set_max_entries(e->skel->maps.overflow, 64 * 1024);
 	if (flow_bpf__load(e->skel)) {
 		flow_bpf__destroy(e->skel);
@@ -41,7 +43,8 @@ static int env_open(struct env *e, unsigned int max_entries)
 	}
 	e->prog_in = bpf_program__fd(e->skel->progs.flowlens_ingress);
 	e->prog_eg = bpf_program__fd(e->skel->progs.flowlens_egress);
-	e->flows_fd = bpf_map__fd(e->skel->maps.flows);
+	e->flows4_fd = bpf_map__fd(e->skel->maps.flows4);
+	e->flows6_fd = bpf_map__fd(e->skel->maps.flows6);
 	e->counters_fd = bpf_map__fd(e->skel->maps.counters);
 	return 0;
 }
@@ -110,28 +113,22 @@ static struct fl_key make_key(const struct pkt_spec *s, __u8 dir)
 	return k;
 }
 
-/* Sums a flow's per-CPU values; returns 0 when found. */
-static int read_flow(struct env *e, const struct fl_key *k, struct fl_stats *sum)
+/* Reads a flow from its family's table; returns 0 when found. */
+static int read_flow(struct env *e, const struct fl_key *k, struct fl_stats *out)
 {
-	struct fl_stats vals[ncpus];
+	memset(out, 0, sizeof(*out));
+	if (k->saddr[0] == 0 && k->saddr[1] == 0 && k->saddr[2] == htonl(0xffff)) {
+		struct fl_key4 k4 = { .saddr = k->saddr[3],
+				      .daddr = k->daddr[3],
+				      .ifindex = k->ifindex,
+				      .sport = k->sport,
+				      .dport = k->dport,
+				      .proto = k->proto,
+				      .dir = k->dir };
 
-	memset(sum, 0, sizeof(*sum));
-	if (bpf_map_lookup_elem(e->flows_fd, k, vals))
-		return -errno;
-	for (int i = 0; i < ncpus; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-		sum->syn += vals[i].syn;
-		sum->synack += vals[i].synack;
-		sum->fin += vals[i].fin;
-		sum->rst += vals[i].rst;
-		sum->flags_or |= vals[i].flags_or;
-		if (vals[i].first_ns && (!sum->first_ns || vals[i].first_ns < sum->first_ns))
-			sum->first_ns = vals[i].first_ns;
-		if (vals[i].last_jiffies > sum->last_jiffies)
-			sum->last_jiffies = vals[i].last_jiffies;
+		return bpf_map_lookup_elem(e->flows4_fd, &k4, out) ? -errno : 0;
 	}
-	return 0;
+	return bpf_map_lookup_elem(e->flows6_fd, k, out) ? -errno : 0;
 }
 
 static __u64 counter(struct env *e, __u32 idx)
@@ -146,18 +143,23 @@ static __u64 counter(struct env *e, __u32 idx)
 	return sum;
 }
 
-static unsigned int flow_count(struct env *e)
+static unsigned int map_count(int fd)
 {
 	struct fl_key k, next;
 	unsigned int n = 0;
 	void *prev = NULL;
 
-	while (bpf_map_get_next_key(e->flows_fd, prev, &next) == 0) {
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		k = next;
 		prev = &k;
 		n++;
 	}
 	return n;
+}
+
+static unsigned int flow_count(struct env *e)
+{
+	return map_count(e->flows4_fd) + map_count(e->flows6_fd);
 }
 
 static void test_ipv4_tcp_both_directions(struct env *e)
