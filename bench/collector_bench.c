@@ -116,14 +116,14 @@ int main(int argc, char **argv)
 		for (int pass = 0; pass < 2; pass++) {
 			t0 = cpu_now();
 			for (uint64_t b = 0; b < batches; b++) {
-				Flowlens__V1__Batch *d;
+				struct wire_batch d;
 				const char *why;
 
 				if (wire_decode(bodies[b], lens[b], 64 << 20, &d, &why) != WIRE_OK)
 					return 1;
-				d->seq = seq++; /* every batch is new to the dedup */
-				store_apply(s, d, 1);
-				wire_free(d);
+				d.b->seq = seq++; /* every batch is new to the dedup */
+				store_apply(s, d.b, 1);
+				wire_free(&d);
 			}
 			if (pass == 0) {
 				t_new = cpu_now() - t0;

@@ -367,7 +367,7 @@ static void handle_batch(struct collector *c, const struct httpd_request *req,
 {
 	const char *ctype = httpd_header(req, "Content-Type");
 	const char *cenc = httpd_header(req, "Content-Encoding");
-	Flowlens__V1__Batch *b;
+	struct wire_batch wb;
 	enum store_result sr;
 	enum wire_result wr;
 	const char *why;
@@ -387,7 +387,7 @@ static void handle_batch(struct collector *c, const struct httpd_request *req,
 			     " with Content-Encoding " WIRE_CONTENT_ENCODING);
 	if (req->body_too_large)
 		return reply(c, resp, RES_TOO_LARGE, 413, "body over --max-body-bytes");
-	wr = wire_decode(req->body, req->body_len, c->o.max_decompressed, &b, &why);
+	wr = wire_decode(req->body, req->body_len, c->o.max_decompressed, &wb, &why);
 	switch (wr) {
 	case WIRE_OK:
 		break;
@@ -403,9 +403,9 @@ static void handle_batch(struct collector *c, const struct httpd_request *req,
 		return reply(c, resp, RES_MALFORMED, 400, why);
 	}
 	pthread_mutex_lock(&c->lock);
-	sr = store_apply(c->store, b, now_ms());
+	sr = store_apply(c->store, wb.b, now_ms());
 	pthread_mutex_unlock(&c->lock);
-	wire_free(b);
+	wire_free(&wb);
 	if (sr == STORE_APPLIED)
 		return reply(c, resp, RES_APPLIED, 200, "applied");
 	if (sr == STORE_DUPLICATE)

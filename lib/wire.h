@@ -30,13 +30,19 @@ enum wire_result {
 /* Serializes and compresses b. *out is malloc'd. Returns 0 or -errno. */
 int wire_encode(const Flowlens__V1__Batch *b, uint8_t **out, size_t *len);
 
+/* A decoded batch; its memory (one arena) goes with wire_free(). */
+struct wire_batch {
+	Flowlens__V1__Batch *b;
+	struct wire_arena *arena;
+};
+
 /*
- * Inflates (at most max_decompressed bytes), unpacks and validates. On WIRE_OK *out must be
+ * Inflates (at most max_decompressed bytes), unpacks and validates. On WIRE_OK out must be
  * released with wire_free(). *why names the problem otherwise.
  */
 enum wire_result wire_decode(const uint8_t *in, size_t len, size_t max_decompressed,
-			     Flowlens__V1__Batch **out, const char **why);
-void wire_free(Flowlens__V1__Batch *b);
+			     struct wire_batch *out, const char **why);
+void wire_free(struct wire_batch *wb);
 
 const char *wire_reporter_name(int reporter);
 

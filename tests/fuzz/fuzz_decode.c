@@ -16,7 +16,7 @@ static uint64_t now;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	Flowlens__V1__Batch *b = NULL;
+	struct wire_batch wb;
 	const char *why;
 
 	if (!store) {
@@ -28,13 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	now += 7;
-	if (wire_decode(data, size, 1 << 20, &b, &why) == WIRE_OK) {
+	if (wire_decode(data, size, 1 << 20, &wb, &why) == WIRE_OK) {
 		struct expo e;
 		char *out;
 		size_t len;
 
-		store_apply(store, b, now);
-		wire_free(b);
+		store_apply(store, wb.b, now);
+		wire_free(&wb);
 		if (expo_open(&e) == 0) {
 			store_render(store, &e, now);
 			if (expo_close(&e, &out, &len) == 0)
