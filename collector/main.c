@@ -17,6 +17,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "optparse.h"
+#include "persist.h"
 #include "store.h"
 #include "wire.h"
 
@@ -60,6 +61,8 @@ struct collector_options {
 	uint64_t ttl_ms;
 	uint64_t shutdown_grace_ms;
 	uint64_t zero_hold_ms;
+	char *state_dir;
+	uint64_t snapshot_ms;
 	enum log_level log_level;
 };
 
@@ -73,6 +76,10 @@ struct collector {
 	uint64_t results[RES_MAX];
 	int ready;
 	int draining; /* SIGTERM seen: batches get 503 so agents retry elsewhere */
+	struct persist *persist;
+	uint64_t wal_errors;
+	uint64_t snapshots;
+	uint64_t snapshot_errors;
 };
 
 static const char usage_text[] =
@@ -102,6 +109,11 @@ static const char usage_text[] =
 	"      --new-series-hold DURATION  export a new series as 0 this long first, so every\n"
 	"                                scraper sees it start from zero (set it above the scrape\n"
 	"                                interval; 0 disables) [FLOWLENS_NEW_SERIES_HOLD, 70s]\n"
+	"      --state-dir DIR           survive crashes: log every applied batch (synced) before\n"
+	"                                acknowledging it and snapshot all series; on start,\n"
+	"                                counters continue where they were [FLOWLENS_STATE_DIR]\n"
+	"      --snapshot-interval DURATION  how often the log is folded into a snapshot\n"
+	"                                [FLOWLENS_SNAPSHOT_INTERVAL, 60s]\n"
 	"      --log-level LEVEL         error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
 	"  -h, --help, -V, --version\n"
 	"\n"
@@ -123,6 +135,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_GRACE,
 	OPT_HOLD,
+	OPT_STATE_DIR,
+	OPT_SNAPSHOT,
 };
 
 static const struct option long_opts[] = {
@@ -138,16 +152,19 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
 	{ "new-series-hold", required_argument, NULL, OPT_HOLD },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "snapshot-interval", required_argument, NULL, OPT_SNAPSHOT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char *const env_names[] = {
-	"FLOWLENS_LISTEN",	 "FLOWLENS_TOKEN_FILE",	    "FLOWLENS_TLS_CERT_FILE",
-	"FLOWLENS_TLS_KEY_FILE", "FLOWLENS_MAX_BODY_BYTES", "FLOWLENS_MAX_DECOMPRESSED_BYTES",
-	"FLOWLENS_MAX_SERIES",	 "FLOWLENS_SERIES_TTL",	    "FLOWLENS_MAX_AGENTS",
-	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE", "FLOWLENS_NEW_SERIES_HOLD",
+	"FLOWLENS_LISTEN",	 "FLOWLENS_TOKEN_FILE",	       "FLOWLENS_TLS_CERT_FILE",
+	"FLOWLENS_TLS_KEY_FILE", "FLOWLENS_MAX_BODY_BYTES",    "FLOWLENS_MAX_DECOMPRESSED_BYTES",
+	"FLOWLENS_MAX_SERIES",	 "FLOWLENS_SERIES_TTL",	       "FLOWLENS_MAX_AGENTS",
+	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE",    "FLOWLENS_NEW_SERIES_HOLD",
+	"FLOWLENS_STATE_DIR",	 "FLOWLENS_SNAPSHOT_INTERVAL",
 };
 
 static int apply_opt(struct collector_options *o, int id, const char *v, const char *src)
@@ -199,6 +216,14 @@ static int apply_opt(struct collector_options *o, int id, const char *v, const c
 		else if (opt_parse_duration(v, &o->shutdown_grace_ms))
 			goto bad;
 		return 0;
+	case OPT_STATE_DIR:
+		free(o->state_dir);
+		o->state_dir = strdup(v);
+		return 0;
+	case OPT_SNAPSHOT:
+		if (opt_parse_duration(v, &o->snapshot_ms))
+			goto bad;
+		return 0;
 	case OPT_HOLD:
 		if (strcmp(v, "0") == 0)
 			o->zero_hold_ms = 0;
@@ -228,6 +253,7 @@ static int parse_options(struct collector_options *o, int argc, char **argv)
 	o->ttl_ms = 5 * 60 * 1000;
 	o->shutdown_grace_ms = 15000;
 	o->zero_hold_ms = 70000;
+	o->snapshot_ms = 60000;
 	o->log_level = LOG_LVL_INFO;
 	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
 		const char *v = getenv(env_names[i]);
@@ -404,6 +430,10 @@ static void handle_batch(struct collector *c, const struct httpd_request *req,
 	}
 	pthread_mutex_lock(&c->lock);
 	sr = store_apply(c->store, wb.b, now_ms());
+	/* Durable before acknowledged: the log holds the batch when the agent gets its 200. */
+	if (sr == STORE_APPLIED && c->persist &&
+	    persist_append(c->persist, req->body, req->body_len))
+		c->wal_errors++;
 	pthread_mutex_unlock(&c->lock);
 	wire_free(&wb);
 	if (sr == STORE_APPLIED)
@@ -456,9 +486,33 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	expo_family(&e, "flowlens_collector_agent_dropped_batches", "gauge",
 		    "Batches agents report having dropped (their buffer was full), summed.");
 	expo_u64(&e, "flowlens_collector_agent_dropped_batches", NULL, st.agents_dropped_batches);
+	if (c->persist) {
+		expo_family(&e, "flowlens_collector_wal_errors_total", "counter",
+			    "Applied batches that could not be written to the state log.");
+		expo_u64(&e, "flowlens_collector_wal_errors_total", NULL, c->wal_errors);
+		expo_family(&e, "flowlens_collector_snapshots_total", "counter",
+			    "State snapshots written, by result.");
+		expo_u64(&e, "flowlens_collector_snapshots_total",
+			 expo_labels(lb, sizeof(lb), "result", "ok", NULL), c->snapshots);
+		expo_u64(&e, "flowlens_collector_snapshots_total",
+			 expo_labels(lb, sizeof(lb), "result", "error", NULL), c->snapshot_errors);
+	}
 	store_render(c->store, &e, now_ms());
 	pthread_mutex_unlock(&c->lock);
 	return expo_close(&e, out, len);
+}
+
+/* Called with c->lock held. */
+static void take_snapshot(struct collector *c)
+{
+	int err = persist_snapshot(c->persist, c->store, now_ms());
+
+	if (err) {
+		c->snapshot_errors++;
+		pr_warn("snapshot to %s: %s", c->o.state_dir, strerror(-err));
+	} else {
+		c->snapshots++;
+	}
 }
 
 static void http_handler(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
@@ -496,6 +550,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int err, sig;
 	struct timespec tick = { .tv_sec = 1 };
+	uint64_t last_snapshot;
 
 	memset(&c, 0, sizeof(c));
 	err = parse_options(&c.o, argc, argv);
@@ -524,6 +579,29 @@ int main(int argc, char **argv)
 	err = store_new(&c.store, &scfg);
 	if (err)
 		goto out;
+	if (c.o.state_dir) {
+		uint64_t replayed;
+
+		err = persist_open(&c.persist, c.o.state_dir, 1);
+		if (!err)
+			err = persist_load(c.persist, c.store, c.o.max_decompressed, now_ms(),
+					   &replayed);
+		if (err) {
+			pr_err("state in %s: %s", c.o.state_dir, strerror(-err));
+			goto out;
+		}
+		{
+			struct store_stats st;
+
+			store_stats(c.store, now_ms(), &st);
+			pr_info("state restored from %s: %llu series, %llu logged batches replayed",
+				c.o.state_dir, (unsigned long long)st.series,
+				(unsigned long long)replayed);
+		}
+		/* Fold the replayed log into a snapshot right away. */
+		if (persist_snapshot(c.persist, c.store, now_ms()))
+			pr_warn("writing a snapshot to %s failed", c.o.state_dir);
+	}
 	if (c.o.tls_cert_file) {
 		cert = read_file(c.o.tls_cert_file, 1 << 20, NULL);
 		key = read_file(c.o.tls_key_file, 1 << 20, NULL);
@@ -550,6 +628,7 @@ int main(int argc, char **argv)
 		(unsigned long long)c.o.max_series, (unsigned long long)c.o.ttl_ms);
 
 	/* Housekeeping once a second until SIGINT/SIGTERM: TTL expiry, token rotation. */
+	last_snapshot = now_ms();
 	for (;;) {
 		sig = sigtimedwait(&mask, NULL, &tick);
 		if (sig > 0) {
@@ -578,6 +657,10 @@ int main(int argc, char **argv)
 		}
 		pthread_mutex_lock(&c.lock);
 		store_expire(c.store, now_ms());
+		if (c.persist && now_ms() - last_snapshot >= c.o.snapshot_ms) {
+			take_snapshot(&c);
+			last_snapshot = now_ms();
+		}
 		if (load_token(&c))
 			pr_warn("token file %s unreadable; keeping the previous token",
 				c.o.token_file);
@@ -586,6 +669,13 @@ int main(int argc, char **argv)
 	err = 0;
 out:
 	httpd_stop(http);
+	if (c.persist && c.ready) {
+		pthread_mutex_lock(&c.lock);
+		take_snapshot(&c);
+		pthread_mutex_unlock(&c.lock);
+	}
+	persist_close(c.persist);
+	free(c.o.state_dir);
 	store_free(c.store);
 	free(c.token);
 	free(cert);

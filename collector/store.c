@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include <zlib.h>
 #include "labels.h"
 #include "store.h"
 
@@ -210,8 +211,8 @@ static void render_family(struct store *s, struct expo *e, const char *name, con
 	/* Only this thread writes to the stream: skip stdio's per-call locking. */
 	for (x = s->series; x; x = x->hh.next) {
 		uint64_t v = x->created_ms + s->cfg.zero_hold_ms > now_ms ? 0 :
-			     bytes					   ? x->bytes :
-									     x->packets;
+			     bytes					  ? x->bytes :
+									    x->packets;
 		size_t n = u64_str(v, num + 1);
 
 		num[0] = ' ';
@@ -269,4 +270,146 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 		HASH_DEL(nodes, n);
 		free(n);
 	}
+}
+
+/*
+ * Snapshot format (native byte order; a snapshot is read back by the same build on the same
+ * node): "FLWS", version, series count, series records, agent count, agent records, and a
+ * CRC-32 of everything before it.
+ */
+#define SNAP_MAGIC 0x53574c46u /* "FLWS" */
+#define SNAP_VERSION 1u
+
+struct snap_series {
+	struct series_key key;
+	uint64_t bytes;
+	uint64_t packets;
+	uint64_t created_unix_ms; /* when the series was created, so its hold can resume */
+};
+
+struct snap_agent {
+	struct agent_key key;
+	uint8_t pad[2];
+	uint64_t last_seq;
+	uint64_t dropped_batches;
+};
+
+uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms)
+{
+	uint64_t age = now_unix_ms > unix_ms ? now_unix_ms - unix_ms : 0;
+
+	return age < now_ms ? now_ms - age : 0;
+}
+
+static int put(FILE *f, uLong *crc, const void *p, size_t n)
+{
+	*crc = crc32(*crc, p, (uInt)n);
+	return fwrite(p, 1, n, f) == n ? 0 : -EIO;
+}
+
+static int get(FILE *f, uLong *crc, void *p, size_t n)
+{
+	if (fread(p, 1, n, f) != n)
+		return -EINVAL;
+	*crc = crc32(*crc, p, (uInt)n);
+	return 0;
+}
+
+int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
+{
+	uint32_t hdr[2] = { SNAP_MAGIC, SNAP_VERSION }, crc32v;
+	uint64_t n = HASH_COUNT(s->series);
+	uLong crc = crc32(0, NULL, 0);
+	struct series *x;
+	struct agent *a;
+	int err = put(f, &crc, hdr, sizeof(hdr));
+
+	err = err ?: put(f, &crc, &n, sizeof(n));
+	for (x = s->series; x && !err; x = x->hh.next) {
+		struct snap_series r;
+
+		memset(&r, 0, sizeof(r));
+		r.key = x->key;
+		r.bytes = x->bytes;
+		r.packets = x->packets;
+		r.created_unix_ms = now_unix_ms - (now_ms - x->created_ms);
+		err = put(f, &crc, &r, sizeof(r));
+	}
+	n = HASH_COUNT(s->agents);
+	err = err ?: put(f, &crc, &n, sizeof(n));
+	for (a = s->agents; a && !err; a = a->hh.next) {
+		struct snap_agent r;
+
+		memset(&r, 0, sizeof(r));
+		r.key = a->key;
+		r.last_seq = a->last_seq;
+		r.dropped_batches = a->dropped_batches;
+		err = put(f, &crc, &r, sizeof(r));
+	}
+	crc32v = (uint32_t)crc;
+	if (!err && fwrite(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v))
+		err = -EIO;
+	return err;
+}
+
+int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
+{
+	uint32_t hdr[2], crc32v;
+	uLong crc = crc32(0, NULL, 0);
+	uint64_t n;
+	int err;
+
+	err = get(f, &crc, hdr, sizeof(hdr));
+	if (err || hdr[0] != SNAP_MAGIC || hdr[1] != SNAP_VERSION)
+		return -EINVAL;
+	if (get(f, &crc, &n, sizeof(n)))
+		return -EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		struct snap_series r;
+		struct series *x;
+
+		if (get(f, &crc, &r, sizeof(r)))
+			return -EINVAL;
+		HASH_FIND(hh, s->series, &r.key, sizeof(r.key), x);
+		if (!x) {
+			x = series_new(&r.key);
+			if (!x)
+				return -ENOMEM;
+			HASH_ADD(hh, s->series, key, sizeof(x->key), x);
+			if (r.key.reporter != LABELS_OVERFLOW)
+				s->n_series++;
+		}
+		x->bytes = r.bytes;
+		x->packets = r.packets;
+		x->updated_ms = now_ms;
+		/*
+		 * Resume the hold where it was: a series already exported at its real value
+		 * must not drop to 0 again (Prometheus would count it twice).
+		 */
+		x->created_ms = store_mono_of_unix(now_ms, now_unix_ms, r.created_unix_ms);
+	}
+	if (get(f, &crc, &n, sizeof(n)))
+		return -EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		struct snap_agent r;
+		struct agent *a;
+
+		if (get(f, &crc, &r, sizeof(r)))
+			return -EINVAL;
+		HASH_FIND(hh, s->agents, &r.key, sizeof(r.key), a);
+		if (!a) {
+			a = calloc(1, sizeof(*a));
+			if (!a)
+				return -ENOMEM;
+			a->key = r.key;
+			HASH_ADD(hh, s->agents, key, sizeof(a->key), a);
+			s->n_agents++;
+		}
+		a->last_seq = r.last_seq;
+		a->dropped_batches = r.dropped_batches;
+		a->last_seen_ms = now_ms;
+	}
+	if (fread(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v) || crc32v != (uint32_t)crc)
+		return -EINVAL;
+	return 0;
 }

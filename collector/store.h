@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "expo.h"
 #include "flowlens.pb-c.h"
 
@@ -52,6 +53,15 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 void store_expire(struct store *s, uint64_t now_ms);
 /* Writes flowlens_flow_bytes_total and flowlens_flow_packets_total. */
 void store_render(struct store *s, struct expo *e, uint64_t now_ms);
+/*
+ * Writes every series and every agent's dedup state to f, or reads them back into a store
+ * (the caller builds it empty first). Returns 0, -EIO, -ENOMEM, or -EINVAL for a damaged
+ * snapshot.
+ */
+int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms);
+int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms);
+/* The monotonic time (as now_ms counts) of a past Unix time; 0 if before the clock began. */
+uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms);
 /* Changes the new-series hold; 0 exports every real value from now on. */
 void store_set_zero_hold(struct store *s, uint64_t ms);
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out);
