@@ -95,7 +95,8 @@ $(OUT)/flowlens-agent: $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(LIB_OBJS) $(SKELS) bpf/flow.h | $(OUT)
+$(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(OUT)/agent/flowtab.o $(LIB_OBJS) \
+		$(SKELS) bpf/flow.h | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
 #include <signal.h>
 #include "attach.h"
+#include "flowtab.h"
 #include "flow.h"
 #include "flow.skel.h"
 #include "noop.skel.h"
@@ -145,6 +147,87 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 	return 0;
 }
 
+static int kind_pod(void *ctx, int ifindex)
+{
+	(void)ctx;
+	(void)ifindex;
+	return IFACE_POD;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sends one UDP packet of flow i through prog (distinct source address per flow). */
+static void send_flow(int prog, uint32_t i, uint8_t *buf)
+{
+	char src[32];
+	struct pkt_spec s = { .family = AF_INET,
+			      .proto = 17,
+			      .dst = "10.1.2.3",
+			      .sport = (uint16_t)(1024 + i % 50000),
+			      .dport = 53,
+			      .payload = 40 };
+	int len;
+
+	snprintf(src, sizeof(src), "10.%u.%u.%u", 100 + (i >> 16) % 100, (i >> 8) & 0xff, i & 0xff);
+	s.src = src;
+	len = pkt_build(buf, &s);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)len,
+		    .repeat = 1);
+	bpf_prog_test_run_opts(prog, &opts);
+}
+
+/*
+ * `flowlens-bench drain`: the agent's user-space cost per interval, flowtab_drain() over
+ * kernel tables holding N flows, for N = 1k, 10k, 50k: a drain where every flow changed (and
+ * is new to the agent), and a steady one where a tenth of them did.
+ */
+static int drain_bench(void)
+{
+	const uint32_t sizes[] = { 1000, 10000, 50000 };
+	uint8_t buf[1600];
+
+	printf("agent drain (user space, one thread): ms per drain\n");
+	printf("%8s %14s %16s %14s\n", "flows", "all new", "10% changed", "us per flow");
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		uint32_t n = sizes[si];
+		struct flow_bpf *flow = flow_bpf__open();
+		struct flowtab *tab;
+		double t0, t_new, t_steady;
+		int prog;
+
+		bpf_map__set_max_entries(flow->maps.flows4, n + 1024);
+		bpf_map__set_max_entries(flow->maps.flows6, 1024);
+		if (flow_bpf__load(flow))
+			return 1;
+		prog = bpf_program__fd(flow->progs.flowlens_ingress);
+		for (uint32_t i = 0; i < n; i++)
+			send_flow(prog, i, buf);
+		if (flowtab_new(&tab, bpf_map__fd(flow->maps.flows4),
+				bpf_map__fd(flow->maps.flows6), bpf_map__fd(flow->maps.counters), n,
+				n, 600ULL * 1000000000ULL, kind_pod, NULL))
+			return 1;
+		t0 = mono_s();
+		flowtab_drain(tab, 1000000000ULL);
+		t_new = mono_s() - t0;
+		for (uint32_t i = 0; i < n; i += 10)
+			send_flow(prog, i, buf);
+		t0 = mono_s();
+		flowtab_drain(tab, 2000000000ULL);
+		t_steady = mono_s() - t0;
+		printf("%8u %14.2f %16.2f %14.2f\n", n, t_new * 1e3, t_steady * 1e3,
+		       t_steady * 1e6 / n);
+		flowtab_free(tab);
+		flow_bpf__destroy(flow);
+	}
+	return 0;
+}
+
 /* `flowlens-bench tcx-query IFNAME ingress|egress`: program ids of the tcx chain, in order. */
 static int tcx_query(const char *ifname, const char *dir)
 {
@@ -217,6 +300,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "flowlens-bench: needs root to load BPF programs\n");
 		return 1;
 	}
+	if (argc >= 2 && strcmp(argv[1], "drain") == 0)
+		return drain_bench();
 	if (argc >= 4 && strcmp(argv[1], "tcx-query") == 0)
 		return tcx_query(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "attach") == 0)
