@@ -13,7 +13,7 @@ bad() { # WHAT ARGS... : must exit 2 and say what was wrong
 	shift
 	err=$("$@" 2>&1 >/dev/null)
 	rc=$?
-	if [ "$rc" = 2 ] && grep -q "invalid value\|unexpected argument\|unrecognized" <<<"$err"; then
+	if [ "$rc" = 2 ] && grep -q "invalid value\|unexpected argument\|unrecognized\|is required\|go together" <<<"$err"; then
 		pass "$what refused: $err"
 	else
 		fail "$what: exit $rc, message '$err'"
@@ -27,4 +27,20 @@ bad "table size" "$AGENT" --flow-table-size 0
 bad "unknown flag" "$AGENT" --frobnicate
 bad "FLOWLENS_INTERVAL" env FLOWLENS_INTERVAL=-3s "$AGENT"
 bad "FLOWLENS_TC_PRIORITY" env FLOWLENS_TC_PRIORITY=70000 "$AGENT"
+
+# The collector's command line.
+COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
+out=$("$COLLECTOR" --help)
+check_eq "collector --help exits 0" "$?" 0
+check_true "collector --help shows examples" grep -q "Examples:" <<<"$out"
+echo "0123456789abcdef0123" >"$WORK/token"
+bad "collector without a token file" "$COLLECTOR"
+bad "collector listen" "$COLLECTOR" --token-file "$WORK/token" --listen nowhere
+bad "collector max series" "$COLLECTOR" --token-file "$WORK/token" --max-series 0
+bad "collector ttl" "$COLLECTOR" --token-file "$WORK/token" --series-ttl forever
+bad "collector cert without key" "$COLLECTOR" --token-file "$WORK/token" --tls-cert-file x.pem
+bad "FLOWLENS_MAX_BODY_BYTES" env FLOWLENS_MAX_BODY_BYTES=-1 "$COLLECTOR" --token-file "$WORK/token"
+echo short >"$WORK/short"
+err=$("$COLLECTOR" --token-file "$WORK/short" --listen 127.0.0.1:1 2>&1)
+check_true "collector refuses a token shorter than 16 characters ($err)" grep -q "at least 16" <<<"$err"
 finish
