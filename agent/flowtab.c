@@ -14,7 +14,7 @@
 /* What the previous drain saw of one kernel entry. */
 struct flow_entry {
 	struct fl_key key;
-	struct fl_stats last; /* summed over CPUs */
+	struct fl_stats last; /* as the previous drain read it */
 	uint64_t gen;
 	uint64_t changed_ns; /* drain time of the last non-zero delta */
 	int kind;
@@ -250,9 +250,12 @@ static void key_from4(const struct fl_key4 *k4, struct fl_key *k)
 	k->dir = k4->dir;
 }
 
+/* Marks, in user space's copy of a key, that it came from the IPv4 table. */
+#define KEY_FROM_TABLE4 1
+
 static int key_to4(const struct fl_key *k, struct fl_key4 *k4)
 {
-	if (k->saddr[0] || k->saddr[1] || k->saddr[2] != htonl(0xffff))
+	if (k->pad != KEY_FROM_TABLE4)
 		return 0;
 	memset(k4, 0, sizeof(*k4));
 	k4->saddr = k->saddr[3];
@@ -294,6 +297,8 @@ static int see_raw(struct flowtab *t, int is4, const void *raw, const struct fl_
 
 	if (is4) {
 		key_from4(raw, &k);
+		/* An IPv6 packet with an IPv4-mapped address must not share its entry. */
+		k.pad = KEY_FROM_TABLE4;
 		return see_entry(t, &k, v);
 	}
 	return see_entry(t, raw, v);
