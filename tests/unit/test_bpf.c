@@ -17,6 +17,7 @@
 #include "pkt.h"
 
 #include "check.h"
+#include "flowtab.h"
 
 static int ncpus;
 
@@ -510,6 +511,126 @@ static void test_table_full(void)
 	flow_bpf__destroy(e.skel);
 }
 
+static int kind_pod(void *ctx, int ifindex)
+{
+	(void)ctx;
+	(void)ifindex;
+	return IFACE_POD;
+}
+
+static const struct flow_agg *find_agg(struct flowtab *t, const char *client, uint16_t port,
+				       uint8_t proto)
+{
+	char buf[64];
+
+	for (const struct flow_agg *a = flowtab_aggregates(t); a; a = a->hh.next) {
+		flowtab_addr_str(a->key.client, buf, sizeof(buf));
+		if (strcmp(buf, client) == 0 && a->key.server_port == port && a->key.proto == proto)
+			return a;
+	}
+	return NULL;
+}
+
+/*
+ * The agent's side: kernel counters drained into aggregates, with the initiator decided by
+ * SYN where there is one and by the documented heuristic where there is not (connections the
+ * agent joins mid-way, UDP, ICMP), whichever direction it happens to see first.
+ */
+static void test_flowtab_initiator(void)
+{
+	struct env e;
+	struct flowtab *t;
+	const struct flow_agg *a;
+	/* Mid-stream TCP, the server's ACK first: 10.3.0.2:45000 -> 10.3.0.9:5432. */
+	struct pkt_spec tcp_rep = { .family = AF_INET,
+				    .proto = 6,
+				    .src = "10.3.0.9",
+				    .dst = "10.3.0.2",
+				    .sport = 5432,
+				    .dport = 45000,
+				    .tcp_flags = TCPF_ACK_BIT,
+				    .payload = 300 };
+	struct pkt_spec tcp_req = { .family = AF_INET,
+				    .proto = 6,
+				    .src = "10.3.0.2",
+				    .dst = "10.3.0.9",
+				    .sport = 45000,
+				    .dport = 5432,
+				    .tcp_flags = TCPF_ACK_BIT,
+				    .payload = 100 };
+	/* DNS answer seen before the query. */
+	struct pkt_spec dns_ans = { .family = AF_INET,
+				    .proto = 17,
+				    .src = "10.3.0.53",
+				    .dst = "10.3.0.2",
+				    .sport = 53,
+				    .dport = 40001,
+				    .payload = 80 };
+	struct pkt_spec dns_q = { .family = AF_INET,
+				  .proto = 17,
+				  .src = "10.3.0.2",
+				  .dst = "10.3.0.53",
+				  .sport = 40001,
+				  .dport = 53,
+				  .payload = 30 };
+	/* Echo reply before the request. */
+	struct pkt_spec echo_rep = { .family = AF_INET,
+				     .proto = 1,
+				     .src = "10.3.0.7",
+				     .dst = "10.3.0.2",
+				     .icmp_type = 0,
+				     .sport = 77,
+				     .payload = 8 };
+	struct pkt_spec echo_req = { .family = AF_INET,
+				     .proto = 1,
+				     .src = "10.3.0.2",
+				     .dst = "10.3.0.7",
+				     .icmp_type = 8,
+				     .sport = 77,
+				     .payload = 8 };
+	/* A SYN from the high port to the low one still makes the SYN's sender the client. */
+	struct pkt_spec syn = { .family = AF_INET,
+				.proto = 6,
+				.src = "10.3.0.9",
+				.dst = "10.3.0.2",
+				.sport = 443,
+				.dport = 50000,
+				.tcp_flags = TCPF_SYN_BIT };
+	int len_rep, len_req;
+
+	CHECK(env_open(&e, 1024) == 0, "load");
+	CHECK(flowtab_new(&t, e.flows4_fd, e.flows6_fd, e.counters_fd, 1024, 1024,
+			  60ULL * 1000000000ULL, kind_pod, NULL) == 0,
+	      "flowtab");
+	run(e.prog_eg, &tcp_rep, &len_rep);
+	run(e.prog_in, &tcp_req, &len_req);
+	run(e.prog_eg, &dns_ans, NULL);
+	run(e.prog_in, &dns_q, NULL);
+	run(e.prog_eg, &echo_rep, NULL);
+	run(e.prog_in, &echo_req, NULL);
+	run(e.prog_in, &syn, NULL);
+	CHECK(flowtab_drain(t, 1000000000ULL) == 0, "drain");
+
+	a = find_agg(t, "10.3.0.2", 5432, 6);
+	CHECK(a && a->by_heuristic, "mid-stream TCP: ephemeral port is the client");
+	if (a)
+		CHECK(a->fwd.bytes == (uint64_t)(len_req - 14) &&
+			      a->rev.bytes == (uint64_t)(len_rep - 14),
+		      "directions: forward %llu reply %llu", (unsigned long long)a->fwd.bytes,
+		      (unsigned long long)a->rev.bytes);
+	CHECK(find_agg(t, "10.3.0.9", 45000, 6) == NULL, "no reversed TCP aggregate");
+	CHECK(find_agg(t, "10.3.0.2", 53, 17) != NULL, "DNS: the querier is the client");
+	CHECK(find_agg(t, "10.3.0.2", 0, 1) != NULL, "ICMP echo: the requester is the client");
+	a = find_agg(t, "10.3.0.9", 50000, 6);
+	CHECK(a && !a->by_heuristic && a->syn == 1, "SYN decides against the port heuristic");
+
+	/* A second drain with nothing new reports nothing: counters are deltas. */
+	CHECK(flowtab_drain(t, 2000000000ULL) == 0 && flowtab_aggregates(t) == NULL,
+	      "no change, no aggregates");
+	flowtab_free(t);
+	flow_bpf__destroy(e.skel);
+}
+
 int main(void)
 {
 	struct env e;
@@ -533,6 +654,7 @@ int main(void)
 	test_truncated_and_malformed(&e);
 	flow_bpf__destroy(e.skel);
 	test_table_full();
+	test_flowtab_initiator();
 
 	printf("test-bpf: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
