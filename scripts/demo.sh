@@ -85,6 +85,11 @@ for n in n1 n2; do
 	done
 done
 grep -h "attached\|flowlens-agent" "$WORK"/n*.log | sed 's/^/  /'
+echo "While it runs, look yourself (from another terminal):"
+echo "  sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9900/metrics          # the collector"
+echo "  sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9810/v1/flows         # node 1's agent"
+echo "  sudo ip netns exec $(lab_ns n1) curl -s '127.0.0.1:9090/api/v1/query?query=flowlens_collector_agents'"
+sleep 3
 
 # Traffic: keep-alive requests through the ClusterIP, a blob download pod-to-pod, bulk
 # reads from the "db", node-to-node transfers, and pings.
@@ -139,6 +144,4 @@ while [ "$SECS" = 0 ] || [ $((SECONDS - start)) -lt "$SECS" ]; do
 	sleep 2
 	show
 done
-echo "demo: done after ${SECS}s. DEMO_SECONDS=0 runs until Ctrl-C; meanwhile, query it yourself:"
-echo "  sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9900/metrics   # the collector"
-echo "  sudo ip netns exec $(lab_ns n1) curl -s '127.0.0.1:9090/api/v1/query?query=flowlens_collector_agents'"
+echo "demo: done after ${SECS}s (DEMO_SECONDS=0 runs until Ctrl-C)"
