@@ -136,6 +136,7 @@ show() {
 			(.data.result // [] | .[] | [.metric.source_ip, .metric.destination_ip, .metric.destination_port,
 			 .metric.protocol, .metric.direction, (.value[1] | tonumber | floor)]) | @tsv' 2>/dev/null |
 		column -t -s $'\t' | sed 's/^/  /'
+	echo "  look yourself: sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9900/metrics (collector), :9090 (Prometheus), :9810/v1/flows (agent)"
 	echo "  collector: $(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '/^flowlens_collector_(batches_total\{result="applied"\}|series |agents )/ { printf "%s  ", $0 }')"
 }
 
