@@ -294,6 +294,15 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 				 n);
 		}
 	}
+	expo_family(
+		&e, "flowlens_agent_interface_info", "gauge",
+		"One series per attached interface: its name, kind and attach mode (always 1).");
+	for (i = a->ifaces; i; i = i->hh.next)
+		expo_u64(&e, "flowlens_agent_interface_info",
+			 expo_labels(lb, sizeof(lb), "interface", i->name, "kind",
+				     kinds[i->kind == IFACE_POD ? 0 : 1], "mode",
+				     attach_used_name(i->att.used), NULL),
+			 1);
 	expo_family(&e, "flowlens_agent_interface_events_total", "counter",
 		    "Interfaces attached and forgotten since start.");
 	expo_u64(&e, "flowlens_agent_interface_events_total",

@@ -65,6 +65,8 @@ check_eq "n1 pod veths attached ($MODE)" \
 check_eq "n1 ENI attached ($MODE)" \
 	"$(agent_metric n1 "flowlens_agent_interfaces{kind=\"node\",mode=\"$MODE\"}")" 1
 read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
+check_eq "interface info for a's veth" \
+	"$(agent_metric n1 "flowlens_agent_interface_info{interface=\"${LAB_POD_VETH[a]}\",kind=\"pod\",mode=\"$MODE\"}")" 1
 
 sleep 0.5
 lab_exec a iperf3 -c "$B" -p 5201 -n 5M >/dev/null || fail "iperf3 a->b"
