@@ -112,6 +112,15 @@ gt_read() {
 }
 
 finish() {
+	local f
 	echo "  $CHECKS checks, $FAILS failures"
+	if [ "$FAILS" -ne 0 ]; then
+		# What CI needs to see to debug a failure it cannot reproduce.
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] || continue
+			echo "  --- last lines of $(basename "$f")"
+			tail -n 15 "$f" | sed 's/^/  | /'
+		done
+	fi
 	[ "$FAILS" -eq 0 ]
 }
