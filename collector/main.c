@@ -374,8 +374,9 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void reply(struct collector *c, struct httpd_response *resp, enum batch_result r, int status,
-		  const char *msg)
+/* Answers a batch and counts the result; returns 0 so handlers can end with it. */
+static int reply(struct collector *c, struct httpd_response *resp, enum batch_result r, int status,
+		 const char *msg)
 {
 	char text[256];
 
@@ -386,10 +387,11 @@ static void reply(struct collector *c, struct httpd_response *resp, enum batch_r
 	httpd_text(resp, status, text);
 	if (status >= 400)
 		pr_debug("batch refused (%d): %s", status, text);
+	return 0;
 }
 
-static void handle_batch(struct collector *c, const struct httpd_request *req,
-			 struct httpd_response *resp)
+static int handle_batch(struct collector *c, const struct httpd_request *req,
+			struct httpd_response *resp)
 {
 	const char *ctype = httpd_header(req, "Content-Type");
 	const char *cenc = httpd_header(req, "Content-Encoding");
@@ -521,11 +523,15 @@ static void http_handler(void *ctx, const struct httpd_request *req, struct http
 
 	if (strcmp(req->path, WIRE_PATH) == 0) {
 		if (strcmp(req->method, "POST") != 0)
-			return httpd_text(resp, 405, "POST only\n");
-		return handle_batch(c, req, resp);
+			httpd_text(resp, 405, "POST only\n");
+		else
+			handle_batch(c, req, resp);
+		return;
 	}
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-		return httpd_text(resp, 405, "method not allowed\n");
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		httpd_text(resp, 405, "method not allowed\n");
+		return;
+	}
 	if (strcmp(req->path, "/metrics") == 0) {
 		if (render_metrics(c, &resp->body, &resp->len) == 0) {
 			resp->status = 200;
