@@ -25,13 +25,14 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUT) 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -I$(OUT)/proto -Ibpf -Ilib -Iagent -Icollector \
 	    -DFLOWLENS_VERSION='"$(VERSION)"'
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lprotobuf-c -lcurl -lpthread
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lnetfilter_conntrack -lprotobuf-c -lcurl \
+	    -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-BPF_PROGS := flow noop
+BPF_PROGS := flow flow_noct noop
 BPF_OBJS  := $(patsubst %,$(OUT)/%.bpf.o,$(BPF_PROGS))
 SKELS     := $(patsubst %,$(OUT)/%.skel.h,$(BPF_PROGS))
 
@@ -70,6 +71,11 @@ $(OUT)/vmlinux.h: | $(OUT)
 $(OUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The same programs without the conntrack kfuncs, for kernels that lack them.
+$(OUT)/flow_noct.bpf.o: bpf/flow.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DFL_NO_CT -c $< -o $@
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)

@@ -270,6 +270,11 @@ static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fw
 	f->server_ip.data = (uint8_t *)a->key.server + off;
 	f->server_ip.len = len;
 	f->server_port = a->key.server_port;
+	if (a->key.dialed_port || memcmp(a->key.dialed, (uint32_t[4]){ 0 }, 16)) {
+		f->dialed_ip.data = (uint8_t *)a->key.dialed + off;
+		f->dialed_ip.len = len;
+		f->dialed_port = a->key.dialed_port;
+	}
 	f->protocol = a->key.proto;
 	f->reporter = a->key.reporter == REPORTER_CLIENT ? FLOWLENS__V1__REPORTER__REPORTER_CLIENT :
 		      a->key.reporter == REPORTER_SERVER ? FLOWLENS__V1__REPORTER__REPORTER_SERVER :

@@ -46,6 +46,11 @@ static json_object *agg_object(const struct flow_agg *a, const struct flowjson_i
 	flowtab_addr_str(a->key.server, addr, sizeof(addr));
 	json_object_object_add(o, "server_ip", json_object_new_string(addr));
 	json_object_object_add(o, "server_port", json_object_new_int(a->key.server_port));
+	if (a->key.dialed_port) {
+		flowtab_addr_str(a->key.dialed, addr, sizeof(addr));
+		json_object_object_add(o, "dialed_ip", json_object_new_string(addr));
+		json_object_object_add(o, "dialed_port", json_object_new_int(a->key.dialed_port));
+	}
 	json_object_object_add(
 		o, "protocol",
 		json_object_new_string(ipproto_name(a->key.proto, pbuf, sizeof(pbuf))));

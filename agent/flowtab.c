@@ -31,10 +31,19 @@ struct conn_key {
 	uint8_t pad[3];
 };
 
+enum xl_state {
+	XL_UNKNOWN = 0,
+	XL_DIRECT, /* conntrack here knows it, without a destination translation */
+	XL_NAT,
+};
+
 struct conn {
 	struct conn_key key;
 	int client_is_a;
 	enum initiator_by by;
+	uint8_t xl; /* enum xl_state */
+	uint8_t xl_queries;
+	struct fl_nat nat; /* when xl == XL_NAT */
 	uint64_t first_a_ns; /* first packet sent by a / by b */
 	uint64_t first_b_ns;
 	uint64_t last_ns;
@@ -80,6 +89,9 @@ struct flowtab {
 	uint64_t idle_ns;
 	flowtab_kind_fn kind;
 	void *kind_ctx;
+	int nat_fd;
+	flowtab_ct_fn ct_query;
+	void *ct_ctx;
 	uint64_t gen;
 	uint64_t now_ns;
 	struct flowtab_clock clock;
@@ -117,6 +129,7 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 	t->idle_ns = idle_timeout_ns;
 	t->kind = kind;
 	t->kind_ctx = ctx;
+	t->nat_fd = -1;
 	if (t->ncpus <= 0) {
 		free(t);
 		return -EINVAL;
@@ -187,6 +200,7 @@ static void stats_add(struct fl_stats *to, const struct fl_stats *v)
 	to->fin += v->fin;
 	to->rst += v->rst;
 	to->flags_or |= v->flags_or;
+	to->ct |= v->ct;
 	if (v->first_ns && (!to->first_ns || v->first_ns < to->first_ns))
 		to->first_ns = v->first_ns;
 	if (v->last_jiffies > to->last_jiffies)
@@ -411,6 +425,12 @@ static void evict(struct flowtab *t, uint64_t now_ns)
 			/* Kernels without lookup-and-delete: plain delete, racing a last packet. */
 			bpf_map_delete_elem(fd, kp);
 		}
+		if (t->nat_fd >= 0 && (e->last.ct & FL_CT_NAT)) {
+			struct fl_key nk = e->key;
+
+			nk.pad = 0;
+			bpf_map_delete_elem(t->nat_fd, &nk);
+		}
 		t->st.evicted++;
 		HASH_DEL(t->entries, e);
 		free(e);
@@ -561,6 +581,47 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev)
 	stats_add(&p->delta, &one);
 }
 
+#define XL_QUERIES_MAX 3 /* user-space conntrack queries per connection */
+
+/* What conntrack says about the connection's destination, from the datapath or netlink. */
+static void resolve_translation(struct flowtab *t, struct conn *c, const struct item *it)
+{
+	struct fl_key k = it->key;
+	struct fl_nat n;
+	int r;
+
+	if (c->xl != XL_UNKNOWN)
+		return;
+	k.pad = 0;
+	if ((it->d.ct & FL_CT_NAT) && t->nat_fd >= 0 &&
+	    bpf_map_lookup_elem(t->nat_fd, &k, &n) == 0) {
+		c->nat = n;
+		c->xl = XL_NAT;
+		t->st.xl_nat++;
+		return;
+	}
+	if (it->d.ct & FL_CT_FOUND) {
+		c->xl = XL_DIRECT;
+		t->st.xl_direct++;
+		return;
+	}
+	if (!t->ct_query || c->xl_queries >= XL_QUERIES_MAX || (k.proto != 6 && k.proto != 17))
+		return;
+	c->xl_queries++;
+	t->st.xl_queries++;
+	r = t->ct_query(t->ct_ctx, &k, &n);
+	if (r == 1) {
+		c->nat = n;
+		c->xl = XL_NAT;
+		t->st.xl_nat++;
+	} else if (r == 0) {
+		c->xl = XL_DIRECT;
+		t->st.xl_direct++;
+	} else if (r != -ENOENT) {
+		t->st.xl_query_errors++;
+	}
+}
+
 /* Pass 1: initiator evidence per connection, and pod addresses seen at pod veths. */
 static void learn(struct flowtab *t, uint64_t now_ns)
 {
@@ -588,6 +649,7 @@ static void learn(struct flowtab *t, uint64_t now_ns)
 			HASH_ADD(hh, t->conns, key, sizeof(c->key), c);
 		}
 		c->last_ns = now_ns;
+		resolve_translation(t, c, it);
 		if (sender_is_a) {
 			if (!c->first_a_ns || it->d.first_ns < c->first_a_ns)
 				c->first_a_ns = it->d.first_ns;
@@ -621,6 +683,16 @@ static void decide(struct conn *c)
 
 	if (c->by != INITIATOR_NONE)
 		return; /* decided: by SYN, or once by heuristic so it stays stable */
+	if (c->xl == XL_NAT) {
+		/* The translated side (what was dialed, or the backend) is the server. */
+		int a_is_server =
+			(!memcmp(k->a, c->nat.dialed, 16) && k->aport == c->nat.dialed_port) ||
+			(!memcmp(k->a, c->nat.backend, 16) && k->aport == c->nat.backend_port);
+
+		c->client_is_a = !a_is_server;
+		c->by = INITIATOR_PORTS;
+		return;
+	}
 	if ((k->proto == 1 || k->proto == 58) && (k->aport == 0) != (k->bport == 0)) {
 		c->client_is_a = k->aport != 0;
 		c->by = INITIATOR_PORTS;
@@ -686,6 +758,13 @@ static void aggregate(struct flowtab *t)
 		memcpy(ak.server, sender_is_client ? k->daddr : k->saddr, 16);
 		ak.server_port = sender_is_client ? k->dport : k->sport;
 		ak.proto = k->proto;
+		if (c->xl == XL_NAT) {
+			/* Named by the backend that answered, with what the client dialed. */
+			memcpy(ak.server, c->nat.backend, 16);
+			ak.server_port = c->nat.backend_port;
+			memcpy(ak.dialed, c->nat.dialed, 16);
+			ak.dialed_port = c->nat.dialed_port;
+		}
 		if (it->kind == IFACE_POD) {
 			const uint32_t *pod = k->dir == FL_DIR_INGRESS ? k->saddr : k->daddr;
 
@@ -784,6 +863,13 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	t->st.local_ips = HASH_COUNT(t->local);
 	t->st.aggregates = HASH_COUNT(t->aggs);
 	return err;
+}
+
+void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx)
+{
+	t->nat_fd = nat_fd;
+	t->ct_query = query;
+	t->ct_ctx = ctx;
 }
 
 void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c)

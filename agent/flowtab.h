@@ -34,12 +34,20 @@ enum initiator_by {
 	INITIATOR_FIRST, /* sender of the first packet observed */
 };
 
+/*
+ * server/server_port are the backend that answered; dialed/dialed_port what the client
+ * connected to when a destination translation (kube-proxy's ClusterIP DNAT) was in between,
+ * else all zero.
+ */
 struct agg_key {
 	uint32_t client[4]; /* IPv4-mapped like fl_key */
 	uint32_t server[4];
+	uint32_t dialed[4];
 	uint16_t server_port;
+	uint16_t dialed_port;
 	uint8_t proto;
 	uint8_t reporter;
+	uint8_t pad[2];
 };
 
 struct agg_dir {
@@ -72,7 +80,19 @@ struct flowtab_stats {
 	uint64_t local_ips;
 	uint64_t aggregates;
 	uint64_t datapath[FL_CNT_MAX];
+	/* Connections by what conntrack said about a destination translation. */
+	uint64_t xl_nat; /* translated (ClusterIP and the like) */
+	uint64_t xl_direct; /* conntrack entry without a destination translation */
+	uint64_t xl_queries; /* user-space conntrack queries (netlink mode) */
+	uint64_t xl_query_errors;
 };
+
+/*
+ * Asks conntrack (user space, netlink) about the connection of a flow key, in either
+ * direction. Returns 1 and fills *n when there is a destination translation, 0 when conntrack
+ * knows the connection without one, -ENOENT when it does not know it, or another -errno.
+ */
+typedef int (*flowtab_ct_fn)(void *ctx, const struct fl_key *k, struct fl_nat *n);
 
 /* Kind of an interface by ifindex, or -1 when it is not (or no longer) known. */
 typedef int (*flowtab_kind_fn)(void *ctx, int ifindex);
@@ -97,6 +117,13 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev);
 void flowtab_route(struct flowtab *t, int add, int family, const void *addr, int is_pod);
 /* The interface is gone: its flows are read one last time and removed at the next drain. */
 void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind);
+
+/*
+ * Where translations come from: nat_fd is the datapath's nat map (kfunc mode, else -1);
+ * query, when set, asks conntrack from user space for connections the datapath did not
+ * resolve (netlink mode).
+ */
+void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx);
 
 /* Sets the clock reading used to turn last_jiffies into time for the next drain. */
 void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c);

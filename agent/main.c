@@ -25,6 +25,8 @@
 #include "expo.h"
 #include "flow.h"
 #include "flow.skel.h"
+#include "flow_noct.skel.h"
+#include "ctquery.h"
 #include "flowjson.h"
 #include "flowtab.h"
 #include "httpd.h"
@@ -62,6 +64,8 @@ struct agent {
 	struct httpd *http;
 	struct ring_buffer *rb;
 	struct exporter *exp;
+	struct ctquery *ctq;
+	enum xlate_mode xlate; /* what runs: XLATE_KFUNC, XLATE_NETLINK or XLATE_OFF */
 	char node[256];
 
 	/* Shared with the HTTP thread. */
@@ -246,6 +250,14 @@ static const char *const counter_reasons[FL_CNT_MAX] = {
 	[FL_CNT_FRAGMENT] = "fragment",	    [FL_CNT_IPV6_EXT_LIMIT] = "ipv6_ext_limit",
 	[FL_CNT_PULLED] = "headers_pulled",
 };
+#define N_PACKET_REASONS (FL_CNT_PULLED + 1)
+
+static const char *const xlate_names[] = {
+	[XLATE_AUTO] = "auto",
+	[XLATE_KFUNC] = "kfunc",
+	[XLATE_NETLINK] = "netlink",
+	[XLATE_OFF] = "off",
+};
 
 static void counter_family(struct expo *e, const char *name, const char *help, uint64_t v)
 {
@@ -330,10 +342,33 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 	expo_family(&e, "flowlens_agent_datapath_events_total", "counter",
 		    "Packets the datapath did not count in the flow table, by reason. table_full "
 		    "packets are handed over through the ring buffer; ringbuf_full ones are lost.");
-	for (int r = 0; r < FL_CNT_MAX; r++)
+	for (int r = 0; r < N_PACKET_REASONS; r++)
 		expo_u64(&e, "flowlens_agent_datapath_events_total",
 			 expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL),
 			 st->datapath[r]);
+	expo_family(&e, "flowlens_agent_translation_info", "gauge",
+		    "Where ClusterIP (DNAT) translations come from: kfunc (conntrack lookups in "
+		    "the TC programs), netlink (user-space conntrack queries) or off.");
+	expo_u64(&e, "flowlens_agent_translation_info",
+		 expo_labels(lb, sizeof(lb), "mode", xlate_names[a->xlate], NULL), 1);
+	expo_family(&e, "flowlens_agent_conntrack_lookups_total", "counter",
+		    "Conntrack lookups for destination translations, by where they ran.");
+	expo_u64(&e, "flowlens_agent_conntrack_lookups_total",
+		 expo_labels(lb, sizeof(lb), "source", "datapath", NULL),
+		 st->datapath[FL_CNT_CT_LOOKUP]);
+	expo_u64(&e, "flowlens_agent_conntrack_lookups_total",
+		 expo_labels(lb, sizeof(lb), "source", "netlink", NULL), st->xl_queries);
+	counter_family(&e, "flowlens_agent_conntrack_errors_total",
+		       "Conntrack lookups that failed: netlink query errors, and translations the "
+		       "datapath could not store (nat map update failed).",
+		       st->xl_query_errors + st->datapath[FL_CNT_NAT_FULL]);
+	expo_family(&e, "flowlens_agent_connections_translated_total", "counter",
+		    "Connections by what conntrack said about their destination: nat (e.g. a "
+		    "ClusterIP translated to a backend) or direct.");
+	expo_u64(&e, "flowlens_agent_connections_translated_total",
+		 expo_labels(lb, sizeof(lb), "translation", "nat", NULL), st->xl_nat);
+	expo_u64(&e, "flowlens_agent_connections_translated_total",
+		 expo_labels(lb, sizeof(lb), "translation", "direct", NULL), st->xl_direct);
 	counter_family(&e, "flowlens_agent_overflow_records_total",
 		       "Packets received through the overflow ring buffer.", st->overflow_records);
 	counter_family(&e, "flowlens_agent_overflow_dropped_packets_total",
@@ -586,19 +621,71 @@ static unsigned int prog_id(const struct bpf_program *p)
 	return info.id;
 }
 
-static int load_programs(struct agent *a)
-{
-	int err;
+/*
+ * Two builds of the same programs: with the conntrack kfuncs, and without them (-DFL_NO_CT)
+ * for kernels that lack them. Their skeletons have the same maps, programs and globals in the
+ * same order, so one struct serves both.
+ */
+_Static_assert(sizeof(struct flow_bpf) == sizeof(struct flow_noct_bpf), "skeleton layouts");
 
-	a->skel = flow_bpf__open();
+static int open_and_load(struct agent *a, int with_ct)
+{
+	a->skel = with_ct ? flow_bpf__open() : (struct flow_bpf *)flow_noct_bpf__open();
 	if (!a->skel)
 		return -errno;
 	bpf_map__set_max_entries(a->skel->maps.flows4, a->opts.flow_table_size);
 	bpf_map__set_max_entries(a->skel->maps.flows6, a->opts.flow_table_size);
+	bpf_map__set_max_entries(a->skel->maps.nat, a->opts.flow_table_size);
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
-	err = flow_bpf__load(a->skel);
-	if (err)
-		return err;
+	a->skel->rodata->ct_enabled = (uint8_t)with_ct;
+	return flow_bpf__load(a->skel);
+}
+
+static int load_programs(struct agent *a)
+{
+	enum xlate_mode m = a->opts.translation;
+	int err = -EOPNOTSUPP;
+
+	if (m == XLATE_AUTO || m == XLATE_KFUNC) {
+		/* Quiet: a kernel without the kfuncs is an expected case in auto mode. */
+		enum log_level saved = log_level;
+
+		if (m == XLATE_AUTO)
+			log_level = (enum log_level) - 1;
+		err = open_and_load(a, 1);
+		log_level = saved;
+		if (!err) {
+			a->xlate = XLATE_KFUNC;
+		} else {
+			flow_bpf__destroy(a->skel);
+			a->skel = NULL;
+			if (m == XLATE_KFUNC)
+				return err;
+			pr_info("conntrack kfuncs unavailable (%s): translations from netlink",
+				strerror(-err));
+		}
+	}
+	if (!a->skel) {
+		err = open_and_load(a, 0);
+		if (err)
+			return err;
+		a->xlate = m == XLATE_OFF ? XLATE_OFF : XLATE_NETLINK;
+	}
+	/*
+	 * Netlink is the source in netlink mode and the complement in kfunc mode: a connection
+	 * whose packets all passed before conntrack had its entry (a lone SYN, a single UDP
+	 * datagram) is asked about at the drain, so it is never reported untranslated.
+	 */
+	if (a->xlate != XLATE_OFF) {
+		err = ctquery_open(&a->ctq);
+		if (err && a->xlate == XLATE_NETLINK) {
+			pr_err("conntrack netlink: %s", strerror(-err));
+			return err;
+		}
+		if (err)
+			pr_warn("conntrack netlink: %s (first packets may stay untranslated)",
+				strerror(-err));
+	}
 	bpf_program__set_autoattach(a->skel->progs.flowlens_clock, false);
 	a->actx.prog_ingress = bpf_program__fd(a->skel->progs.flowlens_ingress);
 	a->actx.prog_egress = bpf_program__fd(a->skel->progs.flowlens_egress);
@@ -660,6 +747,8 @@ int main(int argc, char **argv)
 			  a.opts.idle_timeout_ms * 1000000ULL, kind_cb, &a);
 	if (err)
 		goto cleanup;
+	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,
+				a.ctq ? ctquery_lookup : NULL, a.ctq);
 	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);
 	if (!a.rb) {
 		err = -errno;
@@ -704,10 +793,12 @@ int main(int argc, char **argv)
 	a.ready = 1;
 	pthread_mutex_unlock(&a.lock);
 	pr_info("flowlens-agent %s on node %s: %u interfaces attached, table %u entries, "
-		"interval %llu ms, listening on %s:%d, program ids ingress %u egress %u",
+		"interval %llu ms, listening on %s:%d, translations %s, program ids ingress %u "
+		"egress %u",
 		FLOWLENS_VERSION, a.node, HASH_COUNT(a.ifaces), a.opts.flow_table_size,
 		(unsigned long long)a.opts.interval_ms, a.opts.listen_host, a.opts.listen_port,
-		prog_id(a.skel->progs.flowlens_ingress), prog_id(a.skel->progs.flowlens_egress));
+		xlate_names[a.xlate], prog_id(a.skel->progs.flowlens_ingress),
+		prog_id(a.skel->progs.flowlens_egress));
 
 	err = run_loop(&a);
 
@@ -728,6 +819,7 @@ cleanup:
 	ring_buffer__free(a.rb);
 	flowtab_free(a.tab);
 	flow_bpf__destroy(a.skel);
+	ctquery_close(a.ctq);
 	free(a.flows_json);
 	options_free(&a.opts);
 	pthread_mutex_destroy(&a.lock);

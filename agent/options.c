@@ -46,6 +46,10 @@ static const char usage_text[] =
 	"      --export-buffer-bytes N  unsent batches kept while the collector is away; the\n"
 	"                             oldest are dropped (and counted) beyond it\n"
 	"                             [FLOWLENS_EXPORT_BUFFER_BYTES, 16777216]\n"
+	"      --translation MODE     where ClusterIP (DNAT) translations come from: auto\n"
+	"                             (kfunc, else netlink), kfunc (conntrack lookups in the\n"
+	"                             TC programs), netlink (user-space conntrack queries), off\n"
+	"                             [FLOWLENS_TRANSLATION, auto]\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              print the version\n"
 	"\n"
@@ -67,6 +71,7 @@ enum {
 	OPT_TOKEN_FILE,
 	OPT_CA_FILE,
 	OPT_EXPORT_BUFFER,
+	OPT_TRANSLATION,
 };
 
 static const struct option long_opts[] = {
@@ -85,6 +90,7 @@ static const struct option long_opts[] = {
 	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
 	{ "collector-ca-file", required_argument, NULL, OPT_CA_FILE },
 	{ "export-buffer-bytes", required_argument, NULL, OPT_EXPORT_BUFFER },
+	{ "translation", required_argument, NULL, OPT_TRANSLATION },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -92,10 +98,22 @@ static const struct option long_opts[] = {
 
 /* Environment names, in the order of long_opts. */
 static const char *const env_names[] = {
-	"FLOWLENS_INTERFACES",	 "FLOWLENS_POD_INTERFACES", "FLOWLENS_INTERVAL",
-	"FLOWLENS_IDLE_TIMEOUT", "FLOWLENS_LISTEN",	    "FLOWLENS_FLOW_TABLE_SIZE",
-	"FLOWLENS_RINGBUF_SIZE", "FLOWLENS_ATTACH_MODE",    "FLOWLENS_TC_PRIORITY",
-	"FLOWLENS_OUTPUT",	 "FLOWLENS_LOG_LEVEL",
+	"FLOWLENS_INTERFACES",
+	"FLOWLENS_POD_INTERFACES",
+	"FLOWLENS_INTERVAL",
+	"FLOWLENS_IDLE_TIMEOUT",
+	"FLOWLENS_LISTEN",
+	"FLOWLENS_FLOW_TABLE_SIZE",
+	"FLOWLENS_RINGBUF_SIZE",
+	"FLOWLENS_ATTACH_MODE",
+	"FLOWLENS_TC_PRIORITY",
+	"FLOWLENS_OUTPUT",
+	"FLOWLENS_LOG_LEVEL",
+	"FLOWLENS_COLLECTOR",
+	"FLOWLENS_TOKEN_FILE",
+	"FLOWLENS_COLLECTOR_CA_FILE",
+	"FLOWLENS_EXPORT_BUFFER_BYTES",
+	"FLOWLENS_TRANSLATION",
 };
 
 static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
@@ -194,6 +212,18 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 			o->attach_mode = ATTACH_TCX;
 		else if (strcmp(val, "tc") == 0)
 			o->attach_mode = ATTACH_TC;
+		else
+			goto bad;
+		return 0;
+	case OPT_TRANSLATION:
+		if (strcmp(val, "auto") == 0)
+			o->translation = XLATE_AUTO;
+		else if (strcmp(val, "kfunc") == 0)
+			o->translation = XLATE_KFUNC;
+		else if (strcmp(val, "netlink") == 0)
+			o->translation = XLATE_NETLINK;
+		else if (strcmp(val, "off") == 0)
+			o->translation = XLATE_OFF;
 		else
 			goto bad;
 		return 0;

@@ -12,6 +12,13 @@ enum attach_mode {
 	ATTACH_TC,
 };
 
+enum xlate_mode {
+	XLATE_AUTO = 0, /* kfunc where the kernel has it, else netlink */
+	XLATE_KFUNC,
+	XLATE_NETLINK,
+	XLATE_OFF,
+};
+
 enum output_mode {
 	OUTPUT_NONE = 0,
 	OUTPUT_JSON, /* one JSON line per flow aggregate per interval on stdout */
@@ -39,6 +46,7 @@ struct agent_options {
 	char *token_file;
 	char *collector_ca_file;
 	uint32_t export_buffer_bytes;
+	enum xlate_mode translation;
 };
 
 /*

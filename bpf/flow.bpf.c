@@ -43,12 +43,137 @@ struct {
 	__uint(max_entries, 1 << 20);
 } overflow SEC(".maps");
 
+/* Destination translations (ClusterIP -> backend) found by conntrack lookups. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fl_key);
+	__type(value, struct fl_nat);
+} nat SEC(".maps");
+
 static __always_inline void count(__u32 what)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &what);
 
 	if (c)
 		(*c)++;
+}
+
+/* Set by the agent before load: 1 = look translations up in conntrack from here. */
+const volatile __u8 ct_enabled = 0;
+
+#ifndef FL_NO_CT
+/*
+ * The conntrack kfuncs (Linux 6.0+, nf_conntrack). Built without them (-DFL_NO_CT) for
+ * kernels that lack them; the agent then loads that object and asks conntrack over netlink.
+ * The options struct is the 12-byte layout every kernel with these kfuncs accepts.
+ */
+struct fl_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_sz, struct fl_ct_opts *opts,
+					 __u32 opts_sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+
+static __always_inline struct nf_conn *ct_find(struct __sk_buff *skb, const struct fl_key *k,
+					       int ipv4, int reverse)
+{
+	struct fl_ct_opts opts = { .netns_id = -1, .l4proto = k->proto };
+	struct bpf_sock_tuple t = {};
+	__u32 size;
+
+	if (ipv4) {
+		t.ipv4.saddr = reverse ? k->daddr[3] : k->saddr[3];
+		t.ipv4.daddr = reverse ? k->saddr[3] : k->daddr[3];
+		t.ipv4.sport = bpf_htons(reverse ? k->dport : k->sport);
+		t.ipv4.dport = bpf_htons(reverse ? k->sport : k->dport);
+		size = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, reverse ? k->daddr : k->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, reverse ? k->saddr : k->daddr, 16);
+		t.ipv6.sport = bpf_htons(reverse ? k->dport : k->sport);
+		t.ipv6.dport = bpf_htons(reverse ? k->sport : k->dport);
+		size = sizeof(t.ipv6);
+	}
+	count(FL_CNT_CT_LOOKUP);
+	return bpf_skb_ct_lookup(skb, &t, size, &opts, sizeof(opts));
+}
+
+static __always_inline void ct_addr(const union nf_inet_addr *a, int ipv4, __u32 out[4])
+{
+	if (ipv4) {
+		out[0] = 0;
+		out[1] = 0;
+		out[2] = bpf_htonl(0xffff);
+		out[3] = a->ip;
+	} else {
+		out[0] = a->all[0];
+		out[1] = a->all[1];
+		out[2] = a->all[2];
+		out[3] = a->all[3];
+	}
+}
+
+/*
+ * One conntrack lookup for the packet's connection, in either direction: the packet's own
+ * tuple matches before the translation (client side: pod -> ClusterIP) and for replies after
+ * it (backend -> pod); the reversed tuple matches the other two cases. Returns the new
+ * fl_stats.ct value; on a translation, stores both sides in the nat map under the flow key.
+ */
+static __noinline __u8 ct_probe(struct __sk_buff *skb, const struct fl_key *k, int ipv4, __u8 state)
+{
+	const struct nf_conntrack_tuple *o, *r;
+	struct nf_conn *ct;
+	struct fl_nat n = {};
+	__u8 ret = FL_CT_FOUND;
+
+	if (!skb || !k)
+		return FL_CT_SKIP;
+	ct = ct_find(skb, k, ipv4, 0);
+	if (!ct)
+		ct = ct_find(skb, k, ipv4, 1);
+	if (!ct)
+		return state + 1;
+	o = &ct->tuplehash[0].tuple;
+	r = &ct->tuplehash[1].tuple;
+	ct_addr(&o->dst.u3, ipv4, n.dialed);
+	ct_addr(&r->src.u3, ipv4, n.backend);
+	n.dialed_port = bpf_ntohs(o->dst.u.all);
+	n.backend_port = bpf_ntohs(r->src.u.all);
+	bpf_ct_release(ct);
+	if (n.dialed_port != n.backend_port || n.dialed[0] != n.backend[0] ||
+	    n.dialed[1] != n.backend[1] || n.dialed[2] != n.backend[2] ||
+	    n.dialed[3] != n.backend[3]) {
+		struct fl_key key = *k;
+
+		key.pad = 0;
+		count(FL_CNT_CT_NAT);
+		if (bpf_map_update_elem(&nat, &key, &n, BPF_ANY))
+			count(FL_CNT_NAT_FULL);
+		else
+			ret |= FL_CT_NAT;
+	}
+	return ret;
+}
+#endif
+
+/* Where conntrack is on and this flow still needs a lookup: one try. Cold after a few packets. */
+static __always_inline __u8 ct_step(struct __sk_buff *skb, const struct fl_key *k, int ipv4,
+				    __u8 state)
+{
+#ifndef FL_NO_CT
+	if (!ct_enabled || (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP))
+		return FL_CT_SKIP;
+	return ct_probe(skb, k, ipv4, state);
+#else
+	return FL_CT_SKIP;
+#endif
 }
 
 static __always_inline void add_tcp_flags(struct fl_stats *v, __u8 flags)
@@ -83,7 +208,7 @@ static __always_inline void account(struct fl_stats *v, __u32 bytes, __u8 tcp_fl
  * the common form for the overflow ring buffer.
  */
 static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, __u32 bytes,
-				       __u8 tcp_flags, __u64 jiffies)
+				       __u8 tcp_flags, __u64 jiffies, __u8 ct)
 {
 	struct fl_stats init = {};
 	struct fl_overflow_event *ev;
@@ -95,6 +220,7 @@ static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, 
 	init.bytes = bytes;
 	init.first_ns = now;
 	init.last_jiffies = jiffies;
+	init.ct = ct;
 	add_tcp_flags(&init, tcp_flags);
 	err = bpf_map_update_elem(map, k, &init, BPF_NOEXIST);
 	if (err == 0)
@@ -123,15 +249,22 @@ static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, 
 	return 0;
 }
 
-static __noinline int flow_insert4(struct fl_key4 *k, struct fl_key *full, __u32 bytes,
-				   __u8 tcp_flags, __u64 jiffies)
+/* (BPF functions take at most five arguments: the cold path reads jiffies again.) */
+static __noinline int flow_insert4(struct __sk_buff *skb, struct fl_key4 *k, struct fl_key *full,
+				   __u32 bytes, __u8 tcp_flags)
 {
-	return flow_insert(&flows4, k, full, bytes, tcp_flags, jiffies);
+	if (!full)
+		return 0;
+	return flow_insert(&flows4, k, full, bytes, tcp_flags, bpf_jiffies64(),
+			   ct_step(skb, full, 1, 0));
 }
 
-static __noinline int flow_insert6(struct fl_key *k, __u32 bytes, __u8 tcp_flags, __u64 jiffies)
+static __noinline int flow_insert6(struct __sk_buff *skb, struct fl_key *k, __u32 bytes,
+				   __u8 tcp_flags)
 {
-	return flow_insert(&flows6, k, k, bytes, tcp_flags, jiffies);
+	if (!k)
+		return 0;
+	return flow_insert(&flows6, k, k, bytes, tcp_flags, bpf_jiffies64(), ct_step(skb, k, 0, 0));
 }
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
@@ -192,13 +325,16 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 		v = bpf_map_lookup_elem(&flows4, &k4);
 		if (!v)
-			return flow_insert4(&k4, &key, bytes, p.tcp_flags, jiffies), TC_ACT_UNSPEC_;
+			return flow_insert4(skb, &k4, &key, bytes, p.tcp_flags), TC_ACT_UNSPEC_;
 	} else {
 		v = bpf_map_lookup_elem(&flows6, &key);
 		if (!v)
-			return flow_insert6(&key, bytes, p.tcp_flags, jiffies), TC_ACT_UNSPEC_;
+			return flow_insert6(skb, &key, bytes, p.tcp_flags), TC_ACT_UNSPEC_;
 	}
 	account(v, bytes, p.tcp_flags, jiffies);
+	/* A connection's first packets: until conntrack answers (or FL_CT_TRIES misses). */
+	if (v->ct < FL_CT_TRIES)
+		v->ct = ct_step(skb, &key, p.ipv4, v->ct);
 	return TC_ACT_UNSPEC_;
 }
 

@@ -69,9 +69,38 @@ struct fl_stats {
 	__u32 fin;
 	__u32 rst;
 	__u8 flags_or; /* OR of every TCP flag byte seen */
-	__u8 pad[7];
+	__u8 ct; /* conntrack lookups: FL_CT_* (written by the datapath, read by user space) */
+	__u8 pad[6];
 };
 _Static_assert(sizeof(struct fl_stats) == 56, "fl_stats layout");
+
+/*
+ * fl_stats.ct: values below FL_CT_TRIES count failed conntrack lookups (the connection's
+ * first packet passes the hook before netfilter has created the entry); FL_CT_TRIES means the
+ * datapath gave up; FL_CT_FOUND is set once an entry was found, with FL_CT_NAT when its
+ * tuples show a destination translation (then the "nat" map holds both sides).
+ */
+enum {
+	FL_CT_TRIES = 4,
+	FL_CT_SKIP = 0x20, /* not looked up: protocol conntrack lookups do not cover, or off */
+	FL_CT_FOUND = 0x40,
+	FL_CT_NAT = 0x80,
+};
+
+/*
+ * Value of the "nat" map, keyed by the fl_key (common form, pad 0) of the flow entry whose
+ * lookup found it: the address and port the client dialed (the conntrack entry's original
+ * destination, e.g. a ClusterIP) and the backend that answered (its reply source).
+ * Addresses in network byte order, IPv4-mapped; ports in host byte order.
+ */
+struct fl_nat {
+	__u32 dialed[4];
+	__u32 backend[4];
+	__u16 dialed_port;
+	__u16 backend_port;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct fl_nat) == 40, "fl_nat layout");
 
 /* TCP flag bits as in the header's 13th byte. */
 enum {
@@ -98,6 +127,9 @@ enum fl_counter {
 	FL_CNT_FRAGMENT, /* non-first IP fragments, counted with ports 0 */
 	FL_CNT_IPV6_EXT_LIMIT, /* IPv6 extension header chain longer than we walk */
 	FL_CNT_PULLED, /* headers were outside the linear area and had to be pulled */
+	FL_CNT_CT_LOOKUP, /* conntrack lookups made (bpf_skb_ct_lookup calls) */
+	FL_CNT_CT_NAT, /* ...that found a destination translation */
+	FL_CNT_NAT_FULL, /* a translation could not be stored: nat map update failed */
 	FL_CNT_MAX,
 };
 

@@ -122,6 +122,21 @@ lab_clusterip() {
 	done
 }
 
+# lab_web POD PORT DIR: nginx in the pod serving DIR on PORT (pid file and logs in DIR/..).
+lab_web() {
+	local pod=$1 port=$2 dir=$3 conf
+	conf="$dir.nginx.conf"
+	cat >"$conf" <<EOF
+user root;
+daemon on;
+pid $dir.nginx.pid;
+error_log $dir.nginx.err;
+events { worker_connections 256; }
+http { access_log off; server { listen $port; root $dir; } }
+EOF
+	lab_exec "$pod" nginx -c "$conf"
+}
+
 lab_down() {
 	local ns
 	for ns in $(ip netns list | awk '{print $1}' | grep "^${LAB_ID}-"); do
