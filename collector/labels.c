@@ -7,43 +7,63 @@
 #include "labels.h"
 #include "wire.h"
 
-void labels_key(const Flowlens__V1__FlowAggregate *f, enum flow_direction dir, struct series_key *k)
+static const char *ip_str(const uint8_t a[16], char *buf, size_t size)
 {
-	memset(k, 0, sizeof(*k));
-	memcpy(k->source, f->client_ip.data, f->client_ip.len);
-	memcpy(k->destination, f->server_ip.data, f->server_ip.len);
-	k->family = f->client_ip.len == 4 ? 4 : 6;
-	k->destination_port = (uint16_t)f->server_port;
-	k->protocol = (uint8_t)f->protocol;
-	k->reporter = (uint8_t)(f->reporter <= 3 ? f->reporter : 0);
-	k->direction = (uint8_t)dir;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!memcmp(a, mapped, 12))
+		return inet_ntop(AF_INET, a + 12, buf, (socklen_t)size);
+	return inet_ntop(AF_INET6, a, buf, (socklen_t)size);
 }
 
-void labels_overflow_key(enum flow_direction dir, struct series_key *k)
+static int done(char *buf)
 {
-	memset(k, 0, sizeof(*k));
-	k->reporter = LABELS_OVERFLOW;
-	k->direction = (uint8_t)dir;
-}
-
-int labels_format(const struct series_key *k, char *buf, size_t size)
-{
-	const char *dir = k->direction == DIR_FORWARD ? "forward" : "reply";
-	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], port[8], pbuf[8];
-	int af = k->family == 4 ? AF_INET : AF_INET6;
-
-	if (k->reporter == LABELS_OVERFLOW) {
-		expo_labels(buf, size, "source_ip", "overflow", "destination_ip", "overflow",
-			    "destination_port", "overflow", "protocol", "overflow", "direction",
-			    dir, "reporter", "overflow", NULL);
-		return buf[0] ? (int)strlen(buf) : -1;
-	}
-	if (!inet_ntop(af, k->source, src, sizeof(src)) ||
-	    !inet_ntop(af, k->destination, dst, sizeof(dst)))
-		return -1;
-	snprintf(port, sizeof(port), "%u", k->destination_port);
-	expo_labels(buf, size, "source_ip", src, "destination_ip", dst, "destination_port", port,
-		    "protocol", ipproto_name(k->protocol, pbuf, sizeof(pbuf)), "direction", dir,
-		    "reporter", wire_reporter_name(k->reporter), NULL);
 	return buf[0] ? (int)strlen(buf) : -1;
+}
+
+int labels_flow(const struct labels_config *c, const struct flow_view *v, enum flow_direction dir,
+		char *buf, size_t size)
+{
+	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
+
+	if (c->ip_labels &&
+	    (!ip_str(v->src_ip, src, sizeof(src)) || !ip_str(v->dst_ip, dst, sizeof(dst))))
+		return -1;
+	snprintf(port, sizeof(port), "%u", v->port);
+	expo_labels(buf, size, "source_namespace", v->src.namespace, "source_workload",
+		    v->src.workload, "source_workload_kind", v->src.kind, "source_pod",
+		    c->pod_labels ? v->src.pod : NULL, "source_ip", c->ip_labels ? src : NULL,
+		    "destination_namespace", v->dst.namespace, "destination_workload",
+		    v->dst.workload, "destination_workload_kind", v->dst.kind, "destination_pod",
+		    c->pod_labels ? v->dst.pod : NULL, "destination_ip", c->ip_labels ? dst : NULL,
+		    "destination_service", v->service, "destination_port", port, "protocol",
+		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "direction",
+		    dir == DIR_FORWARD ? "forward" : "reply", "reporter",
+		    wire_reporter_name(v->reporter), NULL);
+	return done(buf);
+}
+
+int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size)
+{
+	const char *from = dir == DIR_FORWARD ? v->src.zone : v->dst.zone;
+	const char *to = dir == DIR_FORWARD ? v->dst.zone : v->src.zone;
+
+	expo_labels(buf, size, "source_zone", from, "destination_zone", to, "reporter",
+		    wire_reporter_name(v->reporter), NULL);
+	return done(buf);
+}
+
+int labels_flow_overflow(const struct labels_config *c, enum flow_direction dir, char *buf,
+			 size_t size)
+{
+	const char *o = "overflow";
+
+	expo_labels(buf, size, "source_namespace", o, "source_workload", o, "source_workload_kind",
+		    o, "source_pod", c->pod_labels ? o : NULL, "source_ip", c->ip_labels ? o : NULL,
+		    "destination_namespace", o, "destination_workload", o,
+		    "destination_workload_kind", o, "destination_pod", c->pod_labels ? o : NULL,
+		    "destination_ip", c->ip_labels ? o : NULL, "destination_service", o,
+		    "destination_port", o, "protocol", o, "direction",
+		    dir == DIR_FORWARD ? "forward" : "reply", "reporter", o, NULL);
+	return done(buf);
 }

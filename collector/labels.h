@@ -1,41 +1,47 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The label layer: which inputs make a flow series distinct, and how they are written as
- * Prometheus labels. It is the one place that knows the flow label names; the Kubernetes
- * identity work replaces the IP inputs with workload and service names here.
+ * The label layer: how a flow aggregate, named by the metadata (meta.h), is written as
+ * Prometheus labels. It is the one place that knows the flow label names.
  */
 #ifndef FLOWLENS_LABELS_H
 #define FLOWLENS_LABELS_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include "flowlens.pb-c.h"
+#include "meta.h"
 
 enum flow_direction {
 	DIR_FORWARD = 0, /* initiator -> responder */
 	DIR_REPLY = 1,
 };
 
-/* The inputs of one series' labels; compared bytewise, so always zero the padding. */
-struct series_key {
-	uint8_t source[16]; /* the initiator; IPv4 in the first 4 bytes */
-	uint8_t destination[16];
-	uint16_t destination_port;
-	uint8_t protocol;
-	uint8_t reporter; /* Flowlens__V1__Reporter, or LABELS_OVERFLOW */
-	uint8_t direction;
-	uint8_t family; /* 4 or 6; 0 for the overflow series */
-	uint8_t pad[2];
+struct labels_config {
+	int pod_labels; /* source_pod, destination_pod */
+	int ip_labels; /* source_ip, destination_ip */
 };
 
-#define LABELS_OVERFLOW 255
-#define LABELS_TEXT_MAX 512
+/* One aggregate as the labels see it. */
+struct flow_view {
+	struct meta_ident src; /* the initiator */
+	struct meta_ident dst; /* the backend that answered */
+	const char *service; /* the Service the client dialed, "" when none */
+	const char *service_namespace;
+	const uint8_t *src_ip; /* 16 bytes, IPv4-mapped */
+	const uint8_t *dst_ip;
+	uint16_t port; /* the port the client dialed */
+	uint8_t protocol;
+	uint8_t reporter; /* Flowlens__V1__Reporter */
+};
 
-void labels_key(const Flowlens__V1__FlowAggregate *f, enum flow_direction dir,
-		struct series_key *k);
-/* The key of the series that collects what no longer fits. */
-void labels_overflow_key(enum flow_direction dir, struct series_key *k);
+#define LABELS_TEXT_MAX 1024
+
 /* Writes the escaped {name="value",...} text. Returns its length, or -1 if it does not fit. */
-int labels_format(const struct series_key *k, char *buf, size_t size);
+int labels_flow(const struct labels_config *c, const struct flow_view *v, enum flow_direction dir,
+		char *buf, size_t size);
+/* flowlens_zone_bytes_total: the zones the bytes left and entered, and the reporter. */
+int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size);
+/* The series that collects what no longer fits (every identity label "overflow"). */
+int labels_flow_overflow(const struct labels_config *c, enum flow_direction dir, char *buf,
+			 size_t size);
 
 #endif

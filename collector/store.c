@@ -3,20 +3,29 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uthash.h>
 #include <zlib.h>
 #include "labels.h"
 #include "store.h"
 
+/* Metric families a series belongs to. */
+enum family {
+	FAM_FLOW = 0, /* flowlens_flow_bytes_total + flowlens_flow_packets_total */
+	FAM_ZONE, /* flowlens_zone_bytes_total */
+	FAM_MAX,
+};
+
+/* A series is keyed by its family byte followed by its escaped label text. */
 struct series {
-	struct series_key key;
 	uint64_t bytes;
 	uint64_t packets;
 	uint64_t updated_ms;
 	uint64_t created_ms;
-	uint16_t labels_len;
+	uint16_t key_len; /* 1 + label text length */
+	uint8_t overflow;
 	UT_hash_handle hh;
-	char labels[]; /* escaped label text, formatted once */
+	char key[]; /* family byte, then the labels (NUL-terminated) */
 };
 
 /* Dedup state of one agent process: (node, boot id) -> last applied seq. */
@@ -33,12 +42,52 @@ struct agent {
 	UT_hash_handle hh;
 };
 
+/* (client, backend, backend port, protocol): which connection a join is about. */
+struct join_key {
+	uint8_t client[16];
+	uint8_t server[16];
+	uint16_t server_port;
+	uint8_t protocol;
+	uint8_t pad;
+};
+
+/* What a client dialed to reach a backend, learnt from its side's report; or that it did not. */
+struct join {
+	struct join_key key;
+	uint8_t dialed[16];
+	uint16_t dialed_port;
+	uint8_t direct; /* waited in vain: a direct connection, do not wait again for a while */
+	uint64_t updated_ms;
+	UT_hash_handle hh;
+};
+
+/* A server-side aggregate waiting for its client side (summed per node). */
+struct pending_key {
+	struct join_key j;
+	char node[254];
+	uint8_t pad[2];
+};
+
+struct pending {
+	struct pending_key key;
+	uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
+	uint64_t when_unix_ms;
+	uint64_t deadline_ms;
+	UT_hash_handle hh;
+};
+
+#define JOIN_TTL_MS (10ULL * 60 * 1000)
+
 struct store {
 	struct store_config cfg;
+	struct meta *own_meta;
 	struct series *series;
 	size_t n_series; /* excluding the overflow series */
 	struct agent *agents;
 	size_t n_agents;
+	struct join *joins;
+	struct pending *pending;
+	size_t n_pending;
 	struct store_stats st;
 };
 
@@ -49,6 +98,15 @@ int store_new(struct store **out, const struct store_config *cfg)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	if (!s->cfg.meta) {
+		if (meta_new(&s->own_meta, 0)) {
+			free(s);
+			return -ENOMEM;
+		}
+		s->cfg.meta = s->own_meta;
+	}
+	if (!s->cfg.max_pending)
+		s->cfg.max_pending = 100000;
 	*out = s;
 	return 0;
 }
@@ -57,6 +115,8 @@ void store_free(struct store *s)
 {
 	struct series *x, *xt;
 	struct agent *a, *at;
+	struct join *j, *jt;
+	struct pending *p, *pt;
 
 	if (!s)
 		return;
@@ -68,64 +128,293 @@ void store_free(struct store *s)
 		HASH_DEL(s->agents, a);
 		free(a);
 	}
+	HASH_ITER (hh, s->joins, j, jt) {
+		HASH_DEL(s->joins, j);
+		free(j);
+	}
+	HASH_ITER (hh, s->pending, p, pt) {
+		HASH_DEL(s->pending, p);
+		free(p);
+	}
+	meta_free(s->own_meta);
 	free(s);
 }
 
-static struct series *series_new(const struct series_key *k)
+static struct series *series_new(const char *key, size_t key_len)
 {
-	char text[LABELS_TEXT_MAX];
-	struct series *x;
-	int n = labels_format(k, text, sizeof(text));
+	struct series *x = malloc(sizeof(*x) + key_len + 1);
 
-	if (n < 0)
-		return NULL;
-	x = malloc(sizeof(*x) + (size_t)n + 1);
 	if (!x)
 		return NULL;
 	memset(x, 0, sizeof(*x));
-	x->key = *k;
-	x->labels_len = (uint16_t)n;
-	memcpy(x->labels, text, (size_t)n + 1);
+	x->key_len = (uint16_t)key_len;
+	memcpy(x->key, key, key_len);
+	x->key[key_len] = 0;
 	return x;
 }
 
-static void add(struct store *s, const struct series_key *k, const Flowlens__V1__Counters *c,
-		uint64_t now_ms)
+/* Overflow label text of a family (the zone family has few series: it folds the same way). */
+static int overflow_labels(struct store *s, enum family fam, enum flow_direction dir, char *buf,
+			   size_t size)
 {
-	struct series *x;
-	struct series_key ok;
+	if (fam == FAM_ZONE) {
+		expo_labels(buf, size, "source_zone", "overflow", "destination_zone", "overflow",
+			    "reporter", "overflow", NULL);
+		return (int)strlen(buf);
+	}
+	return labels_flow_overflow(&s->cfg.labels, dir, buf, size);
+}
 
-	if (!c || (!c->packets && !c->bytes))
+/* Adds to the series of (family, labels); labels is the text after the family byte in key. */
+static void add(struct store *s, enum family fam, enum flow_direction dir, char *key, int len,
+		uint64_t packets, uint64_t bytes, uint64_t now_ms)
+{
+	char okey[LABELS_TEXT_MAX + 1];
+	struct series *x;
+	int overflow = 0;
+
+	if (len < 0 || (!packets && !bytes))
 		return;
-	HASH_FIND(hh, s->series, k, sizeof(*k), x);
+	key[0] = (char)fam;
+	HASH_FIND(hh, s->series, key, (size_t)len + 1, x);
+	if (!x && s->n_series >= s->cfg.max_series) {
+		/* Cardinality bound: fold into the overflow series of this family and direction. */
+		okey[0] = (char)fam;
+		len = overflow_labels(s, fam, dir, okey + 1, sizeof(okey) - 1);
+		if (len < 0)
+			return;
+		key = okey;
+		overflow = 1;
+		s->st.series_overflow_total++;
+		HASH_FIND(hh, s->series, key, (size_t)len + 1, x);
+	}
 	if (!x) {
-		if (s->n_series >= s->cfg.max_series) {
-			/* Cardinality bound: fold into the overflow series of this direction. */
-			labels_overflow_key((enum flow_direction)k->direction, &ok);
-			s->st.series_overflow_total++;
-			k = &ok;
-			HASH_FIND(hh, s->series, k, sizeof(*k), x);
-		}
-		if (!x) {
-			x = series_new(k);
-			if (!x)
-				return;
-			x->created_ms = now_ms;
-			HASH_ADD(hh, s->series, key, sizeof(x->key), x);
-			if (k->reporter != LABELS_OVERFLOW)
-				s->n_series++;
+		x = series_new(key, (size_t)len + 1);
+		if (!x)
+			return;
+		x->created_ms = now_ms;
+		x->overflow = (uint8_t)overflow;
+		HASH_ADD_KEYPTR(hh, s->series, x->key, x->key_len, x);
+		if (!overflow)
+			s->n_series++;
+	}
+	x->bytes += bytes;
+	x->packets += packets;
+	x->updated_ms = now_ms;
+}
+
+static void to16(const ProtobufCBinaryData *b, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (b->len == 4) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, b->data, 4);
+	} else if (b->len == 16) {
+		memcpy(out, b->data, 16);
+	}
+}
+
+/* One aggregate, fully known: named and added to its series. dialed NULL: dialed directly. */
+static void emit(struct store *s, const char *node, uint64_t when, const struct join_key *k,
+		 const uint8_t *dialed, uint16_t dialed_port, uint8_t reporter, uint64_t fp,
+		 uint64_t fb, uint64_t rp, uint64_t rb, uint64_t now_ms)
+{
+	char key[LABELS_TEXT_MAX + 1];
+	struct meta_service svc;
+	struct flow_view v;
+	struct meta *m = s->cfg.meta;
+	int n;
+
+	memset(&svc, 0, sizeof(svc));
+	meta_lock(m);
+	meta_ident(m, k->client, when, node, &v.src);
+	meta_ident(m, k->server, when, node, &v.dst);
+	v.src_ip = k->client;
+	v.dst_ip = k->server;
+	v.protocol = k->protocol;
+	v.reporter = reporter;
+	v.port = dialed ? dialed_port : k->server_port;
+	/* The Service dialed; also a ClusterIP nothing translated (no backend answered). */
+	if (meta_service(m, dialed ? dialed : k->server, &svc)) {
+		v.service = svc.name;
+		v.service_namespace = svc.namespace;
+		if (!*v.dst.namespace)
+			v.dst.namespace = svc.namespace;
+	} else {
+		v.service = "";
+		v.service_namespace = "";
+	}
+	n = labels_flow(&s->cfg.labels, &v, DIR_FORWARD, key + 1, sizeof(key) - 1);
+	add(s, FAM_FLOW, DIR_FORWARD, key, n, fp, fb, now_ms);
+	n = labels_flow(&s->cfg.labels, &v, DIR_REPLY, key + 1, sizeof(key) - 1);
+	add(s, FAM_FLOW, DIR_REPLY, key, n, rp, rb, now_ms);
+	n = labels_zone(&v, DIR_FORWARD, key + 1, sizeof(key) - 1);
+	add(s, FAM_ZONE, DIR_FORWARD, key, n, 0, fb, now_ms);
+	n = labels_zone(&v, DIR_REPLY, key + 1, sizeof(key) - 1);
+	add(s, FAM_ZONE, DIR_REPLY, key, n, 0, rb, now_ms);
+	meta_unlock(m);
+}
+
+static void flush_pending(struct store *s, struct pending *p, const struct join *j, uint64_t now_ms)
+{
+	emit(s, p->key.node, p->when_unix_ms, &p->key.j, j && !j->direct ? j->dialed : NULL,
+	     j ? j->dialed_port : 0, FLOWLENS__V1__REPORTER__REPORTER_SERVER, p->fwd_packets,
+	     p->fwd_bytes, p->rev_packets, p->rev_bytes, now_ms);
+	HASH_DEL(s->pending, p);
+	s->n_pending--;
+	free(p);
+}
+
+/* The client side reported what it dialed: remember it, and release what waited for it. */
+static void learn_join(struct store *s, const struct join_key *k, const uint8_t dialed[16],
+		       uint16_t dialed_port, uint64_t now_ms)
+{
+	struct pending *p, *pt;
+	struct join *j;
+
+	HASH_FIND(hh, s->joins, k, sizeof(*k), j);
+	if (!j) {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return;
+		j->key = *k;
+		HASH_ADD(hh, s->joins, key, sizeof(j->key), j);
+	}
+	memcpy(j->dialed, dialed, 16);
+	j->dialed_port = dialed_port;
+	j->direct = 0;
+	j->updated_ms = now_ms;
+	if (!s->n_pending)
+		return;
+	HASH_ITER (hh, s->pending, p, pt) {
+		if (!memcmp(&p->key.j, k, sizeof(*k))) {
+			s->st.joined_total++;
+			flush_pending(s, p, j, now_ms);
 		}
 	}
-	x->bytes += c->bytes;
-	x->packets += c->packets;
-	x->updated_ms = now_ms;
+}
+
+/*
+ * Whether a server-side aggregate without a dialed address should wait for its client side:
+ * only when the client is (or may be) a pod on another node, whose node did the translation.
+ */
+static int client_elsewhere(struct store *s, const char *node, uint64_t when,
+			    const struct join_key *k)
+{
+	struct meta_ident id;
+	const char *cnode;
+	int r;
+
+	meta_lock(s->cfg.meta);
+	meta_ident(s->cfg.meta, k->client, when, node, &id);
+	cnode = meta_pod_node(s->cfg.meta, k->client, when);
+	r = !strcmp(id.kind, "unknown") || (*id.pod && strcmp(cnode, node) != 0);
+	meta_unlock(s->cfg.meta);
+	return r;
+}
+
+static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
+		       const Flowlens__V1__FlowAggregate *f, uint64_t when, uint64_t now_ms)
+{
+	const Flowlens__V1__Counters *fw = f->forward, *rv = f->reply;
+	uint64_t fp = fw ? fw->packets : 0, fb = fw ? fw->bytes : 0;
+	uint64_t rp = rv ? rv->packets : 0, rb = rv ? rv->bytes : 0;
+	uint8_t reporter = (uint8_t)(f->reporter <= 3 ? f->reporter : 0);
+	struct pending_key pk;
+	struct join_key k;
+	struct pending *p;
+	struct join *j;
+	uint8_t dialed[16];
+
+	memset(&k, 0, sizeof(k));
+	to16(&f->client_ip, k.client);
+	to16(&f->server_ip, k.server);
+	k.server_port = (uint16_t)f->server_port;
+	k.protocol = (uint8_t)f->protocol;
+	if (f->dialed_ip.len == 4 || f->dialed_ip.len == 16) {
+		to16(&f->dialed_ip, dialed);
+		learn_join(s, &k, dialed, (uint16_t)f->dialed_port, now_ms);
+		emit(s, b->node, when, &k, dialed, (uint16_t)f->dialed_port, reporter, fp, fb, rp,
+		     rb, now_ms);
+		return;
+	}
+	if (reporter != FLOWLENS__V1__REPORTER__REPORTER_SERVER) {
+		emit(s, b->node, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+		return;
+	}
+	HASH_FIND(hh, s->joins, &k, sizeof(k), j);
+	if (j) {
+		if (!j->direct)
+			s->st.joined_total++;
+		emit(s, b->node, when, &k, j->direct ? NULL : j->dialed, j->dialed_port, reporter,
+		     fp, fb, rp, rb, now_ms);
+		return;
+	}
+	if (!s->cfg.join_wait_ms || !client_elsewhere(s, b->node, when, &k)) {
+		emit(s, b->node, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+		return;
+	}
+	memset(&pk, 0, sizeof(pk));
+	pk.j = k;
+	snprintf(pk.node, sizeof(pk.node), "%s", b->node);
+	HASH_FIND(hh, s->pending, &pk, sizeof(pk), p);
+	if (!p) {
+		if (s->n_pending >= s->cfg.max_pending || !(p = calloc(1, sizeof(*p)))) {
+			s->st.pending_full_total++;
+			emit(s, b->node, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+			return;
+		}
+		p->key = pk;
+		p->deadline_ms = now_ms + s->cfg.join_wait_ms;
+		HASH_ADD(hh, s->pending, key, sizeof(p->key), p);
+		s->n_pending++;
+	}
+	p->fwd_packets += fp;
+	p->fwd_bytes += fb;
+	p->rev_packets += rp;
+	p->rev_bytes += rb;
+	p->when_unix_ms = when;
+}
+
+void store_tick(struct store *s, uint64_t now_ms)
+{
+	struct pending *p, *pt;
+
+	HASH_ITER (hh, s->pending, p, pt) {
+		struct join *j;
+
+		if (p->deadline_ms > now_ms)
+			continue;
+		/* No client side reported it: a direct connection (or no agent there). */
+		HASH_FIND(hh, s->joins, &p->key.j, sizeof(p->key.j), j);
+		if (!j) {
+			j = calloc(1, sizeof(*j));
+			if (j) {
+				j->key = p->key.j;
+				j->direct = 1;
+				HASH_ADD(hh, s->joins, key, sizeof(j->key), j);
+			}
+		}
+		if (j)
+			j->updated_ms = now_ms;
+		s->st.join_timeouts_total++;
+		flush_pending(s, p, j, now_ms);
+	}
+}
+
+static uint64_t unix_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
 {
 	struct agent_key ak;
 	struct agent *a;
-	struct series_key k;
+	uint64_t when;
 
 	/* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node
 	 * name) is a sequence of its own, and an old boot's late retries stay deduplicated. */
@@ -149,14 +438,11 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 	a->last_seq = b->seq;
 	a->dropped_batches = b->dropped_batches;
 
+	/* Addresses are named as they were when the interval ended (IPs are reused). */
+	when = b->interval_end_unix_ms ? b->interval_end_unix_ms : unix_now_ms();
 	for (size_t i = 0; i < b->n_flows; i++) {
-		const Flowlens__V1__FlowAggregate *f = b->flows[i];
-
 		s->st.aggregates_total++;
-		labels_key(f, DIR_FORWARD, &k);
-		add(s, &k, f->forward, now_ms);
-		labels_key(f, DIR_REPLY, &k);
-		add(s, &k, f->reply, now_ms);
+		apply_flow(s, b, b->flows[i], when, now_ms);
 	}
 	return STORE_APPLIED;
 }
@@ -165,6 +451,7 @@ void store_expire(struct store *s, uint64_t now_ms)
 {
 	struct series *x, *xt;
 	struct agent *a, *at;
+	struct join *j, *jt;
 
 	/* Dedup state outlives any retry an agent would still make (its buffer is bounded). */
 	HASH_ITER (hh, s->agents, a, at) {
@@ -178,10 +465,16 @@ void store_expire(struct store *s, uint64_t now_ms)
 		if (x->updated_ms + s->cfg.ttl_ms > now_ms)
 			continue;
 		HASH_DEL(s->series, x);
-		if (x->key.reporter != LABELS_OVERFLOW)
+		if (!x->overflow)
 			s->n_series--;
 		free(x);
 		s->st.series_expired_total++;
+	}
+	HASH_ITER (hh, s->joins, j, jt) {
+		if (j->updated_ms + JOIN_TTL_MS > now_ms)
+			continue;
+		HASH_DEL(s->joins, j);
+		free(j);
 	}
 }
 
@@ -200,8 +493,8 @@ static size_t u64_str(uint64_t v, char *out)
 	return n;
 }
 
-static void render_family(struct store *s, struct expo *e, const char *name, const char *help,
-			  int bytes, uint64_t now_ms)
+static void render_family(struct store *s, struct expo *e, enum family fam, const char *name,
+			  const char *help, int bytes, uint64_t now_ms)
 {
 	size_t nlen = strlen(name);
 	char num[26];
@@ -210,27 +503,37 @@ static void render_family(struct store *s, struct expo *e, const char *name, con
 	expo_family(e, name, "counter", help);
 	/* Only this thread writes to the stream: skip stdio's per-call locking. */
 	for (x = s->series; x; x = x->hh.next) {
-		uint64_t v = x->created_ms + s->cfg.zero_hold_ms > now_ms ? 0 :
-			     bytes					  ? x->bytes :
-									    x->packets;
-		size_t n = u64_str(v, num + 1);
+		uint64_t v;
+		size_t n;
 
+		if (x->key[0] != (char)fam)
+			continue;
+		v = x->created_ms + s->cfg.zero_hold_ms > now_ms ? 0 :
+		    bytes					 ? x->bytes :
+								   x->packets;
+		n = u64_str(v, num + 1);
 		num[0] = ' ';
 		num[n + 1] = '\n';
 		fwrite_unlocked(name, 1, nlen, e->f);
-		fwrite_unlocked(x->labels, 1, x->labels_len, e->f);
+		fwrite_unlocked(x->key + 1, 1, x->key_len - 1u, e->f);
 		fwrite_unlocked(num, 1, n + 2, e->f);
 	}
 }
 
 void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 {
-	render_family(s, e, "flowlens_flow_bytes_total",
-		      "L3 bytes of flows, from the initiator (source) to the responder "
-		      "(destination) or back (direction), as counted at the reporter.",
+	render_family(s, e, FAM_FLOW, "flowlens_flow_bytes_total",
+		      "L3 bytes of flows from the source (the initiator) to the destination (the "
+		      "backend that answered; destination_service and destination_port are what "
+		      "the client dialed) or back (direction), as counted at the reporter.",
 		      1, now_ms);
-	render_family(s, e, "flowlens_flow_packets_total",
+	render_family(s, e, FAM_FLOW, "flowlens_flow_packets_total",
 		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0, now_ms);
+	render_family(s, e, FAM_ZONE, "flowlens_zone_bytes_total",
+		      "L3 bytes by the availability zone they left (source_zone) and entered "
+		      "(destination_zone), per reporter; \"\" where the zone is not known. Count "
+		      "one reporter (client) to see each byte once.",
+		      1, now_ms);
 }
 
 void store_set_zero_hold(struct store *s, uint64_t ms)
@@ -250,6 +553,7 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 
 	*out = s->st;
 	out->series = HASH_COUNT(s->series);
+	out->pending = s->n_pending;
 	out->agents = 0;
 	out->agents_dropped_batches = 0;
 	for (a = s->agents; a; a = a->hh.next) {
@@ -274,14 +578,16 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 
 /*
  * Snapshot format (native byte order; a snapshot is read back by the same build on the same
- * node): "FLWS", version, series count, series records, agent count, agent records, and a
- * CRC-32 of everything before it.
+ * node): "FLWS", version, series count, series records (header + key bytes), agent count,
+ * agent records, pending count, pending records, and a CRC-32 of everything before it.
  */
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 
 struct snap_series {
-	struct series_key key;
+	uint16_t key_len;
+	uint8_t overflow;
+	uint8_t pad[5];
 	uint64_t bytes;
 	uint64_t packets;
 	uint64_t created_unix_ms; /* when the series was created, so its hold can resume */
@@ -292,6 +598,13 @@ struct snap_agent {
 	uint8_t pad[2];
 	uint64_t last_seq;
 	uint64_t dropped_batches;
+};
+
+struct snap_pending {
+	struct pending_key key;
+	uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
+	uint64_t when_unix_ms;
+	uint64_t wait_left_ms;
 };
 
 uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms)
@@ -322,6 +635,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 	uLong crc = crc32(0, NULL, 0);
 	struct series *x;
 	struct agent *a;
+	struct pending *p;
 	int err = put(f, &crc, hdr, sizeof(hdr));
 
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -329,11 +643,13 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		struct snap_series r;
 
 		memset(&r, 0, sizeof(r));
-		r.key = x->key;
+		r.key_len = x->key_len;
+		r.overflow = x->overflow;
 		r.bytes = x->bytes;
 		r.packets = x->packets;
 		r.created_unix_ms = now_unix_ms - (now_ms - x->created_ms);
 		err = put(f, &crc, &r, sizeof(r));
+		err = err ?: put(f, &crc, x->key, x->key_len);
 	}
 	n = HASH_COUNT(s->agents);
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -346,6 +662,21 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.dropped_batches = a->dropped_batches;
 		err = put(f, &crc, &r, sizeof(r));
 	}
+	n = s->n_pending;
+	err = err ?: put(f, &crc, &n, sizeof(n));
+	for (p = s->pending; p && !err; p = p->hh.next) {
+		struct snap_pending r;
+
+		memset(&r, 0, sizeof(r));
+		r.key = p->key;
+		r.fwd_packets = p->fwd_packets;
+		r.fwd_bytes = p->fwd_bytes;
+		r.rev_packets = p->rev_packets;
+		r.rev_bytes = p->rev_bytes;
+		r.when_unix_ms = p->when_unix_ms;
+		r.wait_left_ms = p->deadline_ms > now_ms ? p->deadline_ms - now_ms : 0;
+		err = put(f, &crc, &r, sizeof(r));
+	}
 	crc32v = (uint32_t)crc;
 	if (!err && fwrite(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v))
 		err = -EIO;
@@ -356,6 +687,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 {
 	uint32_t hdr[2], crc32v;
 	uLong crc = crc32(0, NULL, 0);
+	char key[LABELS_TEXT_MAX + 2];
 	uint64_t n;
 	int err;
 
@@ -368,15 +700,17 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		struct snap_series r;
 		struct series *x;
 
-		if (get(f, &crc, &r, sizeof(r)))
+		if (get(f, &crc, &r, sizeof(r)) || r.key_len < 2 || r.key_len > sizeof(key) ||
+		    get(f, &crc, key, r.key_len) || (uint8_t)key[0] >= FAM_MAX)
 			return -EINVAL;
-		HASH_FIND(hh, s->series, &r.key, sizeof(r.key), x);
+		HASH_FIND(hh, s->series, key, r.key_len, x);
 		if (!x) {
-			x = series_new(&r.key);
+			x = series_new(key, r.key_len);
 			if (!x)
 				return -ENOMEM;
-			HASH_ADD(hh, s->series, key, sizeof(x->key), x);
-			if (r.key.reporter != LABELS_OVERFLOW)
+			x->overflow = r.overflow;
+			HASH_ADD_KEYPTR(hh, s->series, x->key, x->key_len, x);
+			if (!x->overflow)
 				s->n_series++;
 		}
 		x->bytes = r.bytes;
@@ -408,6 +742,30 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		a->last_seq = r.last_seq;
 		a->dropped_batches = r.dropped_batches;
 		a->last_seen_ms = now_ms;
+	}
+	if (get(f, &crc, &n, sizeof(n)))
+		return -EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		struct snap_pending r;
+		struct pending *p;
+
+		if (get(f, &crc, &r, sizeof(r)))
+			return -EINVAL;
+		HASH_FIND(hh, s->pending, &r.key, sizeof(r.key), p);
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			p->key = r.key;
+			HASH_ADD(hh, s->pending, key, sizeof(p->key), p);
+			s->n_pending++;
+		}
+		p->fwd_packets += r.fwd_packets;
+		p->fwd_bytes += r.fwd_bytes;
+		p->rev_packets += r.rev_packets;
+		p->rev_bytes += r.rev_bytes;
+		p->when_unix_ms = r.when_unix_ms;
+		p->deadline_ms = now_ms + r.wait_left_ms;
 	}
 	if (fread(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v) || crc32v != (uint32_t)crc)
 		return -EINVAL;

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include "expo.h"
 #include "flowlens.pb-c.h"
+#include "labels.h"
+#include "meta.h"
 
 struct store_config {
 	size_t max_series; /* label sets; each is exported in both flow families */
@@ -23,6 +25,16 @@ struct store_config {
 	 * collector restart (all series new again) escapes increase() and rate().
 	 */
 	uint64_t zero_hold_ms;
+	struct labels_config labels;
+	/* Names for addresses; NULL: the store makes an empty one (everything unknown/world). */
+	struct meta *meta;
+	/*
+	 * How long a server-side aggregate whose client is a pod on another node waits for
+	 * the client side's report of what it dialed (a ClusterIP translated on the client's
+	 * node is invisible at the server's). 0: never wait.
+	 */
+	uint64_t join_wait_ms;
+	size_t max_pending; /* aggregates waiting so; beyond it they are applied at once */
 };
 
 enum store_result {
@@ -41,6 +53,10 @@ struct store_stats {
 	uint64_t aggregates_total;
 	uint64_t agents; /* nodes that sent a batch within the TTL */
 	uint64_t agents_dropped_batches; /* sum of what agents report having dropped */
+	uint64_t pending; /* server-side aggregates waiting for their client side */
+	uint64_t joined_total; /* server-side aggregates named with what the client dialed */
+	uint64_t join_timeouts_total; /* ...that waited in vain: applied as dialed directly */
+	uint64_t pending_full_total; /* ...that could not wait: pending was full */
 };
 
 struct store;
@@ -51,7 +67,9 @@ void store_free(struct store *s);
 enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms);
 /* Drops series and agent activity older than the TTL. */
 void store_expire(struct store *s, uint64_t now_ms);
-/* Writes flowlens_flow_bytes_total and flowlens_flow_packets_total. */
+/* Applies waiting server-side aggregates whose wait is over; call about once a second. */
+void store_tick(struct store *s, uint64_t now_ms);
+/* Writes flowlens_flow_bytes_total, flowlens_flow_packets_total, flowlens_zone_bytes_total. */
 void store_render(struct store *s, struct expo *e, uint64_t now_ms);
 /*
  * Writes every series and every agent's dedup state to f, or reads them back into a store
