@@ -26,7 +26,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -I$(OUT)/proto -Ibpf -Ilib -Iagent -Icollector \
 	    -DFLOWLENS_VERSION='"$(VERSION)"'
 LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lnetfilter_conntrack -lprotobuf-c -lcurl \
-	    -lpthread
+	    -lyaml -lcrypto -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
@@ -131,10 +131,11 @@ deps:
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 # Fuzz target for the collector's decode path (clang libFuzzer + ASan/UBSan).
 $(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collector/labels.c \
+		collector/meta.c \
 		$(OUT)/proto/flowlens.pb-c.c lib/*.h collector/*.h $(PROTO_H) | $(OUT)
 	$(call msg,FUZZ,$@)
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Icollector \
-		$(filter %.c,$^) lib/expo.c lib/ipproto.c -lprotobuf-c -lz -o $@
+		$(filter %.c,$^) lib/expo.c lib/ipproto.c -lprotobuf-c -lz -ljson-c -o $@
 
 check-format:
 	$(call msg,FORMAT,check)

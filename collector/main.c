@@ -4,6 +4,7 @@
  * exports cumulative flow series for Prometheus.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <sys/stat.h>
 #include "expo.h"
 #include "httpd.h"
+#include "kube.h"
+#include "meta.h"
 #include "log.h"
 #include "optparse.h"
 #include "persist.h"
@@ -64,6 +67,14 @@ struct collector_options {
 	char *state_dir;
 	uint64_t snapshot_ms;
 	enum log_level log_level;
+	char *metadata_file;
+	char *kubeconfig;
+	int in_cluster; /* -1 auto (when KUBERNETES_SERVICE_HOST is set), 0 off, 1 on */
+	char *cluster_cidrs;
+	int pod_labels;
+	int ip_labels;
+	uint64_t join_wait_ms;
+	uint64_t ip_history_ms;
 };
 
 struct collector {
@@ -77,6 +88,9 @@ struct collector {
 	int ready;
 	int draining; /* SIGTERM seen: batches get 503 so agents retry elsewhere */
 	struct persist *persist;
+	struct meta *meta;
+	struct kube *kube;
+	struct metafile *mfile;
 	uint64_t wal_errors;
 	uint64_t snapshots;
 	uint64_t snapshot_errors;
@@ -115,11 +129,33 @@ static const char usage_text[] =
 	"      --snapshot-interval DURATION  how often the log is folded into a snapshot\n"
 	"                                [FLOWLENS_SNAPSHOT_INTERVAL, 60s]\n"
 	"      --log-level LEVEL         error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
+	"\n"
+	"Names for addresses (pods, workloads, services, nodes, zones) come from one of:\n"
+	"      --metadata-file FILE      the JSON of `kubectl get pods,svc,nodes,rs,jobs -o json`,\n"
+	"                                reloaded when it changes [FLOWLENS_METADATA_FILE]\n"
+	"      --kubeconfig FILE         watch the API server of this kubeconfig's current context\n"
+	"                                [FLOWLENS_KUBECONFIG]\n"
+	"      --in-cluster MODE         auto, on or off: watch the API server with the pod's\n"
+	"                                service account (auto: when KUBERNETES_SERVICE_HOST is set)\n"
+	"                                [FLOWLENS_IN_CLUSTER, auto]\n"
+	"      --cluster-cidrs LIST      pod and service ranges: addresses outside are \"world\",\n"
+	"                                inside and unknown \"unknown\" [FLOWLENS_CLUSTER_CIDRS,\n"
+	"                                10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7]\n"
+	"      --pod-labels              add source_pod and destination_pod (cardinality!)\n"
+	"                                [FLOWLENS_POD_LABELS=1]\n"
+	"      --ip-labels               add source_ip and destination_ip [FLOWLENS_IP_LABELS=1]\n"
+	"      --join-wait DURATION      how long a server-side report waits for the client side's\n"
+	"                                (which knows the ClusterIP dialed) [FLOWLENS_JOIN_WAIT, 25s]\n"
+	"      --ip-history DURATION     how long a deleted pod's IP keeps naming late reports\n"
+	"                                [FLOWLENS_IP_HISTORY, 10m]\n"
 	"  -h, --help, -V, --version\n"
 	"\n"
 	"Examples:\n"
 	"  flowlens-collector --token-file /var/run/secrets/flowlens/token\n"
 	"  flowlens-collector -l 127.0.0.1:9900 --token-file token --max-series 20000 --series-ttl 2m\n"
+	"  flowlens-collector --token-file token --kubeconfig ~/.kube/config\n"
+	"  kubectl get pods,svc,nodes,rs,jobs -A -o json > meta.json\n"
+	"  flowlens-collector --token-file token --metadata-file meta.json\n"
 	"  FLOWLENS_TOKEN_FILE=/etc/flowlens/token flowlens-collector --tls-cert-file tls.crt \\\n"
 	"      --tls-key-file tls.key\n";
 
@@ -137,6 +173,14 @@ enum {
 	OPT_HOLD,
 	OPT_STATE_DIR,
 	OPT_SNAPSHOT,
+	OPT_METADATA_FILE,
+	OPT_KUBECONFIG,
+	OPT_IN_CLUSTER,
+	OPT_CIDRS,
+	OPT_POD_LABELS,
+	OPT_IP_LABELS,
+	OPT_JOIN_WAIT,
+	OPT_IP_HISTORY,
 };
 
 static const struct option long_opts[] = {
@@ -154,6 +198,14 @@ static const struct option long_opts[] = {
 	{ "new-series-hold", required_argument, NULL, OPT_HOLD },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "snapshot-interval", required_argument, NULL, OPT_SNAPSHOT },
+	{ "metadata-file", required_argument, NULL, OPT_METADATA_FILE },
+	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+	{ "in-cluster", required_argument, NULL, OPT_IN_CLUSTER },
+	{ "cluster-cidrs", required_argument, NULL, OPT_CIDRS },
+	{ "pod-labels", no_argument, NULL, OPT_POD_LABELS },
+	{ "ip-labels", no_argument, NULL, OPT_IP_LABELS },
+	{ "join-wait", required_argument, NULL, OPT_JOIN_WAIT },
+	{ "ip-history", required_argument, NULL, OPT_IP_HISTORY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -164,8 +216,22 @@ static const char *const env_names[] = {
 	"FLOWLENS_TLS_KEY_FILE", "FLOWLENS_MAX_BODY_BYTES",    "FLOWLENS_MAX_DECOMPRESSED_BYTES",
 	"FLOWLENS_MAX_SERIES",	 "FLOWLENS_SERIES_TTL",	       "FLOWLENS_MAX_AGENTS",
 	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE",    "FLOWLENS_NEW_SERIES_HOLD",
-	"FLOWLENS_STATE_DIR",	 "FLOWLENS_SNAPSHOT_INTERVAL",
+	"FLOWLENS_STATE_DIR",	 "FLOWLENS_SNAPSHOT_INTERVAL", "FLOWLENS_METADATA_FILE",
+	"FLOWLENS_KUBECONFIG",	 "FLOWLENS_IN_CLUSTER",	       "FLOWLENS_CLUSTER_CIDRS",
+	"FLOWLENS_POD_LABELS",	 "FLOWLENS_IP_LABELS",	       "FLOWLENS_JOIN_WAIT",
+	"FLOWLENS_IP_HISTORY",
 };
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*out = 1;
+	else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*out = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
 
 static int apply_opt(struct collector_options *o, int id, const char *v, const char *src)
 {
@@ -224,6 +290,46 @@ static int apply_opt(struct collector_options *o, int id, const char *v, const c
 		if (opt_parse_duration(v, &o->snapshot_ms))
 			goto bad;
 		return 0;
+	case OPT_METADATA_FILE:
+		free(o->metadata_file);
+		o->metadata_file = strdup(v);
+		return 0;
+	case OPT_KUBECONFIG:
+		free(o->kubeconfig);
+		o->kubeconfig = strdup(v);
+		return 0;
+	case OPT_IN_CLUSTER:
+		if (!strcmp(v, "auto"))
+			o->in_cluster = -1;
+		else if (!strcmp(v, "on"))
+			o->in_cluster = 1;
+		else if (!strcmp(v, "off"))
+			o->in_cluster = 0;
+		else
+			goto bad;
+		return 0;
+	case OPT_CIDRS:
+		free(o->cluster_cidrs);
+		o->cluster_cidrs = strdup(v);
+		return 0;
+	case OPT_POD_LABELS:
+		if (parse_bool(v, &o->pod_labels))
+			goto bad;
+		return 0;
+	case OPT_IP_LABELS:
+		if (parse_bool(v, &o->ip_labels))
+			goto bad;
+		return 0;
+	case OPT_JOIN_WAIT:
+		if (strcmp(v, "0") == 0)
+			o->join_wait_ms = 0;
+		else if (opt_parse_duration(v, &o->join_wait_ms))
+			goto bad;
+		return 0;
+	case OPT_IP_HISTORY:
+		if (opt_parse_duration(v, &o->ip_history_ms))
+			goto bad;
+		return 0;
 	case OPT_HOLD:
 		if (strcmp(v, "0") == 0)
 			o->zero_hold_ms = 0;
@@ -255,6 +361,9 @@ static int parse_options(struct collector_options *o, int argc, char **argv)
 	o->zero_hold_ms = 70000;
 	o->snapshot_ms = 60000;
 	o->log_level = LOG_LVL_INFO;
+	o->in_cluster = -1;
+	o->join_wait_ms = 25000;
+	o->ip_history_ms = 10 * 60 * 1000;
 	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
 		const char *v = getenv(env_names[i]);
 
@@ -445,6 +554,79 @@ static int handle_batch(struct collector *c, const struct httpd_request *req,
 	return reply(c, resp, RES_UNAVAILABLE, 503, "too many agents (--max-agents)");
 }
 
+static void render_meta_metrics(struct collector *c, struct expo *e)
+{
+	char lb[EXPO_LABELS_MAX];
+	struct meta_stats ms;
+
+	meta_lock(c->meta);
+	meta_stats(c->meta, &ms);
+	meta_unlock(c->meta);
+	expo_family(e, "flowlens_collector_metadata_objects", "gauge",
+		    "Kubernetes objects known, by kind.");
+	for (int k = 0; k < META_KINDS; k++)
+		expo_u64(e, "flowlens_collector_metadata_objects",
+			 expo_labels(lb, sizeof(lb), "kind", meta_kind_name((enum meta_kind)k),
+				     NULL),
+			 ms.objects[k]);
+	expo_family(e, "flowlens_collector_metadata_ip_bindings", "gauge",
+		    "Pod IP bindings kept, those of deleted pods (--ip-history) included.");
+	expo_u64(e, "flowlens_collector_metadata_ip_bindings", NULL, ms.ip_bindings);
+	expo_family(e, "flowlens_collector_metadata_bad_objects_total", "counter",
+		    "Objects without the fields the collector needs (ignored).");
+	expo_u64(e, "flowlens_collector_metadata_bad_objects_total", NULL, ms.bad_objects_total);
+	if (c->mfile) {
+		expo_family(e, "flowlens_collector_metadata_file_loads_total", "counter",
+			    "Loads of --metadata-file, by result.");
+		expo_u64(e, "flowlens_collector_metadata_file_loads_total",
+			 expo_labels(lb, sizeof(lb), "result", "ok", NULL),
+			 metafile_loads(c->mfile));
+		expo_u64(e, "flowlens_collector_metadata_file_loads_total",
+			 expo_labels(lb, sizeof(lb), "result", "error", NULL),
+			 metafile_errors(c->mfile));
+	}
+	if (c->kube) {
+		static const struct {
+			const char *name, *help;
+			size_t off;
+		} f[] = {
+			{ "flowlens_collector_kube_lists_total", "Full lists, by kind.",
+			  offsetof(struct kube_kind_stats, lists_total) },
+			{ "flowlens_collector_kube_watches_total", "Watch requests, by kind.",
+			  offsetof(struct kube_kind_stats, watches_total) },
+			{ "flowlens_collector_kube_events_total", "Watch events applied, by kind.",
+			  offsetof(struct kube_kind_stats, events_total) },
+			{ "flowlens_collector_kube_bookmarks_total", "Watch bookmarks, by kind.",
+			  offsetof(struct kube_kind_stats, bookmarks_total) },
+			{ "flowlens_collector_kube_gone_total",
+			  "410 Gone answers (resourceVersion too old), each followed by a list.",
+			  offsetof(struct kube_kind_stats, gone_total) },
+			{ "flowlens_collector_kube_errors_total",
+			  "Failed API requests, broken watch streams and bad JSON, by kind.",
+			  offsetof(struct kube_kind_stats, errors_total) },
+		};
+		struct kube_kind_stats ks[META_KINDS];
+
+		for (int k = 0; k < META_KINDS; k++)
+			kube_stats(c->kube, (enum meta_kind)k, &ks[k]);
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+			expo_family(e, f[i].name, "counter", f[i].help);
+			for (int k = 0; k < META_KINDS; k++)
+				expo_u64(e, f[i].name,
+					 expo_labels(lb, sizeof(lb), "kind",
+						     meta_kind_name((enum meta_kind)k), NULL),
+					 *(const uint64_t *)((const char *)&ks[k] + f[i].off));
+		}
+		expo_family(e, "flowlens_collector_kube_synced", "gauge",
+			    "1 once the kind has been listed.");
+		for (int k = 0; k < META_KINDS; k++)
+			expo_u64(e, "flowlens_collector_kube_synced",
+				 expo_labels(lb, sizeof(lb), "kind",
+					     meta_kind_name((enum meta_kind)k), NULL),
+				 (uint64_t)ks[k].synced);
+	}
+}
+
 static int render_metrics(struct collector *c, char **out, size_t *len)
 {
 	char lb[EXPO_LABELS_MAX];
@@ -499,6 +681,21 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 		expo_u64(&e, "flowlens_collector_snapshots_total",
 			 expo_labels(lb, sizeof(lb), "result", "error", NULL), c->snapshot_errors);
 	}
+	expo_family(&e, "flowlens_collector_join_total", "counter",
+		    "Server-side aggregates whose client dialed a ClusterIP translated on another "
+		    "node, by how that was settled: joined (named by the client side's report), "
+		    "timeout (no report within --join-wait: named as dialed directly), full (could "
+		    "not wait).");
+	expo_u64(&e, "flowlens_collector_join_total",
+		 expo_labels(lb, sizeof(lb), "result", "joined", NULL), st.joined_total);
+	expo_u64(&e, "flowlens_collector_join_total",
+		 expo_labels(lb, sizeof(lb), "result", "timeout", NULL), st.join_timeouts_total);
+	expo_u64(&e, "flowlens_collector_join_total",
+		 expo_labels(lb, sizeof(lb), "result", "full", NULL), st.pending_full_total);
+	expo_family(&e, "flowlens_collector_join_pending", "gauge",
+		    "Server-side aggregates waiting for their client side's report.");
+	expo_u64(&e, "flowlens_collector_join_pending", NULL, st.pending);
+	render_meta_metrics(c, &e);
 	store_render(c->store, &e, now_ms());
 	pthread_mutex_unlock(&c->lock);
 	return expo_close(&e, out, len);
@@ -515,6 +712,57 @@ static void take_snapshot(struct collector *c)
 	} else {
 		c->snapshots++;
 	}
+}
+
+static int metadata_ready(struct collector *c)
+{
+	int r;
+
+	if (!c->kube)
+		return 1;
+	meta_lock(c->meta);
+	r = meta_synced(c->meta);
+	meta_unlock(c->meta);
+	return r;
+}
+
+/* Where names come from: the file, a kubeconfig, the in-cluster service account, or none. */
+static int start_metadata(struct collector *c)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	struct kube_config kc = { 0 };
+	int err = meta_new(&c->meta, c->o.ip_history_ms);
+
+	if (err)
+		return err;
+	if (c->o.cluster_cidrs && meta_set_cluster_cidrs(c->meta, c->o.cluster_cidrs)) {
+		pr_err("--cluster-cidrs: '%s' is not a list of CIDRs", c->o.cluster_cidrs);
+		return -EINVAL;
+	}
+	if (c->o.metadata_file) {
+		err = metafile_open(&c->mfile, c->o.metadata_file, c->meta);
+		if (!err)
+			pr_info("names from %s", c->o.metadata_file);
+		return err;
+	}
+	if (c->o.kubeconfig) {
+		kc.kubeconfig = c->o.kubeconfig;
+	} else if (c->o.in_cluster == 1 || (c->o.in_cluster == -1 && host && *host)) {
+		kc.in_cluster = 1;
+	} else {
+		pr_warn("no --metadata-file, --kubeconfig or in-cluster API: addresses are named "
+			"only unknown or world");
+		return 0;
+	}
+	err = kube_start(&c->kube, &kc, c->meta);
+	if (err)
+		return err;
+	/* Name what is replayed and first received with a synced view, if it comes soon. */
+	for (int i = 0; i < 100 && !metadata_ready(c); i++)
+		usleep(100000);
+	if (!metadata_ready(c))
+		pr_warn("kube: not all kinds listed after 10 s; going on (ready when they are)");
+	return 0;
 }
 
 static void http_handler(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
@@ -540,7 +788,8 @@ static void http_handler(void *ctx, const struct httpd_request *req, struct http
 	} else if (strcmp(req->path, "/healthz") == 0) {
 		httpd_text(resp, 200, "ok\n");
 	} else if (strcmp(req->path, "/readyz") == 0) {
-		int ready = c->ready && !c->draining;
+		/* Ready once names are known: series named "unknown" would linger a TTL. */
+		int ready = c->ready && !c->draining && metadata_ready(c);
 
 		httpd_text(resp, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
 	}
@@ -578,6 +827,14 @@ int main(int argc, char **argv)
 		       strerror(-err));
 		goto out;
 	}
+	err = start_metadata(&c);
+	if (err)
+		goto out;
+	memset(&scfg, 0, sizeof(scfg));
+	scfg.meta = c.meta;
+	scfg.labels.pod_labels = c.o.pod_labels;
+	scfg.labels.ip_labels = c.o.ip_labels;
+	scfg.join_wait_ms = c.o.join_wait_ms;
 	scfg.max_series = c.o.max_series;
 	scfg.ttl_ms = c.o.ttl_ms;
 	scfg.max_agents = c.o.max_agents;
@@ -649,6 +906,9 @@ int main(int argc, char **argv)
 			c.draining = 1;
 			/* The last scrapes must see every real value, held series included. */
 			store_set_zero_hold(c.store, 0);
+			/* Nothing may wait past the end; with --state-dir it waits in the snapshot. */
+			if (!c.persist)
+				store_tick(c.store, UINT64_MAX);
 			pthread_mutex_unlock(&c.lock);
 			if (c.o.shutdown_grace_ms) {
 				struct timespec g = {
@@ -661,7 +921,13 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		if (c.mfile && metafile_poll(c.mfile) > 0)
+			pr_info("metadata file %s reloaded", c.o.metadata_file);
+		meta_lock(c.meta);
+		meta_expire(c.meta, (uint64_t)time(NULL) * 1000);
+		meta_unlock(c.meta);
 		pthread_mutex_lock(&c.lock);
+		store_tick(c.store, now_ms());
 		store_expire(c.store, now_ms());
 		if (c.persist && now_ms() - last_snapshot >= c.o.snapshot_ms) {
 			take_snapshot(&c);
@@ -683,6 +949,12 @@ out:
 	persist_close(c.persist);
 	free(c.o.state_dir);
 	store_free(c.store);
+	kube_stop(c.kube);
+	metafile_close(c.mfile);
+	meta_free(c.meta);
+	free(c.o.metadata_file);
+	free(c.o.kubeconfig);
+	free(c.o.cluster_cidrs);
 	free(c.token);
 	free(cert);
 	free(key);

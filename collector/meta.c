@@ -7,7 +7,6 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <uthash.h>
-#include "log.h"
 #include "meta.h"
 
 #define KEY_MAX 320 /* namespace (63) + "/" + name (253) */
@@ -297,6 +296,13 @@ static int in_cidr(const struct cidr *c, const uint8_t a[16])
 	return ((c->addr[full] ^ a[full]) & (0xff << (8 - rest))) == 0;
 }
 
+static int is_mapped(const uint8_t a[16])
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return !memcmp(a, prefix, 12);
+}
+
 /* JSON helpers: a string at a path of keys, or "" */
 static const char *jstr(json_object *o, const char *k1, const char *k2)
 {
@@ -491,8 +497,8 @@ static int apply_pod(struct meta *m, enum meta_event ev, json_object *obj, uint6
 	changed |= str_set(&p->n.node, jstr(obj, "spec", "nodeName"));
 	changed |= str_set(&p->n.owner_kind, okind);
 	changed |= str_set(&p->n.owner_name, oname);
-	changed |= str_set(&p->n.hash, jstr(jget(obj, "metadata", "labels"), "pod-template-hash",
-					     NULL));
+	changed |= str_set(&p->n.hash,
+			   jstr(jget(obj, "metadata", "labels"), "pod-template-hash", NULL));
 	if (changed < 0 || !p->n.ns || !p->n.name || !p->n.node || !p->n.owner_kind ||
 	    !p->n.owner_name || !p->n.hash) {
 		pod_delete(m, p, now);
@@ -934,8 +940,8 @@ void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms,
 	if (r) {
 		const struct node *n = r->obj;
 
-		out->kind = reporter_node && !strcmp(reporter_node, n->name) ? "host" :
-									       "remote-node";
+		out->kind =
+			reporter_node && !strcmp(reporter_node, n->name) ? "host" : "remote-node";
 		out->workload = n->name;
 		out->node = n->name;
 		out->zone = n->zone ? n->zone : "";
@@ -948,6 +954,14 @@ void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms,
 		out->node = b->n.node;
 		out->zone = zone_of(m, b->n.node);
 		workload_of(m, &b->n, out);
+		return;
+	}
+	/* Link-local and multicast (IPv6 neighbour discovery, the VPC CNI's gateway) stay local. */
+	if ((addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80) || addr[0] == 0xff ||
+	    (is_mapped(addr) &&
+	     ((addr[12] == 169 && addr[13] == 254) || (addr[12] & 0xf0) == 224))) {
+		out->kind = "link-local";
+		out->workload = out->kind;
 		return;
 	}
 	out->kind = "world";

@@ -31,7 +31,7 @@ struct meta_ident {
 	const char *namespace; /* "" when not a pod (or not known) */
 	const char *workload; /* workload name, node name for host/remote-node, else = kind */
 	const char *kind; /* Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, Pod,
-			     host, remote-node, world, unknown */
+			     host, remote-node, world, unknown, link-local */
 	const char *pod; /* "" when not a pod */
 	const char *node; /* the pod's node, or the node itself; "" otherwise */
 	const char *zone; /* topology.kubernetes.io/zone of that node, "" when not known */

@@ -18,6 +18,9 @@ LAB_ID=${LAB_ID:-fl$(printf '%04x' $((RANDOM)))$$}
 LAB_NODES=()
 LAB_PODS=()
 declare -gA LAB_POD_NODE LAB_POD_IP LAB_POD_IP6 LAB_POD_VETH LAB_NODE_IP
+# Kubernetes identity of the lab's objects, for lab_metadata: pod -> "namespace Kind/name"
+# (Kind: Deployment, StatefulSet, DaemonSet, Job, Pod), node -> zone, "vip:port" -> service.
+declare -gA LAB_POD_APP LAB_NODE_ZONE LAB_SVC
 
 lab_ns() { echo "${LAB_ID}-$1"; }
 lab_exec() { local ns; ns=$(lab_ns "$1"); shift; ip netns exec "$ns" "$@"; }
@@ -159,4 +162,53 @@ lab_up() {
 	lab_pod n1 b 10.1.1.3 fd00:1:1::3
 	lab_pod n2 c 10.1.2.2 fd00:1:2::2
 	lab_clusterip 10.100.0.10 80 8080 b c
+	LAB_NODE_ZONE[n1]=lab-zone-a
+	LAB_NODE_ZONE[n2]=lab-zone-b
+	LAB_POD_APP[a]="shop Deployment/client"
+	LAB_POD_APP[b]="shop Deployment/web"
+	LAB_POD_APP[c]="shop Deployment/web"
+	LAB_SVC[10.100.0.10:80]="shop web 8080"
+}
+
+# lab_metadata: the lab's pods, services and nodes as `kubectl get pods,svc,nodes,rs -o json`
+# would print them (a List), for the collector's --metadata-file. Pods of a Deployment get a
+# ReplicaSet "<name>-<hash>" and a pod-template-hash label, like the real controller makes.
+lab_metadata() {
+	local n p app ns kind name hash uid items=() key
+	for n in "${LAB_NODES[@]}"; do
+		items+=("$(printf '{"apiVersion":"v1","kind":"Node","metadata":{"name":"%s","labels":{"topology.kubernetes.io/zone":"%s"}},"status":{"addresses":[{"type":"InternalIP","address":"%s"},{"type":"Hostname","address":"%s"}]}}' \
+			"$LAB_ID-$n" "${LAB_NODE_ZONE[$n]:-}" "${LAB_NODE_IP[$n]}" "$n")")
+	done
+	for p in "${LAB_PODS[@]}"; do
+		ip netns list | grep -q "^$(lab_ns "$p")\b" || continue
+		app=${LAB_POD_APP[$p]:-"default Pod/$p"}
+		ns=${app%% *}
+		kind=${app#* }
+		name=${kind#*/}
+		kind=${kind%%/*}
+		uid=$(printf '%s' "$LAB_ID-$p" | sha1sum | cut -c1-32)
+		case $kind in
+		Deployment)
+			hash=$(printf '%s' "$name" | sha1sum | cut -c1-10)
+			items+=("$(printf '{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"namespace":"%s","name":"%s-%s","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"%s","controller":true}]}}' "$ns" "$name" "$hash" "$name")")
+			items+=("$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s-%s-%s","uid":"%s","labels":{"pod-template-hash":"%s"},"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"%s-%s","controller":true}]},"spec":{"nodeName":"%s"},"status":{"phase":"Running","podIP":"%s","podIPs":[{"ip":"%s"},{"ip":"%s"}]}}' \
+				"$ns" "$name" "$hash" "$p" "$uid" "$hash" "$name" "$hash" "$LAB_ID-${LAB_POD_NODE[$p]}" "${LAB_POD_IP[$p]}" "${LAB_POD_IP[$p]}" "${LAB_POD_IP6[$p]}")")
+			;;
+		Pod)
+			items+=("$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s","uid":"%s"},"spec":{"nodeName":"%s"},"status":{"phase":"Running","podIP":"%s","podIPs":[{"ip":"%s"},{"ip":"%s"}]}}' \
+				"$ns" "$name" "$uid" "$LAB_ID-${LAB_POD_NODE[$p]}" "${LAB_POD_IP[$p]}" "${LAB_POD_IP[$p]}" "${LAB_POD_IP6[$p]}")")
+			;;
+		*)
+			items+=("$(printf '{"apiVersion":"v1","kind":"Pod","metadata":{"namespace":"%s","name":"%s-%s","uid":"%s","ownerReferences":[{"apiVersion":"apps/v1","kind":"%s","name":"%s","controller":true}]},"spec":{"nodeName":"%s"},"status":{"phase":"Running","podIP":"%s","podIPs":[{"ip":"%s"},{"ip":"%s"}]}}' \
+				"$ns" "$name" "$p" "$uid" "$kind" "$name" "$LAB_ID-${LAB_POD_NODE[$p]}" "${LAB_POD_IP[$p]}" "${LAB_POD_IP[$p]}" "${LAB_POD_IP6[$p]}")")
+			;;
+		esac
+	done
+	for key in "${!LAB_SVC[@]}"; do
+		read -r ns name tport <<<"${LAB_SVC[$key]}"
+		items+=("$(printf '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"%s","name":"%s"},"spec":{"clusterIP":"%s","clusterIPs":["%s"],"ports":[{"port":%s,"targetPort":%s,"protocol":"TCP"}]}}' \
+			"$ns" "$name" "${key%:*}" "${key%:*}" "${key#*:}" "$tport")")
+	done
+	local IFS=,
+	printf '{"apiVersion":"v1","kind":"List","items":[%s]}\n' "${items[*]}"
 }

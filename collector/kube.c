@@ -1,0 +1,952 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#define _GNU_SOURCE /* asprintf */
+#include <errno.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <yaml.h>
+#include "kube.h"
+#include "log.h"
+
+#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define LINE_MAX_BYTES (16u << 20) /* one watch event */
+
+static const char *const api_paths[META_KINDS] = {
+	[META_POD] = "/api/v1/pods",
+	[META_SERVICE] = "/api/v1/services",
+	[META_NODE] = "/api/v1/nodes",
+	[META_REPLICASET] = "/apis/apps/v1/replicasets",
+	[META_JOB] = "/apis/batch/v1/jobs",
+};
+
+static const char *const kind_of_object[META_KINDS] = {
+	[META_POD] = "Pod",		[META_SERVICE] = "Service", [META_NODE] = "Node",
+	[META_REPLICASET] = "ReplicaSet", [META_JOB] = "Job",
+};
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int kube_apply_list(struct meta *m, json_object *list, uint64_t now_unix_ms)
+{
+	json_object *items;
+	int seen[META_KINDS] = { 0 };
+	size_t n;
+
+	if (!json_object_is_type(list, json_type_object))
+		return -EINVAL;
+	if (!json_object_object_get_ex(list, "items", &items) ||
+	    !json_object_is_type(items, json_type_array))
+		return -EINVAL;
+	n = json_object_array_length(items);
+	meta_lock(m);
+	for (int k = 0; k < META_KINDS; k++)
+		meta_relist_begin(m, (enum meta_kind)k);
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(items, i), *kv;
+		const char *kind = "";
+
+		if (json_object_object_get_ex(o, "kind", &kv) &&
+		    json_object_is_type(kv, json_type_string))
+			kind = json_object_get_string(kv);
+		for (int k = 0; k < META_KINDS; k++) {
+			if (strcmp(kind, kind_of_object[k]) == 0) {
+				meta_apply(m, (enum meta_kind)k, META_ADDED, o, now_unix_ms);
+				seen[k]++;
+				break;
+			}
+		}
+	}
+	for (int k = 0; k < META_KINDS; k++)
+		meta_relist_end(m, (enum meta_kind)k, now_unix_ms);
+	meta_unlock(m);
+	return 0;
+}
+
+/* ---- static metadata file ---- */
+
+struct metafile {
+	char *path;
+	struct meta *m;
+	struct stat last;
+	int loaded;
+	uint64_t loads;
+	uint64_t errors;
+};
+
+static int metafile_load(struct metafile *f)
+{
+	json_object *doc = json_object_from_file(f->path);
+	int err;
+
+	if (!doc) {
+		pr_warn("metadata file %s: %s", f->path, json_util_get_last_err());
+		f->errors++;
+		return -EINVAL;
+	}
+	err = kube_apply_list(f->m, doc, unix_ms());
+	json_object_put(doc);
+	if (err) {
+		pr_warn("metadata file %s: not a List with items", f->path);
+		f->errors++;
+		return err;
+	}
+	f->loads++;
+	return 1;
+}
+
+int metafile_open(struct metafile **out, const char *path, struct meta *m)
+{
+	struct metafile *f = calloc(1, sizeof(*f));
+	int err;
+
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->m = m;
+	err = metafile_poll(f);
+	if (err < 0) {
+		metafile_close(f);
+		return err;
+	}
+	*out = f;
+	return 0;
+}
+
+int metafile_poll(struct metafile *f)
+{
+	struct stat st;
+	int r;
+
+	if (stat(f->path, &st)) {
+		if (!f->loaded) {
+			pr_err("metadata file %s: %s", f->path, strerror(errno));
+			return -errno;
+		}
+		return 0; /* vanished (being replaced): keep what we have */
+	}
+	if (f->loaded && st.st_mtim.tv_sec == f->last.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == f->last.st_mtim.tv_nsec && st.st_size == f->last.st_size &&
+	    st.st_ino == f->last.st_ino)
+		return 0;
+	r = metafile_load(f);
+	f->last = st; /* a bad version is not retried until it changes again */
+	if (r > 0 || f->loaded) {
+		f->loaded = 1;
+		return r > 0 ? 1 : 0;
+	}
+	return r;
+}
+
+void metafile_close(struct metafile *f)
+{
+	if (!f)
+		return;
+	free(f->path);
+	free(f);
+}
+
+uint64_t metafile_loads(struct metafile *f)
+{
+	return f ? f->loads : 0;
+}
+
+uint64_t metafile_errors(struct metafile *f)
+{
+	return f ? f->errors : 0;
+}
+
+/* ---- credentials ---- */
+
+struct kube_auth {
+	char *server; /* https://host:port, no trailing slash */
+	char *ca_file;
+	char *ca_data; /* PEM */
+	size_t ca_len;
+	char *token;
+	char *token_file; /* re-read for every request: projected tokens rotate */
+	char *cert_file, *key_file;
+	char *cert_data, *key_data;
+	size_t cert_len, key_len;
+	int insecure;
+};
+
+static void auth_free(struct kube_auth *a)
+{
+	free(a->server);
+	free(a->ca_file);
+	free(a->ca_data);
+	free(a->token);
+	free(a->token_file);
+	free(a->cert_file);
+	free(a->key_file);
+	free(a->cert_data);
+	free(a->key_data);
+	memset(a, 0, sizeof(*a));
+}
+
+/* YAML (a kubeconfig) into a json-c tree; every scalar a string. */
+static json_object *yaml_node(yaml_parser_t *p, yaml_event_t *first);
+
+static json_object *yaml_node(yaml_parser_t *p, yaml_event_t *ev)
+{
+	json_object *o = NULL;
+	yaml_event_t e;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return json_object_new_string_len((const char *)ev->data.scalar.value,
+						  (int)ev->data.scalar.length);
+	case YAML_SEQUENCE_START_EVENT:
+		o = json_object_new_array();
+		for (;;) {
+			json_object *v;
+
+			if (!yaml_parser_parse(p, &e))
+				goto bad;
+			if (e.type == YAML_SEQUENCE_END_EVENT) {
+				yaml_event_delete(&e);
+				return o;
+			}
+			v = yaml_node(p, &e);
+			yaml_event_delete(&e);
+			if (!v)
+				goto bad;
+			json_object_array_add(o, v);
+		}
+	case YAML_MAPPING_START_EVENT:
+		o = json_object_new_object();
+		for (;;) {
+			json_object *v;
+			char *key;
+
+			if (!yaml_parser_parse(p, &e))
+				goto bad;
+			if (e.type == YAML_MAPPING_END_EVENT) {
+				yaml_event_delete(&e);
+				return o;
+			}
+			if (e.type != YAML_SCALAR_EVENT) {
+				yaml_event_delete(&e);
+				goto bad;
+			}
+			key = strndup((const char *)e.data.scalar.value, e.data.scalar.length);
+			yaml_event_delete(&e);
+			if (!key || !yaml_parser_parse(p, &e)) {
+				free(key);
+				goto bad;
+			}
+			v = yaml_node(p, &e);
+			yaml_event_delete(&e);
+			if (!v) {
+				free(key);
+				goto bad;
+			}
+			json_object_object_add(o, key, v);
+			free(key);
+		}
+	default:
+		return NULL; /* aliases and the like: not in kubeconfigs */
+	}
+bad:
+	json_object_put(o);
+	return NULL;
+}
+
+static json_object *yaml_load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	yaml_parser_t p;
+	yaml_event_t e;
+	json_object *root = NULL;
+
+	if (!f)
+		return NULL;
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_file(&p, f);
+	/* stream start, document start, then the root node */
+	while (yaml_parser_parse(&p, &e)) {
+		yaml_event_type_t t = e.type;
+
+		if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT ||
+		    t == YAML_SCALAR_EVENT) {
+			root = yaml_node(&p, &e);
+			yaml_event_delete(&e);
+			break;
+		}
+		yaml_event_delete(&e);
+		if (t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&p);
+	fclose(f);
+	return root;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The entry of a named list (clusters, users, contexts) and its inner object. */
+static json_object *named(json_object *root, const char *list, const char *name, const char *inner)
+{
+	json_object *arr, *v;
+
+	if (!name || !json_object_object_get_ex(root, list, &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		const char *n = jstr(e, "name");
+
+		if (n && strcmp(n, name) == 0 && json_object_object_get_ex(e, inner, &v))
+			return v;
+	}
+	return NULL;
+}
+
+static char *b64_decode(const char *in, size_t *len)
+{
+	size_t n = strlen(in);
+	unsigned char *out = malloc(n / 4 * 3 + 4);
+	int r;
+
+	if (!out)
+		return NULL;
+	r = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (r < 0) {
+		free(out);
+		return NULL;
+	}
+	/* EVP_DecodeBlock counts padding bytes as data. */
+	while (n && in[n - 1] == '=') {
+		n--;
+		r--;
+	}
+	out[r] = 0;
+	*len = (size_t)r;
+	return (char *)out;
+}
+
+/* A path from a kubeconfig: relative ones are relative to the kubeconfig's directory. */
+static char *kc_path(const char *kubeconfig, const char *p)
+{
+	char *copy, *dir, *out;
+
+	if (!p)
+		return NULL;
+	if (p[0] == '/')
+		return strdup(p);
+	copy = strdup(kubeconfig);
+	if (!copy)
+		return NULL;
+	dir = dirname(copy);
+	if (asprintf(&out, "%s/%s", dir, p) < 0)
+		out = NULL;
+	free(copy);
+	return out;
+}
+
+static int auth_from_kubeconfig(struct kube_auth *a, const char *path)
+{
+	json_object *root = yaml_load(path), *ctx, *cl, *us;
+	const char *cur, *v;
+	int err = -EINVAL;
+
+	if (!root) {
+		pr_err("kubeconfig %s: cannot read or parse it", path);
+		return -EINVAL;
+	}
+	cur = jstr(root, "current-context");
+	ctx = named(root, "contexts", cur, "context");
+	cl = named(root, "clusters", jstr(ctx, "cluster"), "cluster");
+	us = named(root, "users", jstr(ctx, "user"), "user");
+	if (!ctx || !cl || !jstr(cl, "server")) {
+		pr_err("kubeconfig %s: current-context '%s' has no cluster with a server", path,
+		       cur ? cur : "");
+		goto out;
+	}
+	a->server = strdup(jstr(cl, "server"));
+	if (a->server && a->server[0] && a->server[strlen(a->server) - 1] == '/')
+		a->server[strlen(a->server) - 1] = 0;
+	a->ca_file = kc_path(path, jstr(cl, "certificate-authority"));
+	if ((v = jstr(cl, "certificate-authority-data")) && !(a->ca_data = b64_decode(v, &a->ca_len)))
+		goto bad_b64;
+	v = jstr(cl, "insecure-skip-tls-verify");
+	a->insecure = v && strcmp(v, "true") == 0;
+	if (us) {
+		if ((v = jstr(us, "token")))
+			a->token = strdup(v);
+		a->token_file = kc_path(path, jstr(us, "tokenFile"));
+		a->cert_file = kc_path(path, jstr(us, "client-certificate"));
+		a->key_file = kc_path(path, jstr(us, "client-key"));
+		if ((v = jstr(us, "client-certificate-data")) &&
+		    !(a->cert_data = b64_decode(v, &a->cert_len)))
+			goto bad_b64;
+		if ((v = jstr(us, "client-key-data")) && !(a->key_data = b64_decode(v, &a->key_len)))
+			goto bad_b64;
+		if (json_object_object_get_ex(us, "exec", NULL) ||
+		    json_object_object_get_ex(us, "auth-provider", NULL))
+			pr_warn("kubeconfig %s: exec/auth-provider credentials are not supported; "
+				"use a token or client certificate",
+				path);
+	}
+	err = a->server ? 0 : -ENOMEM;
+	goto out;
+bad_b64:
+	pr_err("kubeconfig %s: bad base64 data", path);
+out:
+	json_object_put(root);
+	return err;
+}
+
+static int auth_in_cluster(struct kube_auth *a)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+
+	if (!host || !*host) {
+		pr_err("in-cluster: KUBERNETES_SERVICE_HOST is not set (not running in a pod?)");
+		return -EINVAL;
+	}
+	if (asprintf(&a->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
+		     port && *port ? port : "443") < 0)
+		return -ENOMEM;
+	a->ca_file = strdup(SA_DIR "/ca.crt");
+	a->token_file = strdup(SA_DIR "/token");
+	return a->ca_file && a->token_file ? 0 : -ENOMEM;
+}
+
+static char *read_token(const char *path)
+{
+	char buf[16384];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = 0;
+	return strdup(buf);
+}
+
+/* ---- the watcher ---- */
+
+struct kube;
+
+struct watcher {
+	struct kube *k;
+	enum meta_kind kind;
+	pthread_t thread;
+	int started;
+	/* Streaming state of the current request. */
+	char *buf;
+	size_t len, cap;
+	int gone; /* the stream said 410 */
+	int fatal; /* the stream is unusable (bad JSON, huge line) */
+	pthread_mutex_t lock; /* guards st */
+	struct kube_kind_stats st;
+};
+
+struct kube {
+	struct kube_config cfg;
+	struct kube_auth auth;
+	struct meta *m;
+	volatile int stop;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	struct watcher w[META_KINDS];
+};
+
+static int sleep_or_stop(struct kube *k, uint64_t ms)
+{
+	struct timespec ts;
+	int stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&k->stop_lock);
+	while (!k->stop && pthread_cond_timedwait(&k->stop_cond, &k->stop_lock, &ts) == 0)
+		;
+	stop = k->stop;
+	pthread_mutex_unlock(&k->stop_lock);
+	return stop;
+}
+
+static int progress_cb(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct watcher *w = ctx;
+
+	(void)a;
+	(void)b;
+	(void)c;
+	(void)d;
+	return w->k->stop ? 1 : 0;
+}
+
+static void stat_add(struct watcher *w, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&w->lock);
+	*field += n;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int buf_append(struct watcher *w, const char *p, size_t n, size_t max)
+{
+	if (w->len + n + 1 > max)
+		return -E2BIG;
+	if (w->len + n + 1 > w->cap) {
+		size_t cap = w->cap ? w->cap : 65536;
+		char *nb;
+
+		while (cap < w->len + n + 1)
+			cap *= 2;
+		nb = realloc(w->buf, cap);
+		if (!nb)
+			return -ENOMEM;
+		w->buf = nb;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	w->buf[w->len] = 0;
+	return 0;
+}
+
+static size_t list_write(char *p, size_t size, size_t n, void *ctx)
+{
+	struct watcher *w = ctx;
+
+	if (buf_append(w, p, size * n, w->k->cfg.max_list_bytes))
+		return 0; /* aborts the transfer */
+	return size * n;
+}
+
+static void set_rv(struct watcher *w, const char *rv)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->st.resource_version, sizeof(w->st.resource_version), "%s", rv ? rv : "");
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* One watch event line. */
+static void on_event(struct watcher *w, const char *line, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *ev, *obj = NULL, *t;
+	const char *type = "";
+
+	ev = json_tokener_parse_ex(tok, line, (int)len);
+	json_tokener_free(tok);
+	if (!ev) {
+		w->fatal = 1;
+		stat_add(w, &w->st.errors_total, 1);
+		return;
+	}
+	if (json_object_object_get_ex(ev, "type", &t) && json_object_is_type(t, json_type_string))
+		type = json_object_get_string(t);
+	json_object_object_get_ex(ev, "object", &obj);
+	if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED") || !strcmp(type, "DELETED")) {
+		json_object *md, *rv;
+
+		meta_lock(w->k->m);
+		meta_apply(w->k->m, w->kind, type[0] == 'D' ? META_DELETED : META_ADDED, obj,
+			   unix_ms());
+		meta_unlock(w->k->m);
+		if (json_object_object_get_ex(obj, "metadata", &md) &&
+		    json_object_object_get_ex(md, "resourceVersion", &rv))
+			set_rv(w, json_object_get_string(rv));
+		stat_add(w, &w->st.events_total, 1);
+	} else if (!strcmp(type, "BOOKMARK")) {
+		json_object *md, *rv;
+
+		if (json_object_object_get_ex(obj, "metadata", &md) &&
+		    json_object_object_get_ex(md, "resourceVersion", &rv))
+			set_rv(w, json_object_get_string(rv));
+		stat_add(w, &w->st.bookmarks_total, 1);
+	} else if (!strcmp(type, "ERROR")) {
+		json_object *code;
+
+		if (json_object_object_get_ex(obj, "code", &code) &&
+		    json_object_get_int(code) == 410)
+			w->gone = 1;
+		else
+			stat_add(w, &w->st.errors_total, 1);
+		w->fatal = 1;
+	} else {
+		stat_add(w, &w->st.errors_total, 1);
+	}
+	json_object_put(ev);
+}
+
+static size_t watch_write(char *p, size_t size, size_t n, void *ctx)
+{
+	struct watcher *w = ctx;
+	size_t total = size * n, start = 0;
+	char *nl;
+
+	if (buf_append(w, p, total, LINE_MAX_BYTES)) {
+		stat_add(w, &w->st.errors_total, 1);
+		return 0;
+	}
+	while (!w->fatal && (nl = memchr(w->buf + start, '\n', w->len - start))) {
+		size_t l = (size_t)(nl - (w->buf + start));
+
+		if (l)
+			on_event(w, w->buf + start, l);
+		start += l + 1;
+	}
+	if (w->fatal)
+		return 0; /* ends the stream: relist (410) or reconnect */
+	memmove(w->buf, w->buf + start, w->len - start);
+	w->len -= start;
+	return total;
+}
+
+static CURL *request(struct watcher *w, const char *url, struct curl_slist **hdrs, int watch)
+{
+	struct kube_auth *a = &w->k->auth;
+	CURL *c = curl_easy_init();
+	char *tok = a->token_file ? read_token(a->token_file) : NULL;
+
+	if (!c) {
+		free(tok);
+		return NULL;
+	}
+	*hdrs = curl_slist_append(NULL, "Accept: application/json");
+	if (tok || a->token) {
+		char *h;
+
+		if (asprintf(&h, "Authorization: Bearer %s", tok ? tok : a->token) >= 0) {
+			*hdrs = curl_slist_append(*hdrs, h);
+			free(h);
+		}
+	}
+	free(tok);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "flowlens-collector");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch ? watch_write : list_write);
+	/* A silently dead connection: nothing, not even a bookmark, for longer than a watch. */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)w->k->cfg.watch_timeout_s + 60);
+	if (!watch)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	if (a->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
+	if (a->ca_data) {
+		struct curl_blob b = { a->ca_data, a->ca_len, CURL_BLOB_COPY };
+
+		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (a->cert_file)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, a->cert_file);
+	if (a->key_file)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, a->key_file);
+	if (a->cert_data) {
+		struct curl_blob b = { a->cert_data, a->cert_len, CURL_BLOB_COPY };
+
+		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
+	}
+	if (a->key_data) {
+		struct curl_blob b = { a->key_data, a->key_len, CURL_BLOB_COPY };
+
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
+	}
+	if (a->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	return c;
+}
+
+/*
+ * A full list, page by page; what is missing from it is deleted. Returns 0, or -EAGAIN after
+ * an error (the caller backs off), -ESTALE when a continue token expired (list again).
+ */
+static int do_list(struct watcher *w)
+{
+	struct kube *k = w->k;
+	char cont[4096] = "", rv[64] = "";
+	int first = 1, err = 0;
+
+	for (;;) {
+		struct curl_slist *hdrs = NULL;
+		json_object *doc = NULL, *items, *md, *v;
+		char *url, *esc = NULL;
+		long status = 0;
+		CURL *c;
+		CURLcode rc;
+
+		if (*cont) {
+			CURL *e = curl_easy_init();
+
+			esc = e ? curl_easy_escape(e, cont, 0) : NULL;
+			if (e)
+				curl_easy_cleanup(e);
+		}
+		if (asprintf(&url, "%s%s?limit=500%s%s", k->auth.server, api_paths[w->kind],
+			     esc ? "&continue=" : "", esc ? esc : "") < 0) {
+			curl_free(esc);
+			return -EAGAIN;
+		}
+		curl_free(esc);
+		w->len = 0;
+		c = request(w, url, &hdrs, 0);
+		free(url);
+		if (!c)
+			return -EAGAIN;
+		rc = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_cleanup(c);
+		curl_slist_free_all(hdrs);
+		if (k->stop)
+			return -EINTR;
+		if (rc != CURLE_OK || status != 200) {
+			if (status == 410)
+				return -ESTALE;
+			pr_warn("kube: list %s: %s (HTTP %ld)", meta_kind_name(w->kind),
+				rc != CURLE_OK ? curl_easy_strerror(rc) : "bad status", status);
+			stat_add(w, &w->st.errors_total, 1);
+			return -EAGAIN;
+		}
+		doc = json_tokener_parse(w->buf ? w->buf : "");
+		if (!doc || !json_object_object_get_ex(doc, "items", &items) ||
+		    !json_object_is_type(items, json_type_array)) {
+			pr_warn("kube: list %s: not a list", meta_kind_name(w->kind));
+			json_object_put(doc);
+			stat_add(w, &w->st.errors_total, 1);
+			return -EAGAIN;
+		}
+		cont[0] = 0;
+		if (json_object_object_get_ex(doc, "metadata", &md)) {
+			if (json_object_object_get_ex(md, "resourceVersion", &v))
+				snprintf(rv, sizeof(rv), "%s", json_object_get_string(v));
+			if (json_object_object_get_ex(md, "continue", &v))
+				snprintf(cont, sizeof(cont), "%s", json_object_get_string(v));
+		}
+		meta_lock(k->m);
+		if (first)
+			meta_relist_begin(k->m, w->kind);
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			meta_apply(k->m, w->kind, META_ADDED, json_object_array_get_idx(items, i),
+				   unix_ms());
+		if (!*cont)
+			meta_relist_end(k->m, w->kind, unix_ms());
+		meta_unlock(k->m);
+		json_object_put(doc);
+		first = 0;
+		if (!*cont)
+			break;
+	}
+	set_rv(w, rv);
+	pthread_mutex_lock(&w->lock);
+	w->st.lists_total++;
+	w->st.synced = 1;
+	pthread_mutex_unlock(&w->lock);
+	return err;
+}
+
+/* One watch from the last resourceVersion: 0 ended normally, -ESTALE 410, -EAGAIN error. */
+static int do_watch(struct watcher *w)
+{
+	struct kube *k = w->k;
+	struct curl_slist *hdrs = NULL;
+	char rv[64], *url;
+	long status = 0;
+	CURLcode rc;
+	CURL *c;
+
+	pthread_mutex_lock(&w->lock);
+	snprintf(rv, sizeof(rv), "%s", w->st.resource_version);
+	pthread_mutex_unlock(&w->lock);
+	if (asprintf(&url,
+		     "%s%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%llu&resourceVersion=%s",
+		     k->auth.server, api_paths[w->kind], (unsigned long long)k->cfg.watch_timeout_s,
+		     rv) < 0)
+		return -EAGAIN;
+	w->len = 0;
+	w->gone = 0;
+	w->fatal = 0;
+	c = request(w, url, &hdrs, 1);
+	free(url);
+	if (!c)
+		return -EAGAIN;
+	stat_add(w, &w->st.watches_total, 1);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	if (k->stop)
+		return -EINTR;
+	if (w->gone || status == 410)
+		return -ESTALE;
+	if (status != 200 || (rc != CURLE_OK && rc != CURLE_PARTIAL_FILE) || w->fatal) {
+		pr_warn("kube: watch %s from %s: %s (HTTP %ld)", meta_kind_name(w->kind), rv,
+			rc != CURLE_OK ? curl_easy_strerror(rc) : "bad status", status);
+		stat_add(w, &w->st.errors_total, 1);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static void *watch_main(void *arg)
+{
+	struct watcher *w = arg;
+	struct kube *k = w->k;
+	uint64_t backoff = k->cfg.backoff_min_ms;
+	int need_list = 1;
+
+	while (!k->stop) {
+		int r;
+
+		if (need_list) {
+			r = do_list(w);
+			if (r == -EINTR)
+				break;
+			if (r) {
+				/* Full jitter: a thousand collectors must not list in step. */
+				uint64_t d = backoff / 2 + (uint64_t)rand() % (backoff / 2 + 1);
+
+				if (sleep_or_stop(k, d))
+					break;
+				backoff = backoff * 2 > k->cfg.backoff_max_ms ? k->cfg.backoff_max_ms :
+										backoff * 2;
+				continue;
+			}
+			need_list = 0;
+			backoff = k->cfg.backoff_min_ms;
+			pr_info("kube: %s listed at resourceVersion %s", meta_kind_name(w->kind),
+				w->st.resource_version);
+		}
+		r = do_watch(w);
+		if (r == -EINTR)
+			break;
+		if (r == -ESTALE) {
+			stat_add(w, &w->st.gone_total, 1);
+			pr_info("kube: %s watch expired (410 Gone): listing again",
+				meta_kind_name(w->kind));
+			need_list = 1;
+			continue;
+		}
+		if (r == 0) {
+			backoff = k->cfg.backoff_min_ms;
+			continue; /* the server ended the watch (timeoutSeconds): watch on */
+		}
+		if (sleep_or_stop(k, backoff / 2 + (uint64_t)rand() % (backoff / 2 + 1)))
+			break;
+		backoff = backoff * 2 > k->cfg.backoff_max_ms ? k->cfg.backoff_max_ms : backoff * 2;
+	}
+	return NULL;
+}
+
+int kube_start(struct kube **out, const struct kube_config *cfg, struct meta *m)
+{
+	struct kube *k = calloc(1, sizeof(*k));
+	int err;
+
+	if (!k)
+		return -ENOMEM;
+	k->cfg = *cfg;
+	if (!k->cfg.watch_timeout_s)
+		k->cfg.watch_timeout_s = 300;
+	if (!k->cfg.backoff_min_ms)
+		k->cfg.backoff_min_ms = 200;
+	if (!k->cfg.backoff_max_ms)
+		k->cfg.backoff_max_ms = 30000;
+	if (!k->cfg.max_list_bytes)
+		k->cfg.max_list_bytes = 256u << 20;
+	k->m = m;
+	pthread_mutex_init(&k->stop_lock, NULL);
+	pthread_cond_init(&k->stop_cond, NULL);
+	err = cfg->in_cluster ? auth_in_cluster(&k->auth) :
+				auth_from_kubeconfig(&k->auth, cfg->kubeconfig);
+	if (err) {
+		kube_stop(k);
+		return err;
+	}
+	for (int i = 0; i < META_KINDS; i++) {
+		struct watcher *w = &k->w[i];
+
+		w->k = k;
+		w->kind = (enum meta_kind)i;
+		pthread_mutex_init(&w->lock, NULL);
+		err = -pthread_create(&w->thread, NULL, watch_main, w);
+		if (err) {
+			kube_stop(k);
+			return err;
+		}
+		w->started = 1;
+	}
+	pr_info("kube: watching %s", k->auth.server);
+	*out = k;
+	return 0;
+}
+
+void kube_stop(struct kube *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->stop_lock);
+	k->stop = 1;
+	pthread_cond_broadcast(&k->stop_cond);
+	pthread_mutex_unlock(&k->stop_lock);
+	for (int i = 0; i < META_KINDS; i++) {
+		if (k->w[i].started)
+			pthread_join(k->w[i].thread, NULL);
+		if (k->w[i].k)
+			pthread_mutex_destroy(&k->w[i].lock);
+		free(k->w[i].buf);
+	}
+	auth_free(&k->auth);
+	pthread_mutex_destroy(&k->stop_lock);
+	pthread_cond_destroy(&k->stop_cond);
+	free(k);
+}
+
+void kube_stats(struct kube *k, enum meta_kind kind, struct kube_kind_stats *out)
+{
+	struct watcher *w = &k->w[kind];
+
+	pthread_mutex_lock(&w->lock);
+	*out = w->st;
+	pthread_mutex_unlock(&w->lock);
+}
+
+const char *kube_server(struct kube *k)
+{
+	return k->auth.server;
+}
