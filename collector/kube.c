@@ -19,16 +19,15 @@
 #define LINE_MAX_BYTES (16u << 20) /* one watch event */
 
 static const char *const api_paths[META_KINDS] = {
-	[META_POD] = "/api/v1/pods",
-	[META_SERVICE] = "/api/v1/services",
-	[META_NODE] = "/api/v1/nodes",
-	[META_REPLICASET] = "/apis/apps/v1/replicasets",
+	[META_POD] = "/api/v1/pods",	    [META_SERVICE] = "/api/v1/services",
+	[META_NODE] = "/api/v1/nodes",	    [META_REPLICASET] = "/apis/apps/v1/replicasets",
 	[META_JOB] = "/apis/batch/v1/jobs",
 };
 
 static const char *const kind_of_object[META_KINDS] = {
-	[META_POD] = "Pod",		[META_SERVICE] = "Service", [META_NODE] = "Node",
-	[META_REPLICASET] = "ReplicaSet", [META_JOB] = "Job",
+	[META_POD] = "Pod",   [META_SERVICE] = "Service",
+	[META_NODE] = "Node", [META_REPLICASET] = "ReplicaSet",
+	[META_JOB] = "Job",
 };
 
 static uint64_t unix_ms(void)
@@ -300,7 +299,8 @@ static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -388,7 +388,8 @@ static int auth_from_kubeconfig(struct kube_auth *a, const char *path)
 	if (a->server && a->server[0] && a->server[strlen(a->server) - 1] == '/')
 		a->server[strlen(a->server) - 1] = 0;
 	a->ca_file = kc_path(path, jstr(cl, "certificate-authority"));
-	if ((v = jstr(cl, "certificate-authority-data")) && !(a->ca_data = b64_decode(v, &a->ca_len)))
+	if ((v = jstr(cl, "certificate-authority-data")) &&
+	    !(a->ca_data = b64_decode(v, &a->ca_len)))
 		goto bad_b64;
 	v = jstr(cl, "insecure-skip-tls-verify");
 	a->insecure = v && strcmp(v, "true") == 0;
@@ -401,7 +402,8 @@ static int auth_from_kubeconfig(struct kube_auth *a, const char *path)
 		if ((v = jstr(us, "client-certificate-data")) &&
 		    !(a->cert_data = b64_decode(v, &a->cert_len)))
 			goto bad_b64;
-		if ((v = jstr(us, "client-key-data")) && !(a->key_data = b64_decode(v, &a->key_len)))
+		if ((v = jstr(us, "client-key-data")) &&
+		    !(a->key_data = b64_decode(v, &a->key_len)))
 			goto bad_b64;
 		if (json_object_object_get_ex(us, "exec", NULL) ||
 		    json_object_object_get_ex(us, "auth-provider", NULL))
@@ -814,7 +816,7 @@ static int do_watch(struct watcher *w)
 		return -EINTR;
 	if (w->gone || status == 410)
 		return -ESTALE;
-	if (status != 200 || (rc != CURLE_OK && rc != CURLE_PARTIAL_FILE) || w->fatal) {
+	if (status != 200 || rc != CURLE_OK || w->fatal) {
 		pr_warn("kube: watch %s from %s: %s (HTTP %ld)", meta_kind_name(w->kind), rv,
 			rc != CURLE_OK ? curl_easy_strerror(rc) : "bad status", status);
 		stat_add(w, &w->st.errors_total, 1);
@@ -828,7 +830,7 @@ static void *watch_main(void *arg)
 	struct watcher *w = arg;
 	struct kube *k = w->k;
 	uint64_t backoff = k->cfg.backoff_min_ms;
-	int need_list = 1;
+	int need_list = 1, just_listed = 0;
 
 	while (!k->stop) {
 		int r;
@@ -843,12 +845,13 @@ static void *watch_main(void *arg)
 
 				if (sleep_or_stop(k, d))
 					break;
-				backoff = backoff * 2 > k->cfg.backoff_max_ms ? k->cfg.backoff_max_ms :
-										backoff * 2;
+				backoff = backoff * 2 > k->cfg.backoff_max_ms ?
+						  k->cfg.backoff_max_ms :
+						  backoff * 2;
 				continue;
 			}
 			need_list = 0;
-			backoff = k->cfg.backoff_min_ms;
+			just_listed = 1;
 			pr_info("kube: %s listed at resourceVersion %s", meta_kind_name(w->kind),
 				w->st.resource_version);
 		}
@@ -860,12 +863,22 @@ static void *watch_main(void *arg)
 			pr_info("kube: %s watch expired (410 Gone): listing again",
 				meta_kind_name(w->kind));
 			need_list = 1;
+			/* Gone right after a list: do not hammer the API server with lists. */
+			if (just_listed && sleep_or_stop(k, backoff))
+				break;
+			if (just_listed)
+				backoff = backoff * 2 > k->cfg.backoff_max_ms ?
+						  k->cfg.backoff_max_ms :
+						  backoff * 2;
+			just_listed = 0;
 			continue;
 		}
+		just_listed = 0;
 		if (r == 0) {
 			backoff = k->cfg.backoff_min_ms;
 			continue; /* the server ended the watch (timeoutSeconds): watch on */
 		}
+		/* Broken stream or refused watch: resume from the last version after a pause. */
 		if (sleep_or_stop(k, backoff / 2 + (uint64_t)rand() % (backoff / 2 + 1)))
 			break;
 		backoff = backoff * 2 > k->cfg.backoff_max_ms ? k->cfg.backoff_max_ms : backoff * 2;

@@ -859,8 +859,11 @@ void meta_expire(struct meta *m, uint64_t now_unix_ms)
 	}
 }
 
-/* The binding of an address at a time: the newest that began at or before it. */
-static struct binding *binding_at(struct meta *m, const uint8_t a[16], uint64_t when)
+/*
+ * The binding of an address during [start, end]: the newest that began by the end, unless it
+ * had ended before the start (the pod was gone for the whole interval).
+ */
+static struct binding *binding_at(struct meta *m, const uint8_t a[16], uint64_t start, uint64_t end)
 {
 	struct ip_entry *e;
 	struct binding *b, *oldest = NULL;
@@ -869,8 +872,8 @@ static struct binding *binding_at(struct meta *m, const uint8_t a[16], uint64_t 
 	if (!e)
 		return NULL;
 	for (b = e->list; b; b = b->next) {
-		if (b->from_ms <= when)
-			return b;
+		if (b->from_ms <= end)
+			return b->to_ms && b->to_ms < start ? NULL : b;
 		oldest = b;
 	}
 	return oldest; /* before any binding we know of: the first one */
@@ -928,8 +931,8 @@ static const char *zone_of(struct meta *m, const char *node)
 	return n && n->zone ? n->zone : "";
 }
 
-void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms,
-		const char *reporter_node, struct meta_ident *out)
+void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
+		uint64_t end_unix_ms, const char *reporter_node, struct meta_ident *out)
 {
 	struct addr_ref *r;
 	struct binding *b;
@@ -947,7 +950,7 @@ void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms,
 		out->zone = n->zone ? n->zone : "";
 		return;
 	}
-	b = binding_at(m, addr, when_unix_ms);
+	b = binding_at(m, addr, start_unix_ms, end_unix_ms);
 	if (b) {
 		out->namespace = b->n.ns;
 		out->pod = b->n.name;
@@ -988,9 +991,10 @@ int meta_service(struct meta *m, const uint8_t addr[16], struct meta_service *ou
 	return 1;
 }
 
-const char *meta_pod_node(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms)
+const char *meta_pod_node(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
+			  uint64_t end_unix_ms)
 {
-	struct binding *b = binding_at(m, addr, when_unix_ms);
+	struct binding *b = binding_at(m, addr, start_unix_ms, end_unix_ms);
 
 	return b ? b->n.node : "";
 }

@@ -78,16 +78,18 @@ void meta_relist_end(struct meta *m, enum meta_kind kind, uint64_t now_unix_ms);
 void meta_expire(struct meta *m, uint64_t now_unix_ms);
 
 /*
- * Names an address (16 bytes, IPv4-mapped for IPv4) as it was at when_unix_ms. reporter_node
- * is the node whose agent reported the flow: its own addresses are "host". The strings stay
- * valid until the lock is released.
+ * Names an address (16 bytes, IPv4-mapped for IPv4) as it was during the interval [start,
+ * end] (Unix ms) of the report: the pod that held it by the end, unless that pod was gone
+ * before the start. reporter_node is the node whose agent reported the flow: its own
+ * addresses are "host". The strings stay valid until the lock is released.
  */
-void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms,
-		const char *reporter_node, struct meta_ident *out);
+void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
+		uint64_t end_unix_ms, const char *reporter_node, struct meta_ident *out);
 /* The Service whose ClusterIP this is; 0 when there is none. */
 int meta_service(struct meta *m, const uint8_t addr[16], struct meta_service *out);
 /* The node of a pod IP (at when), or "" - used to tell whether a client is on another node. */
-const char *meta_pod_node(struct meta *m, const uint8_t addr[16], uint64_t when_unix_ms);
+const char *meta_pod_node(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
+			  uint64_t end_unix_ms);
 void meta_stats(struct meta *m, struct meta_stats *out);
 /* Whether every kind has been listed at least once (for readiness). */
 int meta_synced(struct meta *m);

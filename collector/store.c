@@ -71,7 +71,7 @@ struct pending_key {
 struct pending {
 	struct pending_key key;
 	uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
-	uint64_t when_unix_ms;
+	uint64_t start_unix_ms, when_unix_ms; /* the report's interval */
 	uint64_t deadline_ms;
 	UT_hash_handle hh;
 };
@@ -215,9 +215,10 @@ static void to16(const ProtobufCBinaryData *b, uint8_t out[16])
 }
 
 /* One aggregate, fully known: named and added to its series. dialed NULL: dialed directly. */
-static void emit(struct store *s, const char *node, uint64_t when, const struct join_key *k,
-		 const uint8_t *dialed, uint16_t dialed_port, uint8_t reporter, uint64_t fp,
-		 uint64_t fb, uint64_t rp, uint64_t rb, uint64_t now_ms)
+static void emit(struct store *s, const char *node, uint64_t start, uint64_t when,
+		 const struct join_key *k, const uint8_t *dialed, uint16_t dialed_port,
+		 uint8_t reporter, uint64_t fp, uint64_t fb, uint64_t rp, uint64_t rb,
+		 uint64_t now_ms)
 {
 	char key[LABELS_TEXT_MAX + 1];
 	struct meta_service svc;
@@ -227,8 +228,8 @@ static void emit(struct store *s, const char *node, uint64_t when, const struct 
 
 	memset(&svc, 0, sizeof(svc));
 	meta_lock(m);
-	meta_ident(m, k->client, when, node, &v.src);
-	meta_ident(m, k->server, when, node, &v.dst);
+	meta_ident(m, k->client, start, when, node, &v.src);
+	meta_ident(m, k->server, start, when, node, &v.dst);
 	v.src_ip = k->client;
 	v.dst_ip = k->server;
 	v.protocol = k->protocol;
@@ -257,9 +258,10 @@ static void emit(struct store *s, const char *node, uint64_t when, const struct 
 
 static void flush_pending(struct store *s, struct pending *p, const struct join *j, uint64_t now_ms)
 {
-	emit(s, p->key.node, p->when_unix_ms, &p->key.j, j && !j->direct ? j->dialed : NULL,
-	     j ? j->dialed_port : 0, FLOWLENS__V1__REPORTER__REPORTER_SERVER, p->fwd_packets,
-	     p->fwd_bytes, p->rev_packets, p->rev_bytes, now_ms);
+	emit(s, p->key.node, p->start_unix_ms, p->when_unix_ms, &p->key.j,
+	     j && !j->direct ? j->dialed : NULL, j ? j->dialed_port : 0,
+	     FLOWLENS__V1__REPORTER__REPORTER_SERVER, p->fwd_packets, p->fwd_bytes, p->rev_packets,
+	     p->rev_bytes, now_ms);
 	HASH_DEL(s->pending, p);
 	s->n_pending--;
 	free(p);
@@ -298,7 +300,7 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
  * Whether a server-side aggregate without a dialed address should wait for its client side:
  * only when the client is (or may be) a pod on another node, whose node did the translation.
  */
-static int client_elsewhere(struct store *s, const char *node, uint64_t when,
+static int client_elsewhere(struct store *s, const char *node, uint64_t start, uint64_t when,
 			    const struct join_key *k)
 {
 	struct meta_ident id;
@@ -306,15 +308,16 @@ static int client_elsewhere(struct store *s, const char *node, uint64_t when,
 	int r;
 
 	meta_lock(s->cfg.meta);
-	meta_ident(s->cfg.meta, k->client, when, node, &id);
-	cnode = meta_pod_node(s->cfg.meta, k->client, when);
+	meta_ident(s->cfg.meta, k->client, start, when, node, &id);
+	cnode = meta_pod_node(s->cfg.meta, k->client, start, when);
 	r = !strcmp(id.kind, "unknown") || (*id.pod && strcmp(cnode, node) != 0);
 	meta_unlock(s->cfg.meta);
 	return r;
 }
 
 static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
-		       const Flowlens__V1__FlowAggregate *f, uint64_t when, uint64_t now_ms)
+		       const Flowlens__V1__FlowAggregate *f, uint64_t start, uint64_t when,
+		       uint64_t now_ms)
 {
 	const Flowlens__V1__Counters *fw = f->forward, *rv = f->reply;
 	uint64_t fp = fw ? fw->packets : 0, fb = fw ? fw->bytes : 0;
@@ -334,24 +337,24 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	if (f->dialed_ip.len == 4 || f->dialed_ip.len == 16) {
 		to16(&f->dialed_ip, dialed);
 		learn_join(s, &k, dialed, (uint16_t)f->dialed_port, now_ms);
-		emit(s, b->node, when, &k, dialed, (uint16_t)f->dialed_port, reporter, fp, fb, rp,
-		     rb, now_ms);
+		emit(s, b->node, start, when, &k, dialed, (uint16_t)f->dialed_port, reporter, fp,
+		     fb, rp, rb, now_ms);
 		return;
 	}
 	if (reporter != FLOWLENS__V1__REPORTER__REPORTER_SERVER) {
-		emit(s, b->node, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
 		return;
 	}
 	HASH_FIND(hh, s->joins, &k, sizeof(k), j);
 	if (j) {
 		if (!j->direct)
 			s->st.joined_total++;
-		emit(s, b->node, when, &k, j->direct ? NULL : j->dialed, j->dialed_port, reporter,
-		     fp, fb, rp, rb, now_ms);
+		emit(s, b->node, start, when, &k, j->direct ? NULL : j->dialed, j->dialed_port,
+		     reporter, fp, fb, rp, rb, now_ms);
 		return;
 	}
-	if (!s->cfg.join_wait_ms || !client_elsewhere(s, b->node, when, &k)) {
-		emit(s, b->node, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+	if (!s->cfg.join_wait_ms || !client_elsewhere(s, b->node, start, when, &k)) {
+		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
 		return;
 	}
 	memset(&pk, 0, sizeof(pk));
@@ -361,7 +364,8 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	if (!p) {
 		if (s->n_pending >= s->cfg.max_pending || !(p = calloc(1, sizeof(*p)))) {
 			s->st.pending_full_total++;
-			emit(s, b->node, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+			emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb,
+			     now_ms);
 			return;
 		}
 		p->key = pk;
@@ -373,6 +377,8 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	p->fwd_bytes += fb;
 	p->rev_packets += rp;
 	p->rev_bytes += rb;
+	if (!p->start_unix_ms || start < p->start_unix_ms)
+		p->start_unix_ms = start;
 	p->when_unix_ms = when;
 }
 
@@ -414,7 +420,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 {
 	struct agent_key ak;
 	struct agent *a;
-	uint64_t when;
+	uint64_t when, start;
 
 	/* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node
 	 * name) is a sequence of its own, and an old boot's late retries stay deduplicated. */
@@ -440,9 +446,12 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 
 	/* Addresses are named as they were when the interval ended (IPs are reused). */
 	when = b->interval_end_unix_ms ? b->interval_end_unix_ms : unix_now_ms();
+	start = b->interval_start_unix_ms && b->interval_start_unix_ms <= when ?
+			b->interval_start_unix_ms :
+			when;
 	for (size_t i = 0; i < b->n_flows; i++) {
 		s->st.aggregates_total++;
-		apply_flow(s, b, b->flows[i], when, now_ms);
+		apply_flow(s, b, b->flows[i], start, when, now_ms);
 	}
 	return STORE_APPLIED;
 }
@@ -603,7 +612,7 @@ struct snap_agent {
 struct snap_pending {
 	struct pending_key key;
 	uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
-	uint64_t when_unix_ms;
+	uint64_t start_unix_ms, when_unix_ms;
 	uint64_t wait_left_ms;
 };
 
@@ -673,6 +682,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.fwd_bytes = p->fwd_bytes;
 		r.rev_packets = p->rev_packets;
 		r.rev_bytes = p->rev_bytes;
+		r.start_unix_ms = p->start_unix_ms;
 		r.when_unix_ms = p->when_unix_ms;
 		r.wait_left_ms = p->deadline_ms > now_ms ? p->deadline_ms - now_ms : 0;
 		err = put(f, &crc, &r, sizeof(r));
@@ -764,6 +774,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		p->fwd_bytes += r.fwd_bytes;
 		p->rev_packets += r.rev_packets;
 		p->rev_bytes += r.rev_bytes;
+		p->start_unix_ms = r.start_unix_ms;
 		p->when_unix_ms = r.when_unix_ms;
 		p->deadline_ms = now_ms + r.wait_left_ms;
 	}

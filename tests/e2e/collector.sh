@@ -30,7 +30,7 @@ COLL_PID=
 mkdir -p "$WORK/state"
 collector_start() {
 	ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
-		--shutdown-grace 2s --new-series-hold 2500ms --series-ttl 10m --state-dir "$WORK/state" >>"$WORK/collector.log" 2>&1 &
+		--shutdown-grace 2s --new-series-hold 2500ms --series-ttl 10m --state-dir "$WORK/state" --ip-labels >>"$WORK/collector.log" 2>&1 &
 	COLL_PID=$!
 	for _ in $(seq 50); do
 		lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && return 0
@@ -123,11 +123,11 @@ WIRE=(-H "Content-Type: application/x-protobuf" -H "Content-Encoding: deflate")
 check_eq "first copy of a batch" "$(post "$WORK/dup.bin" "${AUTH[@]}" "${WIRE[@]}")" 200
 check_eq "second copy of the batch" "$(post "$WORK/dup.bin" "${AUTH[@]}" "${WIRE[@]}")" 200
 dup_val=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
-	awk '/^flowlens_flow_bytes_total\{source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
+	awk '/^flowlens_flow_bytes_total\{.*source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
 check_eq "duplicate batch counted once (held at 0 while new)" "$dup_val" 0
 sleep 2.6
 dup_val=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
-	awk '/^flowlens_flow_bytes_total\{source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
+	awk '/^flowlens_flow_bytes_total\{.*source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
 check_eq "duplicate batch counted once" "$dup_val" 300
 
 # Let the agents deliver everything, then stop them (final drain, flushed on exit).

@@ -4,7 +4,9 @@
  * talk to the collector with curl.
  *
  *   mkbatch --node N --boot HEX32 --seq S [--version V] [--future-field]
- *           [--flow CLIENT,SERVER,PORT,PROTO,REPORTER,FPKTS,FBYTES,RPKTS,RBYTES]...
+ *           [--end-ms UNIX_MS]
+ *           [--flow CLIENT,SERVER,PORT,PROTO,REPORTER,FPKTS,FBYTES,RPKTS,RBYTES
+ *            [--dialed IP,PORT]]...   (--dialed: what the client of the flow before dialed)
  *   mkbatch --bomb BYTES      a zlib stream that inflates to BYTES zero bytes
  */
 #include <arpa/inet.h>
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
 	static Flowlens__V1__FlowAggregate *ptrs[MAX_FLOWS];
 	static Flowlens__V1__Counters ctr[2 * MAX_FLOWS];
 	static uint8_t addrs[2 * MAX_FLOWS][16];
+	static uint8_t dialed[MAX_FLOWS][16];
 	uint8_t boot[16] = { 0 };
 	int future = 0;
 	size_t n = 0;
@@ -61,6 +64,24 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--version") == 0 && v) {
 			b.schema_version = (uint32_t)strtoul(v, NULL, 10);
+			i++;
+		} else if (strcmp(a, "--end-ms") == 0 && v) {
+			b.interval_end_unix_ms = strtoull(v, NULL, 10);
+			b.interval_start_unix_ms = b.interval_end_unix_ms - 1000;
+			i++;
+		} else if (strcmp(a, "--dialed") == 0 && v && n > 0) {
+			char ip[64];
+			unsigned port;
+			int fam;
+
+			if (sscanf(v, "%63[^,],%u", ip, &port) != 2)
+				return 2;
+			fam = strchr(ip, ':') ? AF_INET6 : AF_INET;
+			if (inet_pton(fam, ip, dialed[n - 1]) != 1)
+				return 2;
+			flows[n - 1].dialed_ip.data = dialed[n - 1];
+			flows[n - 1].dialed_ip.len = fam == AF_INET ? 4 : 16;
+			flows[n - 1].dialed_port = port;
 			i++;
 		} else if (strcmp(a, "--future-field") == 0) {
 			future = 1;
