@@ -45,7 +45,6 @@ collector_stop() { # SIGNAL
 	wait "$COLL_PID" 2>/dev/null
 	COLL_PID=
 }
-PROM_PID=
 stop_all() {
 	[ -n "$COLL_PID" ] && kill -KILL "$COLL_PID" 2>/dev/null
 	[ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null
@@ -54,32 +53,7 @@ stop_all() {
 trap stop_all EXIT
 
 collector_start || exit 1
-cat >"$WORK/prom.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-scrape_configs:
-  - job_name: flowlens-collector
-    static_configs:
-      - targets: ['127.0.0.1:9900']
-EOF
-ip netns exec "$(lab_ns n1)" prometheus --config.file="$WORK/prom.yml" \
-	--storage.tsdb.path="$WORK/prom" --web.listen-address=127.0.0.1:9090 \
-	--log.level=warn >"$WORK/prometheus.log" 2>&1 &
-PROM_PID=$!
-prom_query() { # QUERY -> JSON
-	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1"
-}
-# Prometheus scrapes only some seconds after it reports ready: wait for a real scrape.
-scraping=0
-for _ in $(seq 150); do
-	if [ "$(prom_query 'up{job="flowlens-collector"}' 2>/dev/null | jq -r '.data.result[0].value[1] // empty')" = 1 ]; then
-		scraping=1
-		break
-	fi
-	sleep 0.2
-done
-check_eq "Prometheus is scraping the collector" "$scraping" 1
+prom_start 127.0.0.1:9900
 
 lab_exec b iperf3 -s -D -p 5201
 lab_exec c iperf3 -s -D -p 5201
@@ -176,17 +150,6 @@ done
 lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
 check_eq "promtool check metrics (collector)" "$lint" ""
 
-# The run's increase as Prometheus computes it: increase() evaluated at the series' last
-# sample, over a range that starts before its first (which is 0: new series are held at zero),
-# so that Prometheus has nothing to extrapolate; the restart is a counter reset it absorbs.
-prom_total() { # SELECTOR
-	local t
-	t=$(prom_query "$1[15m]" | jq -r '[.data.result[].values[-1][0]] | max // empty')
-	[ -n "$t" ] || { echo 0; return; }
-	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query \
-		--data-urlencode "query=sum(increase($1[15m]))" --data-urlencode "time=$t" |
-		jq -r '.data.result[0].value[1] // "0" | tonumber | round'
-}
 # The same from the raw samples, by hand (each drop is a reset to zero).
 raw_total() { # SELECTOR
 	prom_query "$1[15m]" | jq '[.data.result[].values | map(.[1] | tonumber) |

@@ -26,6 +26,7 @@ check_true() {
 
 cleanup() {
 	local n
+	[ -n "${PROM_PID:-}" ] && kill "$PROM_PID" 2>/dev/null
 	for n in "${!AGENT_PID[@]}"; do
 		kill -TERM "${AGENT_PID[$n]}" 2>/dev/null
 	done
@@ -123,4 +124,48 @@ finish() {
 		done
 	fi
 	[ "$FAILS" -eq 0 ]
+}
+
+# prom_start TARGET...: a real Prometheus in node 1's namespace scraping TARGETs every second;
+# returns once it has scraped them (up == 1). Sets PROM_PID (stopped by cleanup).
+PROM_PID=
+prom_start() {
+	local t targets="" scraping=0
+	for t in "$@"; do targets="$targets'$t',"; done
+	cat >"$WORK/prom.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: flowlens-collector
+    static_configs:
+      - targets: [${targets%,}]
+EOF
+	ip netns exec "$(lab_ns n1)" prometheus --config.file="$WORK/prom.yml" \
+		--storage.tsdb.path="$WORK/prom" --web.listen-address=127.0.0.1:9090 \
+		--log.level=warn >"$WORK/prometheus.log" 2>&1 &
+	PROM_PID=$!
+	# Prometheus scrapes only some seconds after it reports ready: wait for a real scrape.
+	for _ in $(seq 150); do
+		if [ "$(prom_query 'min(up{job="flowlens-collector"})' 2>/dev/null | jq -r '.data.result[0].value[1] // empty')" = 1 ]; then
+			scraping=1
+			break
+		fi
+		sleep 0.2
+	done
+	check_eq "Prometheus is scraping the collector" "$scraping" 1
+}
+prom_query() { # QUERY -> JSON
+	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1"
+}
+# The run's increase as Prometheus computes it: increase() evaluated at the series' last
+# sample, over a range that starts before its first (which is 0: new series are held at zero),
+# so that Prometheus has nothing to extrapolate; a restart is a counter reset it absorbs.
+prom_total() { # SELECTOR
+	local t
+	t=$(prom_query "$1[15m]" | jq -r '[.data.result[].values[-1][0]] | max // empty')
+	[ -n "$t" ] || { echo 0; return; }
+	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query \
+		--data-urlencode "query=sum(increase($1[15m]))" --data-urlencode "time=$t" |
+		jq -r '.data.result[0].value[1] // "0" | tonumber | round'
 }

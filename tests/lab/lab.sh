@@ -125,6 +125,30 @@ lab_clusterip() {
 	done
 }
 
+# lab_external NODE NAME IP: a host outside the cluster (an "internet" address) behind NODE;
+# every other node routes IP through NODE.
+lab_external() {
+	local node=$1 name=$2 ip=$3 nns xns veth n
+	nns=$(lab_ns "$node")
+	xns=$(lab_ns "$name")
+	veth="x$(printf '%s' "$LAB_ID-$name" | sha1sum | cut -c1-12)"
+	ip netns add "$xns"
+	ip -n "$nns" link add "$veth" type veth peer name eth0 netns "$xns"
+	ip -n "$xns" link set lo up
+	ip -n "$xns" addr add "$ip/32" dev eth0
+	ip -n "$xns" link set eth0 up
+	ip -n "$nns" link set "$veth" up
+	ip -n "$xns" route add 169.254.1.1 dev eth0 scope link
+	ip -n "$xns" route add default via 169.254.1.1 dev eth0
+	ip -n "$xns" neigh add 169.254.1.1 lladdr \
+		"$(ip -n "$nns" -o link show "$veth" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)" \
+		dev eth0 nud permanent
+	ip -n "$nns" route add "$ip/32" dev "$veth" scope link
+	for n in "${LAB_NODES[@]}"; do
+		[ "$n" = "$node" ] || ip -n "$(lab_ns "$n")" route add "$ip/32" via "${LAB_NODE_IP[$node]}"
+	done
+}
+
 # lab_web POD PORT DIR: nginx in the pod serving DIR on PORT (pid file and logs in DIR/..).
 lab_web() {
 	local pod=$1 port=$2 dir=$3 conf

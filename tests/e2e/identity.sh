@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# End to end: flows named by workload and Service, both sides of the ClusterIP translation.
+# A client pod calls a ClusterIP with two backends on two nodes (kube-proxy-style DNAT); the
+# collector names addresses from a metadata file; a real Prometheus scrapes it. Checked
+# against iptables counters for the same packets: the bytes under the right source workload,
+# destination workload, destination service and dialed port, from both reporters (the
+# cross-node server side through the collector's join), per backend pod; a deleted pod whose
+# IP is reused by another workload; traffic to an address outside the cluster is "world".
+#
+# XLATE=kfunc|netlink selects the agents' translation source (default: auto).
+source "$(dirname "$0")/lib.sh"
+XLATE=${XLATE:-auto}
+echo "identity.sh: lab $LAB_ID, translation $XLATE"
+if ! command -v prometheus >/dev/null; then
+	echo "SKIP: prometheus not installed (make deps installs Debian's)"
+	exit 77
+fi
+COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
+
+lab_up
+A=${LAB_POD_IP[a]} B=${LAB_POD_IP[b]} C=${LAB_POD_IP[c]} X=203.0.113.10
+lab_external n2 inet "$X"
+for p in b c inet; do
+	mkdir -p "$WORK/www-$p"
+	head -c 150000 /dev/urandom >"$WORK/www-$p/blob"
+	lab_web "$p" $([ "$p" = inet ] && echo 80 || echo 8080) "$WORK/www-$p"
+done
+lab_metadata >"$WORK/meta.json"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+
+# Ground truth on node 1's FORWARD chain: after kube-proxy's DNAT (destination = backend),
+# before the reply's reverse translation (source = backend).
+gt_init n1 iptables GT FORWARD
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 8080 # 1 a -> web pod b
+gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 8080 # 2
+gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 8080 # 3 a -> web pod c (node 2)
+gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 8080 # 4
+gt_rule n1 iptables GT -s "$A" -d "$X" -p tcp --dport 80   # 5 a -> the internet
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 9090 # 6 a -> the IP's next owner
+
+ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
+	--metadata-file "$WORK/meta.json" --pod-labels --new-series-hold 2500ms --join-wait 5s \
+	--shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
+COLL_PID=$!
+stop_all() {
+	kill "$COLL_PID" 2>/dev/null
+	cleanup
+}
+trap stop_all EXIT
+for _ in $(seq 50); do lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break; sleep 0.1; done
+prom_start 127.0.0.1:9900
+URL="http://${LAB_NODE_IP[n1]}:9900"
+agent_start n1 --collector "$URL" --token-file "$WORK/token" --translation "$XLATE" || exit 1
+agent_start n2 --collector "$URL" --token-file "$WORK/token" --translation "$XLATE" || exit 1
+check_eq "agent translation mode" \
+	"$(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | sed -n 's/^flowlens_agent_translation_info{mode="\(.*\)"} 1$/\1/p')" \
+	"$([ "$XLATE" = auto ] && echo kfunc || echo "$XLATE")"
+
+# Through the ClusterIP: each curl a new connection, kube-proxy picks a backend at random.
+for _ in $(seq 24); do
+	lab_exec a curl -sf -o /dev/null http://10.100.0.10/blob || fail "curl ClusterIP"
+done
+lab_exec a curl -sf -o /dev/null "http://$X/blob" || fail "curl the internet host"
+
+# The pod b goes away; its IP goes to a pod of another workload (a StatefulSet) serving 9090.
+lab_pod_del b
+sleep 1
+LAB_POD_APP[d]="shop StatefulSet/cache"
+lab_pod n1 d "$B" fd00:1:1::3
+mkdir -p "$WORK/www-d" && head -c 80000 /dev/urandom >"$WORK/www-d/blob"
+lab_web d 9090 "$WORK/www-d"
+lab_metadata >"$WORK/meta.json.new" && mv "$WORK/meta.json.new" "$WORK/meta.json"
+for _ in $(seq 30); do
+	[ "$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens_collector_metadata_file_loads_total{result=\"ok\"}" { print $2 }')" = 2 ] && break
+	sleep 0.2
+done
+sleep 1.2 # the next batches' intervals begin after the change
+for _ in 1 2 3; do
+	lab_exec a curl -sf -o /dev/null "http://$B:9090/blob" || fail "curl the new pod"
+done
+sleep 2
+agent_stop n1
+agent_stop n2
+sleep 6 # the join wait, then Prometheus' next scrapes
+
+read -r _ b1 <<<"$(gt_read n1 iptables GT 1)"
+read -r _ b2 <<<"$(gt_read n1 iptables GT 2)"
+read -r _ b3 <<<"$(gt_read n1 iptables GT 3)"
+read -r _ b4 <<<"$(gt_read n1 iptables GT 4)"
+read -r _ b5 <<<"$(gt_read n1 iptables GT 5)"
+read -r p6 b6 <<<"$(gt_read n1 iptables GT 6)"
+echo "  info  ground truth: a->b $b1/$b2 B, a->c $b3/$b4 B, a->internet $b5 B, a->new pod $b6 B"
+check_true "both backends were used" test "$b1" -gt 0 -a "$b3" -gt 0
+
+web='source_namespace="shop",source_workload="client",source_workload_kind="Deployment",destination_namespace="shop",destination_workload="web",destination_workload_kind="Deployment",destination_service="web",destination_port="80",protocol="tcp"'
+for r in client server; do
+	check_eq "client -> Service web:80 forward bytes, reporter $r" \
+		"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"$r\",direction=\"forward\"}")" $((b1 + b3))
+	check_eq "client -> Service web:80 reply bytes, reporter $r" \
+		"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"$r\",direction=\"reply\"}")" $((b2 + b4))
+done
+podc=$(jq -r '.items[] | select(.kind == "Pod" and .status.podIP == "'"$C"'") | .metadata.name' "$WORK/meta.json")
+check_eq "server side of the backend on the other node (joined with the client's report)" \
+	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"server\",direction=\"forward\",destination_pod=\"$podc\"}")" "$b3"
+check_eq "server side of the backend on the client's node" \
+	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"server\",direction=\"forward\",destination_pod=~\"web-.*-b\"}")" "$b1"
+check_eq "client side, per backend pod (the translation's backend)" \
+	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"client\",direction=\"forward\",destination_pod=\"$podc\"}")" "$b3"
+check_eq "no untranslated series of the ClusterIP's connections (first packets included)" \
+	"$(prom_query 'count(flowlens_flow_bytes_total{source_workload="client",destination_workload="web",destination_port="8080"} or flowlens_flow_bytes_total{source_workload="client",destination_service="web",destination_workload!="web"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
+check_eq "traffic to the internet is world" \
+	"$(prom_total 'flowlens_flow_bytes_total{source_workload="client",destination_workload_kind="world",destination_port="80",reporter="client",direction="forward"}')" "$b5"
+check_eq "the reused IP is named by its new pod" \
+	"$(prom_total 'flowlens_flow_bytes_total{source_workload="client",destination_workload="cache",destination_workload_kind="StatefulSet",destination_service="",destination_port="9090",reporter="client",direction="forward"}')" "$b6"
+check_eq "...and packets" \
+	"$(prom_total 'flowlens_flow_packets_total{source_workload="client",destination_workload="cache",destination_port="9090",reporter="client",direction="forward"}')" "$p6"
+check_eq "nothing of the new pod's traffic is named by the old workload" \
+	"$(prom_query 'count(flowlens_flow_bytes_total{destination_workload="web",destination_port="9090"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
+zone=$(prom_total 'flowlens_zone_bytes_total{source_zone="lab-zone-b",destination_zone="lab-zone-a",reporter="client"}')
+check_eq "zone bytes lab-zone-b -> lab-zone-a (replies of web pod c)" "$zone" "$b4"
+join=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens_collector_join_total{result=\"joined\"}" { print $2 }')
+check_true "server-side reports joined with the client side's ($join)" test "${join:-0}" -gt 0
+lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
+check_eq "promtool check metrics" "$lint" ""
+finish
