@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <zlib.h>
 #include "expo.h"
+#include "kube.h"
+#include "meta.h"
 #include "optparse.h"
 #include "options.h"
 #include "store.h"
@@ -373,6 +375,187 @@ static void test_store_snapshot(void)
 	      "before the clock began");
 }
 
+static const char meta_doc[] =
+	"{\"kind\":\"List\",\"items\":["
+	"{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\",\"labels\":{\"topology.kubernetes.io/"
+	"zone\":\"za\"}},\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":"
+	"\"192.168.9.1\"}]}},"
+	"{\"kind\":\"Pod\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"api-6f7-x\","
+	"\"labels\":{\"pod-template-hash\":\"6f7\"},\"ownerReferences\":[{\"kind\":"
+	"\"ReplicaSet\",\"name\":\"api-6f7\",\"controller\":true}]},\"spec\":{\"nodeName\":"
+	"\"n1\"},\"status\":{\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.5.0.1\"},{\"ip\":"
+	"\"fd00:5::1\"}]}},"
+	"{\"kind\":\"Pod\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"rs-only-y\","
+	"\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"rs-only\",\"controller\":"
+	"true}]},\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.5.0.2\"}},"
+	"{\"kind\":\"Job\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"nightly-1\","
+	"\"ownerReferences\":[{\"kind\":\"CronJob\",\"name\":\"nightly\",\"controller\":true}]}},"
+	"{\"kind\":\"Pod\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"nightly-1-z\","
+	"\"ownerReferences\":[{\"kind\":\"Job\",\"name\":\"nightly-1\",\"controller\":true}]},"
+	"\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.5.0.3\"}},"
+	"{\"kind\":\"Pod\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"done\"},\"status\":{"
+	"\"phase\":\"Succeeded\",\"podIP\":\"10.5.0.4\"}},"
+	"{\"kind\":\"Pod\",\"metadata\":{\"namespace\":\"kube-system\",\"name\":\"hostnet\"},"
+	"\"spec\":{\"hostNetwork\":true,\"nodeName\":\"n1\"},\"status\":{\"podIP\":"
+	"\"192.168.9.1\"}},"
+	"{\"kind\":\"Service\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"api\"},\"spec\":{"
+	"\"clusterIP\":\"10.96.5.5\"}},"
+	"{\"kind\":\"Service\",\"metadata\":{\"namespace\":\"ns\",\"name\":\"headless\"},"
+	"\"spec\":{\"clusterIP\":\"None\"}},"
+	"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"\"}}"
+	"]}";
+
+static void ip16(const char *s, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, out + 12) == 1)
+		out[10] = out[11] = 0xff;
+	else
+		inet_pton(AF_INET6, s, out);
+}
+
+static void check_ident(struct meta *m, const char *ip, uint64_t start, uint64_t end,
+			const char *ns, const char *workload, const char *kind, const char *zone)
+{
+	struct meta_ident id;
+	uint8_t a[16];
+
+	ip16(ip, a);
+	meta_ident(m, a, start, end, "n1", &id);
+	CHECK(!strcmp(id.namespace, ns) && !strcmp(id.workload, workload) &&
+		      !strcmp(id.kind, kind) && !strcmp(id.zone, zone),
+	      "%s: got %s/%s (%s) zone %s, want %s/%s (%s) zone %s", ip, id.namespace, id.workload,
+	      id.kind, id.zone, ns, workload, kind, zone);
+}
+
+static void test_meta(void)
+{
+	json_object *doc = json_tokener_parse(meta_doc), *ev;
+	struct meta_service svc;
+	struct meta_stats ms;
+	struct meta *m;
+	uint8_t a[16];
+
+	CHECK(meta_new(&m, 60000) == 0, "meta");
+	CHECK(kube_apply_list(m, doc, 1000) == 0, "list applied");
+	json_object_put(doc);
+	check_ident(m, "10.5.0.1", 0, 1000, "ns", "api", "Deployment", "za");
+	check_ident(m, "fd00:5::1", 0, 1000, "ns", "api", "Deployment", "za");
+	check_ident(m, "10.5.0.2", 0, 1000, "ns", "rs-only", "ReplicaSet", "za");
+	check_ident(m, "10.5.0.3", 0, 1000, "ns", "nightly", "CronJob", "za");
+	check_ident(m, "10.5.0.4", 0, 1000, "", "unknown", "unknown", "");
+	check_ident(m, "192.168.9.1", 0, 1000, "", "n1", "host", "za");
+	check_ident(m, "8.8.8.8", 0, 1000, "", "world", "world", "");
+	check_ident(m, "fe80::1", 0, 1000, "", "link-local", "link-local", "");
+	ip16("10.96.5.5", a);
+	CHECK(meta_service(m, a, &svc) && !strcmp(svc.name, "api") && !strcmp(svc.namespace, "ns"),
+	      "service by ClusterIP");
+	meta_stats(m, &ms);
+	CHECK(ms.objects[META_POD] == 5 && ms.objects[META_SERVICE] == 2 &&
+		      ms.bad_objects_total == 1,
+	      "objects %llu pods %llu services %llu bad", (unsigned long long)ms.objects[META_POD],
+	      (unsigned long long)ms.objects[META_SERVICE],
+	      (unsigned long long)ms.bad_objects_total);
+
+	/* 10.5.0.1 moves from api-6f7-x (deleted at 5000) to a bare pod (added at 6000). */
+	meta_lock(m);
+	ev = json_tokener_parse("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"api-6f7-x\"}}");
+	meta_apply(m, META_POD, META_DELETED, ev, 5000);
+	json_object_put(ev);
+	ev = json_tokener_parse("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"solo\"},\"spec\":{"
+				"\"nodeName\":\"n1\"},\"status\":{\"podIP\":\"10.5.0.1\"}}");
+	meta_apply(m, META_POD, META_ADDED, ev, 6000);
+	json_object_put(ev);
+	meta_unlock(m);
+	check_ident(m, "10.5.0.1", 3000, 4000, "ns", "api", "Deployment", "za");
+	check_ident(m, "10.5.0.1", 4000, 5500, "ns", "api", "Deployment", "za");
+	check_ident(m, "10.5.0.1", 5200, 5800, "", "unknown", "unknown", "");
+	check_ident(m, "10.5.0.1", 5500, 6500, "ns", "solo", "Pod", "za");
+	meta_expire(m, 5000 + 60000);
+	check_ident(m, "10.5.0.1", 3000, 4000, "ns", "solo", "Pod", "za");
+	CHECK(meta_set_cluster_cidrs(m, "10.0.0.0/8,bogus") == -EINVAL, "bad CIDR list refused");
+	CHECK(meta_set_cluster_cidrs(m, "10.5.0.0/24") == 0, "CIDRs");
+	check_ident(m, "10.6.0.1", 0, 1000, "", "world", "world", "");
+	meta_free(m);
+}
+
+/* A server-side report waits for the client side, which says what was dialed. */
+static void test_store_join(void)
+{
+	struct store_config cfg = {
+		.max_series = 100, .ttl_ms = 1 << 30, .max_agents = 10, .join_wait_ms = 5000
+	};
+	json_object *doc = json_tokener_parse(meta_doc);
+	struct test_batch t;
+	struct store_stats st;
+	struct store *s;
+	struct meta *m;
+	uint8_t vip[4];
+	char *out;
+
+	meta_new(&m, 60000);
+	kube_apply_list(m, doc, 1000);
+	json_object_put(doc);
+	cfg.meta = m;
+	store_new(&s, &cfg);
+	/* Server side on node n2: client 10.5.0.3 (a pod on n1) -> backend 10.5.0.1:8080. */
+	make_batch(&t, "n2", 1);
+	t.b.interval_end_unix_ms = 2000;
+	t.b.n_flows = 1;
+	inet_pton(AF_INET, "10.5.0.3", t.addr[0]);
+	inet_pton(AF_INET, "10.5.0.1", t.addr[1]);
+	t.f[0].server_port = 8080;
+	t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+	store_apply(s, &t.b, 100);
+	store_stats(s, 100, &st);
+	CHECK(st.pending == 1, "server side waits: %llu pending", (unsigned long long)st.pending);
+	/* The client side on n1 reports it dialed 10.96.5.5:80. */
+	make_batch(&t, "n1", 1);
+	t.b.interval_end_unix_ms = 2000;
+	t.b.n_flows = 1;
+	inet_pton(AF_INET, "10.5.0.3", t.addr[0]);
+	inet_pton(AF_INET, "10.5.0.1", t.addr[1]);
+	inet_pton(AF_INET, "10.96.5.5", vip);
+	t.f[0].server_port = 8080;
+	t.f[0].dialed_ip.data = vip;
+	t.f[0].dialed_ip.len = 4;
+	t.f[0].dialed_port = 80;
+	store_apply(s, &t.b, 200);
+	store_stats(s, 200, &st);
+	CHECK(st.pending == 0 && st.joined_total == 1, "joined: %llu pending %llu joined",
+	      (unsigned long long)st.pending, (unsigned long long)st.joined_total);
+	out = render(s, 300);
+	CHECK(strstr(out,
+		     "source_workload=\"nightly\",source_workload_kind=\"CronJob\",destination_"
+		     "namespace=\"ns\",destination_workload=\"api\",destination_workload_kind="
+		     "\"Deployment\",destination_service=\"api\",destination_port=\"80\",protocol="
+		     "\"tcp\",direction=\"forward\",reporter=\"server\"} 1000") != NULL,
+	      "server side named with the dialed service:\n%s", out);
+	free(out);
+	/* Another server-side report with no client side: applied as direct after the wait. */
+	make_batch(&t, "n2", 2);
+	t.b.interval_end_unix_ms = 2000;
+	t.b.n_flows = 1;
+	inet_pton(AF_INET, "10.5.0.3", t.addr[0]);
+	inet_pton(AF_INET, "10.5.0.2", t.addr[1]);
+	t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+	store_apply(s, &t.b, 300);
+	store_tick(s, 5299);
+	store_stats(s, 5299, &st);
+	CHECK(st.pending == 1, "still waiting before the deadline");
+	store_tick(s, 5300);
+	store_stats(s, 5300, &st);
+	CHECK(st.pending == 0 && st.join_timeouts_total == 1, "applied after the wait");
+	out = render(s, 5300);
+	CHECK(strstr(out,
+		     "destination_workload=\"rs-only\",destination_workload_kind=\"ReplicaSet\","
+		     "destination_service=\"\",destination_port=\"80\"") != NULL,
+	      "direct after the wait");
+	free(out);
+	store_free(s);
+	meta_free(m);
+}
+
 int main(void)
 {
 	test_expo_escaping();
@@ -383,6 +566,8 @@ int main(void)
 	test_wire_round_trip();
 	test_store_merge();
 	test_store_snapshot();
+	test_meta();
+	test_store_join();
 	printf("test-unit: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
