@@ -51,10 +51,19 @@ done
 lab_exec c iperf3 -s -D -p 5432
 lab_exec n2 iperf3 -s -D -p 5201
 
+# An address outside the cluster, behind node 2 (traffic to it is named "world").
+lab_external n2 inet 203.0.113.10
+mkdir -p "$WORK/www-inet" && echo "the internet" >"$WORK/www-inet/index.html"
+lab_web inet 80 "$WORK/www-inet"
+# Names for the collector: the lab as `kubectl get pods,svc,nodes,rs -o json` would show it
+# (namespace shop: Deployment client = pod a, Deployment web = pods b and c, Service web).
+lab_metadata >"$WORK/meta.json"
+
 # The collector and Prometheus run in node 1's network namespace (in a cluster: a Deployment).
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
 ip netns exec "$(lab_ns n1)" "$TOP/build/flowlens-collector" --listen 0.0.0.0:9900 \
 	--token-file "$WORK/token" --new-series-hold 5s --shutdown-grace 0 \
+	--metadata-file "$WORK/meta.json" --join-wait 8s \
 	>"$WORK/collector.log" 2>&1 &
 PIDS+=($!)
 printf '%s\n' "global: { scrape_interval: 2s, scrape_timeout: 1s }" \
@@ -72,7 +81,7 @@ if command -v prometheus >/dev/null; then
 fi
 
 for n in n1 n2; do
-	FLOWLENS_NODE_NAME="$n" ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" \
+	FLOWLENS_NODE_NAME="$LAB_ID-$n" ip netns exec "$(lab_ns "$n")" "$TOP/build/flowlens-agent" \
 		--interval "$INTERVAL" --listen 0.0.0.0:9810 --output json \
 		--collector "http://${LAB_NODE_IP[n1]}:9900" --token-file "$WORK/token" \
 		>"$WORK/$n.jsonl" 2>"$WORK/$n.log" &
@@ -97,6 +106,7 @@ sleep 3
 	while :; do
 		lab_exec a curl -s -o /dev/null http://10.100.0.10/ http://10.100.0.10/ http://10.100.0.10/blob
 		lab_exec a curl -s -o /dev/null "http://${LAB_POD_IP[b]}:8080/blob"
+		lab_exec c curl -s -o /dev/null http://203.0.113.10/
 		sleep 0.5
 	done
 ) >/dev/null 2>&1 &
@@ -120,22 +130,29 @@ show() {
 	for n in n1 n2; do
 		echo "node $n  (curl http://127.0.0.1:9810/v1/flows inside netns $(lab_ns "$n"))"
 		lab_exec "$n" curl -sf http://127.0.0.1:9810/v1/flows | jq -r '
-			["REPORTER","PROTO","CLIENT","SERVER","PORT","PKTS>","BYTES>","<PKTS","<BYTES","INITIATOR"],
+			["REPORTER","PROTO","CLIENT","SERVER","PORT","DIALED","PKTS>","BYTES>","<PKTS","<BYTES","INITIATOR"],
 			(.flows | map(select(.client_ip | test("^fe80|^::") | not)) | sort_by(-(.forward.bytes + .reply.bytes))[:14][] |
 			 [.reporter, .protocol, .client_ip, .server_ip, .server_port,
+			  (if .dialed_ip then "\(.dialed_ip):\(.dialed_port)" else "-" end),
 			  .forward.packets, .forward.bytes, .reply.packets, .reply.bytes, .initiator]) | @tsv' |
 			column -t -s $'\t' | sed 's/^/  /'
 		echo
 	done
 	echo "agent health: $(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | grep -E '^flowlens_agent_(interfaces|flow_table_entries|datapath_events_total\{reason="table_full"\})' | tr '\n' ' ')"
 	echo
-	echo "Prometheus (scraping the collector): top flows by bytes/s over 30 s, client-side view"
+	echo "Prometheus (scraping the collector): the service map, bytes/s over 30 s, client-side view"
 	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode \
-		'query=topk(8, sum by (source_ip, destination_ip, destination_port, protocol, direction) (rate(flowlens_flow_bytes_total{reporter=~"client|node"}[30s])))' 2>/dev/null |
-		jq -r '["SOURCE","DESTINATION","PORT","PROTO","DIRECTION","BYTES/S"],
-			(.data.result // [] | .[] | [.metric.source_ip, .metric.destination_ip, .metric.destination_port,
-			 .metric.protocol, .metric.direction, (.value[1] | tonumber | floor)]) | @tsv' 2>/dev/null |
+		'query=topk(10, sum by (source_namespace, source_workload, destination_namespace, destination_workload, destination_workload_kind, destination_service, destination_port, protocol) (rate(flowlens_flow_bytes_total{reporter=~"client|node"}[30s])))' 2>/dev/null |
+		jq -r '["SOURCE","DESTINATION","KIND","SERVICE","PORT","PROTO","BYTES/S"],
+			(.data.result // [] | .[] | [
+			 (if .metric.source_namespace then "\(.metric.source_namespace)/" else "" end) + .metric.source_workload,
+			 (if .metric.destination_namespace then "\(.metric.destination_namespace)/" else "" end) + .metric.destination_workload,
+			 .metric.destination_workload_kind, (.metric.destination_service // "-"), .metric.destination_port,
+			 .metric.protocol, (.value[1] | tonumber | floor)]) | @tsv' 2>/dev/null |
 		column -t -s $'\t' | sed 's/^/  /'
+	echo "  cross-zone bytes/s: $(lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode \
+		'query=sum by (source_zone, destination_zone) (rate(flowlens_zone_bytes_total{reporter="client",source_zone!="",destination_zone!=""}[30s]))' 2>/dev/null |
+		jq -r '[.data.result // [] | .[] | "\(.metric.source_zone)->\(.metric.destination_zone) \(.value[1] | tonumber | floor)"] | join(", ")')"
 	echo "  look yourself: sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9900/metrics (collector), :9090 (Prometheus), :9810/v1/flows (agent)"
 	echo "  collector: $(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '/^flowlens_collector_(batches_total\{result="applied"\}|series |agents )/ { printf "%s  ", $0 }')"
 }
