@@ -834,7 +834,8 @@ int main(int argc, char **argv)
 	scfg.meta = c.meta;
 	scfg.labels.pod_labels = c.o.pod_labels;
 	scfg.labels.ip_labels = c.o.ip_labels;
-	scfg.join_wait_ms = c.o.join_wait_ms;
+	/* Without names the collector cannot tell a client on another node: nothing waits. */
+	scfg.join_wait_ms = c.mfile || c.kube ? c.o.join_wait_ms : 0;
 	scfg.max_series = c.o.max_series;
 	scfg.ttl_ms = c.o.ttl_ms;
 	scfg.max_agents = c.o.max_agents;
