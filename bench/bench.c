@@ -123,8 +123,11 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 			return 1;
 		ctx.prog_ingress = ctx.prog_egress = bpf_program__fd(noop->progs.noop_tc);
 	} else {
-		flow = flow_bpf__open_and_load();
+		flow = flow_bpf__open();
 		if (!flow)
+			return 1;
+		flow->rodata->ct_enabled = 1; /* as the agent runs it by default */
+		if (flow_bpf__load(flow))
 			return 1;
 		ctx.prog_ingress = bpf_program__fd(flow->progs.flowlens_ingress);
 		ctx.prog_egress = bpf_program__fd(flow->progs.flowlens_egress);
@@ -317,6 +320,7 @@ int main(int argc, char **argv)
 		return 1;
 	bpf_map__set_max_entries(flow->maps.flows4, 1 << 20);
 	bpf_map__set_max_entries(flow->maps.flows6, 1 << 20);
+	flow->rodata->ct_enabled = 1;
 	if (flow_bpf__load(flow)) {
 		fprintf(stderr, "loading flow.bpf.o failed\n");
 		return 1;

@@ -38,6 +38,7 @@ static int env_open(struct env *e, unsigned int max_entries)
 	bpf_map__set_max_entries(e->skel->maps.flows4, max_entries);
 	bpf_map__set_max_entries(e->skel->maps.flows6, max_entries);
 	bpf_map__set_max_entries(e->skel->maps.overflow, 64 * 1024);
+	e->skel->rodata->ct_enabled = 1; /* the conntrack path must pass the verifier too */
 	if (flow_bpf__load(e->skel)) {
 		flow_bpf__destroy(e->skel);
 		return -EINVAL;
@@ -215,6 +216,43 @@ static void test_ipv4_tcp_both_directions(struct env *e)
 	CHECK(st.synack == 1 && st.syn == 0, "synack %u syn %u", st.synack, st.syn);
 	k.dir = FL_DIR_INGRESS;
 	CHECK(read_flow(e, &k, &st) != 0, "reply seen on egress must not be keyed as ingress");
+}
+
+/*
+ * Conntrack lookups happen for a flow's first packets only: a crafted packet has no conntrack
+ * entry, so each of the first FL_CT_TRIES packets looks both directions up, then never again.
+ */
+static void test_conntrack_budget(struct env *e)
+{
+	struct pkt_spec p = { .family = AF_INET,
+			      .proto = 6,
+			      .src = "10.7.1.2",
+			      .dst = "10.7.2.3",
+			      .sport = 41000,
+			      .dport = 443,
+			      .tcp_flags = TCPF_ACK_BIT };
+	struct pkt_spec icmp = {
+		.family = AF_INET, .proto = 1, .src = "10.7.1.2", .dst = "10.7.2.3"
+	};
+	__u64 before = counter(e, FL_CNT_CT_LOOKUP);
+	struct fl_stats st;
+	struct fl_key k;
+	int len;
+
+	for (int i = 0; i < 10; i++)
+		run(e->prog_in, &p, &len);
+	k = make_key(&p, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0 && st.packets == 10, "flow counted");
+	CHECK(st.ct == FL_CT_TRIES, "ct state %#x, want %d misses then give up", st.ct,
+	      FL_CT_TRIES);
+	CHECK(counter(e, FL_CNT_CT_LOOKUP) - before == 2 * FL_CT_TRIES, "lookups %llu, want %d",
+	      counter(e, FL_CNT_CT_LOOKUP) - before, 2 * FL_CT_TRIES);
+	before = counter(e, FL_CNT_CT_LOOKUP);
+	for (int i = 0; i < 3; i++)
+		run(e->prog_in, &icmp, &len);
+	k = make_key(&icmp, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0 && st.ct == FL_CT_SKIP, "ICMP not looked up (%#x)", st.ct);
+	CHECK(counter(e, FL_CNT_CT_LOOKUP) == before, "no lookups for ICMP");
 }
 
 /* The clock program reads jiffies and CLOCK_MONOTONIC together. */
@@ -652,6 +690,7 @@ int main(void)
 	test_vlan(&e);
 	test_other_protocols(&e);
 	test_truncated_and_malformed(&e);
+	test_conntrack_budget(&e);
 	flow_bpf__destroy(e.skel);
 	test_table_full();
 	test_flowtab_initiator();
