@@ -95,7 +95,9 @@ int main(int argc, char **argv)
 		struct store_config cfg = { .max_series = n + 16,
 					    .ttl_ms = 1ULL << 40,
 					    .max_agents = 16,
-					    .zero_hold_ms = 0 };
+					    .zero_hold_ms = 0,
+					    /* distinct series per client, as before names */
+					    .labels = { .ip_labels = 1 } };
 		uint8_t **bodies = calloc(batches, sizeof(*bodies));
 		size_t *lens = calloc(batches, sizeof(*lens));
 		double t0, t_new, t_known, t_render;

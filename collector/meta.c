@@ -103,6 +103,7 @@ struct meta {
 	struct cidr cidrs[CIDRS_MAX];
 	int n_cidrs;
 	int synced[META_KINDS];
+	uint64_t gen;
 	struct meta_stats st;
 };
 
@@ -282,6 +283,7 @@ int meta_set_cluster_cidrs(struct meta *m, const char *list)
 		return err;
 	memcpy(m->cidrs, c, sizeof(c[0]) * (size_t)n);
 	m->n_cidrs = n;
+	m->gen++;
 	return 0;
 }
 
@@ -725,6 +727,7 @@ int meta_apply(struct meta *m, enum meta_kind kind, enum meta_event ev, json_obj
 		return -EINVAL;
 	}
 	m->st.events_total++;
+	m->gen++;
 	switch (kind) {
 	case META_POD:
 		err = apply_pod(m, ev, obj, now_unix_ms, !m->synced[META_POD]);
@@ -781,6 +784,7 @@ void meta_relist_begin(struct meta *m, enum meta_kind kind)
 
 void meta_relist_end(struct meta *m, enum meta_kind kind, uint64_t now_unix_ms)
 {
+	m->gen++;
 	struct pod *p, *pt;
 	struct svc *s, *st;
 	struct node *n, *nt;
@@ -848,6 +852,7 @@ void meta_expire(struct meta *m, uint64_t now_unix_ms)
 				names_free(&b->n);
 				free(b);
 				m->st.ip_bindings--;
+				m->gen++;
 				continue;
 			}
 			pp = &b->next;
@@ -863,7 +868,8 @@ void meta_expire(struct meta *m, uint64_t now_unix_ms)
  * The binding of an address during [start, end]: the newest that began by the end, unless it
  * had ended before the start (the pod was gone for the whole interval).
  */
-static struct binding *binding_at(struct meta *m, const uint8_t a[16], uint64_t start, uint64_t end)
+static struct binding *binding_at(struct meta *m, const uint8_t a[16], uint64_t start, uint64_t end,
+				  int *stable)
 {
 	struct ip_entry *e;
 	struct binding *b, *oldest = NULL;
@@ -871,6 +877,9 @@ static struct binding *binding_at(struct meta *m, const uint8_t a[16], uint64_t 
 	HASH_FIND(hh, m->ips, a, 16, e);
 	if (!e)
 		return NULL;
+	/* One open binding: the same answer whatever the time. */
+	if (stable)
+		*stable = !e->list->next && !e->list->to_ms;
 	for (b = e->list; b; b = b->next) {
 		if (b->from_ms <= end)
 			return b->to_ms && b->to_ms < start ? NULL : b;
@@ -938,6 +947,7 @@ void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
 	struct binding *b;
 
 	out->buf[0] = 0;
+	out->stable = 1;
 	out->namespace = out->pod = out->node = out->zone = "";
 	HASH_FIND(hh, m->node_ips, addr, 16, r);
 	if (r) {
@@ -950,7 +960,7 @@ void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
 		out->zone = n->zone ? n->zone : "";
 		return;
 	}
-	b = binding_at(m, addr, start_unix_ms, end_unix_ms);
+	b = binding_at(m, addr, start_unix_ms, end_unix_ms, &out->stable);
 	if (b) {
 		out->namespace = b->n.ns;
 		out->pod = b->n.name;
@@ -994,9 +1004,14 @@ int meta_service(struct meta *m, const uint8_t addr[16], struct meta_service *ou
 const char *meta_pod_node(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
 			  uint64_t end_unix_ms)
 {
-	struct binding *b = binding_at(m, addr, start_unix_ms, end_unix_ms);
+	struct binding *b = binding_at(m, addr, start_unix_ms, end_unix_ms, NULL);
 
 	return b ? b->n.node : "";
+}
+
+uint64_t meta_generation(struct meta *m)
+{
+	return m->gen;
 }
 
 void meta_stats(struct meta *m, struct meta_stats *out)

@@ -36,6 +36,11 @@ struct meta_ident {
 	const char *node; /* the pod's node, or the node itself; "" otherwise */
 	const char *zone; /* topology.kubernetes.io/zone of that node, "" when not known */
 	char buf[320]; /* storage for a derived workload name */
+	/*
+	 * 1 when the answer cannot change with time until the metadata changes (see
+	 * meta_generation): no other pod held the address within the history.
+	 */
+	int stable;
 };
 
 struct meta_service {
@@ -91,6 +96,8 @@ int meta_service(struct meta *m, const uint8_t addr[16], struct meta_service *ou
 const char *meta_pod_node(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
 			  uint64_t end_unix_ms);
 void meta_stats(struct meta *m, struct meta_stats *out);
+/* Changes whenever something a name depends on changed (any object, binding or range). */
+uint64_t meta_generation(struct meta *m);
 /* Whether every kind has been listed at least once (for readiness). */
 int meta_synced(struct meta *m);
 void meta_mark_synced(struct meta *m, enum meta_kind kind);

@@ -78,6 +78,31 @@ struct pending {
 
 #define JOIN_TTL_MS (10ULL * 60 * 1000)
 
+/* Naming cache: an aggregate key (as reported by one node) -> the series it lands in. */
+struct name_key {
+	struct join_key j;
+	uint8_t dialed[16];
+	uint16_t dialed_port;
+	uint8_t has_dialed;
+	uint8_t reporter;
+	uint32_t node;
+};
+
+struct name_entry {
+	struct name_key key;
+	struct series *x[4]; /* flow forward, flow reply, zone forward, zone reply */
+	uint64_t meta_gen;
+	uint64_t series_gen;
+	uint64_t used_ms;
+	UT_hash_handle hh;
+};
+
+struct node_name {
+	char *name;
+	uint32_t id;
+	UT_hash_handle hh;
+};
+
 struct store {
 	struct store_config cfg;
 	struct meta *own_meta;
@@ -88,6 +113,11 @@ struct store {
 	struct join *joins;
 	struct pending *pending;
 	size_t n_pending;
+	struct name_entry *names;
+	size_t n_names;
+	struct node_name *node_names;
+	uint32_t n_node_names;
+	uint64_t series_gen; /* changes whenever a series is freed: cached pointers go stale */
 	struct store_stats st;
 };
 
@@ -109,6 +139,17 @@ int store_new(struct store **out, const struct store_config *cfg)
 		s->cfg.max_pending = 100000;
 	*out = s;
 	return 0;
+}
+
+static void drop_names(struct store *s)
+{
+	struct name_entry *e, *et;
+
+	HASH_ITER (hh, s->names, e, et) {
+		HASH_DEL(s->names, e);
+		free(e);
+	}
+	s->n_names = 0;
 }
 
 void store_free(struct store *s)
@@ -135,6 +176,16 @@ void store_free(struct store *s)
 	HASH_ITER (hh, s->pending, p, pt) {
 		HASH_DEL(s->pending, p);
 		free(p);
+	}
+	drop_names(s);
+	{
+		struct node_name *n, *nt;
+
+		HASH_ITER (hh, s->node_names, n, nt) {
+			HASH_DEL(s->node_names, n);
+			free(n->name);
+			free(n);
+		}
 	}
 	meta_free(s->own_meta);
 	free(s);
@@ -165,39 +216,53 @@ static int overflow_labels(struct store *s, enum family fam, enum flow_direction
 	return labels_flow_overflow(&s->cfg.labels, dir, buf, size);
 }
 
-/* Adds to the series of (family, labels); labels is the text after the family byte in key. */
-static void add(struct store *s, enum family fam, enum flow_direction dir, char *key, int len,
-		uint64_t packets, uint64_t bytes, uint64_t now_ms)
+/*
+ * The series of (family, labels), created when missing and the counters are not zero; key is
+ * the family byte followed by the labels' text (len bytes). NULL when there is nothing to add.
+ */
+static struct series *series_get(struct store *s, enum family fam, enum flow_direction dir,
+				 char *key, int len, int create, uint64_t now_ms)
 {
 	char okey[LABELS_TEXT_MAX + 1];
 	struct series *x;
 	int overflow = 0;
 
-	if (len < 0 || (!packets && !bytes))
-		return;
+	if (len < 0)
+		return NULL;
 	key[0] = (char)fam;
 	HASH_FIND(hh, s->series, key, (size_t)len + 1, x);
-	if (!x && s->n_series >= s->cfg.max_series) {
+	if (x || !create)
+		return x;
+	if (s->n_series >= s->cfg.max_series) {
 		/* Cardinality bound: fold into the overflow series of this family and direction. */
 		okey[0] = (char)fam;
 		len = overflow_labels(s, fam, dir, okey + 1, sizeof(okey) - 1);
 		if (len < 0)
-			return;
+			return NULL;
 		key = okey;
 		overflow = 1;
-		s->st.series_overflow_total++;
 		HASH_FIND(hh, s->series, key, (size_t)len + 1, x);
+		if (x)
+			return x;
 	}
-	if (!x) {
-		x = series_new(key, (size_t)len + 1);
-		if (!x)
-			return;
-		x->created_ms = now_ms;
-		x->overflow = (uint8_t)overflow;
-		HASH_ADD_KEYPTR(hh, s->series, x->key, x->key_len, x);
-		if (!overflow)
-			s->n_series++;
-	}
+	x = series_new(key, (size_t)len + 1);
+	if (!x)
+		return NULL;
+	x->created_ms = now_ms;
+	x->overflow = (uint8_t)overflow;
+	HASH_ADD_KEYPTR(hh, s->series, x->key, x->key_len, x);
+	if (!overflow)
+		s->n_series++;
+	return x;
+}
+
+static void series_add(struct store *s, struct series *x, uint64_t packets, uint64_t bytes,
+		       uint64_t now_ms)
+{
+	if (!x || (!packets && !bytes))
+		return;
+	if (x->overflow)
+		s->st.series_overflow_total++;
 	x->bytes += bytes;
 	x->packets += packets;
 	x->updated_ms = now_ms;
@@ -214,7 +279,30 @@ static void to16(const ProtobufCBinaryData *b, uint8_t out[16])
 	}
 }
 
-/* One aggregate, fully known: named and added to its series. dialed NULL: dialed directly. */
+/* Interned node names, so that the naming cache's key is fixed-size. */
+static uint32_t node_id(struct store *s, const char *node)
+{
+	struct node_name *n;
+
+	HASH_FIND_STR(s->node_names, node, n);
+	if (n)
+		return n->id;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strdup(node))) {
+		free(n);
+		return 0;
+	}
+	n->id = ++s->n_node_names;
+	HASH_ADD_KEYPTR(hh, s->node_names, n->name, strlen(n->name), n);
+	return n->id;
+}
+
+/*
+ * One aggregate, fully known: named and added to its series. dialed NULL: dialed directly.
+ * Naming (two metadata lookups, four label texts) costs far more than adding; the series an
+ * aggregate key lands in are cached while the metadata and the set of series stay the same
+ * and the names do not depend on the report's time (no IP reuse within the history).
+ */
 static void emit(struct store *s, const char *node, uint64_t start, uint64_t when,
 		 const struct join_key *k, const uint8_t *dialed, uint16_t dialed_port,
 		 uint8_t reporter, uint64_t fp, uint64_t fb, uint64_t rp, uint64_t rb,
@@ -222,12 +310,38 @@ static void emit(struct store *s, const char *node, uint64_t start, uint64_t whe
 {
 	char key[LABELS_TEXT_MAX + 1];
 	struct meta_service svc;
+	struct name_key nk;
+	struct name_entry *ne;
 	struct flow_view v;
 	struct meta *m = s->cfg.meta;
+	struct series *x[4];
+	uint64_t gen;
 	int n;
 
-	memset(&svc, 0, sizeof(svc));
+	memset(&nk, 0, sizeof(nk));
+	nk.j = *k;
+	if (dialed) {
+		memcpy(nk.dialed, dialed, 16);
+		nk.dialed_port = dialed_port;
+		nk.has_dialed = 1;
+	}
+	nk.reporter = reporter;
+	nk.node = node_id(s, node);
 	meta_lock(m);
+	gen = meta_generation(m);
+	HASH_FIND(hh, s->names, &nk, sizeof(nk), ne);
+	if (ne && ne->meta_gen == gen && ne->series_gen == s->series_gen &&
+	    (ne->x[0] || !(fp | fb)) && (ne->x[1] || !(rp | rb)) && (ne->x[2] || !fb) &&
+	    (ne->x[3] || !rb)) {
+		meta_unlock(m);
+		ne->used_ms = now_ms;
+		series_add(s, ne->x[0], fp, fb, now_ms);
+		series_add(s, ne->x[1], rp, rb, now_ms);
+		series_add(s, ne->x[2], 0, fb, now_ms);
+		series_add(s, ne->x[3], 0, rb, now_ms);
+		return;
+	}
+	memset(&svc, 0, sizeof(svc));
 	meta_ident(m, k->client, start, when, node, &v.src);
 	meta_ident(m, k->server, start, when, node, &v.dst);
 	v.src_ip = k->client;
@@ -246,14 +360,32 @@ static void emit(struct store *s, const char *node, uint64_t start, uint64_t whe
 		v.service_namespace = "";
 	}
 	n = labels_flow(&s->cfg.labels, &v, DIR_FORWARD, key + 1, sizeof(key) - 1);
-	add(s, FAM_FLOW, DIR_FORWARD, key, n, fp, fb, now_ms);
+	x[0] = series_get(s, FAM_FLOW, DIR_FORWARD, key, n, fp || fb, now_ms);
 	n = labels_flow(&s->cfg.labels, &v, DIR_REPLY, key + 1, sizeof(key) - 1);
-	add(s, FAM_FLOW, DIR_REPLY, key, n, rp, rb, now_ms);
+	x[1] = series_get(s, FAM_FLOW, DIR_REPLY, key, n, rp || rb, now_ms);
 	n = labels_zone(&v, DIR_FORWARD, key + 1, sizeof(key) - 1);
-	add(s, FAM_ZONE, DIR_FORWARD, key, n, 0, fb, now_ms);
+	x[2] = series_get(s, FAM_ZONE, DIR_FORWARD, key, n, fb != 0, now_ms);
 	n = labels_zone(&v, DIR_REPLY, key + 1, sizeof(key) - 1);
-	add(s, FAM_ZONE, DIR_REPLY, key, n, 0, rb, now_ms);
+	x[3] = series_get(s, FAM_ZONE, DIR_REPLY, key, n, rb != 0, now_ms);
+	if (v.src.stable && v.dst.stable) {
+		if (!ne && s->n_names < 2 * s->cfg.max_series + 1024 &&
+		    (ne = calloc(1, sizeof(*ne)))) {
+			ne->key = nk;
+			HASH_ADD(hh, s->names, key, sizeof(ne->key), ne);
+			s->n_names++;
+		}
+		if (ne) {
+			memcpy(ne->x, x, sizeof(x));
+			ne->meta_gen = gen;
+			ne->series_gen = s->series_gen;
+			ne->used_ms = now_ms;
+		}
+	}
 	meta_unlock(m);
+	series_add(s, x[0], fp, fb, now_ms);
+	series_add(s, x[1], rp, rb, now_ms);
+	series_add(s, x[2], 0, fb, now_ms);
+	series_add(s, x[3], 0, rb, now_ms);
 }
 
 static void flush_pending(struct store *s, struct pending *p, const struct join *j, uint64_t now_ms)
@@ -478,6 +610,18 @@ void store_expire(struct store *s, uint64_t now_ms)
 			s->n_series--;
 		free(x);
 		s->st.series_expired_total++;
+		s->series_gen++;
+	}
+	{
+		struct name_entry *e, *et;
+
+		HASH_ITER (hh, s->names, e, et) {
+			if (e->used_ms + s->cfg.ttl_ms > now_ms && e->series_gen == s->series_gen)
+				continue;
+			HASH_DEL(s->names, e);
+			s->n_names--;
+			free(e);
+		}
 	}
 	HASH_ITER (hh, s->joins, j, jt) {
 		if (j->updated_ms + JOIN_TTL_MS > now_ms)
@@ -778,6 +922,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		p->when_unix_ms = r.when_unix_ms;
 		p->deadline_ms = now_ms + r.wait_left_ms;
 	}
+	s->series_gen++;
 	if (fread(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v) || crc32v != (uint32_t)crc)
 		return -EINVAL;
 	return 0;

@@ -552,6 +552,34 @@ static void test_store_join(void)
 		     "destination_service=\"\",destination_port=\"80\"") != NULL,
 	      "direct after the wait");
 	free(out);
+
+	/* The same aggregate key again after its backend's pod was replaced: not a stale name. */
+	{
+		json_object *ev;
+
+		meta_lock(m);
+		ev = json_tokener_parse(
+			"{\"metadata\":{\"namespace\":\"ns\",\"name\":\"rs-only-y\"}}");
+		meta_apply(m, META_POD, META_DELETED, ev, 2500);
+		json_object_put(ev);
+		ev = json_tokener_parse("{\"metadata\":{\"namespace\":\"ns\",\"name\":\"new\"},"
+					"\"status\":{\"podIP\":\"10.5.0.2\"}}");
+		meta_apply(m, META_POD, META_ADDED, ev, 2600);
+		json_object_put(ev);
+		meta_unlock(m);
+	}
+	make_batch(&t, "n2", 3);
+	t.b.interval_start_unix_ms = 2700;
+	t.b.interval_end_unix_ms = 3000;
+	t.b.n_flows = 1;
+	inet_pton(AF_INET, "10.5.0.3", t.addr[0]);
+	inet_pton(AF_INET, "10.5.0.2", t.addr[1]);
+	t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+	store_apply(s, &t.b, 5400);
+	out = render(s, 5400);
+	CHECK(strstr(out, "destination_workload=\"new\",destination_workload_kind=\"Pod\"") != NULL,
+	      "named by the new pod after the metadata changed");
+	free(out);
 	store_free(s);
 	meta_free(m);
 }
