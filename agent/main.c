@@ -648,12 +648,11 @@ static int load_programs(struct agent *a)
 
 	if (m == XLATE_AUTO || m == XLATE_KFUNC) {
 		/* Quiet: a kernel without the kfuncs is an expected case in auto mode. */
-		enum log_level saved = log_level;
+		libbpf_print_fn_t saved = m == XLATE_AUTO ? libbpf_set_print(NULL) : NULL;
 
-		if (m == XLATE_AUTO)
-			log_level = (enum log_level) - 1;
 		err = open_and_load(a, 1);
-		log_level = saved;
+		if (m == XLATE_AUTO)
+			libbpf_set_print(saved);
 		if (!err) {
 			a->xlate = XLATE_KFUNC;
 		} else {

@@ -19,6 +19,7 @@ COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
 
 lab_up
 A=${LAB_POD_IP[a]} B=${LAB_POD_IP[b]} C=${LAB_POD_IP[c]} X=203.0.113.10
+A6=${LAB_POD_IP6[a]} B6=${LAB_POD_IP6[b]} C6=${LAB_POD_IP6[c]}
 lab_external n2 inet "$X"
 for p in b c inet; do
 	mkdir -p "$WORK/www-$p"
@@ -37,6 +38,14 @@ gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 8080 # 3 a -> web pod c (n
 gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 8080 # 4
 gt_rule n1 iptables GT -s "$A" -d "$X" -p tcp --dport 80   # 5 a -> the internet
 gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 9090 # 6 a -> the IP's next owner
+gt_rule n1 iptables GT -s "$A" -d "$C" -p udp --dport 5201 # 7 a -> Service bulk (UDP)
+gt_rule n1 iptables GT -s "$C" -d "$A" -p udp --sport 5201 # 8
+gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 5201 # 9 (iperf3's control connection)
+gt_init n1 ip6tables GT6 FORWARD
+gt_rule n1 ip6tables GT6 -s "$A6" -d "$B6" -p tcp --dport 8080 # 1 a -> web over IPv6
+gt_rule n1 ip6tables GT6 -s "$B6" -d "$A6" -p tcp --sport 8080 # 2
+gt_rule n1 ip6tables GT6 -s "$A6" -d "$C6" -p tcp --dport 8080 # 3
+gt_rule n1 ip6tables GT6 -s "$C6" -d "$A6" -p tcp --sport 8080 # 4
 
 ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
 	--metadata-file "$WORK/meta.json" --pod-labels --new-series-hold 2500ms --join-wait 5s \
@@ -60,7 +69,14 @@ check_eq "agent translation mode" \
 for _ in $(seq 24); do
 	lab_exec a curl -sf -o /dev/null http://10.100.0.10/blob || fail "curl ClusterIP"
 done
+for _ in $(seq 12); do
+	lab_exec a curl -sf -o /dev/null 'http://[fd00:100::10]/blob' || fail "curl IPv6 ClusterIP"
+done
 lab_exec a curl -sf -o /dev/null "http://$X/blob" || fail "curl the internet host"
+# UDP through a ClusterIP (iperf3's control connection goes through the TCP one, same backend).
+lab_exec c iperf3 -s -D -p 5201
+sleep 0.3
+lab_exec a iperf3 -u -c 10.100.0.11 -p 5201 -b 20M -n 2M -l 1200 >/dev/null || fail "iperf3 UDP ClusterIP"
 
 # The pod b goes away; its IP goes to a pod of another workload (a StatefulSet) serving 9090.
 lab_pod_del b
@@ -89,23 +105,37 @@ read -r _ b3 <<<"$(gt_read n1 iptables GT 3)"
 read -r _ b4 <<<"$(gt_read n1 iptables GT 4)"
 read -r _ b5 <<<"$(gt_read n1 iptables GT 5)"
 read -r p6 b6 <<<"$(gt_read n1 iptables GT 6)"
-echo "  info  ground truth: a->b $b1/$b2 B, a->c $b3/$b4 B, a->internet $b5 B, a->new pod $b6 B"
-check_true "both backends were used" test "$b1" -gt 0 -a "$b3" -gt 0
+read -r _ u1 <<<"$(gt_read n1 iptables GT 7)"
+read -r _ u2 <<<"$(gt_read n1 iptables GT 8)"
+read -r _ t2 <<<"$(gt_read n1 iptables GT 9)"
+read -r _ v1 <<<"$(gt_read n1 ip6tables GT6 1)"
+read -r _ v2 <<<"$(gt_read n1 ip6tables GT6 2)"
+read -r _ v3 <<<"$(gt_read n1 ip6tables GT6 3)"
+read -r _ v4 <<<"$(gt_read n1 ip6tables GT6 4)"
+echo "  info  ground truth: a->b $b1/$b2 B, a->c $b3/$b4 B, IPv6 a->b $v1/$v2 B, a->c $v3/$v4 B,"
+echo "        a->internet $b5 B, a->new pod $b6 B, UDP a->bulk $u1/$u2 B"
+check_true "both backends were used (IPv4 and IPv6)" test "$b1" -gt 0 -a "$b3" -gt 0 -a "$v1" -gt 0 -a "$v3" -gt 0
 
 web='source_namespace="shop",source_workload="client",source_workload_kind="Deployment",destination_namespace="shop",destination_workload="web",destination_workload_kind="Deployment",destination_service="web",destination_port="80",protocol="tcp"'
 for r in client server; do
-	check_eq "client -> Service web:80 forward bytes, reporter $r" \
-		"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"$r\",direction=\"forward\"}")" $((b1 + b3))
-	check_eq "client -> Service web:80 reply bytes, reporter $r" \
-		"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"$r\",direction=\"reply\"}")" $((b2 + b4))
+	check_eq "client -> Service web:80 forward bytes (IPv4 + IPv6), reporter $r" \
+		"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"$r\",direction=\"forward\"}")" $((b1 + b3 + v1 + v3))
+	check_eq "client -> Service web:80 reply bytes (IPv4 + IPv6), reporter $r" \
+		"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"$r\",direction=\"reply\"}")" $((b2 + b4 + v2 + v4))
+	bulk='source_workload="client",destination_workload="web",destination_service="bulk",destination_port="5201",protocol="udp"'
+	check_eq "client -> Service bulk:5201 over UDP forward bytes, reporter $r" \
+		"$(prom_total "flowlens_flow_bytes_total{$bulk,reporter=\"$r\",direction=\"forward\"}")" "$u1"
+	check_eq "client -> Service bulk:5201 over UDP reply bytes, reporter $r" \
+		"$(prom_total "flowlens_flow_bytes_total{$bulk,reporter=\"$r\",direction=\"reply\"}")" "$u2"
 done
 podc=$(jq -r '.items[] | select(.kind == "Pod" and .status.podIP == "'"$C"'") | .metadata.name' "$WORK/meta.json")
+# (the UDP service's backend is pod c too: its bytes are not under Service web)
 check_eq "server side of the backend on the other node (joined with the client's report)" \
-	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"server\",direction=\"forward\",destination_pod=\"$podc\"}")" "$b3"
+	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"server\",direction=\"forward\",destination_pod=\"$podc\"}")" $((b3 + v3))
 check_eq "server side of the backend on the client's node" \
-	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"server\",direction=\"forward\",destination_pod=~\"web-.*-b\"}")" "$b1"
+	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"server\",direction=\"forward\",destination_pod=~\"web-.*-b\"}")" $((b1 + v1))
 check_eq "client side, per backend pod (the translation's backend)" \
-	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"client\",direction=\"forward\",destination_pod=\"$podc\"}")" "$b3"
+	"$(prom_total "flowlens_flow_bytes_total{$web,reporter=\"client\",direction=\"forward\",destination_pod=\"$podc\"}")" $((b3 + v3))
 check_eq "no untranslated series of the ClusterIP's connections (first packets included)" \
 	"$(prom_query 'count(flowlens_flow_bytes_total{source_workload="client",destination_workload="web",destination_port="8080"} or flowlens_flow_bytes_total{source_workload="client",destination_service="web",destination_workload!="web"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
 check_eq "traffic to the internet is world" \
@@ -117,7 +147,7 @@ check_eq "...and packets" \
 check_eq "nothing of the new pod's traffic is named by the old workload" \
 	"$(prom_query 'count(flowlens_flow_bytes_total{destination_workload="web",destination_port="9090"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
 zone=$(prom_total 'flowlens_zone_bytes_total{source_zone="lab-zone-b",destination_zone="lab-zone-a",reporter="client"}')
-check_eq "zone bytes lab-zone-b -> lab-zone-a (replies of web pod c)" "$zone" "$b4"
+check_eq "zone bytes lab-zone-b -> lab-zone-a (everything pod c sent to pod a)" "$zone" $((b4 + v4 + u2 + t2))
 join=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens_collector_join_total{result=\"joined\"}" { print $2 }')
 check_true "server-side reports joined with the client side's ($join)" test "${join:-0}" -gt 0
 lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)

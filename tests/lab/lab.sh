@@ -96,30 +96,36 @@ lab_pod_del() {
 }
 
 # lab_clusterip VIP PORT TARGETPORT POD...: kube-proxy iptables-mode DNAT on every node.
+# An IPv6 VIP uses ip6tables and the pods' IPv6 addresses; LAB_PROTO=udp (default tcp).
 lab_clusterip() {
-	local vip=$1 port=$2 tport=$3 n svc i prob
+	local vip=$1 port=$2 tport=$3 n svc i prob ipt=iptables proto=${LAB_PROTO:-tcp} dst
 	shift 3
 	local backends=("$@") count=$#
-	svc="KUBE-SVC-$(printf '%s' "$vip:$port" | sha1sum | cut -c1-16 | tr a-f A-F)"
+	case $vip in *:*) ipt=ip6tables ;; esac
+	svc="KUBE-SVC-$(printf '%s' "$vip:$port/$proto" | sha1sum | cut -c1-16 | tr a-f A-F)"
 	for n in "${LAB_NODES[@]}"; do
-		lab_exec "$n" iptables -t nat -N KUBE-SERVICES 2>/dev/null || true
-		lab_exec "$n" iptables -t nat -C PREROUTING -j KUBE-SERVICES 2>/dev/null ||
-			lab_exec "$n" iptables -t nat -A PREROUTING -j KUBE-SERVICES
-		lab_exec "$n" iptables -t nat -C OUTPUT -j KUBE-SERVICES 2>/dev/null ||
-			lab_exec "$n" iptables -t nat -A OUTPUT -j KUBE-SERVICES
-		lab_exec "$n" iptables -t nat -N "$svc"
-		lab_exec "$n" iptables -t nat -A KUBE-SERVICES -d "$vip/32" -p tcp --dport "$port" -j "$svc"
+		lab_exec "$n" $ipt -t nat -N KUBE-SERVICES 2>/dev/null || true
+		lab_exec "$n" $ipt -t nat -C PREROUTING -j KUBE-SERVICES 2>/dev/null ||
+			lab_exec "$n" $ipt -t nat -A PREROUTING -j KUBE-SERVICES
+		lab_exec "$n" $ipt -t nat -C OUTPUT -j KUBE-SERVICES 2>/dev/null ||
+			lab_exec "$n" $ipt -t nat -A OUTPUT -j KUBE-SERVICES
+		lab_exec "$n" $ipt -t nat -N "$svc"
+		lab_exec "$n" $ipt -t nat -A KUBE-SERVICES -d "$vip" -p "$proto" --dport "$port" -j "$svc"
 		for i in "${!backends[@]}"; do
 			local sep="KUBE-SEP-${svc:9:8}$i" remaining=$((count - i))
-			lab_exec "$n" iptables -t nat -N "$sep"
-			lab_exec "$n" iptables -t nat -A "$sep" -p tcp -j DNAT \
-				--to-destination "${LAB_POD_IP[${backends[$i]}]}:$tport"
+			if [ "$ipt" = ip6tables ]; then
+				dst="[${LAB_POD_IP6[${backends[$i]}]}]:$tport"
+			else
+				dst="${LAB_POD_IP[${backends[$i]}]}:$tport"
+			fi
+			lab_exec "$n" $ipt -t nat -N "$sep"
+			lab_exec "$n" $ipt -t nat -A "$sep" -p "$proto" -j DNAT --to-destination "$dst"
 			if [ "$remaining" -gt 1 ]; then
 				prob=$(awk -v r="$remaining" 'BEGIN { printf "%.5f", 1 / r }')
-				lab_exec "$n" iptables -t nat -A "$svc" -m statistic --mode random \
+				lab_exec "$n" $ipt -t nat -A "$svc" -m statistic --mode random \
 					--probability "$prob" -j "$sep"
 			else
-				lab_exec "$n" iptables -t nat -A "$svc" -j "$sep"
+				lab_exec "$n" $ipt -t nat -A "$svc" -j "$sep"
 			fi
 		done
 	done
@@ -159,7 +165,7 @@ daemon on;
 pid $dir.nginx.pid;
 error_log $dir.nginx.err;
 events { worker_connections 256; }
-http { access_log off; server { listen $port; root $dir; } }
+http { access_log off; server { listen $port; listen [::]:$port; root $dir; } }
 EOF
 	lab_exec "$pod" nginx -c "$conf"
 }
@@ -176,7 +182,9 @@ lab_down() {
 	return 0
 }
 
-# The standard two-node lab: pods a, b on node n1; c on n2; ClusterIP 10.100.0.10:80 -> b, c.
+# The standard two-node lab: pods a, b on node n1; c on n2; Service shop/web with ClusterIPs
+# 10.100.0.10:80 and [fd00:100::10]:80 -> b, c :8080; Service shop/bulk 10.100.0.11:5201
+# (TCP and UDP) -> c.
 lab_up() {
 	[ "${LAB_NO_TRAP:-0}" = 1 ] || trap lab_down EXIT
 	lab_node n1
@@ -186,12 +194,17 @@ lab_up() {
 	lab_pod n1 b 10.1.1.3 fd00:1:1::3
 	lab_pod n2 c 10.1.2.2 fd00:1:2::2
 	lab_clusterip 10.100.0.10 80 8080 b c
+	lab_clusterip fd00:100::10 80 8080 b c
+	lab_clusterip 10.100.0.11 5201 5201 c
+	LAB_PROTO=udp lab_clusterip 10.100.0.11 5201 5201 c
 	LAB_NODE_ZONE[n1]=lab-zone-a
 	LAB_NODE_ZONE[n2]=lab-zone-b
 	LAB_POD_APP[a]="shop Deployment/client"
 	LAB_POD_APP[b]="shop Deployment/web"
 	LAB_POD_APP[c]="shop Deployment/web"
 	LAB_SVC[10.100.0.10:80]="shop web 8080"
+	LAB_SVC[fd00:100::10:80]="shop web 8080"
+	LAB_SVC[10.100.0.11:5201]="shop bulk 5201"
 }
 
 # lab_metadata: the lab's pods, services and nodes as `kubectl get pods,svc,nodes,rs -o json`
@@ -228,10 +241,16 @@ lab_metadata() {
 			;;
 		esac
 	done
+	# One Service per namespace/name, with every ClusterIP (dual stack) and port it was given.
+	local -A svc_ips svc_ports
 	for key in "${!LAB_SVC[@]}"; do
 		read -r ns name tport <<<"${LAB_SVC[$key]}"
-		items+=("$(printf '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"%s","name":"%s"},"spec":{"clusterIP":"%s","clusterIPs":["%s"],"ports":[{"port":%s,"targetPort":%s,"protocol":"TCP"}]}}' \
-			"$ns" "$name" "${key%:*}" "${key%:*}" "${key#*:}" "$tport")")
+		svc_ips[$ns/$name]+="${svc_ips[$ns/$name]:+,}\"${key%:*}\""
+		svc_ports[$ns/$name]+="${svc_ports[$ns/$name]:+,}{\"port\":${key##*:},\"targetPort\":$tport}"
+	done
+	for key in "${!svc_ips[@]}"; do
+		items+=("$(printf '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"%s","name":"%s"},"spec":{"clusterIP":%s,"clusterIPs":[%s],"ports":[%s]}}' \
+			"${key%%/*}" "${key#*/}" "${svc_ips[$key]%%,*}" "${svc_ips[$key]}" "${svc_ports[$key]}")")
 	done
 	local IFS=,
 	printf '{"apiVersion":"v1","kind":"List","items":[%s]}\n' "${items[*]}"
