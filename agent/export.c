@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include "export.h"
 #include "log.h"
+#include "secret.h"
 #include "wire.h"
 
 struct item {
@@ -48,22 +49,6 @@ static uint64_t unix_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static char *read_token(const char *path)
-{
-	char buf[4097];
-	size_t n;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	(void)ptr;
@@ -76,7 +61,7 @@ static long post(struct exporter *x, CURL *curl, const struct item *it)
 {
 	struct curl_slist *hdrs = NULL;
 	char auth[4200];
-	char *token = read_token(x->cfg.token_file);
+	char *token = secret_read(x->cfg.token_file);
 	long status = 0;
 	CURLcode rc;
 

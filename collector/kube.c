@@ -14,6 +14,7 @@
 #include <yaml.h>
 #include "kube.h"
 #include "log.h"
+#include "secret.h"
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define LINE_MAX_BYTES (16u << 20) /* one watch event */
@@ -437,22 +438,6 @@ static int auth_in_cluster(struct kube_auth *a)
 	return a->ca_file && a->token_file ? 0 : -ENOMEM;
 }
 
-static char *read_token(const char *path)
-{
-	char buf[16384];
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f)
-		return NULL;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = 0;
-	return strdup(buf);
-}
-
 /* ---- the watcher ---- */
 
 struct kube;
@@ -635,7 +620,7 @@ static CURL *request(struct watcher *w, const char *url, struct curl_slist **hdr
 {
 	struct kube_auth *a = &w->k->auth;
 	CURL *c = curl_easy_init();
-	char *tok = a->token_file ? read_token(a->token_file) : NULL;
+	char *tok = a->token_file ? secret_read(a->token_file) : NULL;
 
 	if (!c) {
 		free(tok);
