@@ -240,6 +240,51 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 	return 0;
 }
 
+/* Protobuf storage for one aggregate's signals, alive until the batch is encoded. */
+struct sig_scratch {
+	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[TCP_RESULT_MAX];
+	Flowlens__V1__FlowAggregate__ErrorCountsEntry *ecp[TCP_RESULT_MAX];
+	Flowlens__V1__Histogram h;
+	Flowlens__V1__Histogram *hp;
+	uint64_t counts[HIST_BOUNDS_MAX + 1];
+};
+
+static const char *const tcp_result_keys[TCP_RESULT_MAX] = {
+	[TCP_ESTABLISHED] = "tcp_established",
+	[TCP_REFUSED] = "tcp_refused",
+	[TCP_TIMEOUT] = "tcp_timeout",
+	[TCP_RESET] = "tcp_reset",
+};
+
+/* Connection outcomes as error_counts, connect latency as a histogram. */
+static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
+			 const struct flow_agg *a, const struct flowtab_signals *sig)
+{
+	for (int r = 0; r < TCP_RESULT_MAX; r++) {
+		if (!a->tcp[r])
+			continue;
+		flowlens__v1__flow_aggregate__error_counts_entry__init(&sc->ec[f->n_error_counts]);
+		sc->ec[f->n_error_counts].key = (char *)tcp_result_keys[r];
+		sc->ec[f->n_error_counts].value = a->tcp[r];
+		sc->ecp[f->n_error_counts] = &sc->ec[f->n_error_counts];
+		f->n_error_counts++;
+	}
+	f->error_counts = sc->ecp;
+	if (a->connect && a->connect->n && sig) {
+		flowlens__v1__histogram__init(&sc->h);
+		sc->h.name = "tcp_connect_duration_seconds";
+		sc->h.n_bounds = sig->n_connect_bounds;
+		sc->h.bounds = (double *)sig->connect_bounds;
+		memcpy(sc->counts, a->connect->counts, sizeof(sc->counts));
+		sc->h.n_counts = sig->n_connect_bounds + 1;
+		sc->h.counts = sc->counts;
+		sc->h.sum = a->connect->sum;
+		sc->hp = &sc->h;
+		f->n_histograms = 1;
+		f->histograms = &sc->hp;
+	}
+}
+
 static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fwd,
 		      Flowlens__V1__Counters *rev, const struct flow_agg *a)
 {
@@ -278,8 +323,9 @@ static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fw
 }
 
 int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t start_unix_ms,
-		  uint64_t end_unix_ms)
+		  uint64_t end_unix_ms, const struct flowtab_signals *sig)
 {
+	struct sig_scratch *sc = NULL;
 	Flowlens__V1__Batch b = FLOWLENS__V1__BATCH__INIT;
 	Flowlens__V1__FlowAggregate *flows = NULL, **ptrs = NULL;
 	Flowlens__V1__Counters *ctrs = NULL;
@@ -293,13 +339,15 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 		flows = calloc(n, sizeof(*flows));
 		ptrs = calloc(n, sizeof(*ptrs));
 		ctrs = calloc(2 * n, sizeof(*ctrs));
-		if (!flows || !ptrs || !ctrs) {
+		sc = calloc(n, sizeof(*sc));
+		if (!flows || !ptrs || !ctrs || !sc) {
 			err = -ENOMEM;
 			goto out;
 		}
 	}
 	for (const struct flow_agg *a = aggs; a; a = a->hh.next, i++) {
 		fill_flow(&flows[i], &ctrs[2 * i], &ctrs[2 * i + 1], a);
+		fill_signals(&flows[i], &sc[i], a, sig);
 		ptrs[i] = &flows[i];
 	}
 	it = calloc(1, sizeof(*it));
@@ -360,6 +408,7 @@ out:
 	free(flows);
 	free(ptrs);
 	free(ctrs);
+	free(sc);
 	return err;
 }
 

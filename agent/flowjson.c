@@ -70,6 +70,24 @@ static json_object *agg_object(const struct flow_agg *a, const struct flowjson_i
 	json_object_object_add(flags, "forward_or", json_object_new_int(a->flags_fwd));
 	json_object_object_add(flags, "reply_or", json_object_new_int(a->flags_rev));
 	json_object_object_add(o, "tcp_flags", flags);
+	if (a->tcp[TCP_ESTABLISHED] || a->tcp[TCP_REFUSED] || a->tcp[TCP_TIMEOUT] ||
+	    a->tcp[TCP_RESET]) {
+		json_object *t = json_object_new_object();
+
+		json_object_object_add(t, "established",
+				       json_object_new_uint64(a->tcp[TCP_ESTABLISHED]));
+		json_object_object_add(t, "refused", json_object_new_uint64(a->tcp[TCP_REFUSED]));
+		json_object_object_add(t, "timeout", json_object_new_uint64(a->tcp[TCP_TIMEOUT]));
+		json_object_object_add(t, "reset", json_object_new_uint64(a->tcp[TCP_RESET]));
+		json_object_object_add(o, "tcp_connections", t);
+	}
+	if (a->connect && a->connect->n) {
+		json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "count", json_object_new_uint64(a->connect->n));
+		json_object_object_add(c, "sum_seconds", json_object_new_double(a->connect->sum));
+		json_object_object_add(o, "tcp_connect", c);
+	}
 	if (a->first_ns) {
 		json_object_object_add(
 			o, "first_seen",

@@ -72,6 +72,38 @@ struct item {
 	int kind;
 };
 
+/*
+ * A TCP connection as seen at one interface: from its SYN to how it ended. Connect latency is
+ * the SYN-ACK entry's first packet time minus the SYN entry's (both taken by the datapath
+ * when it inserted the entries): no per-packet work beyond what flow counting does.
+ */
+enum obs_state {
+	OBS_SYN = 0, /* SYN seen, no answer yet */
+	OBS_ESTABLISHED,
+	OBS_DONE, /* refused, timed out or reset: counted */
+};
+
+struct obs_key {
+	struct conn_key ck;
+	uint32_t ifindex;
+};
+
+struct tcp_obs {
+	struct obs_key key;
+	uint64_t syn_ns;
+	uint64_t last_ns;
+	uint8_t state;
+	struct agg_key agg; /* where an outcome without packets (a timeout) is counted */
+	UT_hash_handle hh;
+};
+
+/* A RST of this drain, applied after every SYN-ACK of the drain. */
+struct rst_event {
+	struct tcp_obs *o;
+	struct flow_agg *a;
+	int from_client;
+};
+
 /* An interface that vanished: its kind is still needed for the flows it left behind. */
 struct gone_iface {
 	int ifindex;
@@ -103,6 +135,10 @@ struct flowtab {
 	unsigned int n_pending;
 	struct gone_iface *gone;
 	struct flow_agg *aggs;
+	struct tcp_obs *obs;
+	struct flowtab_signals sig;
+	struct rst_event *rsts;
+	size_t n_rsts, cap_rsts;
 
 	struct item *items;
 	size_t n_items, cap_items;
@@ -150,6 +186,7 @@ static void free_aggs(struct flowtab *t)
 
 	HASH_ITER (hh, t->aggs, a, tmp) {
 		HASH_DEL(t->aggs, a);
+		free(a->connect);
 		free(a);
 	}
 }
@@ -184,7 +221,16 @@ void flowtab_free(struct flowtab *t)
 		HASH_DEL(t->gone, g);
 		free(g);
 	}
+	{
+		struct tcp_obs *o, *otmp;
+
+		HASH_ITER (hh, t->obs, o, otmp) {
+			HASH_DEL(t->obs, o);
+			free(o);
+		}
+	}
 	free_aggs(t);
+	free(t->rsts);
 	free(t->items);
 	free(t->kbuf);
 	free(t->vbuf);
@@ -622,6 +668,146 @@ static void resolve_translation(struct flowtab *t, struct conn *c, const struct 
 	}
 }
 
+static struct tcp_obs *obs_find(struct flowtab *t, const struct conn_key *ck, uint32_t ifindex)
+{
+	struct obs_key k;
+	struct tcp_obs *o;
+
+	memset(&k, 0, sizeof(k));
+	k.ck = *ck;
+	k.ifindex = ifindex;
+	HASH_FIND(hh, t->obs, &k, sizeof(k), o);
+	return o;
+}
+
+/* A SYN: a connection attempt starts being followed at this interface. */
+static void obs_syn(struct flowtab *t, const struct conn_key *ck, const struct item *it)
+{
+	struct tcp_obs *o = obs_find(t, ck, it->key.ifindex);
+
+	if (o) {
+		/* A new attempt on a finished connection's tuple (port reuse): start over. */
+		if (o->state == OBS_SYN || it->d.first_ns <= o->syn_ns)
+			return;
+		memset(&o->agg, 0, sizeof(o->agg));
+		o->state = OBS_SYN;
+		o->syn_ns = it->d.first_ns;
+		o->last_ns = t->now_ns;
+		return;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return;
+	o->key.ck = *ck;
+	o->key.ifindex = it->key.ifindex;
+	o->syn_ns = it->d.first_ns ? it->d.first_ns : t->now_ns;
+	o->last_ns = t->now_ns;
+	o->state = OBS_SYN;
+	HASH_ADD(hh, t->obs, key, sizeof(o->key), o);
+}
+
+static void hist_observe(struct flowtab *t, struct flow_agg *a, double v)
+{
+	unsigned int i;
+
+	if (!a->connect && !(a->connect = calloc(1, sizeof(*a->connect))))
+		return;
+	for (i = 0; i < t->sig.n_connect_bounds && v > t->sig.connect_bounds[i]; i++)
+		;
+	a->connect->counts[i]++;
+	a->connect->n++;
+	a->connect->sum += v;
+}
+
+static void tcp_count(struct flowtab *t, struct flow_agg *a, enum tcp_result r)
+{
+	a->tcp[r]++;
+	t->st.tcp[r]++;
+}
+
+/* Pass 2, per TCP item: SYN-ACKs settle attempts; RSTs are kept for after the pass. */
+static void tcp_observe(struct flowtab *t, const struct conn_key *ck, const struct item *it,
+			struct flow_agg *a, int sender_is_client)
+{
+	struct tcp_obs *o = obs_find(t, ck, it->key.ifindex);
+
+	if (!o)
+		return;
+	o->last_ns = t->now_ns;
+	if (sender_is_client && it->d.syn && o->state == OBS_SYN)
+		o->agg = a->key;
+	if (!sender_is_client && it->d.synack && o->state == OBS_SYN) {
+		/* The SYN-ACK entry's first packet is the SYN-ACK: both times from the kernel. */
+		if (it->d.first_ns >= o->syn_ns)
+			hist_observe(t, a, (double)(it->d.first_ns - o->syn_ns) / 1e9);
+		tcp_count(t, a, TCP_ESTABLISHED);
+		o->state = OBS_ESTABLISHED;
+	}
+	if (it->d.rst && o->state != OBS_DONE) {
+		if (t->n_rsts == t->cap_rsts) {
+			size_t cap = t->cap_rsts ? 2 * t->cap_rsts : 64;
+			struct rst_event *n = realloc(t->rsts, cap * sizeof(*n));
+
+			if (!n)
+				return;
+			t->rsts = n;
+			t->cap_rsts = cap;
+		}
+		t->rsts[t->n_rsts++] = (struct rst_event){ o, a, sender_is_client };
+	}
+}
+
+static struct flow_agg *agg_get(struct flowtab *t, const struct agg_key *ak)
+{
+	struct flow_agg *a;
+
+	HASH_FIND(hh, t->aggs, ak, sizeof(*ak), a);
+	if (a)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->key = *ak;
+	HASH_ADD(hh, t->aggs, key, sizeof(a->key), a);
+	return a;
+}
+
+/* After pass 2: resets and refusals, then attempts that waited too long. */
+static void tcp_settle(struct flowtab *t, uint64_t now_ns)
+{
+	struct tcp_obs *o, *tmp;
+
+	for (size_t i = 0; i < t->n_rsts; i++) {
+		struct rst_event *r = &t->rsts[i];
+
+		if (r->o->state == OBS_ESTABLISHED) {
+			tcp_count(t, r->a, TCP_RESET);
+			r->o->state = OBS_DONE;
+		} else if (r->o->state == OBS_SYN && !r->from_client) {
+			tcp_count(t, r->a, TCP_REFUSED);
+			r->o->state = OBS_DONE;
+		}
+	}
+	t->n_rsts = 0;
+	t->st.tcp_open = 0;
+	HASH_ITER (hh, t->obs, o, tmp) {
+		struct flow_agg *a;
+
+		if (o->state == OBS_SYN && o->syn_ns + t->sig.connect_timeout_ns <= now_ns) {
+			/* (no aggregate: copies at an ENI of what a pod veth counted) */
+			if (o->agg.proto && (a = agg_get(t, &o->agg)))
+				tcp_count(t, a, TCP_TIMEOUT);
+			o->state = OBS_DONE;
+		}
+		if (o->state == OBS_SYN)
+			t->st.tcp_open++;
+		if (o->last_ns + t->idle_ns <= now_ns && o->state != OBS_SYN) {
+			HASH_DEL(t->obs, o);
+			free(o);
+		}
+	}
+}
+
 /* Pass 1: initiator evidence per connection, and pod addresses seen at pod veths. */
 static void learn(struct flowtab *t, uint64_t now_ns)
 {
@@ -658,6 +844,8 @@ static void learn(struct flowtab *t, uint64_t now_ns)
 		}
 		if (it->key.proto != 6)
 			continue;
+		if (it->d.syn && t->sig.tcp)
+			obs_syn(t, &ck, it);
 		/* A SYN names its sender the client; a SYN-ACK names its receiver. */
 		if (it->d.syn) {
 			c->client_is_a = sender_is_a;
@@ -779,14 +967,11 @@ static void aggregate(struct flowtab *t)
 			ak.reporter = REPORTER_NODE;
 		}
 
-		HASH_FIND(hh, t->aggs, &ak, sizeof(ak), a);
-		if (!a) {
-			a = calloc(1, sizeof(*a));
-			if (!a)
-				continue;
-			a->key = ak;
-			HASH_ADD(hh, t->aggs, key, sizeof(a->key), a);
-		}
+		a = agg_get(t, &ak);
+		if (!a)
+			continue;
+		if (k->proto == 6 && t->sig.tcp)
+			tcp_observe(t, &ck, it, a, sender_is_client);
 		dir = sender_is_client ? &a->fwd : &a->rev;
 		dir->packets += it->d.packets;
 		dir->bytes += it->d.bytes;
@@ -856,6 +1041,8 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	read_counters(t);
 	learn(t, now_ns);
 	aggregate(t);
+	if (t->sig.tcp)
+		tcp_settle(t, now_ns);
 	expire(t, now_ns);
 
 	t->st.drains++;
@@ -870,6 +1057,18 @@ void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query,
 	t->nat_fd = nat_fd;
 	t->ct_query = query;
 	t->ct_ctx = ctx;
+}
+
+void flowtab_set_signals(struct flowtab *t, const struct flowtab_signals *sig)
+{
+	t->sig = *sig;
+	if (t->sig.n_connect_bounds > HIST_BOUNDS_MAX)
+		t->sig.n_connect_bounds = HIST_BOUNDS_MAX;
+}
+
+const struct flowtab_signals *flowtab_signals(const struct flowtab *t)
+{
+	return &t->sig;
 }
 
 void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c)

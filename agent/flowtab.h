@@ -50,6 +50,32 @@ struct agg_key {
 	uint8_t pad[2];
 };
 
+/* TCP connection attempts by how they ended (flowlens_tcp_connections_total{result}). */
+enum tcp_result {
+	TCP_ESTABLISHED = 0, /* SYN answered by SYN-ACK */
+	TCP_REFUSED, /* SYN answered by RST */
+	TCP_TIMEOUT, /* SYN without an answer within the connect timeout */
+	TCP_RESET, /* established, then reset */
+	TCP_RESULT_MAX,
+};
+
+#define HIST_BOUNDS_MAX 32
+
+/* Histogram of one interval: counts[i] in (bounds[i-1], bounds[i]], counts[n] above. */
+struct hist {
+	uint64_t counts[HIST_BOUNDS_MAX + 1];
+	uint64_t n;
+	double sum;
+};
+
+/* What the signals are and how they are measured. */
+struct flowtab_signals {
+	int tcp; /* connection outcomes and connect latency */
+	uint64_t connect_timeout_ns;
+	double connect_bounds[HIST_BOUNDS_MAX]; /* seconds, increasing */
+	unsigned int n_connect_bounds;
+};
+
 struct agg_dir {
 	uint64_t packets;
 	uint64_t bytes;
@@ -63,6 +89,8 @@ struct flow_agg {
 	uint8_t flags_fwd, flags_rev;
 	uint8_t by_heuristic; /* some connection's initiator was not seen by SYN */
 	uint64_t first_ns, last_ns; /* CLOCK_MONOTONIC */
+	uint32_t tcp[TCP_RESULT_MAX];
+	struct hist *connect; /* connect latency (seconds), when observed this interval */
 	UT_hash_handle hh;
 };
 
@@ -85,6 +113,8 @@ struct flowtab_stats {
 	uint64_t xl_direct; /* conntrack entry without a destination translation */
 	uint64_t xl_queries; /* user-space conntrack queries (netlink mode) */
 	uint64_t xl_query_errors;
+	uint64_t tcp[TCP_RESULT_MAX]; /* connection outcomes observed, all interfaces */
+	uint64_t tcp_open; /* connection attempts being followed */
 };
 
 /*
@@ -124,6 +154,10 @@ void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind);
  * resolve (netlink mode).
  */
 void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx);
+
+/* Turns the signals on (they are off until set). */
+void flowtab_set_signals(struct flowtab *t, const struct flowtab_signals *sig);
+const struct flowtab_signals *flowtab_signals(const struct flowtab *t);
 
 /* Sets the clock reading used to turn last_jiffies into time for the next drain. */
 void flowtab_set_clock(struct flowtab *t, const struct flowtab_clock *c);

@@ -252,6 +252,13 @@ static const char *const counter_reasons[FL_CNT_MAX] = {
 };
 #define N_PACKET_REASONS (FL_CNT_PULLED + 1)
 
+static const char *const tcp_result_names[TCP_RESULT_MAX] = {
+	[TCP_ESTABLISHED] = "established",
+	[TCP_REFUSED] = "refused",
+	[TCP_TIMEOUT] = "timeout",
+	[TCP_RESET] = "reset",
+};
+
 static const char *const xlate_names[] = {
 	[XLATE_AUTO] = "auto",
 	[XLATE_KFUNC] = "kfunc",
@@ -362,6 +369,16 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		       "Conntrack lookups that failed: netlink query errors, and translations the "
 		       "datapath could not store (nat map update failed).",
 		       st->xl_query_errors + st->datapath[FL_CNT_NAT_FULL]);
+	expo_family(&e, "flowlens_agent_tcp_connections_total", "counter",
+		    "TCP connection attempts seen at this node's interfaces, by result (each "
+		    "observation point counts its own view).");
+	for (int r = 0; r < TCP_RESULT_MAX; r++)
+		expo_u64(&e, "flowlens_agent_tcp_connections_total",
+			 expo_labels(lb, sizeof(lb), "result", tcp_result_names[r], NULL),
+			 st->tcp[r]);
+	expo_family(&e, "flowlens_agent_tcp_connections_pending", "gauge",
+		    "TCP connection attempts waiting for an answer (SYN seen, no SYN-ACK or RST).");
+	expo_u64(&e, "flowlens_agent_tcp_connections_pending", NULL, st->tcp_open);
 	expo_family(&e, "flowlens_agent_connections_translated_total", "counter",
 		    "Connections by what conntrack said about their destination: nat (e.g. a "
 		    "ClusterIP translated to a backend) or direct.");
@@ -532,8 +549,8 @@ static void drain(struct agent *a)
 	if (a->opts.output == OUTPUT_JSON &&
 	    flowjson_write_lines(stdout, flowtab_aggregates(a->tab), &iv))
 		a->output_errors++;
-	if (a->exp &&
-	    export_submit(a->exp, flowtab_aggregates(a->tab), a->interval_start_ms, end_ms))
+	if (a->exp && export_submit(a->exp, flowtab_aggregates(a->tab), a->interval_start_ms,
+				    end_ms, flowtab_signals(a->tab)))
 		a->export_errors++;
 	a->interval_start_ms = end_ms;
 	secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
@@ -746,6 +763,17 @@ int main(int argc, char **argv)
 			  a.opts.idle_timeout_ms * 1000000ULL, kind_cb, &a);
 	if (err)
 		goto cleanup;
+	{
+		struct flowtab_signals sig = {
+			.tcp = a.opts.signal_tcp,
+			.connect_timeout_ns = a.opts.tcp_connect_timeout_ms * 1000000ULL,
+			.n_connect_bounds = a.opts.n_tcp_connect_buckets,
+		};
+
+		memcpy(sig.connect_bounds, a.opts.tcp_connect_buckets,
+		       sizeof(double) * a.opts.n_tcp_connect_buckets);
+		flowtab_set_signals(a.tab, &sig);
+	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,
 				a.ctq ? ctquery_lookup : NULL, a.ctq);
 	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);

@@ -50,6 +50,12 @@ static const char usage_text[] =
 	"                             (kfunc, else netlink), kfunc (conntrack lookups in the\n"
 	"                             TC programs), netlink (user-space conntrack queries), off\n"
 	"                             [FLOWLENS_TRANSLATION, auto]\n"
+	"      --signals LIST         signals besides bytes and packets: tcp (connection\n"
+	"                             outcomes, connect latency), or none [FLOWLENS_SIGNALS, tcp]\n"
+	"      --tcp-connect-timeout DURATION  a SYN unanswered this long is a timeout\n"
+	"                             [FLOWLENS_TCP_CONNECT_TIMEOUT, 10s]\n"
+	"      --tcp-connect-buckets LIST  connect latency histogram bounds, seconds\n"
+	"                             [FLOWLENS_TCP_CONNECT_BUCKETS, 0.0001 ... 30]\n"
 	"  -h, --help                 this text\n"
 	"  -V, --version              print the version\n"
 	"\n"
@@ -72,6 +78,9 @@ enum {
 	OPT_CA_FILE,
 	OPT_EXPORT_BUFFER,
 	OPT_TRANSLATION,
+	OPT_SIGNALS,
+	OPT_CONNECT_TIMEOUT,
+	OPT_CONNECT_BUCKETS,
 };
 
 static const struct option long_opts[] = {
@@ -91,6 +100,9 @@ static const struct option long_opts[] = {
 	{ "collector-ca-file", required_argument, NULL, OPT_CA_FILE },
 	{ "export-buffer-bytes", required_argument, NULL, OPT_EXPORT_BUFFER },
 	{ "translation", required_argument, NULL, OPT_TRANSLATION },
+	{ "signals", required_argument, NULL, OPT_SIGNALS },
+	{ "tcp-connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "tcp-connect-buckets", required_argument, NULL, OPT_CONNECT_BUCKETS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -114,6 +126,9 @@ static const char *const env_names[] = {
 	"FLOWLENS_COLLECTOR_CA_FILE",
 	"FLOWLENS_EXPORT_BUFFER_BYTES",
 	"FLOWLENS_TRANSLATION",
+	"FLOWLENS_SIGNALS",
+	"FLOWLENS_TCP_CONNECT_TIMEOUT",
+	"FLOWLENS_TCP_CONNECT_BUCKETS",
 };
 
 static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
@@ -124,6 +139,28 @@ static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
 		return -EINVAL;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+int options_parse_buckets(const char *s, double *out, unsigned int max)
+{
+	char *copy = strdup(s), *tok, *save = NULL, *end;
+	unsigned int n = 0;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		double v = strtod(tok, &end);
+
+		if (end == tok || *end || !(v > 0) || v > 1e9 || n == max ||
+		    (n && v <= out[n - 1])) {
+			err = -EINVAL;
+			break;
+		}
+		out[n++] = v;
+	}
+	free(copy);
+	return err ? err : n ? (int)n : -EINVAL;
 }
 
 int options_parse_globs(const char *s, char **out, int max)
@@ -227,6 +264,34 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		else
 			goto bad;
 		return 0;
+	case OPT_SIGNALS: {
+		char *copy = strdup(val), *tok, *save = NULL;
+		int ok = copy != NULL;
+
+		o->signal_tcp = 0;
+		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			if (strcmp(tok, "tcp") == 0)
+				o->signal_tcp = 1;
+			else if (strcmp(tok, "none") != 0)
+				ok = 0;
+		}
+		free(copy);
+		if (!ok)
+			goto bad;
+		return 0;
+	}
+	case OPT_CONNECT_TIMEOUT:
+		if (opt_parse_duration(val, &o->tcp_connect_timeout_ms) ||
+		    o->tcp_connect_timeout_ms < 100)
+			goto bad;
+		return 0;
+	case OPT_CONNECT_BUCKETS:
+		n = options_parse_buckets(val, o->tcp_connect_buckets, 32);
+		if (n < 0)
+			goto bad;
+		o->n_tcp_connect_buckets = (unsigned int)n;
+		return 0;
 	case OPT_TC_PRIORITY:
 		if (parse_u32(val, 1, 65535, &u))
 			goto bad;
@@ -286,6 +351,10 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	o->output = OUTPUT_NONE;
 	o->log_level = LOG_LVL_INFO;
 	o->export_buffer_bytes = 16 << 20;
+	o->signal_tcp = 1;
+	o->tcp_connect_timeout_ms = 10000;
+	o->n_tcp_connect_buckets =
+		(unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->tcp_connect_buckets, 32);
 	o->n_interfaces = options_parse_globs(DEFAULT_INTERFACES, o->interfaces, OPT_GLOBS_MAX);
 	o->n_pod_interfaces =
 		options_parse_globs(DEFAULT_POD_INTERFACES, o->pod_interfaces, OPT_GLOBS_MAX);
