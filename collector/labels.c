@@ -43,6 +43,27 @@ int labels_flow(const struct labels_config *c, const struct flow_view *v, enum f
 	return done(buf);
 }
 
+int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
+		  const char *extra_v, char *buf, size_t size)
+{
+	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
+
+	if (c->ip_labels &&
+	    (!ip_str(v->src_ip, src, sizeof(src)) || !ip_str(v->dst_ip, dst, sizeof(dst))))
+		return -1;
+	snprintf(port, sizeof(port), "%u", v->port);
+	expo_labels(buf, size, "source_namespace", v->src.namespace, "source_workload",
+		    v->src.workload, "source_workload_kind", v->src.kind, "source_pod",
+		    c->pod_labels ? v->src.pod : NULL, "source_ip", c->ip_labels ? src : NULL,
+		    "destination_namespace", v->dst.namespace, "destination_workload",
+		    v->dst.workload, "destination_workload_kind", v->dst.kind, "destination_pod",
+		    c->pod_labels ? v->dst.pod : NULL, "destination_ip", c->ip_labels ? dst : NULL,
+		    "destination_service", v->service, "destination_port", port, "protocol",
+		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "reporter",
+		    wire_reporter_name(v->reporter), extra_k ? extra_k : "", extra_v, NULL);
+	return done(buf);
+}
+
 int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size)
 {
 	const char *from = dir == DIR_FORWARD ? v->src.zone : v->dst.zone;

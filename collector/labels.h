@@ -38,6 +38,12 @@ struct flow_view {
 /* Writes the escaped {name="value",...} text. Returns its length, or -1 if it does not fit. */
 int labels_flow(const struct labels_config *c, const struct flow_view *v, enum flow_direction dir,
 		char *buf, size_t size);
+/*
+ * The signals' labels (connection outcomes, latency histograms): the flow labels without
+ * direction, plus extra_k="extra_v" when extra_k is not NULL.
+ */
+int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
+		  const char *extra_v, char *buf, size_t size);
 /* flowlens_zone_bytes_total: the zones the bytes left and entered, and the reporter. */
 int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size);
 /* The series that collects what no longer fits (every identity label "overflow"). */

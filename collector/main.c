@@ -692,6 +692,18 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 		 expo_labels(lb, sizeof(lb), "result", "timeout", NULL), st.join_timeouts_total);
 	expo_u64(&e, "flowlens_collector_join_total",
 		 expo_labels(lb, sizeof(lb), "result", "full", NULL), st.pending_full_total);
+	expo_family(&e, "flowlens_collector_signals_discarded_total", "counter",
+		    "Signal data not exported, by reason: unknown (an error count or histogram "
+		    "name this collector does not know), series_limit (past --max-series), "
+		    "bounds_mismatch (a histogram whose bounds differ from its series').");
+	expo_u64(&e, "flowlens_collector_signals_discarded_total",
+		 expo_labels(lb, sizeof(lb), "reason", "unknown", NULL), st.signals_ignored_total);
+	expo_u64(&e, "flowlens_collector_signals_discarded_total",
+		 expo_labels(lb, sizeof(lb), "reason", "series_limit", NULL),
+		 st.signals_dropped_total);
+	expo_u64(&e, "flowlens_collector_signals_discarded_total",
+		 expo_labels(lb, sizeof(lb), "reason", "bounds_mismatch", NULL),
+		 st.histogram_mismatch_total);
 	expo_family(&e, "flowlens_collector_join_pending", "gauge",
 		    "Server-side aggregates waiting for their client side's report.");
 	expo_u64(&e, "flowlens_collector_join_pending", NULL, st.pending);

@@ -8,12 +8,46 @@
 #include <zlib.h>
 #include "labels.h"
 #include "store.h"
+#include "wire.h"
 
 /* Metric families a series belongs to. */
 enum family {
 	FAM_FLOW = 0, /* flowlens_flow_bytes_total + flowlens_flow_packets_total */
 	FAM_ZONE, /* flowlens_zone_bytes_total */
+	FAM_TCP, /* flowlens_tcp_connections_total{result} (the count is in packets) */
+	FAM_HIST, /* histograms: key = family, histogram name, labels */
 	FAM_MAX,
+};
+
+/* Histogram state of a FAM_HIST series. */
+struct hdata {
+	uint32_t nb;
+	uint16_t name_len;
+	double sum;
+	double *bounds; /* nb */
+	uint64_t *counts; /* nb + 1 */
+};
+
+/* The signals of one aggregate, as the collector knows them. */
+#define TCP_RESULTS 4
+static const char *const tcp_result_keys[TCP_RESULTS] = { "tcp_established", "tcp_refused",
+							  "tcp_timeout", "tcp_reset" };
+static const char *const tcp_result_names[TCP_RESULTS] = { "established", "refused", "timeout",
+							   "reset" };
+/* Histograms the collector exports (flowlens_<name>); others are counted and ignored. */
+static const char *const hist_names[] = { "tcp_connect_duration_seconds" };
+#define N_HIST (sizeof(hist_names) / sizeof(hist_names[0]))
+
+struct sigs {
+	int has;
+	uint64_t tcp[TCP_RESULTS];
+	struct {
+		int on;
+		uint32_t nb;
+		double bounds[WIRE_HIST_BOUNDS_MAX];
+		uint64_t counts[WIRE_HIST_BOUNDS_MAX + 1];
+		double sum;
+	} h[N_HIST];
 };
 
 /* A series is keyed by its family byte followed by its escaped label text. */
@@ -24,6 +58,7 @@ struct series {
 	uint64_t created_ms;
 	uint16_t key_len; /* 1 + label text length */
 	uint8_t overflow;
+	struct hdata *h; /* FAM_HIST */
 	UT_hash_handle hh;
 	char key[]; /* family byte, then the labels (NUL-terminated) */
 };
@@ -73,6 +108,7 @@ struct pending {
 	uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
 	uint64_t start_unix_ms, when_unix_ms; /* the report's interval */
 	uint64_t deadline_ms;
+	struct sigs g;
 	UT_hash_handle hh;
 };
 
@@ -163,6 +199,7 @@ void store_free(struct store *s)
 		return;
 	HASH_ITER (hh, s->series, x, xt) {
 		HASH_DEL(s->series, x);
+		free(x->h);
 		free(x);
 	}
 	HASH_ITER (hh, s->agents, a, at) {
@@ -303,10 +340,131 @@ static uint32_t node_id(struct store *s, const char *node)
  * aggregate key lands in are cached while the metadata and the set of series stay the same
  * and the names do not depend on the report's time (no IP reuse within the history).
  */
+static void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, struct sigs *g)
+{
+	memset(g, 0, sizeof(*g));
+	for (size_t e = 0; e < f->n_error_counts; e++) {
+		const Flowlens__V1__FlowAggregate__ErrorCountsEntry *ec = f->error_counts[e];
+		int r;
+
+		for (r = 0; r < TCP_RESULTS && strcmp(ec->key, tcp_result_keys[r]); r++)
+			;
+		if (r == TCP_RESULTS) {
+			s->st.signals_ignored_total++;
+			continue;
+		}
+		g->tcp[r] += ec->value;
+		g->has |= ec->value != 0;
+	}
+	for (size_t i = 0; i < f->n_histograms; i++) {
+		const Flowlens__V1__Histogram *h = f->histograms[i];
+		size_t n;
+
+		for (n = 0; n < N_HIST && strcmp(h->name, hist_names[n]); n++)
+			;
+		if (n == N_HIST || g->h[n].on) {
+			s->st.signals_ignored_total++;
+			continue;
+		}
+		g->h[n].on = 1;
+		g->h[n].nb = (uint32_t)h->n_bounds;
+		memcpy(g->h[n].bounds, h->bounds, h->n_bounds * sizeof(double));
+		memcpy(g->h[n].counts, h->counts, h->n_counts * sizeof(uint64_t));
+		g->h[n].sum = h->sum;
+		g->has = 1;
+	}
+}
+
+/* Adds b's signals to a's (a waiting aggregate); histograms with other bounds are dropped. */
+static void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
+{
+	for (int r = 0; r < TCP_RESULTS; r++)
+		a->tcp[r] += b->tcp[r];
+	for (size_t n = 0; n < N_HIST; n++) {
+		if (!b->h[n].on)
+			continue;
+		if (!a->h[n].on) {
+			a->h[n] = b->h[n];
+			continue;
+		}
+		if (a->h[n].nb != b->h[n].nb ||
+		    memcmp(a->h[n].bounds, b->h[n].bounds, b->h[n].nb * sizeof(double))) {
+			s->st.histogram_mismatch_total++;
+			continue;
+		}
+		for (uint32_t i = 0; i <= b->h[n].nb; i++)
+			a->h[n].counts[i] += b->h[n].counts[i];
+		a->h[n].sum += b->h[n].sum;
+	}
+	a->has |= b->has;
+}
+
+static struct hdata *hdata_new(uint32_t nb, const double *bounds, uint16_t name_len)
+{
+	struct hdata *h = calloc(1, sizeof(*h) + nb * sizeof(double) + (nb + 1) * sizeof(uint64_t));
+
+	if (!h)
+		return NULL;
+	h->nb = nb;
+	h->name_len = name_len;
+	h->bounds = (double *)(h + 1);
+	h->counts = (uint64_t *)(h->bounds + nb);
+	memcpy(h->bounds, bounds, nb * sizeof(double));
+	return h;
+}
+
+/* Connection outcomes and histograms of a named aggregate. Called with the metadata lock. */
+static void emit_signals(struct store *s, const struct flow_view *v, const struct sigs *g,
+			 uint64_t now_ms)
+{
+	char key[LABELS_TEXT_MAX + 80];
+	struct series *x;
+	int n;
+
+	for (int r = 0; r < TCP_RESULTS; r++) {
+		if (!g->tcp[r])
+			continue;
+		n = labels_signal(&s->cfg.labels, v, "result", tcp_result_names[r], key + 1,
+				  LABELS_TEXT_MAX);
+		x = n < 0 ? NULL : series_get(s, FAM_TCP, DIR_FORWARD, key, n, 1, now_ms);
+		if (!x || x->overflow) {
+			s->st.signals_dropped_total++;
+			continue;
+		}
+		x->packets += g->tcp[r];
+		x->updated_ms = now_ms;
+	}
+	for (size_t h = 0; h < N_HIST; h++) {
+		size_t nl = strlen(hist_names[h]);
+
+		if (!g->h[h].on)
+			continue;
+		memcpy(key + 1, hist_names[h], nl);
+		n = labels_signal(&s->cfg.labels, v, NULL, NULL, key + 1 + nl, LABELS_TEXT_MAX);
+		x = n < 0 ? NULL :
+			    series_get(s, FAM_HIST, DIR_FORWARD, key, n + (int)nl, 1, now_ms);
+		if (!x || x->overflow) {
+			s->st.signals_dropped_total++;
+			continue;
+		}
+		if (!x->h)
+			x->h = hdata_new(g->h[h].nb, g->h[h].bounds, (uint16_t)nl);
+		if (!x->h || x->h->nb != g->h[h].nb ||
+		    memcmp(x->h->bounds, g->h[h].bounds, g->h[h].nb * sizeof(double))) {
+			s->st.histogram_mismatch_total++;
+			continue;
+		}
+		for (uint32_t i = 0; i <= g->h[h].nb; i++)
+			x->h->counts[i] += g->h[h].counts[i];
+		x->h->sum += g->h[h].sum;
+		x->updated_ms = now_ms;
+	}
+}
+
 static void emit(struct store *s, const char *node, uint64_t start, uint64_t when,
 		 const struct join_key *k, const uint8_t *dialed, uint16_t dialed_port,
 		 uint8_t reporter, uint64_t fp, uint64_t fb, uint64_t rp, uint64_t rb,
-		 uint64_t now_ms)
+		 uint64_t now_ms, const struct sigs *g)
 {
 	char key[LABELS_TEXT_MAX + 1];
 	struct meta_service svc;
@@ -330,7 +488,7 @@ static void emit(struct store *s, const char *node, uint64_t start, uint64_t whe
 	meta_lock(m);
 	gen = meta_generation(m);
 	HASH_FIND(hh, s->names, &nk, sizeof(nk), ne);
-	if (ne && ne->meta_gen == gen && ne->series_gen == s->series_gen &&
+	if (ne && !(g && g->has) && ne->meta_gen == gen && ne->series_gen == s->series_gen &&
 	    (ne->x[0] || !(fp | fb)) && (ne->x[1] || !(rp | rb)) && (ne->x[2] || !fb) &&
 	    (ne->x[3] || !rb)) {
 		meta_unlock(m);
@@ -367,6 +525,8 @@ static void emit(struct store *s, const char *node, uint64_t start, uint64_t whe
 	x[2] = series_get(s, FAM_ZONE, DIR_FORWARD, key, n, fb != 0, now_ms);
 	n = labels_zone(&v, DIR_REPLY, key + 1, sizeof(key) - 1);
 	x[3] = series_get(s, FAM_ZONE, DIR_REPLY, key, n, rb != 0, now_ms);
+	if (g && g->has)
+		emit_signals(s, &v, g, now_ms);
 	if (v.src.stable && v.dst.stable) {
 		if (!ne && s->n_names < 2 * s->cfg.max_series + 1024 &&
 		    (ne = calloc(1, sizeof(*ne)))) {
@@ -393,7 +553,7 @@ static void flush_pending(struct store *s, struct pending *p, const struct join 
 	emit(s, p->key.node, p->start_unix_ms, p->when_unix_ms, &p->key.j,
 	     j && !j->direct ? j->dialed : NULL, j ? j->dialed_port : 0,
 	     FLOWLENS__V1__REPORTER__REPORTER_SERVER, p->fwd_packets, p->fwd_bytes, p->rev_packets,
-	     p->rev_bytes, now_ms);
+	     p->rev_bytes, now_ms, &p->g);
 	HASH_DEL(s->pending, p);
 	s->n_pending--;
 	free(p);
@@ -460,7 +620,9 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	struct pending *p;
 	struct join *j;
 	uint8_t dialed[16];
+	struct sigs g;
 
+	sigs_from(s, f, &g);
 	memset(&k, 0, sizeof(k));
 	to16(&f->client_ip, k.client);
 	to16(&f->server_ip, k.server);
@@ -470,11 +632,11 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		to16(&f->dialed_ip, dialed);
 		learn_join(s, &k, dialed, (uint16_t)f->dialed_port, now_ms);
 		emit(s, b->node, start, when, &k, dialed, (uint16_t)f->dialed_port, reporter, fp,
-		     fb, rp, rb, now_ms);
+		     fb, rp, rb, now_ms, &g);
 		return;
 	}
 	if (reporter != FLOWLENS__V1__REPORTER__REPORTER_SERVER) {
-		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms, &g);
 		return;
 	}
 	HASH_FIND(hh, s->joins, &k, sizeof(k), j);
@@ -482,11 +644,11 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		if (!j->direct)
 			s->st.joined_total++;
 		emit(s, b->node, start, when, &k, j->direct ? NULL : j->dialed, j->dialed_port,
-		     reporter, fp, fb, rp, rb, now_ms);
+		     reporter, fp, fb, rp, rb, now_ms, &g);
 		return;
 	}
 	if (!s->cfg.join_wait_ms || !client_elsewhere(s, b->node, start, when, &k)) {
-		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms);
+		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms, &g);
 		return;
 	}
 	memset(&pk, 0, sizeof(pk));
@@ -496,8 +658,8 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	if (!p) {
 		if (s->n_pending >= s->cfg.max_pending || !(p = calloc(1, sizeof(*p)))) {
 			s->st.pending_full_total++;
-			emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb,
-			     now_ms);
+			emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms,
+			     &g);
 			return;
 		}
 		p->key = pk;
@@ -505,6 +667,7 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		HASH_ADD(hh, s->pending, key, sizeof(p->key), p);
 		s->n_pending++;
 	}
+	sigs_add(s, &p->g, &g);
 	p->fwd_packets += fp;
 	p->fwd_bytes += fb;
 	p->rev_packets += rp;
@@ -608,6 +771,7 @@ void store_expire(struct store *s, uint64_t now_ms)
 		HASH_DEL(s->series, x);
 		if (!x->overflow)
 			s->n_series--;
+		free(x->h);
 		free(x);
 		s->st.series_expired_total++;
 		s->series_gen++;
@@ -673,6 +837,41 @@ static void render_family(struct store *s, struct expo *e, enum family fam, cons
 	}
 }
 
+static const char *const hist_help[N_HIST] = {
+	"TCP connect latency: from the first SYN to the SYN-ACK, as seen at the reporter's "
+	"interface (a retransmitted SYN counts from the first).",
+};
+
+static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
+{
+	static const uint64_t zeros[WIRE_HIST_BOUNDS_MAX + 1];
+	char name[128], labels[LABELS_TEXT_MAX];
+
+	for (size_t h = 0; h < N_HIST; h++) {
+		size_t nl = strlen(hist_names[h]);
+
+		snprintf(name, sizeof(name), "flowlens_%s", hist_names[h]);
+		expo_family(e, name, "histogram", hist_help[h]);
+		for (struct series *x = s->series; x; x = x->hh.next) {
+			size_t ll;
+			int held;
+
+			if (x->key[0] != (char)FAM_HIST || !x->h || x->h->name_len != nl ||
+			    memcmp(x->key + 1, hist_names[h], nl))
+				continue;
+			/* "{a=\"b\",...}" -> "a=\"b\",..." */
+			ll = x->key_len - 1u - nl;
+			if (ll < 2 || ll - 2 >= sizeof(labels))
+				continue;
+			memcpy(labels, x->key + 1 + nl + 1, ll - 2);
+			labels[ll - 2] = 0;
+			held = x->created_ms + s->cfg.zero_hold_ms > now_ms;
+			expo_histogram(e, name, labels, x->h->bounds, held ? zeros : x->h->counts,
+				       x->h->nb, held ? 0 : x->h->sum);
+		}
+	}
+}
+
 void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 {
 	render_family(s, e, FAM_FLOW, "flowlens_flow_bytes_total",
@@ -687,6 +886,12 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 		      "(destination_zone), per reporter; \"\" where the zone is not known. Count "
 		      "one reporter (client) to see each byte once.",
 		      1, now_ms);
+	render_family(s, e, FAM_TCP, "flowlens_tcp_connections_total",
+		      "TCP connection attempts by result: established (SYN answered by SYN-ACK), "
+		      "refused (SYN answered by RST), timeout (no answer within the agent's "
+		      "--tcp-connect-timeout), reset (established, then reset); per reporter.",
+		      0, now_ms);
+	render_histograms(s, e, now_ms);
 }
 
 void store_set_zero_hold(struct store *s, uint64_t ms)
@@ -735,12 +940,13 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
  * agent records, pending count, pending records, and a CRC-32 of everything before it.
  */
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
 
 struct snap_series {
 	uint16_t key_len;
 	uint8_t overflow;
-	uint8_t pad[5];
+	uint8_t hist_bounds; /* FAM_HIST: bounds that follow the key (sum, bounds, counts) */
+	uint8_t pad[4];
 	uint64_t bytes;
 	uint64_t packets;
 	uint64_t created_unix_ms; /* when the series was created, so its hold can resume */
@@ -801,8 +1007,14 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.bytes = x->bytes;
 		r.packets = x->packets;
 		r.created_unix_ms = now_unix_ms - (now_ms - x->created_ms);
+		r.hist_bounds = x->h ? x->h->nb : 0;
 		err = put(f, &crc, &r, sizeof(r));
 		err = err ?: put(f, &crc, x->key, x->key_len);
+		if (x->h) {
+			err = err ?: put(f, &crc, &x->h->sum, sizeof(x->h->sum));
+			err = err ?: put(f, &crc, x->h->bounds, x->h->nb * sizeof(double));
+			err = err ?: put(f, &crc, x->h->counts, (x->h->nb + 1) * sizeof(uint64_t));
+		}
 	}
 	n = HASH_COUNT(s->agents);
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -870,6 +1082,22 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		x->bytes = r.bytes;
 		x->packets = r.packets;
 		x->updated_ms = now_ms;
+		if (r.hist_bounds) {
+			double sum, bounds[WIRE_HIST_BOUNDS_MAX];
+			const char *brace = memchr(key + 1, '{', r.key_len - 1u);
+
+			if (r.hist_bounds > WIRE_HIST_BOUNDS_MAX || key[0] != (char)FAM_HIST ||
+			    !brace || get(f, &crc, &sum, sizeof(sum)) ||
+			    get(f, &crc, bounds, r.hist_bounds * sizeof(double)))
+				return -EINVAL;
+			free(x->h);
+			x->h = hdata_new(r.hist_bounds, bounds, (uint16_t)(brace - key - 1));
+			if (!x->h)
+				return -ENOMEM;
+			x->h->sum = sum;
+			if (get(f, &crc, x->h->counts, (r.hist_bounds + 1u) * sizeof(uint64_t)))
+				return -EINVAL;
+		}
 		/*
 		 * Resume the hold where it was: a series already exported at its real value
 		 * must not drop to 0 again (Prometheus would count it twice).

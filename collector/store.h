@@ -57,6 +57,9 @@ struct store_stats {
 	uint64_t joined_total; /* server-side aggregates named with what the client dialed */
 	uint64_t join_timeouts_total; /* ...that waited in vain: applied as dialed directly */
 	uint64_t pending_full_total; /* ...that could not wait: pending was full */
+	uint64_t signals_ignored_total; /* error counts and histograms of unknown names */
+	uint64_t signals_dropped_total; /* signal samples past --max-series */
+	uint64_t histogram_mismatch_total; /* histograms whose bounds differ from the series' */
 };
 
 struct store;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +172,29 @@ static const char *validate(const Flowlens__V1__Batch *b)
 			return "flow addresses must both be 4 or both 16 bytes";
 		if (f->server_port > 65535 || f->protocol > 255)
 			return "flow port or protocol out of range";
+		if (f->dialed_ip.len && f->dialed_ip.len != f->client_ip.len)
+			return "dialed address of another family";
+		if (f->dialed_port > 65535)
+			return "dialed port out of range";
 		for (size_t h = 0; h < f->n_histograms; h++) {
 			const Flowlens__V1__Histogram *hg = f->histograms[h];
 
+			if (!hg->name || !hg->name[0] || strlen(hg->name) > 64)
+				return "histogram name missing or longer than 64 bytes";
+			if (hg->n_bounds == 0 || hg->n_bounds > WIRE_HIST_BOUNDS_MAX)
+				return "histogram needs 1 to 32 bounds";
 			if (hg->n_counts != hg->n_bounds + 1)
 				return "histogram needs one more count than bounds";
+			for (size_t k = 0; k < hg->n_bounds; k++)
+				if (!isfinite(hg->bounds[k]) ||
+				    (k && hg->bounds[k] <= hg->bounds[k - 1]))
+					return "histogram bounds must be finite and increasing";
+			if (!isfinite(hg->sum) || hg->sum < 0)
+				return "histogram sum must be finite and not negative";
 		}
+		for (size_t e = 0; e < f->n_error_counts; e++)
+			if (!f->error_counts[e]->key || strlen(f->error_counts[e]->key) > 64)
+				return "error count name missing or longer than 64 bytes";
 	}
 	return NULL;
 }

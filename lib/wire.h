@@ -15,6 +15,7 @@
 #define WIRE_CONTENT_TYPE "application/x-protobuf"
 #define WIRE_CONTENT_ENCODING "deflate"
 #define WIRE_PATH "/v1/batches"
+#define WIRE_HIST_BOUNDS_MAX 32
 #define WIRE_BOOT_ID_LEN 16
 
 enum wire_result {
