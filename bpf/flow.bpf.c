@@ -61,6 +61,22 @@ static __always_inline void count(__u32 what)
 
 /* Set by the agent before load: 1 = look translations up in conntrack from here. */
 const volatile __u8 ct_enabled = 0;
+/* Set by the agent before load: 1 = follow HTTP/1.x requests and responses. */
+const volatile __u8 http_enabled = 0;
+
+/* HTTP requests waiting for their responses, per connection and interface. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fl_key);
+	__type(value, struct fl_http);
+} http SEC(".maps");
+
+/* Finished exchanges (one record per request, never per packet). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} samples SEC(".maps");
 
 #ifndef FL_NO_CT
 /*
@@ -250,6 +266,115 @@ static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, 
 }
 
 /* (BPF functions take at most five arguments: the cold path reads jiffies again.) */
+#define W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
+/* The method of a request line's first four bytes; FL_HTTP_METHODS when it is not one. */
+static __always_inline __u8 http_method(__u32 w)
+{
+	switch (w) {
+	case W4('G', 'E', 'T', ' '):
+		return FL_HTTP_GET;
+	case W4('P', 'O', 'S', 'T'):
+		return FL_HTTP_POST;
+	case W4('P', 'U', 'T', ' '):
+		return FL_HTTP_PUT;
+	case W4('D', 'E', 'L', 'E'):
+		return FL_HTTP_DELETE;
+	case W4('H', 'E', 'A', 'D'):
+		return FL_HTTP_HEAD;
+	case W4('P', 'A', 'T', 'C'):
+		return FL_HTTP_PATCH;
+	case W4('O', 'P', 'T', 'I'):
+		return FL_HTTP_OPTIONS;
+	case W4('C', 'O', 'N', 'N'):
+	case W4('T', 'R', 'A', 'C'):
+		return FL_HTTP_OTHER;
+	}
+	return FL_HTTP_METHODS;
+}
+
+static __always_inline int digit(__u8 c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * A TCP segment whose payload starts a request line ("GET /...") queues the request's start
+ * time on its connection; one that starts a status line ("HTTP/1.1 200") answers the oldest
+ * queued request and hands the finished exchange to user space. Anything else (the rest of a
+ * message, another protocol) matches neither and costs one 12-byte read.
+ */
+static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u32 off)
+{
+	struct fl_sample *sm;
+	struct fl_http *st;
+	struct fl_key q;
+	__u8 b[12];
+	__u32 w;
+	__u64 now;
+	__u8 m, i;
+
+	if (!skb || !k || bpf_skb_load_bytes(skb, off, b, sizeof(b)))
+		return 0;
+	__builtin_memcpy(&w, b, 4);
+	__builtin_memcpy(&q, k, sizeof(q));
+	q.dir = 0;
+	q.pad = 0;
+	if (w == W4('H', 'T', 'T', 'P') && b[4] == '/' && b[5] == '1' && b[6] == '.') {
+		/* A response: the request was sent the other way. */
+		__builtin_memcpy(q.saddr, k->daddr, 16);
+		__builtin_memcpy(q.daddr, k->saddr, 16);
+		q.sport = k->dport;
+		q.dport = k->sport;
+		st = bpf_map_lookup_elem(&http, &q);
+		if (!st || !st->count)
+			return 0;
+		now = bpf_ktime_get_ns();
+		i = st->head & (FL_HTTP_QUEUE - 1);
+		sm = bpf_ringbuf_reserve(&samples, sizeof(*sm), 0);
+		if (!sm) {
+			count(FL_CNT_SAMPLES_FULL);
+		} else {
+			__builtin_memcpy(&sm->key, &q, sizeof(q));
+			sm->duration_ns = now - st->start_ns[i];
+			sm->status =
+				digit(b[9]) && digit(b[10]) && digit(b[11]) ?
+					(b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0') :
+					0;
+			sm->kind = FL_SAMPLE_HTTP;
+			sm->method = st->method[i];
+			sm->pad = 0;
+			bpf_ringbuf_submit(sm, 0);
+		}
+		st->head++;
+		st->count--;
+		return 0;
+	}
+	m = http_method(w);
+	if (m == FL_HTTP_METHODS)
+		return 0;
+	now = bpf_ktime_get_ns();
+	st = bpf_map_lookup_elem(&http, &q);
+	if (!st) {
+		struct fl_http init = {};
+
+		init.start_ns[0] = now;
+		init.method[0] = m;
+		init.count = 1;
+		bpf_map_update_elem(&http, &q, &init, BPF_ANY);
+		return 0;
+	}
+	if (st->count >= FL_HTTP_QUEUE) {
+		count(FL_CNT_HTTP_QUEUE_FULL);
+		return 0;
+	}
+	i = (st->head + st->count) & (FL_HTTP_QUEUE - 1);
+	st->start_ns[i] = now;
+	st->method[i] = m;
+	st->count++;
+	return 0;
+}
+
 static __noinline int flow_insert4(struct __sk_buff *skb, struct fl_key4 *k, struct fl_key *full,
 				   __u32 bytes, __u8 tcp_flags)
 {
@@ -325,16 +450,38 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 		v = bpf_map_lookup_elem(&flows4, &k4);
 		if (!v)
-			return flow_insert4(skb, &k4, &key, bytes, p.tcp_flags), TC_ACT_UNSPEC_;
+			flow_insert4(skb, &k4, &key, bytes, p.tcp_flags);
 	} else {
 		v = bpf_map_lookup_elem(&flows6, &key);
 		if (!v)
-			return flow_insert6(skb, &key, bytes, p.tcp_flags), TC_ACT_UNSPEC_;
+			flow_insert6(skb, &key, bytes, p.tcp_flags);
 	}
-	account(v, bytes, p.tcp_flags, jiffies);
-	/* A connection's first packets: until conntrack answers (or FL_CT_TRIES misses). */
-	if (v->ct < FL_CT_TRIES)
-		v->ct = ct_step(skb, &key, p.ipv4, v->ct);
+	if (v) {
+		account(v, bytes, p.tcp_flags, jiffies);
+		/* A connection's first packets: until conntrack answers (or FL_CT_TRIES misses). */
+		if (v->ct < FL_CT_TRIES)
+			v->ct = ct_step(skb, &key, p.ipv4, v->ct);
+	}
+	if (http_enabled && key.proto == IPPROTO_TCP && ret == PARSE_OK) {
+		__u32 end = p.l3_len ? p.l3_off + p.l3_len : skb->len;
+		__u32 off = p.payload_off & 0x3ff; /* headers end within 1 KiB */
+
+		/* 12 bytes: a method, or "HTTP/1.x NNN" */
+		if (end >= off + 12 && end <= skb->len) {
+			__u8 *pp = (__u8 *)(long)skb->data + off;
+			__u32 w;
+
+			/* Linear payload (most request and response heads): look first, cheaply. */
+			if ((void *)(pp + 12) <= (void *)(long)skb->data_end) {
+				__builtin_memcpy(&w, pp, 4);
+				if (w == W4('H', 'T', 'T', 'P') ||
+				    http_method(w) != FL_HTTP_METHODS)
+					http_inspect(skb, &key, off);
+			} else {
+				http_inspect(skb, &key, off);
+			}
+		}
+	}
 	return TC_ACT_UNSPEC_;
 }
 

@@ -130,6 +130,8 @@ enum fl_counter {
 	FL_CNT_CT_LOOKUP, /* conntrack lookups made (bpf_skb_ct_lookup calls) */
 	FL_CNT_CT_NAT, /* ...that found a destination translation */
 	FL_CNT_NAT_FULL, /* a translation could not be stored: nat map update failed */
+	FL_CNT_HTTP_QUEUE_FULL, /* more pipelined HTTP requests than a connection's queue holds */
+	FL_CNT_SAMPLES_FULL, /* a finished request could not be handed over: ring buffer full */
 	FL_CNT_MAX,
 };
 
@@ -143,6 +145,53 @@ struct fl_overflow_event {
 	__u8 pad[7];
 };
 _Static_assert(sizeof(struct fl_overflow_event) == 72, "fl_overflow_event layout");
+
+/* Finished exchanges the datapath hands to user space (ring buffer "samples"). */
+enum fl_sample_kind {
+	FL_SAMPLE_HTTP = 1,
+};
+
+/* HTTP methods as the datapath recognizes them at the start of a request. */
+enum fl_http_method {
+	FL_HTTP_OTHER = 0,
+	FL_HTTP_GET,
+	FL_HTTP_POST,
+	FL_HTTP_PUT,
+	FL_HTTP_DELETE,
+	FL_HTTP_HEAD,
+	FL_HTTP_PATCH,
+	FL_HTTP_OPTIONS,
+	FL_HTTP_METHODS,
+};
+
+/*
+ * One finished exchange. key is the connection as the client sends (saddr = client), at the
+ * interface that saw it, dir 0. For HTTP: request start (first byte of the request line seen)
+ * to response start (first byte of the status line seen), and the status code.
+ */
+struct fl_sample {
+	struct fl_key key;
+	__u64 duration_ns;
+	__u16 status;
+	__u8 kind;
+	__u8 method;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct fl_sample) == 64, "fl_sample layout");
+
+/*
+ * Requests of one HTTP/1.x connection waiting for their responses, oldest first (pipelined
+ * requests are answered in order). Map "http", keyed like fl_sample.key.
+ */
+#define FL_HTTP_QUEUE 4
+struct fl_http {
+	__u64 start_ns[FL_HTTP_QUEUE];
+	__u8 method[FL_HTTP_QUEUE];
+	__u8 head;
+	__u8 count;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct fl_http) == 40, "fl_http layout");
 
 /* One reading of both kernel clocks, taken by the flowlens_clock program. */
 struct fl_clock {

@@ -30,6 +30,9 @@ enum parse_result {
 
 struct parsed {
 	__u32 l3_off;
+	__u32 l3_len; /* IPv4 total length, or IPv6 payload length + 40 */
+	__u32 l4_off;
+	__u32 payload_off; /* TCP: after the options; UDP: after the header */
 	__u8 tcp_flags;
 	__u8 ipv4;
 };
@@ -46,11 +49,13 @@ static __always_inline int parse_l4(void *l4, void *data_end, __u8 proto, struct
 		key->sport = bpf_ntohs(th->source);
 		key->dport = bpf_ntohs(th->dest);
 		p->tcp_flags = ((__u8 *)th)[13];
+		p->payload_off = p->l4_off + (__u32)(((__u8 *)th)[12] >> 4) * 4;
 		return PARSE_OK;
 	}
 	case IPPROTO_UDP_: {
 		struct udphdr *uh = l4;
 
+		p->payload_off = p->l4_off + 8;
 		if ((void *)(uh + 1) > data_end)
 			return PARSE_TRUNCATED;
 		key->sport = bpf_ntohs(uh->source);
@@ -127,6 +132,8 @@ static __always_inline int parse_packet(void *data, void *data_end, struct fl_ke
 		pos += ihl;
 		if (pos > data_end)
 			return PARSE_TRUNCATED;
+		p->l3_len = bpf_ntohs(ip->tot_len);
+		p->l4_off = (__u32)(pos - data);
 		return parse_l4(pos, data_end, key->proto, key, p);
 	}
 
@@ -172,6 +179,8 @@ static __always_inline int parse_packet(void *data, void *data_end, struct fl_ke
 				break;
 			default:
 				key->proto = nexthdr;
+				p->l3_len = (__u32)bpf_ntohs(ip6->payload_len) + 40;
+				p->l4_off = (__u32)(pos - data);
 				return parse_l4(pos, data_end, nexthdr, key, p);
 			}
 			nexthdr = h[0];

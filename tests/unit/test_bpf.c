@@ -39,6 +39,7 @@ static int env_open(struct env *e, unsigned int max_entries)
 	bpf_map__set_max_entries(e->skel->maps.flows6, max_entries);
 	bpf_map__set_max_entries(e->skel->maps.overflow, 64 * 1024);
 	e->skel->rodata->ct_enabled = 1; /* the conntrack path must pass the verifier too */
+	e->skel->rodata->http_enabled = 1;
 	if (flow_bpf__load(e->skel)) {
 		flow_bpf__destroy(e->skel);
 		return -EINVAL;
@@ -253,6 +254,74 @@ static void test_conntrack_budget(struct env *e)
 	k = make_key(&icmp, FL_DIR_INGRESS);
 	CHECK(read_flow(e, &k, &st) == 0 && st.ct == FL_CT_SKIP, "ICMP not looked up (%#x)", st.ct);
 	CHECK(counter(e, FL_CNT_CT_LOOKUP) == before, "no lookups for ICMP");
+}
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	struct fl_sample *out = ctx;
+
+	if (len == sizeof(*out) && out[0].kind == 0)
+		memcpy(&out[0], data, sizeof(*out));
+	else if (len == sizeof(*out))
+		memcpy(&out[1], data, sizeof(*out));
+	return 0;
+}
+
+/*
+ * HTTP/1.x: a request line queues its start, a status line answers it with one sample (method,
+ * status, duration); body segments, other protocols and unanswered responses make none.
+ */
+static void test_http(struct env *e)
+{
+	struct pkt_spec req = { .family = AF_INET,
+				.proto = 6,
+				.src = "10.8.1.2",
+				.dst = "10.8.2.3",
+				.sport = 42000,
+				.dport = 80,
+				.tcp_flags = TCPF_ACK_BIT | TCPF_PSH_BIT,
+				.data = "POST /api HTTP/1.1\r\nHost: x\r\n\r\n",
+				.payload = 34 };
+	struct pkt_spec resp = { .family = AF_INET,
+				 .proto = 6,
+				 .src = "10.8.2.3",
+				 .dst = "10.8.1.2",
+				 .sport = 80,
+				 .dport = 42000,
+				 .tcp_flags = TCPF_ACK_BIT | TCPF_PSH_BIT,
+				 .data = "HTTP/1.1 503 Service Unavailable\r\n",
+				 .payload = 40 };
+	struct pkt_spec body = resp, junk = req;
+	struct fl_sample got[2];
+	struct ring_buffer *rb;
+	int len, n;
+
+	memset(got, 0, sizeof(got));
+	rb = ring_buffer__new(bpf_map__fd(e->skel->maps.samples), on_sample, got, NULL);
+	CHECK(rb != NULL, "samples ring buffer");
+	if (!rb)
+		return;
+	body.data = "<html>HTTP/1.1 200 in a body";
+	junk.data = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03GET "; /* TLS hello */
+	run(e->prog_eg, &resp, &len); /* a response nobody asked for: nothing */
+	run(e->prog_in, &junk, &len);
+	run(e->prog_in, &req, &len);
+	usleep(2000);
+	run(e->prog_eg, &body, &len); /* body segment: not a status line */
+	run(e->prog_eg, &resp, &len);
+	run(e->prog_eg, &resp, &len); /* a second status line with nothing queued: nothing */
+	n = ring_buffer__consume(rb);
+	CHECK(n == 1, "one sample for one request/response: %d", n);
+	CHECK(got[0].kind == FL_SAMPLE_HTTP && got[0].status == 503 &&
+		      got[0].method == FL_HTTP_POST,
+	      "kind %u status %u method %u", got[0].kind, got[0].status, got[0].method);
+	CHECK(got[0].duration_ns >= 2000000 && got[0].duration_ns < 1000000000ULL,
+	      "duration %llu ns (slept 2 ms between request and response)",
+	      (unsigned long long)got[0].duration_ns);
+	CHECK(got[0].key.sport == 42000 && got[0].key.dport == 80 &&
+		      got[0].key.saddr[3] == inet_addr("10.8.1.2"),
+	      "sample keyed as the client sends");
+	ring_buffer__free(rb);
 }
 
 /* The clock program reads jiffies and CLOCK_MONOTONIC together. */
@@ -691,6 +760,7 @@ int main(void)
 	test_other_protocols(&e);
 	test_truncated_and_malformed(&e);
 	test_conntrack_budget(&e);
+	test_http(&e);
 	flow_bpf__destroy(e.skel);
 	test_table_full();
 	test_flowtab_initiator();
