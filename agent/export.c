@@ -241,13 +241,58 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 }
 
 /* Protobuf storage for one aggregate's signals, alive until the batch is encoded. */
+#define EC_MAX (TCP_RESULT_MAX + FL_HTTP_METHODS * HTTP_CLASSES)
+
 struct sig_scratch {
-	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[TCP_RESULT_MAX];
-	Flowlens__V1__FlowAggregate__ErrorCountsEntry *ecp[TCP_RESULT_MAX];
-	Flowlens__V1__Histogram h;
-	Flowlens__V1__Histogram *hp;
-	uint64_t counts[HIST_BOUNDS_MAX + 1];
+	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[EC_MAX];
+	Flowlens__V1__FlowAggregate__ErrorCountsEntry *ecp[EC_MAX];
+	Flowlens__V1__Histogram h[2];
+	Flowlens__V1__Histogram *hp[2];
+	uint64_t counts[2][HIST_BOUNDS_MAX + 1];
 };
+
+/* "http:GET:2xx": method and status class of HTTP request counts. */
+static const char *const http_keys[FL_HTTP_METHODS][HTTP_CLASSES] = {
+#define HTTP_ROW(m)                                                                       \
+	{                                                                                 \
+		"http:" m ":other", "http:" m ":1xx", "http:" m ":2xx", "http:" m ":3xx", \
+			"http:" m ":4xx", "http:" m ":5xx"                                \
+	}
+	HTTP_ROW("OTHER"),  HTTP_ROW("GET"),  HTTP_ROW("POST"),	 HTTP_ROW("PUT"),
+	HTTP_ROW("DELETE"), HTTP_ROW("HEAD"), HTTP_ROW("PATCH"), HTTP_ROW("OPTIONS"),
+#undef HTTP_ROW
+};
+
+static void add_hist(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc, const char *name,
+		     const struct hist *h, const double *bounds, unsigned int nb)
+{
+	size_t i = f->n_histograms;
+
+	flowlens__v1__histogram__init(&sc->h[i]);
+	sc->h[i].name = (char *)name;
+	sc->h[i].n_bounds = nb;
+	sc->h[i].bounds = (double *)bounds;
+	memcpy(sc->counts[i], h->counts, sizeof(sc->counts[i]));
+	sc->h[i].n_counts = nb + 1;
+	sc->h[i].counts = sc->counts[i];
+	sc->h[i].sum = h->sum;
+	sc->hp[i] = &sc->h[i];
+	f->n_histograms++;
+	f->histograms = sc->hp;
+}
+
+static void add_count(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc, const char *key,
+		      uint64_t v)
+{
+	size_t i = f->n_error_counts;
+
+	flowlens__v1__flow_aggregate__error_counts_entry__init(&sc->ec[i]);
+	sc->ec[i].key = (char *)key;
+	sc->ec[i].value = v;
+	sc->ecp[i] = &sc->ec[i];
+	f->n_error_counts++;
+	f->error_counts = sc->ecp;
+}
 
 static const char *const tcp_result_keys[TCP_RESULT_MAX] = {
 	[TCP_ESTABLISHED] = "tcp_established",
@@ -260,28 +305,22 @@ static const char *const tcp_result_keys[TCP_RESULT_MAX] = {
 static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 			 const struct flow_agg *a, const struct flowtab_signals *sig)
 {
-	for (int r = 0; r < TCP_RESULT_MAX; r++) {
-		if (!a->tcp[r])
-			continue;
-		flowlens__v1__flow_aggregate__error_counts_entry__init(&sc->ec[f->n_error_counts]);
-		sc->ec[f->n_error_counts].key = (char *)tcp_result_keys[r];
-		sc->ec[f->n_error_counts].value = a->tcp[r];
-		sc->ecp[f->n_error_counts] = &sc->ec[f->n_error_counts];
-		f->n_error_counts++;
-	}
-	f->error_counts = sc->ecp;
-	if (a->connect && a->connect->n && sig) {
-		flowlens__v1__histogram__init(&sc->h);
-		sc->h.name = "tcp_connect_duration_seconds";
-		sc->h.n_bounds = sig->n_connect_bounds;
-		sc->h.bounds = (double *)sig->connect_bounds;
-		memcpy(sc->counts, a->connect->counts, sizeof(sc->counts));
-		sc->h.n_counts = sig->n_connect_bounds + 1;
-		sc->h.counts = sc->counts;
-		sc->h.sum = a->connect->sum;
-		sc->hp = &sc->h;
-		f->n_histograms = 1;
-		f->histograms = &sc->hp;
+	for (int r = 0; r < TCP_RESULT_MAX; r++)
+		if (a->tcp[r])
+			add_count(f, sc, tcp_result_keys[r], a->tcp[r]);
+	if (!sig)
+		return;
+	if (a->connect && a->connect->n)
+		add_hist(f, sc, "tcp_connect_duration_seconds", a->connect, sig->connect_bounds,
+			 sig->n_connect_bounds);
+	if (a->http) {
+		for (int m = 0; m < FL_HTTP_METHODS; m++)
+			for (int c = 0; c < HTTP_CLASSES; c++)
+				if (a->http->requests[m][c])
+					add_count(f, sc, http_keys[m][c], a->http->requests[m][c]);
+		if (a->http->duration.n)
+			add_hist(f, sc, "http_request_duration_seconds", &a->http->duration,
+				 sig->http_bounds, sig->n_http_bounds);
 	}
 }
 

@@ -104,6 +104,16 @@ struct rst_event {
 	int from_client;
 };
 
+/* Which aggregate a connection's packets at an interface went to (for samples). */
+struct conn_if {
+	struct obs_key key;
+	struct agg_key agg;
+	uint64_t last_ns;
+	UT_hash_handle hh;
+};
+
+#define SAMPLES_MAX 262144 /* waiting for the next drain */
+
 /* An interface that vanished: its kind is still needed for the flows it left behind. */
 struct gone_iface {
 	int ifindex;
@@ -139,6 +149,9 @@ struct flowtab {
 	struct flowtab_signals sig;
 	struct rst_event *rsts;
 	size_t n_rsts, cap_rsts;
+	struct conn_if *conn_ifs;
+	struct fl_sample *samples;
+	size_t n_samples, cap_samples;
 
 	struct item *items;
 	size_t n_items, cap_items;
@@ -187,6 +200,7 @@ static void free_aggs(struct flowtab *t)
 	HASH_ITER (hh, t->aggs, a, tmp) {
 		HASH_DEL(t->aggs, a);
 		free(a->connect);
+		free(a->http);
 		free(a);
 	}
 }
@@ -229,6 +243,15 @@ void flowtab_free(struct flowtab *t)
 			free(o);
 		}
 	}
+	{
+		struct conn_if *ci, *citmp;
+
+		HASH_ITER (hh, t->conn_ifs, ci, citmp) {
+			HASH_DEL(t->conn_ifs, ci);
+			free(ci);
+		}
+	}
+	free(t->samples);
 	free_aggs(t);
 	free(t->rsts);
 	free(t->items);
@@ -706,17 +729,95 @@ static void obs_syn(struct flowtab *t, const struct conn_key *ck, const struct i
 	HASH_ADD(hh, t->obs, key, sizeof(o->key), o);
 }
 
-static void hist_observe(struct flowtab *t, struct flow_agg *a, double v)
+static void hist_add(struct hist *h, const double *bounds, unsigned int nb, double v)
 {
 	unsigned int i;
 
+	for (i = 0; i < nb && v > bounds[i]; i++)
+		;
+	h->counts[i]++;
+	h->n++;
+	h->sum += v;
+}
+
+static void hist_observe(struct flowtab *t, struct flow_agg *a, double v)
+{
 	if (!a->connect && !(a->connect = calloc(1, sizeof(*a->connect))))
 		return;
-	for (i = 0; i < t->sig.n_connect_bounds && v > t->sig.connect_bounds[i]; i++)
-		;
-	a->connect->counts[i]++;
-	a->connect->n++;
-	a->connect->sum += v;
+	hist_add(a->connect, t->sig.connect_bounds, t->sig.n_connect_bounds, v);
+}
+
+/* Remembers which aggregate the connection's packets at this interface went to. */
+static void conn_if_note(struct flowtab *t, const struct conn_key *ck, uint32_t ifindex,
+			 const struct agg_key *ak)
+{
+	struct obs_key k;
+	struct conn_if *ci;
+
+	memset(&k, 0, sizeof(k));
+	k.ck = *ck;
+	k.ifindex = ifindex;
+	HASH_FIND(hh, t->conn_ifs, &k, sizeof(k), ci);
+	if (!ci) {
+		ci = calloc(1, sizeof(*ci));
+		if (!ci)
+			return;
+		ci->key = k;
+		HASH_ADD(hh, t->conn_ifs, key, sizeof(ci->key), ci);
+	}
+	ci->agg = *ak;
+	ci->last_ns = t->now_ns;
+}
+
+void flowtab_sample(struct flowtab *t, const struct fl_sample *sm)
+{
+	t->st.samples++;
+	if (t->n_samples == t->cap_samples) {
+		size_t cap = t->cap_samples ? 2 * t->cap_samples : 1024;
+		struct fl_sample *n;
+
+		if (cap > SAMPLES_MAX || !(n = realloc(t->samples, cap * sizeof(*n)))) {
+			t->st.samples_dropped++;
+			return;
+		}
+		t->samples = n;
+		t->cap_samples = cap;
+	}
+	t->samples[t->n_samples++] = *sm;
+}
+
+static struct flow_agg *agg_get(struct flowtab *t, const struct agg_key *ak);
+
+/* After pass 2: finished exchanges into their aggregates' counters and histograms. */
+static void apply_samples(struct flowtab *t)
+{
+	for (size_t i = 0; i < t->n_samples; i++) {
+		const struct fl_sample *sm = &t->samples[i];
+		struct conn_key ck;
+		struct obs_key k;
+		struct conn_if *ci;
+		struct flow_agg *a;
+		int unused, cls;
+
+		conn_key_of(&sm->key, &ck, &unused);
+		memset(&k, 0, sizeof(k));
+		k.ck = ck;
+		k.ifindex = sm->key.ifindex;
+		HASH_FIND(hh, t->conn_ifs, &k, sizeof(k), ci);
+		if (!ci || !(a = agg_get(t, &ci->agg))) {
+			t->st.samples_unattributed++;
+			continue;
+		}
+		if (sm->kind != FL_SAMPLE_HTTP || !t->sig.http)
+			continue;
+		if (!a->http && !(a->http = calloc(1, sizeof(*a->http))))
+			continue;
+		cls = sm->status >= 100 && sm->status <= 599 ? sm->status / 100 : 0;
+		a->http->requests[sm->method < FL_HTTP_METHODS ? sm->method : 0][cls]++;
+		hist_add(&a->http->duration, t->sig.http_bounds, t->sig.n_http_bounds,
+			 (double)sm->duration_ns / 1e9);
+	}
+	t->n_samples = 0;
 }
 
 static void tcp_count(struct flowtab *t, struct flow_agg *a, enum tcp_result r)
@@ -970,6 +1071,8 @@ static void aggregate(struct flowtab *t)
 		a = agg_get(t, &ak);
 		if (!a)
 			continue;
+		if (t->sig.http)
+			conn_if_note(t, &ck, k->ifindex, &ak);
 		if (k->proto == 6 && t->sig.tcp)
 			tcp_observe(t, &ck, it, a, sender_is_client);
 		dir = sender_is_client ? &a->fwd : &a->rev;
@@ -995,6 +1098,14 @@ static void aggregate(struct flowtab *t)
 
 static void expire(struct flowtab *t, uint64_t now_ns)
 {
+	struct conn_if *ci, *citmp;
+
+	HASH_ITER (hh, t->conn_ifs, ci, citmp) {
+		if (ci->last_ns + t->idle_ns <= now_ns) {
+			HASH_DEL(t->conn_ifs, ci);
+			free(ci);
+		}
+	}
 	struct conn *c, *ctmp;
 	struct local_ip *l, *ltmp;
 	struct gone_iface *g, *gtmp;
@@ -1043,6 +1154,7 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	aggregate(t);
 	if (t->sig.tcp)
 		tcp_settle(t, now_ns);
+	apply_samples(t);
 	expire(t, now_ns);
 
 	t->st.drains++;

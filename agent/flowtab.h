@@ -68,8 +68,20 @@ struct hist {
 	double sum;
 };
 
+/* HTTP status classes: 1xx to 5xx, and 0 for anything else. */
+#define HTTP_CLASSES 6
+
+/* HTTP requests of one aggregate in one interval. */
+struct http_sig {
+	uint32_t requests[FL_HTTP_METHODS][HTTP_CLASSES];
+	struct hist duration;
+};
+
 /* What the signals are and how they are measured. */
 struct flowtab_signals {
+	int http; /* HTTP/1.x requests: method, status class, duration */
+	double http_bounds[HIST_BOUNDS_MAX];
+	unsigned int n_http_bounds;
 	int tcp; /* connection outcomes and connect latency */
 	uint64_t connect_timeout_ns;
 	double connect_bounds[HIST_BOUNDS_MAX]; /* seconds, increasing */
@@ -91,6 +103,7 @@ struct flow_agg {
 	uint64_t first_ns, last_ns; /* CLOCK_MONOTONIC */
 	uint32_t tcp[TCP_RESULT_MAX];
 	struct hist *connect; /* connect latency (seconds), when observed this interval */
+	struct http_sig *http; /* when requests finished this interval */
 	UT_hash_handle hh;
 };
 
@@ -115,6 +128,9 @@ struct flowtab_stats {
 	uint64_t xl_query_errors;
 	uint64_t tcp[TCP_RESULT_MAX]; /* connection outcomes observed, all interfaces */
 	uint64_t tcp_open; /* connection attempts being followed */
+	uint64_t samples; /* finished exchanges received from the datapath */
+	uint64_t samples_unattributed; /* ...of no aggregate (ENI copies of pod traffic) */
+	uint64_t samples_dropped; /* ...lost: too many waiting for the next drain */
 };
 
 /*
@@ -140,6 +156,9 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 		uint32_t capacity, uint32_t overflow_max, uint64_t idle_timeout_ns,
 		flowtab_kind_fn kind, void *ctx);
 void flowtab_free(struct flowtab *t);
+
+/* A finished exchange from the datapath (ring buffer "samples"), applied at the next drain. */
+void flowtab_sample(struct flowtab *t, const struct fl_sample *s);
 
 /* A packet the kernel could not put in its table (ring buffer record). */
 void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev);

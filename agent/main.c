@@ -232,6 +232,15 @@ static const struct ifwatch_ops watch_ops = {
 	.resynced = on_resynced,
 };
 
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+
+	if (size >= sizeof(struct fl_sample))
+		flowtab_sample(a->tab, data);
+	return 0;
+}
+
 static int on_overflow(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -245,10 +254,18 @@ static int on_overflow(void *ctx, void *data, size_t size)
 }
 
 static const char *const counter_reasons[FL_CNT_MAX] = {
-	[FL_CNT_TABLE_FULL] = "table_full", [FL_CNT_RINGBUF_FULL] = "ringbuf_full",
-	[FL_CNT_TRUNCATED] = "truncated",   [FL_CNT_NON_IP] = "non_ip",
-	[FL_CNT_FRAGMENT] = "fragment",	    [FL_CNT_IPV6_EXT_LIMIT] = "ipv6_ext_limit",
+	[FL_CNT_TABLE_FULL] = "table_full",
+	[FL_CNT_RINGBUF_FULL] = "ringbuf_full",
+	[FL_CNT_TRUNCATED] = "truncated",
+	[FL_CNT_NON_IP] = "non_ip",
+	[FL_CNT_FRAGMENT] = "fragment",
+	[FL_CNT_IPV6_EXT_LIMIT] = "ipv6_ext_limit",
 	[FL_CNT_PULLED] = "headers_pulled",
+	[FL_CNT_CT_LOOKUP] = "ct_lookup",
+	[FL_CNT_CT_NAT] = "ct_nat",
+	[FL_CNT_NAT_FULL] = "nat_full",
+	[FL_CNT_HTTP_QUEUE_FULL] = "http_queue_full",
+	[FL_CNT_SAMPLES_FULL] = "samples_full",
 };
 #define N_PACKET_REASONS (FL_CNT_PULLED + 1)
 
@@ -349,10 +366,11 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 	expo_family(&e, "flowlens_agent_datapath_events_total", "counter",
 		    "Packets the datapath did not count in the flow table, by reason. table_full "
 		    "packets are handed over through the ring buffer; ringbuf_full ones are lost.");
-	for (int r = 0; r < N_PACKET_REASONS; r++)
-		expo_u64(&e, "flowlens_agent_datapath_events_total",
-			 expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL),
-			 st->datapath[r]);
+	for (int r = 0; r < FL_CNT_MAX; r++)
+		if (r < N_PACKET_REASONS || r >= FL_CNT_HTTP_QUEUE_FULL)
+			expo_u64(&e, "flowlens_agent_datapath_events_total",
+				 expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL),
+				 st->datapath[r]);
 	expo_family(&e, "flowlens_agent_translation_info", "gauge",
 		    "Where ClusterIP (DNAT) translations come from: kfunc (conntrack lookups in "
 		    "the TC programs), netlink (user-space conntrack queries) or off.");
@@ -376,6 +394,20 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		expo_u64(&e, "flowlens_agent_tcp_connections_total",
 			 expo_labels(lb, sizeof(lb), "result", tcp_result_names[r], NULL),
 			 st->tcp[r]);
+	expo_family(
+		&e, "flowlens_agent_samples_total", "counter",
+		"Finished exchanges (HTTP requests) handed over by the datapath, by fate: "
+		"applied, unattributed (ENI copies of what a pod veth reported), dropped (too "
+		"many waiting for the next drain). The datapath's own losses are in "
+		"flowlens_agent_datapath_events_total{reason=~\"samples_full|http_queue_full\"}.");
+	expo_u64(&e, "flowlens_agent_samples_total",
+		 expo_labels(lb, sizeof(lb), "fate", "applied", NULL),
+		 st->samples - st->samples_unattributed - st->samples_dropped);
+	expo_u64(&e, "flowlens_agent_samples_total",
+		 expo_labels(lb, sizeof(lb), "fate", "unattributed", NULL),
+		 st->samples_unattributed);
+	expo_u64(&e, "flowlens_agent_samples_total",
+		 expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), st->samples_dropped);
 	expo_family(&e, "flowlens_agent_tcp_connections_pending", "gauge",
 		    "TCP connection attempts waiting for an answer (SYN seen, no SYN-ACK or RST).");
 	expo_u64(&e, "flowlens_agent_tcp_connections_pending", NULL, st->tcp_open);
@@ -653,6 +685,9 @@ static int open_and_load(struct agent *a, int with_ct)
 	bpf_map__set_max_entries(a->skel->maps.flows4, a->opts.flow_table_size);
 	bpf_map__set_max_entries(a->skel->maps.flows6, a->opts.flow_table_size);
 	bpf_map__set_max_entries(a->skel->maps.nat, a->opts.flow_table_size);
+	bpf_map__set_max_entries(a->skel->maps.http, a->opts.flow_table_size);
+	bpf_map__set_max_entries(a->skel->maps.samples, a->opts.ringbuf_size);
+	a->skel->rodata->http_enabled = (uint8_t)a->opts.signal_http;
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
 	a->skel->rodata->ct_enabled = (uint8_t)with_ct;
 	return flow_bpf__load(a->skel);
@@ -766,17 +801,25 @@ int main(int argc, char **argv)
 	{
 		struct flowtab_signals sig = {
 			.tcp = a.opts.signal_tcp,
+			.http = a.opts.signal_http,
+			.n_http_bounds = a.opts.n_http_buckets,
 			.connect_timeout_ns = a.opts.tcp_connect_timeout_ms * 1000000ULL,
 			.n_connect_bounds = a.opts.n_tcp_connect_buckets,
 		};
 
 		memcpy(sig.connect_bounds, a.opts.tcp_connect_buckets,
 		       sizeof(double) * a.opts.n_tcp_connect_buckets);
+		memcpy(sig.http_bounds, a.opts.http_buckets,
+		       sizeof(double) * a.opts.n_http_buckets);
 		flowtab_set_signals(a.tab, &sig);
 	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,
 				a.ctq ? ctquery_lookup : NULL, a.ctq);
 	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);
+	if (a.rb && ring_buffer__add(a.rb, bpf_map__fd(a.skel->maps.samples), on_sample, &a)) {
+		ring_buffer__free(a.rb);
+		a.rb = NULL;
+	}
 	if (!a.rb) {
 		err = -errno;
 		pr_err("overflow ring buffer: %s", strerror(-err));

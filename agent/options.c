@@ -50,8 +50,12 @@ static const char usage_text[] =
 	"                             (kfunc, else netlink), kfunc (conntrack lookups in the\n"
 	"                             TC programs), netlink (user-space conntrack queries), off\n"
 	"                             [FLOWLENS_TRANSLATION, auto]\n"
-	"      --signals LIST         signals besides bytes and packets: tcp (connection\n"
-	"                             outcomes, connect latency), or none [FLOWLENS_SIGNALS, tcp]\n"
+	"      --signals LIST         signals besides bytes and packets, comma-separated: tcp\n"
+	"                             (connection outcomes, connect latency), http (HTTP/1.x\n"
+	"                             requests: method, status, duration), or none; an off\n"
+	"                             signal costs nothing per packet [FLOWLENS_SIGNALS, tcp,http]\n"
+	"      --http-buckets LIST    request duration histogram bounds, seconds\n"
+	"                             [FLOWLENS_HTTP_BUCKETS, 0.0001 ... 30]\n"
 	"      --tcp-connect-timeout DURATION  a SYN unanswered this long is a timeout\n"
 	"                             [FLOWLENS_TCP_CONNECT_TIMEOUT, 10s]\n"
 	"      --tcp-connect-buckets LIST  connect latency histogram bounds, seconds\n"
@@ -81,6 +85,7 @@ enum {
 	OPT_SIGNALS,
 	OPT_CONNECT_TIMEOUT,
 	OPT_CONNECT_BUCKETS,
+	OPT_HTTP_BUCKETS,
 };
 
 static const struct option long_opts[] = {
@@ -103,6 +108,7 @@ static const struct option long_opts[] = {
 	{ "signals", required_argument, NULL, OPT_SIGNALS },
 	{ "tcp-connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "tcp-connect-buckets", required_argument, NULL, OPT_CONNECT_BUCKETS },
+	{ "http-buckets", required_argument, NULL, OPT_HTTP_BUCKETS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -129,6 +135,7 @@ static const char *const env_names[] = {
 	"FLOWLENS_SIGNALS",
 	"FLOWLENS_TCP_CONNECT_TIMEOUT",
 	"FLOWLENS_TCP_CONNECT_BUCKETS",
+	"FLOWLENS_HTTP_BUCKETS",
 };
 
 static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
@@ -269,10 +276,13 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		int ok = copy != NULL;
 
 		o->signal_tcp = 0;
+		o->signal_http = 0;
 		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
 		     tok = strtok_r(NULL, ",", &save)) {
 			if (strcmp(tok, "tcp") == 0)
 				o->signal_tcp = 1;
+			else if (strcmp(tok, "http") == 0)
+				o->signal_http = 1;
 			else if (strcmp(tok, "none") != 0)
 				ok = 0;
 		}
@@ -285,6 +295,12 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		if (opt_parse_duration(val, &o->tcp_connect_timeout_ms) ||
 		    o->tcp_connect_timeout_ms < 100)
 			goto bad;
+		return 0;
+	case OPT_HTTP_BUCKETS:
+		n = options_parse_buckets(val, o->http_buckets, 32);
+		if (n < 0)
+			goto bad;
+		o->n_http_buckets = (unsigned int)n;
 		return 0;
 	case OPT_CONNECT_BUCKETS:
 		n = options_parse_buckets(val, o->tcp_connect_buckets, 32);
@@ -352,6 +368,9 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	o->log_level = LOG_LVL_INFO;
 	o->export_buffer_bytes = 16 << 20;
 	o->signal_tcp = 1;
+	o->signal_http = 1;
+	o->n_http_buckets =
+		(unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->http_buckets, 32);
 	o->tcp_connect_timeout_ms = 10000;
 	o->n_tcp_connect_buckets =
 		(unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->tcp_connect_buckets, 32);

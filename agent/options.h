@@ -48,6 +48,9 @@ struct agent_options {
 	uint32_t export_buffer_bytes;
 	enum xlate_mode translation;
 	int signal_tcp; /* TCP connection outcomes and connect latency */
+	int signal_http; /* HTTP/1.x requests */
+	double http_buckets[32];
+	unsigned int n_http_buckets;
 	uint64_t tcp_connect_timeout_ms;
 	double tcp_connect_buckets[32];
 	unsigned int n_tcp_connect_buckets;

@@ -44,7 +44,8 @@ int labels_flow(const struct labels_config *c, const struct flow_view *v, enum f
 }
 
 int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
-		  const char *extra_v, char *buf, size_t size)
+		  const char *extra_v, const char *extra2_k, const char *extra2_v, char *buf,
+		  size_t size)
 {
 	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
 
@@ -60,7 +61,8 @@ int labels_signal(const struct labels_config *c, const struct flow_view *v, cons
 		    c->pod_labels ? v->dst.pod : NULL, "destination_ip", c->ip_labels ? dst : NULL,
 		    "destination_service", v->service, "destination_port", port, "protocol",
 		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "reporter",
-		    wire_reporter_name(v->reporter), extra_k ? extra_k : "", extra_v, NULL);
+		    wire_reporter_name(v->reporter), extra_k ? extra_k : "", extra_v,
+		    extra2_k ? extra2_k : "", extra2_v, NULL);
 	return done(buf);
 }
 

@@ -40,10 +40,11 @@ int labels_flow(const struct labels_config *c, const struct flow_view *v, enum f
 		char *buf, size_t size);
 /*
  * The signals' labels (connection outcomes, latency histograms): the flow labels without
- * direction, plus extra_k="extra_v" when extra_k is not NULL.
+ * direction, plus extra_k="extra_v" and extra2_k="extra2_v" where the names are not NULL.
  */
 int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
-		  const char *extra_v, char *buf, size_t size);
+		  const char *extra_v, const char *extra2_k, const char *extra2_v, char *buf,
+		  size_t size);
 /* flowlens_zone_bytes_total: the zones the bytes left and entered, and the reporter. */
 int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size);
 /* The series that collects what no longer fits (every identity label "overflow"). */

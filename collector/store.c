@@ -16,6 +16,7 @@ enum family {
 	FAM_ZONE, /* flowlens_zone_bytes_total */
 	FAM_TCP, /* flowlens_tcp_connections_total{result} (the count is in packets) */
 	FAM_HIST, /* histograms: key = family, histogram name, labels */
+	FAM_HTTP, /* flowlens_http_requests_total{method,status_class} (the count in packets) */
 	FAM_MAX,
 };
 
@@ -35,12 +36,21 @@ static const char *const tcp_result_keys[TCP_RESULTS] = { "tcp_established", "tc
 static const char *const tcp_result_names[TCP_RESULTS] = { "established", "refused", "timeout",
 							   "reset" };
 /* Histograms the collector exports (flowlens_<name>); others are counted and ignored. */
-static const char *const hist_names[] = { "tcp_connect_duration_seconds" };
+static const char *const hist_names[] = { "tcp_connect_duration_seconds",
+					  "http_request_duration_seconds" };
+#define HTTP_METHODS 8
+#define HTTP_CLASSES 6
+static const char *const http_methods[HTTP_METHODS] = { "OTHER",  "GET",  "POST",  "PUT",
+							"DELETE", "HEAD", "PATCH", "OPTIONS" };
+static const char *const http_classes[HTTP_CLASSES] = {
+	"other", "1xx", "2xx", "3xx", "4xx", "5xx"
+};
 #define N_HIST (sizeof(hist_names) / sizeof(hist_names[0]))
 
 struct sigs {
 	int has;
 	uint64_t tcp[TCP_RESULTS];
+	uint64_t http[HTTP_METHODS][HTTP_CLASSES];
 	struct {
 		int on;
 		uint32_t nb;
@@ -347,6 +357,25 @@ static void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, str
 		const Flowlens__V1__FlowAggregate__ErrorCountsEntry *ec = f->error_counts[e];
 		int r;
 
+		if (!strncmp(ec->key, "http:", 5)) {
+			const char *mc = ec->key + 5, *colon = strchr(mc, ':');
+			int m, c;
+
+			for (m = 0; colon && m < HTTP_METHODS; m++)
+				if ((size_t)(colon - mc) == strlen(http_methods[m]) &&
+				    !strncmp(mc, http_methods[m], (size_t)(colon - mc)))
+					break;
+			for (c = 0; colon && c < HTTP_CLASSES && strcmp(colon + 1, http_classes[c]);
+			     c++)
+				;
+			if (!colon || m == HTTP_METHODS || c == HTTP_CLASSES) {
+				s->st.signals_ignored_total++;
+				continue;
+			}
+			g->http[m][c] += ec->value;
+			g->has |= ec->value != 0;
+			continue;
+		}
 		for (r = 0; r < TCP_RESULTS && strcmp(ec->key, tcp_result_keys[r]); r++)
 			;
 		if (r == TCP_RESULTS) {
@@ -380,6 +409,9 @@ static void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
 {
 	for (int r = 0; r < TCP_RESULTS; r++)
 		a->tcp[r] += b->tcp[r];
+	for (int m = 0; m < HTTP_METHODS; m++)
+		for (int c = 0; c < HTTP_CLASSES; c++)
+			a->http[m][c] += b->http[m][c];
 	for (size_t n = 0; n < N_HIST; n++) {
 		if (!b->h[n].on)
 			continue;
@@ -424,8 +456,8 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 	for (int r = 0; r < TCP_RESULTS; r++) {
 		if (!g->tcp[r])
 			continue;
-		n = labels_signal(&s->cfg.labels, v, "result", tcp_result_names[r], key + 1,
-				  LABELS_TEXT_MAX);
+		n = labels_signal(&s->cfg.labels, v, "result", tcp_result_names[r], NULL, NULL,
+				  key + 1, LABELS_TEXT_MAX);
 		x = n < 0 ? NULL : series_get(s, FAM_TCP, DIR_FORWARD, key, n, 1, now_ms);
 		if (!x || x->overflow) {
 			s->st.signals_dropped_total++;
@@ -434,13 +466,30 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 		x->packets += g->tcp[r];
 		x->updated_ms = now_ms;
 	}
+	for (int m = 0; m < HTTP_METHODS; m++) {
+		for (int c = 0; c < HTTP_CLASSES; c++) {
+			if (!g->http[m][c])
+				continue;
+			n = labels_signal(&s->cfg.labels, v, "method", http_methods[m],
+					  "status_class", http_classes[c], key + 1,
+					  LABELS_TEXT_MAX);
+			x = n < 0 ? NULL : series_get(s, FAM_HTTP, DIR_FORWARD, key, n, 1, now_ms);
+			if (!x || x->overflow) {
+				s->st.signals_dropped_total++;
+				continue;
+			}
+			x->packets += g->http[m][c];
+			x->updated_ms = now_ms;
+		}
+	}
 	for (size_t h = 0; h < N_HIST; h++) {
 		size_t nl = strlen(hist_names[h]);
 
 		if (!g->h[h].on)
 			continue;
 		memcpy(key + 1, hist_names[h], nl);
-		n = labels_signal(&s->cfg.labels, v, NULL, NULL, key + 1 + nl, LABELS_TEXT_MAX);
+		n = labels_signal(&s->cfg.labels, v, NULL, NULL, NULL, NULL, key + 1 + nl,
+				  LABELS_TEXT_MAX);
 		x = n < 0 ? NULL :
 			    series_get(s, FAM_HIST, DIR_FORWARD, key, n + (int)nl, 1, now_ms);
 		if (!x || x->overflow) {
@@ -840,6 +889,8 @@ static void render_family(struct store *s, struct expo *e, enum family fam, cons
 static const char *const hist_help[N_HIST] = {
 	"TCP connect latency: from the first SYN to the SYN-ACK, as seen at the reporter's "
 	"interface (a retransmitted SYN counts from the first).",
+	"HTTP/1.x request duration: from the request line's first segment to the status line's, "
+	"as seen at the reporter's interface.",
 };
 
 static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
@@ -891,6 +942,11 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 		      "refused (SYN answered by RST), timeout (no answer within the agent's "
 		      "--tcp-connect-timeout), reset (established, then reset); per reporter.",
 		      0, now_ms);
+	render_family(
+		s, e, FAM_HTTP, "flowlens_http_requests_total",
+		"HTTP/1.x requests, by method and status class (other: no valid status "
+		"line), from request start to response start on the connection; per reporter.",
+		0, now_ms);
 	render_histograms(s, e, now_ms);
 }
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# End to end: HTTP/1.x requests measured without a proxy, checked in a real Prometheus against
+# the test's own ground truth. Servers in two pods behind a ClusterIP answer after the delays
+# the test asks for (5, 50, 200 ms) with the statuses it asks for (200, 500); a client makes a
+# known number of keep-alive requests and counts the statuses it got. Every request must land
+# in the histogram bucket its delay implies, and the counts by status class must equal the
+# client's. Garbage and binary payloads on the same ports must add nothing.
+source "$(dirname "$0")/lib.sh"
+echo "http.sh: lab $LAB_ID"
+if ! command -v prometheus >/dev/null; then
+	echo "SKIP: prometheus not installed (make deps installs Debian's)"
+	exit 77
+fi
+PY=/usr/bin/python3
+if [ ! -x "$PY" ]; then
+	echo "SKIP: $PY not installed (make deps installs Debian's python3)"
+	exit 77
+fi
+COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
+
+lab_up
+for p in b c; do
+	lab_exec "$p" "$PY" "$TOP/tests/tools/http_server.py" --port 8080 --pid-file "$WORK/http-$p.pid" \
+		>"$WORK/http-$p.log" 2>&1 &
+done
+lab_metadata >"$WORK/meta.json"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
+	--metadata-file "$WORK/meta.json" --new-series-hold 2500ms --join-wait 4s \
+	--shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
+COLL_PID=$!
+stop_all() {
+	local f
+	kill "$COLL_PID" 2>/dev/null
+	for f in "$WORK"/http-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+	cleanup
+}
+trap stop_all EXIT
+for _ in $(seq 50); do lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break; sleep 0.1; done
+for p in b c; do
+	for _ in $(seq 50); do lab_exec a curl -s -o /dev/null "http://${LAB_POD_IP[$p]}:8080/delay/0" && break; sleep 0.1; done
+done
+prom_start 127.0.0.1:9900
+URL="http://${LAB_NODE_IP[n1]}:9900"
+agent_start n1 --collector "$URL" --token-file "$WORK/token" || exit 1
+agent_start n2 --collector "$URL" --token-file "$WORK/token" || exit 1
+
+# keepalive N PATH: N requests on one connection through the ClusterIP; prints the statuses.
+keepalive() {
+	local n=$1 path=$2 args=() i
+	for i in $(seq "$n"); do args+=(-o /dev/null "http://10.100.0.10$path"); done
+	lab_exec a curl -s -w '%{http_code}\n' "${args[@]}"
+}
+codes=$(
+	for _ in 1 2 3; do keepalive 10 /delay/5/200; done
+	for _ in 1 2; do keepalive 10 /delay/50/200; done
+	keepalive 6 /delay/200/500
+	keepalive 4 /delay/200/503
+)
+n2xx=$(grep -c '^2' <<<"$codes")
+n5xx=$(grep -c '^5' <<<"$codes")
+echo "  info  the client's own counts: $n2xx 2xx, $n5xx 5xx (of $(wc -l <<<"$codes") requests)"
+check_eq "the client got 50 2xx and 10 5xx" "$n2xx/$n5xx" "50/10"
+# Not HTTP: a line of garbage, a TLS ClientHello, random bytes; straight to the pods' port.
+lab_exec a bash -c "printf 'garbage\r\n\r\n' >/dev/tcp/${LAB_POD_IP[b]}/8080" 2>/dev/null
+lab_exec a bash -c "printf '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03GET ' >/dev/tcp/${LAB_POD_IP[b]}/8080" 2>/dev/null
+lab_exec a bash -c "head -c 3000 /dev/urandom >/dev/tcp/${LAB_POD_IP[c]}/8080" 2>/dev/null
+sleep 2
+agent_stop n1
+agent_stop n2
+sleep 7 # the join wait, the new-series hold, Prometheus' scrapes
+
+web='source_workload="client",destination_workload="web",destination_service="web",destination_port="80"'
+for r in client server; do
+	check_eq "2xx requests ($r) = the client's count" \
+		"$(prom_total "flowlens_http_requests_total{$web,method=\"GET\",status_class=\"2xx\",reporter=\"$r\"}")" "$n2xx"
+	check_eq "5xx requests ($r) = the client's count" \
+		"$(prom_total "flowlens_http_requests_total{$web,method=\"GET\",status_class=\"5xx\",reporter=\"$r\"}")" "$n5xx"
+	b="flowlens_http_request_duration_seconds_bucket{$web,reporter=\"$r\""
+	check_eq "($r) none under 5 ms" "$(prom_total "$b,le=\"0.005\"}")" 0
+	check_eq "($r) the 30 requests delayed 5 ms in (5 ms, 10 ms]" "$(prom_total "$b,le=\"0.01\"}")" 30
+	check_eq "($r) nothing in (10 ms, 50 ms]" "$(prom_total "$b,le=\"0.05\"}")" 30
+	check_eq "($r) the 20 delayed 50 ms in (50 ms, 100 ms]" "$(prom_total "$b,le=\"0.1\"}")" 50
+	check_eq "($r) the 10 delayed 200 ms in (100 ms, 250 ms]" "$(prom_total "$b,le=\"0.25\"}")" 60
+	check_eq "($r) count" "$(prom_total "flowlens_http_request_duration_seconds_count{$web,reporter=\"$r\"}")" 60
+done
+check_eq "nothing else counted as HTTP (garbage, TLS, random bytes)" \
+	"$(prom_query 'sum(flowlens_http_requests_total{destination_port="8080"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
+lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
+check_eq "promtool check metrics" "$lint" ""
+finish
