@@ -88,4 +88,7 @@ check_eq "nothing else counted as HTTP (garbage, TLS, random bytes)" \
 	"$(prom_query 'sum(flowlens_http_requests_total{destination_port="8080"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
 lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
 check_eq "promtool check metrics" "$lint" ""
+kill -TERM "$COLL_PID" 2>/dev/null
+wait "$COLL_PID" 2>/dev/null
+check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
 finish

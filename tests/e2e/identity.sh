@@ -152,4 +152,7 @@ join=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens
 check_true "server-side reports joined with the client side's ($join)" test "${join:-0}" -gt 0
 lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
 check_eq "promtool check metrics" "$lint" ""
+kill -TERM "$COLL_PID" 2>/dev/null
+wait "$COLL_PID" 2>/dev/null
+check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
 finish

@@ -199,4 +199,7 @@ has "pod deleted while the watch was down: gone after the relist (unknown)" "$(s
 objs=$(metrics | awk '$1 == "flowlens_collector_metadata_objects{kind=\"pods\"}" { print $2 }')
 check_eq "pods known (8 listed, +1 -1 +1 -1 by events)" "$objs" 8
 
+kill -TERM "$COLL_PID" 2>/dev/null
+wait "$COLL_PID" 2>/dev/null
+check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
 finish

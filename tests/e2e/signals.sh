@@ -85,4 +85,7 @@ sum=$(prom_total 'flowlens_tcp_connect_duration_seconds_sum{source_workload="cli
 check_true "connect latency sum on :8083 is $slow x ~1 s ($sum)" test "$sum" -ge "$slow" -a "$sum" -le $((slow * 2))
 lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
 check_eq "promtool check metrics" "$lint" ""
+kill -TERM "$COLL_PID" 2>/dev/null
+wait "$COLL_PID" 2>/dev/null
+check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
 finish
