@@ -72,6 +72,17 @@ struct {
 	__type(value, struct fl_http);
 } http SEC(".maps");
 
+/* Set by the agent before load: 1 = follow DNS queries and answers (UDP port 53). */
+const volatile __u8 dns_enabled = 0;
+
+/* DNS queries waiting for their answers; the agent sweeps the unanswered ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fl_dns_key);
+	__type(value, struct fl_dns_query);
+} dns SEC(".maps");
+
 /* Finished exchanges (one record per request, never per packet). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -375,6 +386,85 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 	return 0;
 }
 
+/* QTYPE of the first question: after the name's labels (at most 32, no compression). */
+static __always_inline __u16 dns_qtype(struct __sk_buff *skb, __u32 pos, __u32 end)
+{
+	__u8 b[2];
+
+	for (int i = 0; i < 32; i++) {
+		__u8 len;
+
+		if (pos >= end || bpf_skb_load_bytes(skb, pos, &len, 1))
+			return 0;
+		if (len == 0) {
+			if (pos + 3 > end || bpf_skb_load_bytes(skb, pos + 1, b, 2))
+				return 0;
+			return (__u16)(b[0] << 8 | b[1]);
+		}
+		if (len & 0xc0)
+			return 0;
+		pos += 1 + (__u32)len;
+	}
+	return 0;
+}
+
+/*
+ * A query (to port 53, QR 0) is remembered by (client tuple, id); its answer (from port 53,
+ * QR 1, same id) becomes one sample with the rcode, the question's type and the time between.
+ */
+static __noinline int dns_inspect(struct __sk_buff *skb, struct fl_key *k, __u32 off, __u32 end)
+{
+	struct fl_dns_query *qv;
+	struct fl_dns_key dk = {};
+	struct fl_sample *sm;
+	__u8 h[12];
+	__u16 flags;
+
+	if (!skb || !k || bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+		return 0;
+	flags = (__u16)(h[2] << 8 | h[3]);
+	dk.id = (__u16)(h[0] << 8 | h[1]);
+	if (!(flags & 0x8000) && k->dport == 53) {
+		struct fl_dns_query q = {};
+
+		if ((flags & 0x7800) || !(h[4] | h[5]))
+			return 0; /* not a standard query with a question */
+		__builtin_memcpy(&dk.key, k, sizeof(dk.key));
+		dk.key.dir = 0;
+		dk.key.pad = 0;
+		q.start_ns = bpf_ktime_get_ns();
+		q.qtype = dns_qtype(skb, off + 12, end);
+		bpf_map_update_elem(&dns, &dk, &q, BPF_ANY);
+		return 0;
+	}
+	if (!(flags & 0x8000) || k->sport != 53)
+		return 0;
+	__builtin_memcpy(dk.key.saddr, k->daddr, 16);
+	__builtin_memcpy(dk.key.daddr, k->saddr, 16);
+	dk.key.sport = k->dport;
+	dk.key.dport = k->sport;
+	dk.key.ifindex = k->ifindex;
+	dk.key.proto = k->proto;
+	qv = bpf_map_lookup_elem(&dns, &dk);
+	if (!qv)
+		return 0;
+	sm = bpf_ringbuf_reserve(&samples, sizeof(*sm), 0);
+	if (!sm) {
+		count(FL_CNT_SAMPLES_FULL);
+	} else {
+		__builtin_memcpy(&sm->key, &dk.key, sizeof(dk.key));
+		sm->duration_ns = bpf_ktime_get_ns() - qv->start_ns;
+		sm->status = flags & 0xf;
+		sm->kind = FL_SAMPLE_DNS;
+		sm->method = 0;
+		sm->qtype = qv->qtype;
+		sm->pad = 0;
+		bpf_ringbuf_submit(sm, 0);
+	}
+	bpf_map_delete_elem(&dns, &dk);
+	return 0;
+}
+
 static __noinline int flow_insert4(struct __sk_buff *skb, struct fl_key4 *k, struct fl_key *full,
 				   __u32 bytes, __u8 tcp_flags)
 {
@@ -481,6 +571,13 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 				http_inspect(skb, &key, off);
 			}
 		}
+	}
+	if (dns_enabled && key.proto == IPPROTO_UDP && ret == PARSE_OK &&
+	    (key.dport == 53 || key.sport == 53)) {
+		__u32 end = p.l3_len ? p.l3_off + p.l3_len : skb->len;
+
+		if (end >= p.payload_off + 12 && end <= skb->len)
+			dns_inspect(skb, &key, p.payload_off, end);
 	}
 	return TC_ACT_UNSPEC_;
 }

@@ -149,6 +149,23 @@ _Static_assert(sizeof(struct fl_overflow_event) == 72, "fl_overflow_event layout
 /* Finished exchanges the datapath hands to user space (ring buffer "samples"). */
 enum fl_sample_kind {
 	FL_SAMPLE_HTTP = 1,
+	FL_SAMPLE_DNS,
+};
+
+#define FL_DNS_TIMEOUT 0xffff /* fl_sample.status of a query nobody answered */
+
+/* A DNS query waiting for its answer (map "dns"): the client's tuple and the query id. */
+struct fl_dns_key {
+	struct fl_key key; /* as the client sends, dir 0 */
+	__u16 id;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct fl_dns_key) == 48, "fl_dns_key layout");
+
+struct fl_dns_query {
+	__u64 start_ns;
+	__u16 qtype;
+	__u8 pad[6];
 };
 
 /* HTTP methods as the datapath recognizes them at the start of a request. */
@@ -172,10 +189,11 @@ enum fl_http_method {
 struct fl_sample {
 	struct fl_key key;
 	__u64 duration_ns;
-	__u16 status;
+	__u16 status; /* HTTP status; DNS rcode or FL_DNS_TIMEOUT */
 	__u8 kind;
 	__u8 method;
-	__u32 pad;
+	__u16 qtype; /* DNS */
+	__u16 pad;
 };
 _Static_assert(sizeof(struct fl_sample) == 64, "fl_sample layout");
 

@@ -22,6 +22,7 @@ struct pkt_spec {
 	uint16_t frag_off; /* IPv4 fragment offset in 8-byte units (non-first fragment) */
 	int payload;
 	const char *data; /* payload bytes (payload = strlen when set), else 0xab filler */
+	int data_len; /* when set: copy this many bytes of data (binary payloads) */
 };
 
 static inline void pkt_put16(uint8_t *p, uint16_t v)
@@ -119,7 +120,9 @@ static inline int pkt_build(uint8_t *buf, const struct pkt_spec *s)
 		break;
 	}
 	memset(l4 + l4len, 0xab, (size_t)s->payload);
-	if (s->data)
+	if (s->data && s->data_len)
+		memcpy(l4 + l4len, s->data, (size_t)s->data_len);
+	else if (s->data)
 		memcpy(l4 + l4len, s->data,
 		       strlen(s->data) < (size_t)s->payload ? strlen(s->data) : (size_t)s->payload);
 	return (int)(l4 + l4len + s->payload - buf);

@@ -40,6 +40,7 @@ static int env_open(struct env *e, unsigned int max_entries)
 	bpf_map__set_max_entries(e->skel->maps.overflow, 64 * 1024);
 	e->skel->rodata->ct_enabled = 1; /* the conntrack path must pass the verifier too */
 	e->skel->rodata->http_enabled = 1;
+	e->skel->rodata->dns_enabled = 1;
 	if (flow_bpf__load(e->skel)) {
 		flow_bpf__destroy(e->skel);
 		return -EINVAL;
@@ -321,6 +322,62 @@ static void test_http(struct env *e)
 	CHECK(got[0].key.sport == 42000 && got[0].key.dport == 80 &&
 		      got[0].key.saddr[3] == inet_addr("10.8.1.2"),
 	      "sample keyed as the client sends");
+	ring_buffer__free(rb);
+}
+
+/* DNS: a query and its answer make one sample with the rcode and the question's type. */
+static void test_dns(struct env *e)
+{
+	/* id 0x1234, RD; one question www.ex.com AAAA IN */
+	static const char q[] = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+				"\x03www\x02"
+				"ex\x03"
+				"com\x00\x00\x1c\x00\x01";
+	/* the answer: QR, RD, RA, rcode 3 (NXDOMAIN) */
+	static const char a[] = "\x12\x34\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00"
+				"\x03www\x02"
+				"ex\x03"
+				"com\x00\x00\x1c\x00\x01";
+	struct pkt_spec query = { .family = AF_INET,
+				  .proto = 17,
+				  .src = "10.8.1.2",
+				  .dst = "10.96.0.10",
+				  .sport = 40053,
+				  .dport = 53,
+				  .data = q,
+				  .data_len = sizeof(q) - 1,
+				  .payload = sizeof(q) - 1 };
+	struct pkt_spec answer = { .family = AF_INET,
+				   .proto = 17,
+				   .src = "10.96.0.10",
+				   .dst = "10.8.1.2",
+				   .sport = 53,
+				   .dport = 40053,
+				   .data = a,
+				   .data_len = sizeof(a) - 1,
+				   .payload = sizeof(a) - 1 };
+	struct pkt_spec other = answer;
+	struct fl_sample got[2];
+	struct ring_buffer *rb;
+	char a2[sizeof(a)];
+	int len, n;
+
+	memset(got, 0, sizeof(got));
+	rb = ring_buffer__new(bpf_map__fd(e->skel->maps.samples), on_sample, got, NULL);
+	if (!rb)
+		return;
+	memcpy(a2, a, sizeof(a));
+	a2[1] = 0x35; /* another id: not an answer to the query */
+	other.data = a2;
+	run(e->prog_in, &query, &len);
+	run(e->prog_eg, &other, &len);
+	run(e->prog_eg, &answer, &len);
+	run(e->prog_eg, &answer, &len); /* a duplicate answer: the query is gone */
+	n = ring_buffer__consume(rb);
+	CHECK(n == 1, "one sample for one query/answer: %d", n);
+	CHECK(got[0].kind == FL_SAMPLE_DNS && got[0].status == 3 && got[0].qtype == 28,
+	      "kind %u rcode %u qtype %u", got[0].kind, got[0].status, got[0].qtype);
+	CHECK(got[0].key.sport == 40053 && got[0].key.dport == 53, "keyed as the client sends");
 	ring_buffer__free(rb);
 }
 
@@ -761,6 +818,7 @@ int main(void)
 	test_truncated_and_malformed(&e);
 	test_conntrack_budget(&e);
 	test_http(&e);
+	test_dns(&e);
 	flow_bpf__destroy(e.skel);
 	test_table_full();
 	test_flowtab_initiator();
