@@ -241,14 +241,15 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 }
 
 /* Protobuf storage for one aggregate's signals, alive until the batch is encoded. */
-#define EC_MAX (TCP_RESULT_MAX + FL_HTTP_METHODS * HTTP_CLASSES)
+#define EC_MAX (TCP_RESULT_MAX + FL_HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES)
 
 struct sig_scratch {
 	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[EC_MAX];
 	Flowlens__V1__FlowAggregate__ErrorCountsEntry *ecp[EC_MAX];
-	Flowlens__V1__Histogram h[2];
-	Flowlens__V1__Histogram *hp[2];
-	uint64_t counts[2][HIST_BOUNDS_MAX + 1];
+	Flowlens__V1__Histogram h[3];
+	Flowlens__V1__Histogram *hp[3];
+	uint64_t counts[3][HIST_BOUNDS_MAX + 1];
+	char keys[DNS_RCODES * DNS_QTYPES][32];
 };
 
 /* "http:GET:2xx": method and status class of HTTP request counts. */
@@ -321,6 +322,28 @@ static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 		if (a->http->duration.n)
 			add_hist(f, sc, "http_request_duration_seconds", &a->http->duration,
 				 sig->http_bounds, sig->n_http_bounds);
+	}
+	if (a->dns) {
+		static const char *const rcodes[DNS_RCODES] = { "NOERROR",  "FORMERR", "SERVFAIL",
+								"NXDOMAIN", "NOTIMP",  "REFUSED",
+								"other",    "timeout" };
+		static const char *const qtypes[DNS_QTYPES] = { "A",   "NS",	"CNAME", "SOA",
+								"PTR", "MX",	"TXT",	 "AAAA",
+								"SRV", "HTTPS", "other" };
+		int k = 0;
+
+		for (int r = 0; r < DNS_RCODES; r++) {
+			for (int q = 0; q < DNS_QTYPES; q++, k++) {
+				if (!a->dns->requests[r][q])
+					continue;
+				snprintf(sc->keys[k], sizeof(sc->keys[k]), "dns:%s:%s", rcodes[r],
+					 qtypes[q]);
+				add_count(f, sc, sc->keys[k], a->dns->requests[r][q]);
+			}
+		}
+		if (a->dns->duration.n)
+			add_hist(f, sc, "dns_request_duration_seconds", &a->dns->duration,
+				 sig->dns_bounds, sig->n_dns_bounds);
 	}
 }
 

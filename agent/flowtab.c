@@ -132,6 +132,7 @@ struct flowtab {
 	flowtab_kind_fn kind;
 	void *kind_ctx;
 	int nat_fd;
+	int dns_fd;
 	flowtab_ct_fn ct_query;
 	void *ct_ctx;
 	uint64_t gen;
@@ -179,6 +180,7 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 	t->kind = kind;
 	t->kind_ctx = ctx;
 	t->nat_fd = -1;
+	t->dns_fd = -1;
 	if (t->ncpus <= 0) {
 		free(t);
 		return -EINVAL;
@@ -201,6 +203,7 @@ static void free_aggs(struct flowtab *t)
 		HASH_DEL(t->aggs, a);
 		free(a->connect);
 		free(a->http);
+		free(a->dns);
 		free(a);
 	}
 }
@@ -788,6 +791,50 @@ void flowtab_sample(struct flowtab *t, const struct fl_sample *sm)
 
 static struct flow_agg *agg_get(struct flowtab *t, const struct agg_key *ak);
 
+int flowtab_dns_qtype_index(uint16_t qtype)
+{
+	static const uint16_t known[DNS_QTYPES - 1] = { 1, 2, 5, 6, 12, 15, 16, 28, 33, 65 };
+
+	for (int i = 0; i < DNS_QTYPES - 1; i++)
+		if (known[i] == qtype)
+			return i;
+	return DNS_QTYPES - 1;
+}
+
+/*
+ * Queries the datapath still holds after the DNS timeout were never answered: each becomes a
+ * timeout sample, and is removed. (Read before the samples are applied.)
+ */
+static void sweep_dns(struct flowtab *t)
+{
+	struct fl_dns_key k, next, *prev = NULL;
+	struct fl_dns_query q;
+	struct fl_dns_key expired[256];
+	unsigned int n = 0;
+	uint64_t now = t->clock.ktime_ns;
+
+	if (t->dns_fd < 0 || !now)
+		return;
+	while (n < 256 && bpf_map_get_next_key(t->dns_fd, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(t->dns_fd, &k, &q) == 0 &&
+		    q.start_ns + t->sig.dns_timeout_ns <= now) {
+			struct fl_sample sm;
+
+			memset(&sm, 0, sizeof(sm));
+			sm.key = k.key;
+			sm.kind = FL_SAMPLE_DNS;
+			sm.status = FL_DNS_TIMEOUT;
+			sm.qtype = q.qtype;
+			flowtab_sample(t, &sm);
+			expired[n++] = k;
+		}
+	}
+	for (unsigned int i = 0; i < n; i++)
+		bpf_map_delete_elem(t->dns_fd, &expired[i]);
+}
+
 /* After pass 2: finished exchanges into their aggregates' counters and histograms. */
 static void apply_samples(struct flowtab *t)
 {
@@ -806,6 +853,19 @@ static void apply_samples(struct flowtab *t)
 		HASH_FIND(hh, t->conn_ifs, &k, sizeof(k), ci);
 		if (!ci || !(a = agg_get(t, &ci->agg))) {
 			t->st.samples_unattributed++;
+			continue;
+		}
+		if (sm->kind == FL_SAMPLE_DNS && t->sig.dns) {
+			int rc = sm->status == FL_DNS_TIMEOUT ? DNS_RCODE_TIMEOUT :
+				 sm->status < DNS_RCODE_OTHER ? sm->status :
+								DNS_RCODE_OTHER;
+
+			if (!a->dns && !(a->dns = calloc(1, sizeof(*a->dns))))
+				continue;
+			a->dns->requests[rc][flowtab_dns_qtype_index(sm->qtype)]++;
+			if (rc != DNS_RCODE_TIMEOUT)
+				hist_add(&a->dns->duration, t->sig.dns_bounds, t->sig.n_dns_bounds,
+					 (double)sm->duration_ns / 1e9);
 			continue;
 		}
 		if (sm->kind != FL_SAMPLE_HTTP || !t->sig.http)
@@ -1154,6 +1214,8 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	aggregate(t);
 	if (t->sig.tcp)
 		tcp_settle(t, now_ns);
+	if (t->sig.dns)
+		sweep_dns(t);
 	apply_samples(t);
 	expire(t, now_ns);
 
@@ -1169,6 +1231,11 @@ void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query,
 	t->nat_fd = nat_fd;
 	t->ct_query = query;
 	t->ct_ctx = ctx;
+}
+
+void flowtab_set_dns_map(struct flowtab *t, int dns_fd)
+{
+	t->dns_fd = dns_fd;
 }
 
 void flowtab_set_signals(struct flowtab *t, const struct flowtab_signals *sig)

@@ -77,11 +77,28 @@ struct http_sig {
 	struct hist duration;
 };
 
+/* DNS rcodes (NOERROR .. REFUSED, other, timeout) and question types the agent tells apart. */
+#define DNS_RCODES 8
+#define DNS_RCODE_OTHER 6
+#define DNS_RCODE_TIMEOUT 7
+#define DNS_QTYPES 11 /* A NS CNAME SOA PTR MX TXT AAAA SRV HTTPS other */
+
+struct dns_sig {
+	uint32_t requests[DNS_RCODES][DNS_QTYPES];
+	struct hist duration; /* answered queries */
+};
+
+int flowtab_dns_qtype_index(uint16_t qtype);
+
 /* What the signals are and how they are measured. */
 struct flowtab_signals {
 	int http; /* HTTP/1.x requests: method, status class, duration */
 	double http_bounds[HIST_BOUNDS_MAX];
 	unsigned int n_http_bounds;
+	int dns; /* DNS over UDP: rcode, question type, duration, timeouts */
+	uint64_t dns_timeout_ns;
+	double dns_bounds[HIST_BOUNDS_MAX];
+	unsigned int n_dns_bounds;
 	int tcp; /* connection outcomes and connect latency */
 	uint64_t connect_timeout_ns;
 	double connect_bounds[HIST_BOUNDS_MAX]; /* seconds, increasing */
@@ -104,6 +121,7 @@ struct flow_agg {
 	uint32_t tcp[TCP_RESULT_MAX];
 	struct hist *connect; /* connect latency (seconds), when observed this interval */
 	struct http_sig *http; /* when requests finished this interval */
+	struct dns_sig *dns; /* when queries were answered or timed out this interval */
 	UT_hash_handle hh;
 };
 
@@ -173,6 +191,8 @@ void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind);
  * resolve (netlink mode).
  */
 void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx);
+/* The datapath's map of unanswered DNS queries, swept for timeouts at every drain. */
+void flowtab_set_dns_map(struct flowtab *t, int dns_fd);
 
 /* Turns the signals on (they are off until set). */
 void flowtab_set_signals(struct flowtab *t, const struct flowtab_signals *sig);

@@ -688,6 +688,7 @@ static int open_and_load(struct agent *a, int with_ct)
 	bpf_map__set_max_entries(a->skel->maps.http, a->opts.flow_table_size);
 	bpf_map__set_max_entries(a->skel->maps.samples, a->opts.ringbuf_size);
 	a->skel->rodata->http_enabled = (uint8_t)a->opts.signal_http;
+	a->skel->rodata->dns_enabled = (uint8_t)a->opts.signal_dns;
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
 	a->skel->rodata->ct_enabled = (uint8_t)with_ct;
 	return flow_bpf__load(a->skel);
@@ -802,6 +803,9 @@ int main(int argc, char **argv)
 		struct flowtab_signals sig = {
 			.tcp = a.opts.signal_tcp,
 			.http = a.opts.signal_http,
+			.dns = a.opts.signal_dns,
+			.dns_timeout_ns = a.opts.dns_timeout_ms * 1000000ULL,
+			.n_dns_bounds = a.opts.n_dns_buckets,
 			.n_http_bounds = a.opts.n_http_buckets,
 			.connect_timeout_ns = a.opts.tcp_connect_timeout_ms * 1000000ULL,
 			.n_connect_bounds = a.opts.n_tcp_connect_buckets,
@@ -811,6 +815,8 @@ int main(int argc, char **argv)
 		       sizeof(double) * a.opts.n_tcp_connect_buckets);
 		memcpy(sig.http_bounds, a.opts.http_buckets,
 		       sizeof(double) * a.opts.n_http_buckets);
+		memcpy(sig.dns_bounds, a.opts.dns_buckets, sizeof(double) * a.opts.n_dns_buckets);
+		flowtab_set_dns_map(a.tab, bpf_map__fd(a.skel->maps.dns));
 		flowtab_set_signals(a.tab, &sig);
 	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,

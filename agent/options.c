@@ -52,8 +52,14 @@ static const char usage_text[] =
 	"                             [FLOWLENS_TRANSLATION, auto]\n"
 	"      --signals LIST         signals besides bytes and packets, comma-separated: tcp\n"
 	"                             (connection outcomes, connect latency), http (HTTP/1.x\n"
-	"                             requests: method, status, duration), or none; an off\n"
-	"                             signal costs nothing per packet [FLOWLENS_SIGNALS, tcp,http]\n"
+	"                             requests: method, status, duration), dns (queries over\n"
+	"                             UDP: rcode, type, duration, timeouts), or none; an off\n"
+	"                             signal costs nothing per packet\n"
+	"                             [FLOWLENS_SIGNALS, tcp,http,dns]\n"
+	"      --dns-timeout DURATION a query unanswered this long is a timeout\n"
+	"                             [FLOWLENS_DNS_TIMEOUT, 5s]\n"
+	"      --dns-buckets LIST     DNS duration histogram bounds, seconds\n"
+	"                             [FLOWLENS_DNS_BUCKETS, 0.0001 ... 30]\n"
 	"      --http-buckets LIST    request duration histogram bounds, seconds\n"
 	"                             [FLOWLENS_HTTP_BUCKETS, 0.0001 ... 30]\n"
 	"      --tcp-connect-timeout DURATION  a SYN unanswered this long is a timeout\n"
@@ -86,6 +92,8 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_CONNECT_BUCKETS,
 	OPT_HTTP_BUCKETS,
+	OPT_DNS_TIMEOUT,
+	OPT_DNS_BUCKETS,
 };
 
 static const struct option long_opts[] = {
@@ -109,6 +117,8 @@ static const struct option long_opts[] = {
 	{ "tcp-connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "tcp-connect-buckets", required_argument, NULL, OPT_CONNECT_BUCKETS },
 	{ "http-buckets", required_argument, NULL, OPT_HTTP_BUCKETS },
+	{ "dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT },
+	{ "dns-buckets", required_argument, NULL, OPT_DNS_BUCKETS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -136,6 +146,8 @@ static const char *const env_names[] = {
 	"FLOWLENS_TCP_CONNECT_TIMEOUT",
 	"FLOWLENS_TCP_CONNECT_BUCKETS",
 	"FLOWLENS_HTTP_BUCKETS",
+	"FLOWLENS_DNS_TIMEOUT",
+	"FLOWLENS_DNS_BUCKETS",
 };
 
 static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
@@ -277,12 +289,15 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 
 		o->signal_tcp = 0;
 		o->signal_http = 0;
+		o->signal_dns = 0;
 		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
 		     tok = strtok_r(NULL, ",", &save)) {
 			if (strcmp(tok, "tcp") == 0)
 				o->signal_tcp = 1;
 			else if (strcmp(tok, "http") == 0)
 				o->signal_http = 1;
+			else if (strcmp(tok, "dns") == 0)
+				o->signal_dns = 1;
 			else if (strcmp(tok, "none") != 0)
 				ok = 0;
 		}
@@ -295,6 +310,16 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		if (opt_parse_duration(val, &o->tcp_connect_timeout_ms) ||
 		    o->tcp_connect_timeout_ms < 100)
 			goto bad;
+		return 0;
+	case OPT_DNS_TIMEOUT:
+		if (opt_parse_duration(val, &o->dns_timeout_ms) || o->dns_timeout_ms < 100)
+			goto bad;
+		return 0;
+	case OPT_DNS_BUCKETS:
+		n = options_parse_buckets(val, o->dns_buckets, 32);
+		if (n < 0)
+			goto bad;
+		o->n_dns_buckets = (unsigned int)n;
 		return 0;
 	case OPT_HTTP_BUCKETS:
 		n = options_parse_buckets(val, o->http_buckets, 32);
@@ -369,6 +394,9 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	o->export_buffer_bytes = 16 << 20;
 	o->signal_tcp = 1;
 	o->signal_http = 1;
+	o->signal_dns = 1;
+	o->dns_timeout_ms = 5000;
+	o->n_dns_buckets = (unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->dns_buckets, 32);
 	o->n_http_buckets =
 		(unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->http_buckets, 32);
 	o->tcp_connect_timeout_ms = 10000;

@@ -49,6 +49,10 @@ struct agent_options {
 	enum xlate_mode translation;
 	int signal_tcp; /* TCP connection outcomes and connect latency */
 	int signal_http; /* HTTP/1.x requests */
+	int signal_dns; /* DNS queries */
+	uint64_t dns_timeout_ms;
+	double dns_buckets[32];
+	unsigned int n_dns_buckets;
 	double http_buckets[32];
 	unsigned int n_http_buckets;
 	uint64_t tcp_connect_timeout_ms;

@@ -17,6 +17,7 @@ enum family {
 	FAM_TCP, /* flowlens_tcp_connections_total{result} (the count is in packets) */
 	FAM_HIST, /* histograms: key = family, histogram name, labels */
 	FAM_HTTP, /* flowlens_http_requests_total{method,status_class} (the count in packets) */
+	FAM_DNS, /* flowlens_dns_requests_total{rcode,qtype} (the count in packets) */
 	FAM_MAX,
 };
 
@@ -37,7 +38,14 @@ static const char *const tcp_result_names[TCP_RESULTS] = { "established", "refus
 							   "reset" };
 /* Histograms the collector exports (flowlens_<name>); others are counted and ignored. */
 static const char *const hist_names[] = { "tcp_connect_duration_seconds",
-					  "http_request_duration_seconds" };
+					  "http_request_duration_seconds",
+					  "dns_request_duration_seconds" };
+#define DNS_RCODES 8
+#define DNS_QTYPES 11
+static const char *const dns_rcodes[DNS_RCODES] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+						    "NOTIMP",  "REFUSED", "other",    "timeout" };
+static const char *const dns_qtypes[DNS_QTYPES] = { "A",   "NS",   "CNAME", "SOA",   "PTR",  "MX",
+						    "TXT", "AAAA", "SRV",   "HTTPS", "other" };
 #define HTTP_METHODS 8
 #define HTTP_CLASSES 6
 static const char *const http_methods[HTTP_METHODS] = { "OTHER",  "GET",  "POST",  "PUT",
@@ -51,6 +59,7 @@ struct sigs {
 	int has;
 	uint64_t tcp[TCP_RESULTS];
 	uint64_t http[HTTP_METHODS][HTTP_CLASSES];
+	uint64_t dns[DNS_RCODES][DNS_QTYPES];
 	struct {
 		int on;
 		uint32_t nb;
@@ -357,6 +366,25 @@ static void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, str
 		const Flowlens__V1__FlowAggregate__ErrorCountsEntry *ec = f->error_counts[e];
 		int r;
 
+		if (!strncmp(ec->key, "dns:", 4)) {
+			const char *rc = ec->key + 4, *colon = strchr(rc, ':');
+			int r2, q;
+
+			for (r2 = 0; colon && r2 < DNS_RCODES; r2++)
+				if ((size_t)(colon - rc) == strlen(dns_rcodes[r2]) &&
+				    !strncmp(rc, dns_rcodes[r2], (size_t)(colon - rc)))
+					break;
+			for (q = 0; colon && q < DNS_QTYPES && strcmp(colon + 1, dns_qtypes[q]);
+			     q++)
+				;
+			if (!colon || r2 == DNS_RCODES || q == DNS_QTYPES) {
+				s->st.signals_ignored_total++;
+				continue;
+			}
+			g->dns[r2][q] += ec->value;
+			g->has |= ec->value != 0;
+			continue;
+		}
 		if (!strncmp(ec->key, "http:", 5)) {
 			const char *mc = ec->key + 5, *colon = strchr(mc, ':');
 			int m, c;
@@ -412,6 +440,9 @@ static void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
 	for (int m = 0; m < HTTP_METHODS; m++)
 		for (int c = 0; c < HTTP_CLASSES; c++)
 			a->http[m][c] += b->http[m][c];
+	for (int r = 0; r < DNS_RCODES; r++)
+		for (int q = 0; q < DNS_QTYPES; q++)
+			a->dns[r][q] += b->dns[r][q];
 	for (size_t n = 0; n < N_HIST; n++) {
 		if (!b->h[n].on)
 			continue;
@@ -479,6 +510,21 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 				continue;
 			}
 			x->packets += g->http[m][c];
+			x->updated_ms = now_ms;
+		}
+	}
+	for (int r = 0; r < DNS_RCODES; r++) {
+		for (int q = 0; q < DNS_QTYPES; q++) {
+			if (!g->dns[r][q])
+				continue;
+			n = labels_signal(&s->cfg.labels, v, "rcode", dns_rcodes[r], "qtype",
+					  dns_qtypes[q], key + 1, LABELS_TEXT_MAX);
+			x = n < 0 ? NULL : series_get(s, FAM_DNS, DIR_FORWARD, key, n, 1, now_ms);
+			if (!x || x->overflow) {
+				s->st.signals_dropped_total++;
+				continue;
+			}
+			x->packets += g->dns[r][q];
 			x->updated_ms = now_ms;
 		}
 	}
@@ -891,6 +937,8 @@ static const char *const hist_help[N_HIST] = {
 	"interface (a retransmitted SYN counts from the first).",
 	"HTTP/1.x request duration: from the request line's first segment to the status line's, "
 	"as seen at the reporter's interface.",
+	"DNS query duration: from the query to its answer (same client tuple and id), as seen "
+	"at the reporter's interface; unanswered queries are not in it.",
 };
 
 static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
@@ -947,6 +995,10 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 		"HTTP/1.x requests, by method and status class (other: no valid status "
 		"line), from request start to response start on the connection; per reporter.",
 		0, now_ms);
+	render_family(s, e, FAM_DNS, "flowlens_dns_requests_total",
+		      "DNS queries over UDP, by rcode (timeout: no answer within the agent's "
+		      "--dns-timeout) and question type; per reporter.",
+		      0, now_ms);
 	render_histograms(s, e, now_ms);
 }
 
