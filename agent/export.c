@@ -241,7 +241,16 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 }
 
 /* Protobuf storage for one aggregate's signals, alive until the batch is encoded. */
-#define EC_MAX (TCP_RESULT_MAX + FL_HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES)
+#define EC_MAX (TCP_RESULT_MAX + FL_HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES + 9)
+
+static const char *(*drop_name_fn)(void *ctx, unsigned int reason);
+static void *drop_name_ctx;
+
+void export_set_drop_names(const char *(*fn)(void *ctx, unsigned int reason), void *ctx)
+{
+	drop_name_fn = fn;
+	drop_name_ctx = ctx;
+}
 
 struct sig_scratch {
 	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[EC_MAX];
@@ -250,6 +259,7 @@ struct sig_scratch {
 	Flowlens__V1__Histogram *hp[3];
 	uint64_t counts[3][HIST_BOUNDS_MAX + 1];
 	char keys[DNS_RCODES * DNS_QTYPES][32];
+	char drop_keys[8][72];
 };
 
 /* "http:GET:2xx": method and status class of HTTP request counts. */
@@ -309,6 +319,14 @@ static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 	for (int r = 0; r < TCP_RESULT_MAX; r++)
 		if (a->tcp[r])
 			add_count(f, sc, tcp_result_keys[r], a->tcp[r]);
+	if (a->retransmits)
+		add_count(f, sc, "tcp_retransmits", a->retransmits);
+	for (int i = 0; i < a->n_drops && drop_name_fn; i++) {
+		const char *n = drop_name_fn(drop_name_ctx, a->drops[i].reason);
+
+		snprintf(sc->drop_keys[i], sizeof(sc->drop_keys[i]), "drop:%s", n ? n : "other");
+		add_count(f, sc, sc->drop_keys[i], a->drops[i].count);
+	}
 	if (!sig)
 		return;
 	if (a->connect && a->connect->n)

@@ -41,6 +41,8 @@ int export_start(struct exporter **out, const struct export_config *cfg);
 /* Queues the interval's batch; never waits for the network. Returns 0 or -errno. */
 int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t start_unix_ms,
 		  uint64_t end_unix_ms, const struct flowtab_signals *sig);
+/* How drop reasons are named in batches ("drop:<name>"); without it they are not sent. */
+void export_set_drop_names(const char *(*fn)(void *ctx, unsigned int reason), void *ctx);
 /* Sends what is queued for up to flush_ms, then stops the sender and frees everything. */
 void export_stop(struct exporter *x, uint64_t flush_ms);
 void export_get_stats(struct exporter *x, struct export_stats *out);

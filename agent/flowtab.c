@@ -44,6 +44,8 @@ struct conn {
 	uint8_t xl; /* enum xl_state */
 	uint8_t xl_queries;
 	struct fl_nat nat; /* when xl == XL_NAT */
+	struct agg_key pod_agg[2]; /* aggregates at the client's and the server's pod veth */
+	uint8_t has_pod_agg[2];
 	uint64_t first_a_ns; /* first packet sent by a / by b */
 	uint64_t first_b_ns;
 	uint64_t last_ns;
@@ -133,6 +135,8 @@ struct flowtab {
 	void *kind_ctx;
 	int nat_fd;
 	int dns_fd;
+	int retrans_fd;
+	int drops_fd;
 	flowtab_ct_fn ct_query;
 	void *ct_ctx;
 	uint64_t gen;
@@ -181,6 +185,8 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 	t->kind_ctx = ctx;
 	t->nat_fd = -1;
 	t->dns_fd = -1;
+	t->retrans_fd = -1;
+	t->drops_fd = -1;
 	if (t->ncpus <= 0) {
 		free(t);
 		return -EINVAL;
@@ -790,6 +796,84 @@ void flowtab_sample(struct flowtab *t, const struct fl_sample *sm)
 }
 
 static struct flow_agg *agg_get(struct flowtab *t, const struct agg_key *ak);
+static int is_local(struct flowtab *t, const uint32_t addr[4]);
+
+/*
+ * Takes the counts a tracepoint map holds (lookup and delete, so a count is taken once) and
+ * hands each to fn with its key.
+ */
+static void take_events(struct flowtab *t, int fd,
+			void (*fn)(struct flowtab *t, const struct fl_key *k, uint64_t n))
+{
+	struct fl_key keys[512], k, *prev = NULL;
+	unsigned int n = 0;
+	uint64_t v;
+
+	while (n < 512 && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
+		k = keys[n];
+		prev = &k;
+		n++;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) == 0 && v)
+			fn(t, &keys[i], v);
+}
+
+/* The aggregate at the pod veth of the endpoint addr:port of a connection, if this node has it. */
+static struct flow_agg *pod_side_agg(struct flowtab *t, const struct fl_key *k, int src)
+{
+	struct conn_key ck;
+	struct conn *c;
+	int sender_is_a, side_is_a, side_is_client;
+
+	conn_key_of(k, &ck, &sender_is_a);
+	HASH_FIND(hh, t->conns, &ck, sizeof(ck), c);
+	if (!c)
+		return NULL;
+	side_is_a = src ? sender_is_a : !sender_is_a;
+	side_is_client = side_is_a == c->client_is_a;
+	if (!c->has_pod_agg[!side_is_client])
+		return NULL;
+	return agg_get(t, &c->pod_agg[!side_is_client]);
+}
+
+static void on_retransmits(struct flowtab *t, const struct fl_key *k, uint64_t n)
+{
+	struct flow_agg *a;
+
+	t->st.retransmits += n;
+	/* The socket's own side: only its node's agent has that pod's veth. */
+	if (!is_local(t, k->saddr) || !(a = pod_side_agg(t, k, 1)))
+		return;
+	a->retransmits += n;
+	t->st.retransmits_attributed += n;
+}
+
+static void on_drops(struct flowtab *t, const struct fl_key *k, uint64_t n)
+{
+	struct flow_agg *a = NULL;
+	uint16_t reason = (uint16_t)k->ifindex;
+	int i;
+
+	t->st.drops[reason < FLOWTAB_DROP_REASONS ? reason : 0] += n;
+	/* The receiving pod's side if it is here, else the sending pod's. */
+	if (is_local(t, k->daddr))
+		a = pod_side_agg(t, k, 0);
+	if (!a && is_local(t, k->saddr))
+		a = pod_side_agg(t, k, 1);
+	if (!a)
+		return;
+	for (i = 0; i < a->n_drops && a->drops[i].reason != reason; i++)
+		;
+	if (i == a->n_drops) {
+		if (a->n_drops == 8)
+			return;
+		a->drops[a->n_drops].reason = reason;
+		a->drops[a->n_drops++].count = 0;
+	}
+	a->drops[i].count += (uint32_t)n;
+	t->st.drops_attributed += n;
+}
 
 int flowtab_dns_qtype_index(uint16_t qtype)
 {
@@ -1131,8 +1215,12 @@ static void aggregate(struct flowtab *t)
 		a = agg_get(t, &ak);
 		if (!a)
 			continue;
-		if (t->sig.http)
+		if (t->sig.http || t->sig.dns)
 			conn_if_note(t, &ck, k->ifindex, &ak);
+		if (ak.reporter == REPORTER_CLIENT || ak.reporter == REPORTER_SERVER) {
+			c->pod_agg[ak.reporter == REPORTER_SERVER] = ak;
+			c->has_pod_agg[ak.reporter == REPORTER_SERVER] = 1;
+		}
 		if (k->proto == 6 && t->sig.tcp)
 			tcp_observe(t, &ck, it, a, sender_is_client);
 		dir = sender_is_client ? &a->fwd : &a->rev;
@@ -1216,6 +1304,10 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 		tcp_settle(t, now_ns);
 	if (t->sig.dns)
 		sweep_dns(t);
+	if (t->sig.tcp && t->retrans_fd >= 0)
+		take_events(t, t->retrans_fd, on_retransmits);
+	if (t->sig.drops && t->drops_fd >= 0)
+		take_events(t, t->drops_fd, on_drops);
 	apply_samples(t);
 	expire(t, now_ns);
 
@@ -1231,6 +1323,12 @@ void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query,
 	t->nat_fd = nat_fd;
 	t->ct_query = query;
 	t->ct_ctx = ctx;
+}
+
+void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd)
+{
+	t->retrans_fd = retrans_fd;
+	t->drops_fd = drops_fd;
 }
 
 void flowtab_set_dns_map(struct flowtab *t, int dns_fd)

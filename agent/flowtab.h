@@ -99,7 +99,8 @@ struct flowtab_signals {
 	uint64_t dns_timeout_ns;
 	double dns_bounds[HIST_BOUNDS_MAX];
 	unsigned int n_dns_bounds;
-	int tcp; /* connection outcomes and connect latency */
+	int drops; /* packets the kernel dropped, by reason */
+	int tcp; /* connection outcomes, connect latency, retransmissions */
 	uint64_t connect_timeout_ns;
 	double connect_bounds[HIST_BOUNDS_MAX]; /* seconds, increasing */
 	unsigned int n_connect_bounds;
@@ -122,8 +123,16 @@ struct flow_agg {
 	struct hist *connect; /* connect latency (seconds), when observed this interval */
 	struct http_sig *http; /* when requests finished this interval */
 	struct dns_sig *dns; /* when queries were answered or timed out this interval */
+	uint64_t retransmits; /* by the sending pod's socket */
+	uint8_t n_drops;
+	struct {
+		uint16_t reason; /* enum skb_drop_reason */
+		uint32_t count;
+	} drops[8];
 	UT_hash_handle hh;
 };
+
+#define FLOWTAB_DROP_REASONS 256
 
 struct flowtab_stats {
 	uint64_t drains;
@@ -149,6 +158,10 @@ struct flowtab_stats {
 	uint64_t samples; /* finished exchanges received from the datapath */
 	uint64_t samples_unattributed; /* ...of no aggregate (ENI copies of pod traffic) */
 	uint64_t samples_dropped; /* ...lost: too many waiting for the next drain */
+	uint64_t retransmits; /* seen by the tracepoint */
+	uint64_t retransmits_attributed;
+	uint64_t drops[FLOWTAB_DROP_REASONS]; /* seen by the tracepoint, by reason */
+	uint64_t drops_attributed;
 };
 
 /*
@@ -191,6 +204,8 @@ void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind);
  * resolve (netlink mode).
  */
 void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx);
+/* The tracepoints' maps of retransmissions and drops (-1: off), taken at every drain. */
+void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd);
 /* The datapath's map of unanswered DNS queries, swept for timeouts at every drain. */
 void flowtab_set_dns_map(struct flowtab *t, int dns_fd);
 

@@ -4,6 +4,7 @@
  * and go, drains the flow table every interval into flow aggregates, and serves /metrics,
  * /healthz and /v1/flows.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <uthash.h>
 #include "attach.h"
@@ -65,6 +67,8 @@ struct agent {
 	struct ring_buffer *rb;
 	struct exporter *exp;
 	struct ctquery *ctq;
+	struct bpf_link *tp_links[2]; /* retransmit and kfree_skb tracepoints */
+	char *drop_names[FLOWTAB_DROP_REASONS]; /* enum skb_drop_reason, from kernel BTF */
 	enum xlate_mode xlate; /* what runs: XLATE_KFUNC, XLATE_NETLINK or XLATE_OFF */
 	char node[256];
 
@@ -231,6 +235,64 @@ static const struct ifwatch_ops watch_ops = {
 	.route = on_route,
 	.resynced = on_resynced,
 };
+
+/* Names of the kernel's drop reasons (SKB_DROP_REASON_NETFILTER_DROP -> netfilter_drop). */
+static void load_drop_names(struct agent *a)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	const struct btf_enum *e;
+	int id;
+
+	if (!btf)
+		return;
+	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	e = t ? btf_enum(t) : NULL;
+	for (int i = 0; t && i < btf_vlen(t); i++, e++) {
+		const char *name = btf__name_by_offset(btf, e->name_off);
+		char *n;
+
+		if (e->val < 0 || e->val >= FLOWTAB_DROP_REASONS || !name)
+			continue;
+		if (strncmp(name, "SKB_DROP_REASON_", 16) == 0)
+			name += 16;
+		n = strdup(name);
+		for (char *p = n; p && *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		free(a->drop_names[e->val]);
+		a->drop_names[e->val] = n;
+	}
+	btf__free(btf);
+}
+
+const char *agent_drop_name(void *ctx, unsigned int reason)
+{
+	struct agent *a = ctx;
+
+	return reason < FLOWTAB_DROP_REASONS ? a->drop_names[reason] : NULL;
+}
+
+/* The tracepoints of the signals that are on; a signal whose hook fails is turned off. */
+static void attach_tracepoints(struct agent *a)
+{
+	struct bpf_program *p[2] = { a->skel->progs.flowlens_retransmit,
+				     a->skel->progs.flowlens_drop };
+	int on[2] = { a->opts.signal_tcp, a->opts.signal_drops };
+
+	for (int i = 0; i < 2; i++) {
+		if (!on[i])
+			continue;
+		a->tp_links[i] = bpf_program__attach(p[i]);
+		if (!a->tp_links[i]) {
+			pr_warn("%s: cannot attach (%s): that signal is off",
+				bpf_program__name(p[i]), strerror(errno));
+			a->tp_links[i] = NULL;
+		}
+	}
+	flowtab_set_event_maps(a->tab, a->tp_links[0] ? bpf_map__fd(a->skel->maps.retrans) : -1,
+			       a->tp_links[1] ? bpf_map__fd(a->skel->maps.drops) : -1);
+}
 
 static int on_sample(void *ctx, void *data, size_t size)
 {
@@ -408,6 +470,17 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		 st->samples_unattributed);
 	expo_u64(&e, "flowlens_agent_samples_total",
 		 expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), st->samples_dropped);
+	counter_family(&e, "flowlens_agent_tcp_retransmits_total",
+		       "TCP retransmissions the kernel made (tcp_retransmit_skb tracepoint).",
+		       st->retransmits);
+	expo_family(&e, "flowlens_agent_drops_total", "counter",
+		    "Packets the kernel dropped (kfree_skb tracepoint), by drop reason.");
+	for (int r = 0; r < FLOWTAB_DROP_REASONS; r++)
+		if (st->drops[r])
+			expo_u64(&e, "flowlens_agent_drops_total",
+				 expo_labels(lb, sizeof(lb), "reason",
+					     a->drop_names[r] ? a->drop_names[r] : "other", NULL),
+				 st->drops[r]);
 	expo_family(&e, "flowlens_agent_tcp_connections_pending", "gauge",
 		    "TCP connection attempts waiting for an answer (SYN seen, no SYN-ACK or RST).");
 	expo_u64(&e, "flowlens_agent_tcp_connections_pending", NULL, st->tcp_open);
@@ -689,6 +762,9 @@ static int open_and_load(struct agent *a, int with_ct)
 	bpf_map__set_max_entries(a->skel->maps.samples, a->opts.ringbuf_size);
 	a->skel->rodata->http_enabled = (uint8_t)a->opts.signal_http;
 	a->skel->rodata->dns_enabled = (uint8_t)a->opts.signal_dns;
+	/* Tracepoints of signals that are off are not even loaded. */
+	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit, a->opts.signal_tcp);
+	bpf_program__set_autoload(a->skel->progs.flowlens_drop, a->opts.signal_drops);
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
 	a->skel->rodata->ct_enabled = (uint8_t)with_ct;
 	return flow_bpf__load(a->skel);
@@ -804,6 +880,7 @@ int main(int argc, char **argv)
 			.tcp = a.opts.signal_tcp,
 			.http = a.opts.signal_http,
 			.dns = a.opts.signal_dns,
+			.drops = a.opts.signal_drops,
 			.dns_timeout_ns = a.opts.dns_timeout_ms * 1000000ULL,
 			.n_dns_bounds = a.opts.n_dns_buckets,
 			.n_http_bounds = a.opts.n_http_buckets,
@@ -817,12 +894,19 @@ int main(int argc, char **argv)
 		       sizeof(double) * a.opts.n_http_buckets);
 		memcpy(sig.dns_bounds, a.opts.dns_buckets, sizeof(double) * a.opts.n_dns_buckets);
 		flowtab_set_dns_map(a.tab, bpf_map__fd(a.skel->maps.dns));
+		load_drop_names(&a);
+		attach_tracepoints(&a);
+		export_set_drop_names(agent_drop_name, &a);
 		flowtab_set_signals(a.tab, &sig);
 	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,
 				a.ctq ? ctquery_lookup : NULL, a.ctq);
 	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);
 	if (a.rb && ring_buffer__add(a.rb, bpf_map__fd(a.skel->maps.samples), on_sample, &a)) {
+		for (int i = 0; i < 2; i++)
+			bpf_link__destroy(a.tp_links[i]);
+		for (int i = 0; i < FLOWTAB_DROP_REASONS; i++)
+			free(a.drop_names[i]);
 		ring_buffer__free(a.rb);
 		a.rb = NULL;
 	}

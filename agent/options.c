@@ -53,9 +53,9 @@ static const char usage_text[] =
 	"      --signals LIST         signals besides bytes and packets, comma-separated: tcp\n"
 	"                             (connection outcomes, connect latency), http (HTTP/1.x\n"
 	"                             requests: method, status, duration), dns (queries over\n"
-	"                             UDP: rcode, type, duration, timeouts), or none; an off\n"
-	"                             signal costs nothing per packet\n"
-	"                             [FLOWLENS_SIGNALS, tcp,http,dns]\n"
+	"                             UDP: rcode, type, duration, timeouts), drops (packets the\n"
+	"                             kernel dropped, by reason), or none; an off signal costs\n"
+	"                             nothing per packet [FLOWLENS_SIGNALS, tcp,http,dns,drops]\n"
 	"      --dns-timeout DURATION a query unanswered this long is a timeout\n"
 	"                             [FLOWLENS_DNS_TIMEOUT, 5s]\n"
 	"      --dns-buckets LIST     DNS duration histogram bounds, seconds\n"
@@ -290,6 +290,7 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		o->signal_tcp = 0;
 		o->signal_http = 0;
 		o->signal_dns = 0;
+		o->signal_drops = 0;
 		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
 		     tok = strtok_r(NULL, ",", &save)) {
 			if (strcmp(tok, "tcp") == 0)
@@ -298,6 +299,8 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 				o->signal_http = 1;
 			else if (strcmp(tok, "dns") == 0)
 				o->signal_dns = 1;
+			else if (strcmp(tok, "drops") == 0)
+				o->signal_drops = 1;
 			else if (strcmp(tok, "none") != 0)
 				ok = 0;
 		}
@@ -395,6 +398,7 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	o->signal_tcp = 1;
 	o->signal_http = 1;
 	o->signal_dns = 1;
+	o->signal_drops = 1;
 	o->dns_timeout_ms = 5000;
 	o->n_dns_buckets = (unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->dns_buckets, 32);
 	o->n_http_buckets =

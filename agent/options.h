@@ -50,6 +50,7 @@ struct agent_options {
 	int signal_tcp; /* TCP connection outcomes and connect latency */
 	int signal_http; /* HTTP/1.x requests */
 	int signal_dns; /* DNS queries */
+	int signal_drops; /* kernel drops with their reason */
 	uint64_t dns_timeout_ms;
 	double dns_buckets[32];
 	unsigned int n_dns_buckets;

@@ -12,6 +12,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "parse.bpf.h"
 
 #define TC_ACT_UNSPEC_ (-1)
@@ -82,6 +84,25 @@ struct {
 	__type(key, struct fl_dns_key);
 	__type(value, struct fl_dns_query);
 } dns SEC(".maps");
+
+/*
+ * TCP retransmissions by the retransmitting socket's tuple (saddr = the socket's own
+ * address), and packets the kernel dropped by tuple and reason (fl_key.ifindex holds the
+ * enum skb_drop_reason). The agent takes them (lookup and delete) at every drain.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fl_key);
+	__type(value, __u64);
+} retrans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fl_key);
+	__type(value, __u64);
+} drops SEC(".maps");
 
 /* Finished exchanges (one record per request, never per packet). */
 struct {
@@ -592,6 +613,101 @@ SEC("tc")
 int flowlens_egress(struct __sk_buff *skb)
 {
 	return handle(skb, FL_DIR_EGRESS);
+}
+
+static __always_inline void bump(void *map, const struct fl_key *k)
+{
+	__u64 one = 1, *v = bpf_map_lookup_elem(map, k);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else if (bpf_map_update_elem(map, k, &one, BPF_NOEXIST))
+		if ((v = bpf_map_lookup_elem(map, k)))
+			__sync_fetch_and_add(v, 1);
+}
+
+/* A socket retransmits a segment (tracepoint: attached only when the signal is on). */
+SEC("tp_btf/tcp_retransmit_skb")
+int flowlens_retransmit(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	struct fl_key k = {};
+	__u16 family;
+
+	if (!sk)
+		return 0;
+	family = sk->__sk_common.skc_family;
+	if (family == 2 /* AF_INET */) {
+		k.saddr[2] = k.daddr[2] = bpf_htonl(0xffff);
+		k.saddr[3] = sk->__sk_common.skc_rcv_saddr;
+		k.daddr[3] = sk->__sk_common.skc_daddr;
+	} else if (family == 10 /* AF_INET6 */) {
+		BPF_CORE_READ_INTO(&k.saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&k.daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+	} else {
+		return 0;
+	}
+	k.sport = sk->__sk_common.skc_num;
+	k.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	k.proto = IPPROTO_TCP;
+	bump(&retrans, &k);
+	return 0;
+}
+
+/* The kernel drops a packet, with a reason (tracepoint: attached only when the signal is on). */
+SEC("tp_btf/kfree_skb")
+int flowlens_drop(__u64 *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	__u32 reason = (__u32)ctx[2];
+	unsigned char *head;
+	__u16 nh, th, proto;
+	struct fl_key k = {};
+	__u8 ver;
+
+	if (!skb || reason <= 2 /* not specified, or not a drop (consumed) */)
+		return 0;
+	head = BPF_CORE_READ(skb, head);
+	nh = BPF_CORE_READ(skb, network_header);
+	th = BPF_CORE_READ(skb, transport_header);
+	proto = BPF_CORE_READ(skb, protocol);
+	if (nh == 0xffff || bpf_probe_read_kernel(&ver, 1, head + nh))
+		return 0;
+	if (proto == bpf_htons(ETH_P_IP_) && (ver >> 4) == 4) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return 0;
+		k.saddr[2] = k.daddr[2] = bpf_htonl(0xffff);
+		k.saddr[3] = ip.saddr;
+		k.daddr[3] = ip.daddr;
+		k.proto = ip.protocol;
+		if (th == 0xffff || th <= nh)
+			th = nh + (__u16)(ip.ihl * 4);
+	} else if (proto == bpf_htons(ETH_P_IPV6_) && (ver >> 4) == 6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return 0;
+		__builtin_memcpy(k.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(k.daddr, &ip6.daddr, 16);
+		k.proto = ip6.nexthdr;
+		if (th == 0xffff || th <= nh)
+			th = nh + 40;
+	} else {
+		return 0;
+	}
+	if (k.proto == IPPROTO_TCP || k.proto == IPPROTO_UDP) {
+		__be16 ports[2];
+
+		if (bpf_probe_read_kernel(ports, sizeof(ports), head + th) == 0) {
+			k.sport = bpf_ntohs(ports[0]);
+			k.dport = bpf_ntohs(ports[1]);
+		}
+	}
+	k.ifindex = reason;
+	bump(&drops, &k);
+	return 0;
 }
 
 /*

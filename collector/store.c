@@ -18,6 +18,8 @@ enum family {
 	FAM_HIST, /* histograms: key = family, histogram name, labels */
 	FAM_HTTP, /* flowlens_http_requests_total{method,status_class} (the count in packets) */
 	FAM_DNS, /* flowlens_dns_requests_total{rcode,qtype} (the count in packets) */
+	FAM_RETRANS, /* flowlens_tcp_retransmits_total (the count in packets) */
+	FAM_DROP, /* flowlens_drops_total{reason} (the count in packets) */
 	FAM_MAX,
 };
 
@@ -60,6 +62,12 @@ struct sigs {
 	uint64_t tcp[TCP_RESULTS];
 	uint64_t http[HTTP_METHODS][HTTP_CLASSES];
 	uint64_t dns[DNS_RCODES][DNS_QTYPES];
+	uint64_t retransmits;
+	unsigned int n_drops;
+	struct {
+		char reason[48];
+		uint64_t count;
+	} drops[8];
 	struct {
 		int on;
 		uint32_t nb;
@@ -366,6 +374,35 @@ static void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, str
 		const Flowlens__V1__FlowAggregate__ErrorCountsEntry *ec = f->error_counts[e];
 		int r;
 
+		if (!strcmp(ec->key, "tcp_retransmits")) {
+			g->retransmits += ec->value;
+			g->has |= ec->value != 0;
+			continue;
+		}
+		if (!strncmp(ec->key, "drop:", 5)) {
+			const char *rs = ec->key + 5;
+			size_t rl = strspn(rs, "abcdefghijklmnopqrstuvwxyz0123456789_");
+			unsigned int d;
+
+			if (!rl || rs[rl] || rl >= sizeof(g->drops[0].reason)) {
+				s->st.signals_ignored_total++;
+				continue;
+			}
+			for (d = 0; d < g->n_drops && strcmp(g->drops[d].reason, rs); d++)
+				;
+			if (d == g->n_drops) {
+				if (d == 8) {
+					s->st.signals_ignored_total++;
+					continue;
+				}
+				memcpy(g->drops[d].reason, rs, rl + 1);
+				g->drops[d].count = 0;
+				g->n_drops++;
+			}
+			g->drops[d].count += ec->value;
+			g->has |= ec->value != 0;
+			continue;
+		}
 		if (!strncmp(ec->key, "dns:", 4)) {
 			const char *rc = ec->key + 4, *colon = strchr(rc, ':');
 			int r2, q;
@@ -443,6 +480,23 @@ static void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
 	for (int r = 0; r < DNS_RCODES; r++)
 		for (int q = 0; q < DNS_QTYPES; q++)
 			a->dns[r][q] += b->dns[r][q];
+	a->retransmits += b->retransmits;
+	for (unsigned int i = 0; i < b->n_drops; i++) {
+		unsigned int d;
+
+		for (d = 0; d < a->n_drops && strcmp(a->drops[d].reason, b->drops[i].reason); d++)
+			;
+		if (d == a->n_drops) {
+			if (d == 8) {
+				s->st.signals_ignored_total++;
+				continue;
+			}
+			a->drops[d] = b->drops[i];
+			a->n_drops++;
+			continue;
+		}
+		a->drops[d].count += b->drops[i].count;
+	}
 	for (size_t n = 0; n < N_HIST; n++) {
 		if (!b->h[n].on)
 			continue;
@@ -512,6 +566,28 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 			x->packets += g->http[m][c];
 			x->updated_ms = now_ms;
 		}
+	}
+	if (g->retransmits) {
+		n = labels_signal(&s->cfg.labels, v, NULL, NULL, NULL, NULL, key + 1,
+				  LABELS_TEXT_MAX);
+		x = n < 0 ? NULL : series_get(s, FAM_RETRANS, DIR_FORWARD, key, n, 1, now_ms);
+		if (!x || x->overflow) {
+			s->st.signals_dropped_total++;
+		} else {
+			x->packets += g->retransmits;
+			x->updated_ms = now_ms;
+		}
+	}
+	for (unsigned int d = 0; d < g->n_drops; d++) {
+		n = labels_signal(&s->cfg.labels, v, "reason", g->drops[d].reason, NULL, NULL,
+				  key + 1, LABELS_TEXT_MAX);
+		x = n < 0 ? NULL : series_get(s, FAM_DROP, DIR_FORWARD, key, n, 1, now_ms);
+		if (!x || x->overflow) {
+			s->st.signals_dropped_total++;
+			continue;
+		}
+		x->packets += g->drops[d].count;
+		x->updated_ms = now_ms;
 	}
 	for (int r = 0; r < DNS_RCODES; r++) {
 		for (int q = 0; q < DNS_QTYPES; q++) {
@@ -998,6 +1074,15 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 	render_family(s, e, FAM_DNS, "flowlens_dns_requests_total",
 		      "DNS queries over UDP, by rcode (timeout: no answer within the agent's "
 		      "--dns-timeout) and question type; per reporter.",
+		      0, now_ms);
+	render_family(s, e, FAM_RETRANS, "flowlens_tcp_retransmits_total",
+		      "TCP retransmissions by the sending pod's socket, counted at that pod's side "
+		      "(reporter client: the client retransmitted; server: the server did).",
+		      0, now_ms);
+	render_family(s, e, FAM_DROP, "flowlens_drops_total",
+		      "Packets of the flow the kernel dropped, by the kernel's drop reason "
+		      "(enum skb_drop_reason, lowercase), at the receiving pod's node when it has "
+		      "an agent, else the sending pod's.",
 		      0, now_ms);
 	render_histograms(s, e, now_ms);
 }
