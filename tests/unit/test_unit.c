@@ -584,6 +584,69 @@ static void test_store_join(void)
 	meta_free(m);
 }
 
+/* Signals: known names become series, unknown ones and mismatched bounds are counted. */
+static void test_store_signals(void)
+{
+	struct store_config cfg = { .max_series = 100, .ttl_ms = 1 << 30, .max_agents = 10 };
+	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[5], *ecp[5];
+	Flowlens__V1__Histogram h, *hp = &h;
+	double bounds[3] = { 0.01, 0.1, 1 }, other[3] = { 0.01, 0.2, 1 };
+	uint64_t counts[4] = { 1, 2, 0, 1 };
+	const char *keys[5] = { "tcp_refused", "http:GET:5xx", "http:BREW:2xx", "dns:NXDOMAIN:AAAA",
+				"drop:netfilter_drop" };
+	struct test_batch t;
+	struct store_stats st;
+	struct store *s;
+	char *out;
+
+	store_new(&s, &cfg);
+	make_batch(&t, "n1", 1);
+	t.b.n_flows = 1;
+	for (int i = 0; i < 5; i++) {
+		flowlens__v1__flow_aggregate__error_counts_entry__init(&ec[i]);
+		ec[i].key = (char *)keys[i];
+		ec[i].value = (uint64_t)i + 1;
+		ecp[i] = &ec[i];
+	}
+	t.f[0].n_error_counts = 5;
+	t.f[0].error_counts = ecp;
+	flowlens__v1__histogram__init(&h);
+	h.name = "http_request_duration_seconds";
+	h.n_bounds = 3;
+	h.bounds = bounds;
+	h.n_counts = 4;
+	h.counts = counts;
+	h.sum = 2.5;
+	t.f[0].n_histograms = 1;
+	t.f[0].histograms = &hp;
+	store_apply(s, &t.b, 100);
+	out = render(s, 100);
+	CHECK(strstr(out, "flowlens_tcp_connections_total{") &&
+		      strstr(out, "result=\"refused\"} 1"),
+	      "tcp result series");
+	CHECK(strstr(out, "method=\"GET\",status_class=\"5xx\"} 2") != NULL, "http series");
+	CHECK(strstr(out, "rcode=\"NXDOMAIN\",qtype=\"AAAA\"} 4") != NULL, "dns series");
+	CHECK(strstr(out, "reason=\"netfilter_drop\"} 5") != NULL, "drop series");
+	CHECK(strstr(out, "flowlens_http_request_duration_seconds_bucket{") &&
+		      strstr(out, "le=\"0.1\"} 3") && strstr(out, "le=\"+Inf\"} 4") &&
+		      strstr(out, "_sum{") && strstr(out, "} 2.5\n"),
+	      "histogram exposition:\n%s", out);
+	CHECK(strstr(out, "BREW") == NULL, "unknown method not exported");
+	free(out);
+	/* The same series with other bounds: refused, counted. */
+	t.b.seq = 2;
+	h.bounds = other;
+	store_apply(s, &t.b, 200);
+	store_stats(s, 200, &st);
+	CHECK(st.signals_ignored_total == 2 && st.histogram_mismatch_total == 1,
+	      "ignored %llu mismatched %llu", (unsigned long long)st.signals_ignored_total,
+	      (unsigned long long)st.histogram_mismatch_total);
+	out = render(s, 200);
+	CHECK(strstr(out, "le=\"+Inf\"} 4") != NULL, "mismatched histogram not merged");
+	free(out);
+	store_free(s);
+}
+
 int main(void)
 {
 	test_expo_escaping();
@@ -596,6 +659,7 @@ int main(void)
 	test_store_snapshot();
 	test_meta();
 	test_store_join();
+	test_store_signals();
 	printf("test-unit: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
