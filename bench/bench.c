@@ -128,6 +128,7 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 			return 1;
 		flow->rodata->ct_enabled = 1; /* as the agent runs it by default */
 		flow->rodata->http_enabled = 1;
+		flow->rodata->dns_enabled = 1;
 		if (flow_bpf__load(flow))
 			return 1;
 		ctx.prog_ingress = bpf_program__fd(flow->progs.flowlens_ingress);
@@ -323,6 +324,7 @@ int main(int argc, char **argv)
 	bpf_map__set_max_entries(flow->maps.flows6, 1 << 20);
 	flow->rodata->ct_enabled = 1;
 	flow->rodata->http_enabled = 1;
+	flow->rodata->dns_enabled = 1;
 	if (flow_bpf__load(flow)) {
 		fprintf(stderr, "loading flow.bpf.o failed\n");
 		return 1;

@@ -10,7 +10,7 @@ PKGS=(
 	libnetfilter-conntrack-dev libyaml-dev libssl-dev
 	# lab, demo and tests
 	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
-	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils
+	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk
 )
 missing=()
 for p in "${PKGS[@]}"; do
