@@ -903,10 +903,6 @@ int main(int argc, char **argv)
 				a.ctq ? ctquery_lookup : NULL, a.ctq);
 	a.rb = ring_buffer__new(bpf_map__fd(a.skel->maps.overflow), on_overflow, &a, NULL);
 	if (a.rb && ring_buffer__add(a.rb, bpf_map__fd(a.skel->maps.samples), on_sample, &a)) {
-		for (int i = 0; i < 2; i++)
-			bpf_link__destroy(a.tp_links[i]);
-		for (int i = 0; i < FLOWTAB_DROP_REASONS; i++)
-			free(a.drop_names[i]);
 		ring_buffer__free(a.rb);
 		a.rb = NULL;
 	}
@@ -976,6 +972,10 @@ cleanup:
 		HASH_DEL(a.routes, r);
 		free(r);
 	}
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(a.tp_links[i]);
+	for (int i = 0; i < FLOWTAB_DROP_REASONS; i++)
+		free(a.drop_names[i]);
 	ring_buffer__free(a.rb);
 	flowtab_free(a.tab);
 	flow_bpf__destroy(a.skel);

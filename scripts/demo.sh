@@ -51,6 +51,24 @@ done
 lab_exec c iperf3 -s -D -p 5432
 lab_exec n2 iperf3 -s -D -p 5201
 
+# An "api" whose answers are sometimes slow or failing (the test server: /delay/MS/STATUS),
+# behind ClusterIP 10.100.0.20:80, and a DNS server (dnsmasq) behind 10.100.0.53:53.
+lab_pod n2 api 10.1.2.5 fd00:1:2::5
+lab_pod n1 dns 10.1.1.5 fd00:1:1::5
+LAB_POD_APP[api]="shop Deployment/api"
+LAB_POD_APP[dns]="kube-system Deployment/coredns"
+lab_clusterip 10.100.0.20 80 8080 api
+LAB_PROTO=udp lab_clusterip 10.100.0.53 53 53 dns
+LAB_SVC[10.100.0.20:80]="shop api 8080"
+LAB_SVC[10.100.0.53:53]="kube-system kube-dns 53"
+lab_exec api /usr/bin/python3 "$TOP/tests/tools/http_server.py" --port 8080 >/dev/null 2>&1 &
+PIDS+=($!)
+lab_exec dns dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+	--listen-address=10.1.1.5 --local=/cluster.local/ \
+	--address=/web.shop.svc.cluster.local/10.100.0.10 \
+	--address=/api.shop.svc.cluster.local/10.100.0.20 >/dev/null 2>&1 &
+PIDS+=($!)
+
 # An address outside the cluster, behind node 2 (traffic to it is named "world").
 lab_external n2 inet 203.0.113.10
 mkdir -p "$WORK/www-inet" && echo "the internet" >"$WORK/www-inet/index.html"
@@ -111,6 +129,21 @@ sleep 3
 	done
 ) >/dev/null 2>&1 &
 PIDS+=($!)
+# The api's clients: mostly fast, some slow, a few 500s; DNS lookups, some of unknown names.
+(
+	urls=()
+	for _ in $(seq 8); do urls+=(-o /dev/null http://10.100.0.20/delay/5/200); done
+	urls+=(-o /dev/null http://10.100.0.20/delay/150/200 -o /dev/null http://10.100.0.20/delay/20/500)
+	while :; do
+		lab_exec a curl -s "${urls[@]}"
+		lab_exec b curl -s -o /dev/null http://10.100.0.20/delay/40/200
+		lab_exec a dig @10.100.0.53 api.shop.svc.cluster.local +tries=1 +timeout=1
+		lab_exec a dig @10.100.0.53 nope.shop.svc.cluster.local +tries=1 +timeout=1
+		lab_exec a curl -s -o /dev/null --connect-timeout 1 "http://${LAB_POD_IP[api]}:9/"
+		sleep 0.3
+	done
+) >/dev/null 2>&1 &
+PIDS+=($!)
 (
 	while :; do
 		lab_exec a iperf3 -c "${LAB_POD_IP[c]}" -p 5432 -n 4M -R
@@ -150,6 +183,22 @@ show() {
 			 .metric.destination_workload_kind, (.metric.destination_service // "-"), .metric.destination_port,
 			 .metric.protocol, (.value[1] | tonumber | floor)]) | @tsv' 2>/dev/null |
 		column -t -s $'\t' | sed 's/^/  /'
+	echo
+	echo "SLIs from Prometheus (last 30 s, client-side view): the service map with RED metrics"
+	prom() { lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1" 2>/dev/null; }
+	{
+		echo -e "SOURCE\tSERVICE\tREQ/S\tERROR %\tP99 ms\tCONNECT FAIL/S"
+		prom 'sum by (source_workload, destination_service) (rate(flowlens_http_requests_total{reporter="client"}[30s]))' |
+			jq -r '.data.result // [] | .[] | "\(.metric.source_workload)\t\(.metric.destination_service)\t\(.value[1])"' |
+			while IFS=$'\t' read -r src svc rps; do
+				err=$(prom "100 * sum(rate(flowlens_http_requests_total{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\",status_class=\"5xx\"}[30s])) / sum(rate(flowlens_http_requests_total{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\"}[30s]))" | jq -r '.data.result[0].value[1] // "0"')
+				p99=$(prom "1000 * histogram_quantile(0.99, sum by (le) (rate(flowlens_http_request_duration_seconds_bucket{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\"}[30s])))" | jq -r '.data.result[0].value[1] // "-"')
+				cf=$(prom "sum(rate(flowlens_tcp_connections_total{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\",result=~\"refused|timeout|reset\"}[30s]))" | jq -r '.data.result[0].value[1] // "0"')
+				printf '%s\t%s\t%.1f\t%.1f\t%s\t%.2f\n' "$src" "${svc:--}" "$rps" "$err" "$(printf '%.0f' "$p99" 2>/dev/null || echo -)" "$cf"
+			done
+	} | column -t -s $'\t' | sed 's/^/  /'
+	echo "  DNS (client side): $(prom 'sum by (rcode) (rate(flowlens_dns_requests_total{reporter="client"}[30s]))' |
+		jq -r '[.data.result // [] | .[] | "\(.metric.rcode) \(.value[1] | tonumber * 100 | floor / 100)/s"] | join(", ")')"
 	echo "  cross-zone bytes/s: $(lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlencode \
 		'query=sum by (source_zone, destination_zone) (rate(flowlens_zone_bytes_total{reporter="client",source_zone!="",destination_zone!=""}[30s]))' 2>/dev/null |
 		jq -r '[.data.result // [] | .[] | "\(.metric.source_zone)->\(.metric.destination_zone) \(.value[1] | tonumber | floor)"] | join(", ")')"
