@@ -74,7 +74,7 @@ struct {
 	__type(value, struct fl_http);
 } http SEC(".maps");
 
-/* Set by the agent before load: 1 = follow DNS queries and answers (UDP port 53). */
+/* Set by the agent before load: 1 = follow DNS queries and answers (port 53, UDP and TCP). */
 const volatile __u8 dns_enabled = 0;
 
 /* DNS queries waiting for their answers; the agent sweeps the unanswered ones. */
@@ -593,12 +593,14 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			}
 		}
 	}
-	if (dns_enabled && key.proto == IPPROTO_UDP && ret == PARSE_OK &&
-	    (key.dport == 53 || key.sport == 53)) {
+	if (dns_enabled && (key.proto == IPPROTO_UDP || key.proto == IPPROTO_TCP) &&
+	    ret == PARSE_OK && (key.dport == 53 || key.sport == 53)) {
 		__u32 end = p.l3_len ? p.l3_off + p.l3_len : skb->len;
+		/* Over TCP a message starts a segment, after its 2-byte length. */
+		__u32 off = p.payload_off + (key.proto == IPPROTO_TCP ? 2 : 0);
 
-		if (end >= p.payload_off + 12 && end <= skb->len)
-			dns_inspect(skb, &key, p.payload_off, end);
+		if (end >= off + 12 && end <= skb->len)
+			dns_inspect(skb, &key, off, end);
 	}
 	return TC_ACT_UNSPEC_;
 }

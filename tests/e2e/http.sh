@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end: HTTP/1.x requests measured without a proxy, checked in a real Prometheus against
 # the test's own ground truth. Servers in two pods behind a ClusterIP answer after the delays
-# the test asks for (5, 50, 200 ms) with the statuses it asks for (200, 500); a client makes a
+# the test asks for (30, 60, 300 ms) with the statuses it asks for (200, 500); a client makes a
 # known number of keep-alive requests and counts the statuses it got. Every request must land
 # in the histogram bucket its delay implies, and the counts by status class must equal the
 # client's. Garbage and binary payloads on the same ports must add nothing.
@@ -52,10 +52,10 @@ keepalive() {
 	lab_exec a curl -s -w '%{http_code}\n' "${args[@]}"
 }
 codes=$(
-	for _ in 1 2 3; do keepalive 10 /delay/5/200; done
-	for _ in 1 2; do keepalive 10 /delay/50/200; done
-	keepalive 6 /delay/200/500
-	keepalive 4 /delay/200/503
+	for _ in 1 2 3; do keepalive 10 /delay/30/200; done
+	for _ in 1 2; do keepalive 10 /delay/60/200; done
+	keepalive 6 /delay/300/500
+	keepalive 4 /delay/300/503
 )
 n2xx=$(grep -c '^2' <<<"$codes")
 n5xx=$(grep -c '^5' <<<"$codes")
@@ -77,11 +77,12 @@ for r in client server; do
 	check_eq "5xx requests ($r) = the client's count" \
 		"$(prom_total "flowlens_http_requests_total{$web,method=\"GET\",status_class=\"5xx\",reporter=\"$r\"}")" "$n5xx"
 	b="flowlens_http_request_duration_seconds_bucket{$web,reporter=\"$r\""
-	check_eq "($r) none under 5 ms" "$(prom_total "$b,le=\"0.005\"}")" 0
-	check_eq "($r) the 30 requests delayed 5 ms in (5 ms, 10 ms]" "$(prom_total "$b,le=\"0.01\"}")" 30
-	check_eq "($r) nothing in (10 ms, 50 ms]" "$(prom_total "$b,le=\"0.05\"}")" 30
-	check_eq "($r) the 20 delayed 50 ms in (50 ms, 100 ms]" "$(prom_total "$b,le=\"0.1\"}")" 50
-	check_eq "($r) the 10 delayed 200 ms in (100 ms, 250 ms]" "$(prom_total "$b,le=\"0.25\"}")" 60
+	# A delay is a floor (the server sleeps at least that long); each bucket leaves room above.
+	check_eq "($r) none under 25 ms" "$(prom_total "$b,le=\"0.025\"}")" 0
+	check_eq "($r) the 30 requests delayed 30 ms in (25 ms, 50 ms]" "$(prom_total "$b,le=\"0.05\"}")" 30
+	check_eq "($r) the 20 delayed 60 ms in (50 ms, 100 ms]" "$(prom_total "$b,le=\"0.1\"}")" 50
+	check_eq "($r) nothing in (100 ms, 250 ms]" "$(prom_total "$b,le=\"0.25\"}")" 50
+	check_eq "($r) the 10 delayed 300 ms in (250 ms, 500 ms]" "$(prom_total "$b,le=\"0.5\"}")" 60
 	check_eq "($r) count" "$(prom_total "flowlens_http_request_duration_seconds_count{$web,reporter=\"$r\"}")" 60
 done
 check_eq "nothing else counted as HTTP (garbage, TLS, random bytes)" \
