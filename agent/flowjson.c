@@ -99,18 +99,44 @@ static json_object *agg_object(const struct flow_agg *a, const struct flowjson_i
 	return o;
 }
 
-char *flowjson_document(const struct flow_agg *aggs, const struct flowjson_interval *iv)
+static uint64_t agg_bytes(const struct flow_agg *a)
+{
+	return a->fwd.bytes + a->rev.bytes;
+}
+
+static int by_bytes_desc(const void *x, const void *y)
+{
+	uint64_t a = agg_bytes(*(const struct flow_agg *const *)x);
+	uint64_t b = agg_bytes(*(const struct flow_agg *const *)y);
+
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+char *flowjson_document(const struct flow_agg *aggs, const struct flowjson_interval *iv, size_t max)
 {
 	json_object *doc = json_object_new_object();
 	json_object *arr = json_object_new_array();
+	const struct flow_agg **v = NULL;
+	size_t n = 0, i = 0;
 	char *out;
+
+	for (const struct flow_agg *a = aggs; a; a = a->hh.next)
+		n++;
+	if (n)
+		v = malloc(n * sizeof(*v));
+	for (const struct flow_agg *a = aggs; a && v; a = a->hh.next)
+		v[i++] = a;
+	if (v)
+		qsort(v, n, sizeof(*v), by_bytes_desc);
 
 	if (iv->node)
 		json_object_object_add(doc, "node", json_object_new_string(iv->node));
 	json_object_object_add(doc, "interval_start", jtime(iv->start_unix_ms));
 	json_object_object_add(doc, "interval_end", jtime(iv->end_unix_ms));
-	for (const struct flow_agg *a = aggs; a; a = a->hh.next)
-		json_object_array_add(arr, agg_object(a, iv));
+	for (i = 0; v && i < n && i < max; i++)
+		json_object_array_add(arr, agg_object(v[i], iv));
+	free(v);
+	json_object_object_add(doc, "aggregates", json_object_new_uint64(n));
 	json_object_object_add(doc, "flows", arr);
 	out = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
 	json_object_put(doc);

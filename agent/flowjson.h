@@ -15,7 +15,9 @@ struct flowjson_interval {
 };
 
 /* {"node":...,"interval_start":...,"flows":[...]}; malloc'd string or NULL. */
-char *flowjson_document(const struct flow_agg *aggs, const struct flowjson_interval *iv);
+/* The document of /v1/flows: the max aggregates with the most bytes, and how many there were. */
+char *flowjson_document(const struct flow_agg *aggs, const struct flowjson_interval *iv,
+			size_t max);
 /* One line per aggregate. Returns 0 or -EIO. */
 int flowjson_write_lines(FILE *f, const struct flow_agg *aggs, const struct flowjson_interval *iv);
 

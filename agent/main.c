@@ -294,6 +294,9 @@ static void attach_tracepoints(struct agent *a)
 			       a->tp_links[1] ? bpf_map__fd(a->skel->maps.drops) : -1);
 }
 
+/* /v1/flows shows the largest aggregates of the last interval, not all of them. */
+#define FLOWS_JSON_MAX 1000
+
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -650,7 +653,7 @@ static void drain(struct agent *a)
 	iv.end_unix_ms = end_ms;
 	iv.mono_to_unix_ns = (int64_t)now_ns(CLOCK_REALTIME) - (int64_t)now_ns(CLOCK_MONOTONIC);
 	free(a->flows_json);
-	a->flows_json = flowjson_document(flowtab_aggregates(a->tab), &iv);
+	a->flows_json = flowjson_document(flowtab_aggregates(a->tab), &iv, FLOWS_JSON_MAX);
 	if (a->opts.output == OUTPUT_JSON &&
 	    flowjson_write_lines(stdout, flowtab_aggregates(a->tab), &iv))
 		a->output_errors++;
@@ -762,6 +765,7 @@ static int open_and_load(struct agent *a, int with_ct)
 	bpf_map__set_max_entries(a->skel->maps.samples, a->opts.ringbuf_size);
 	a->skel->rodata->http_enabled = (uint8_t)a->opts.signal_http;
 	a->skel->rodata->dns_enabled = (uint8_t)a->opts.signal_dns;
+	a->skel->rodata->samples_wakeup_bytes = a->opts.ringbuf_size / 2;
 	/* Tracepoints of signals that are off are not even loaded. */
 	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit, a->opts.signal_tcp);
 	bpf_program__set_autoload(a->skel->progs.flowlens_drop, a->opts.signal_drops);

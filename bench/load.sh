@@ -59,18 +59,20 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "== agent memory with 100k active flows (UDP to 50,000 ports from 2 source ports)"
+echo "== agent memory with active flows (UDP from pod a to 50,000 ports of pod c per source port;"
+echo "   node 1 sees each flow at a's veth and at its ENI: two kernel entries per flow)"
 start_agents --flow-table-size 262144 --idle-timeout 5m
-rss0=$(rss_kib "${APIDS[0]}")
-lab_exec a /usr/bin/python3 - "${LAB_POD_IP[c]}" <<'PY'
+echo "node 1 agent: RSS $(rss_kib "${APIDS[0]}") KiB with no flows"
+for sport in 40001 40002; do
+	lab_exec a /usr/bin/python3 -c '
 import socket, sys
-dst = sys.argv[1]
-for sport in (40001, 40002):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("", sport))
-    for dport in range(10000, 60000):
-        s.sendto(b"x", (dst, dport))
-PY
-sleep 12
-entries=$(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | awk '$1 == "flowlens_agent_flow_table_entries{family=\"ipv4\"}" { print $2 }')
-echo "node 1 agent: $entries kernel flow entries, RSS $rss0 KiB before, $(rss_kib "${APIDS[0]}") KiB after"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", int(sys.argv[2])))
+for dport in range(10000, 60000):
+    s.sendto(b"x", (sys.argv[1], dport))
+' "${LAB_POD_IP[c]}" "$sport"
+	sleep 12
+	entries=$(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics |
+		awk '$1 == "flowlens_agent_flow_table_entries{family=\"ipv4\"}" { print $2 }')
+	echo "node 1 agent: $entries kernel flow entries, RSS $(rss_kib "${APIDS[0]}") KiB"
+done

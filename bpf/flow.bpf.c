@@ -104,6 +104,19 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/*
+ * Set by the agent: wake it only when this much is waiting; otherwise it takes the samples at
+ * its next drain. (A wakeup per sample costs the agent a context switch per request.)
+ */
+const volatile __u32 samples_wakeup_bytes = 0;
+
+static __always_inline __u64 sample_flags(void *rb)
+{
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= samples_wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
 /* Finished exchanges (one record per request, never per packet). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -376,7 +389,7 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 			sm->kind = FL_SAMPLE_HTTP;
 			sm->method = st->method[i];
 			sm->pad = 0;
-			bpf_ringbuf_submit(sm, 0);
+			bpf_ringbuf_submit(sm, sample_flags(&samples));
 		}
 		st->head++;
 		st->count--;
@@ -480,7 +493,7 @@ static __noinline int dns_inspect(struct __sk_buff *skb, struct fl_key *k, __u32
 		sm->method = 0;
 		sm->qtype = qv->qtype;
 		sm->pad = 0;
-		bpf_ringbuf_submit(sm, 0);
+		bpf_ringbuf_submit(sm, sample_flags(&samples));
 	}
 	bpf_map_delete_elem(&dns, &dk);
 	return 0;
