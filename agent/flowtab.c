@@ -31,6 +31,8 @@ struct conn_key {
 	uint8_t pad[3];
 };
 
+#define CONN_SEEN 3
+
 enum xl_state {
 	XL_UNKNOWN = 0,
 	XL_DIRECT, /* conntrack here knows it, without a destination translation */
@@ -44,8 +46,14 @@ struct conn {
 	uint8_t xl; /* enum xl_state */
 	uint8_t xl_queries;
 	struct fl_nat nat; /* when xl == XL_NAT */
-	struct agg_key pod_agg[2]; /* aggregates at the client's and the server's pod veth */
-	uint8_t has_pod_agg[2];
+	/*
+	 * The aggregates this connection's packets went to, per interface that saw them (a pod
+	 * veth on each side, an ENI): samples and tracepoint counts are attributed through them.
+	 */
+	struct {
+		uint32_t ifindex; /* 0: free */
+		struct agg_key ak;
+	} seen[CONN_SEEN];
 	uint64_t first_a_ns; /* first packet sent by a / by b */
 	uint64_t first_b_ns;
 	uint64_t last_ns;
@@ -106,14 +114,6 @@ struct rst_event {
 	int from_client;
 };
 
-/* Which aggregate a connection's packets at an interface went to (for samples). */
-struct conn_if {
-	struct obs_key key;
-	struct agg_key agg;
-	uint64_t last_ns;
-	UT_hash_handle hh;
-};
-
 #define SAMPLES_MAX 262144 /* waiting for the next drain */
 
 /* An interface that vanished: its kind is still needed for the flows it left behind. */
@@ -154,7 +154,6 @@ struct flowtab {
 	struct flowtab_signals sig;
 	struct rst_event *rsts;
 	size_t n_rsts, cap_rsts;
-	struct conn_if *conn_ifs;
 	struct fl_sample *samples;
 	size_t n_samples, cap_samples;
 
@@ -250,14 +249,6 @@ void flowtab_free(struct flowtab *t)
 		HASH_ITER (hh, t->obs, o, otmp) {
 			HASH_DEL(t->obs, o);
 			free(o);
-		}
-	}
-	{
-		struct conn_if *ci, *citmp;
-
-		HASH_ITER (hh, t->conn_ifs, ci, citmp) {
-			HASH_DEL(t->conn_ifs, ci);
-			free(ci);
 		}
 	}
 	free(t->samples);
@@ -757,25 +748,30 @@ static void hist_observe(struct flowtab *t, struct flow_agg *a, double v)
 }
 
 /* Remembers which aggregate the connection's packets at this interface went to. */
-static void conn_if_note(struct flowtab *t, const struct conn_key *ck, uint32_t ifindex,
-			 const struct agg_key *ak)
+static void conn_seen(struct conn *c, uint32_t ifindex, const struct agg_key *ak)
 {
-	struct obs_key k;
-	struct conn_if *ci;
+	int i, free_slot = -1;
 
-	memset(&k, 0, sizeof(k));
-	k.ck = *ck;
-	k.ifindex = ifindex;
-	HASH_FIND(hh, t->conn_ifs, &k, sizeof(k), ci);
-	if (!ci) {
-		ci = calloc(1, sizeof(*ci));
-		if (!ci)
+	for (i = 0; i < CONN_SEEN; i++) {
+		if (c->seen[i].ifindex == ifindex) {
+			c->seen[i].ak = *ak;
 			return;
-		ci->key = k;
-		HASH_ADD(hh, t->conn_ifs, key, sizeof(ci->key), ci);
+		}
+		if (!c->seen[i].ifindex && free_slot < 0)
+			free_slot = i;
 	}
-	ci->agg = *ak;
-	ci->last_ns = t->now_ns;
+	if (free_slot < 0)
+		free_slot = CONN_SEEN - 1; /* more interfaces than slots: the latest wins */
+	c->seen[free_slot].ifindex = ifindex;
+	c->seen[free_slot].ak = *ak;
+}
+
+static const struct agg_key *conn_seen_at(const struct conn *c, uint32_t ifindex)
+{
+	for (int i = 0; i < CONN_SEEN; i++)
+		if (c->seen[i].ifindex == ifindex)
+			return &c->seen[i].ak;
+	return NULL;
 }
 
 void flowtab_sample(struct flowtab *t, const struct fl_sample *sm)
@@ -832,9 +828,13 @@ static struct flow_agg *pod_side_agg(struct flowtab *t, const struct fl_key *k, 
 		return NULL;
 	side_is_a = src ? sender_is_a : !sender_is_a;
 	side_is_client = side_is_a == c->client_is_a;
-	if (!c->has_pod_agg[!side_is_client])
-		return NULL;
-	return agg_get(t, &c->pod_agg[!side_is_client]);
+	for (int i = 0; i < CONN_SEEN; i++) {
+		uint8_t want = side_is_client ? REPORTER_CLIENT : REPORTER_SERVER;
+
+		if (c->seen[i].ifindex && c->seen[i].ak.reporter == want)
+			return agg_get(t, &c->seen[i].ak);
+	}
+	return NULL;
 }
 
 static void on_retransmits(struct flowtab *t, const struct fl_key *k, uint64_t n)
@@ -924,18 +924,17 @@ static void apply_samples(struct flowtab *t)
 {
 	for (size_t i = 0; i < t->n_samples; i++) {
 		const struct fl_sample *sm = &t->samples[i];
+		const struct agg_key *ak = NULL;
+		struct flow_agg *a = NULL;
 		struct conn_key ck;
-		struct obs_key k;
-		struct conn_if *ci;
-		struct flow_agg *a;
+		struct conn *c;
 		int unused, cls;
 
 		conn_key_of(&sm->key, &ck, &unused);
-		memset(&k, 0, sizeof(k));
-		k.ck = ck;
-		k.ifindex = sm->key.ifindex;
-		HASH_FIND(hh, t->conn_ifs, &k, sizeof(k), ci);
-		if (!ci || !(a = agg_get(t, &ci->agg))) {
+		HASH_FIND(hh, t->conns, &ck, sizeof(ck), c);
+		if (c)
+			ak = conn_seen_at(c, sm->key.ifindex);
+		if (!ak || !(a = agg_get(t, ak))) {
 			t->st.samples_unattributed++;
 			continue;
 		}
@@ -1215,12 +1214,7 @@ static void aggregate(struct flowtab *t)
 		a = agg_get(t, &ak);
 		if (!a)
 			continue;
-		if (t->sig.http || t->sig.dns)
-			conn_if_note(t, &ck, k->ifindex, &ak);
-		if (ak.reporter == REPORTER_CLIENT || ak.reporter == REPORTER_SERVER) {
-			c->pod_agg[ak.reporter == REPORTER_SERVER] = ak;
-			c->has_pod_agg[ak.reporter == REPORTER_SERVER] = 1;
-		}
+		conn_seen(c, k->ifindex, &ak);
 		if (k->proto == 6 && t->sig.tcp)
 			tcp_observe(t, &ck, it, a, sender_is_client);
 		dir = sender_is_client ? &a->fwd : &a->rev;
@@ -1246,14 +1240,6 @@ static void aggregate(struct flowtab *t)
 
 static void expire(struct flowtab *t, uint64_t now_ns)
 {
-	struct conn_if *ci, *citmp;
-
-	HASH_ITER (hh, t->conn_ifs, ci, citmp) {
-		if (ci->last_ns + t->idle_ns <= now_ns) {
-			HASH_DEL(t->conn_ifs, ci);
-			free(ci);
-		}
-	}
 	struct conn *c, *ctmp;
 	struct local_ip *l, *ltmp;
 	struct gone_iface *g, *gtmp;
