@@ -321,11 +321,11 @@ static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 			add_count(f, sc, tcp_result_keys[r], a->tcp[r]);
 	if (a->retransmits)
 		add_count(f, sc, "tcp_retransmits", a->retransmits);
-	for (int i = 0; i < a->n_drops && drop_name_fn; i++) {
-		const char *n = drop_name_fn(drop_name_ctx, a->drops[i].reason);
+	for (int i = 0; a->drops && i < a->drops->n && drop_name_fn; i++) {
+		const char *n = drop_name_fn(drop_name_ctx, a->drops->d[i].reason);
 
 		snprintf(sc->drop_keys[i], sizeof(sc->drop_keys[i]), "drop:%s", n ? n : "other");
-		add_count(f, sc, sc->drop_keys[i], a->drops[i].count);
+		add_count(f, sc, sc->drop_keys[i], a->drops->d[i].count);
 	}
 	if (!sig)
 		return;

@@ -31,7 +31,7 @@ struct conn_key {
 	uint8_t pad[3];
 };
 
-#define CONN_SEEN 3
+#define CONN_SEEN 2 /* a pod veth on each side; or an ENI (ENI copies of pods' are skipped) */
 
 enum xl_state {
 	XL_UNKNOWN = 0,
@@ -209,6 +209,7 @@ static void free_aggs(struct flowtab *t)
 		free(a->connect);
 		free(a->http);
 		free(a->dns);
+		free(a->drops);
 		free(a);
 	}
 }
@@ -863,15 +864,17 @@ static void on_drops(struct flowtab *t, const struct fl_key *k, uint64_t n)
 		a = pod_side_agg(t, k, 1);
 	if (!a)
 		return;
-	for (i = 0; i < a->n_drops && a->drops[i].reason != reason; i++)
+	if (!a->drops && !(a->drops = calloc(1, sizeof(*a->drops))))
+		return;
+	for (i = 0; i < a->drops->n && a->drops->d[i].reason != reason; i++)
 		;
-	if (i == a->n_drops) {
-		if (a->n_drops == 8)
+	if (i == a->drops->n) {
+		if (a->drops->n == 8)
 			return;
-		a->drops[a->n_drops].reason = reason;
-		a->drops[a->n_drops++].count = 0;
+		a->drops->d[a->drops->n].reason = reason;
+		a->drops->d[a->drops->n++].count = 0;
 	}
-	a->drops[i].count += (uint32_t)n;
+	a->drops->d[i].count += (uint32_t)n;
 	t->st.drops_attributed += n;
 }
 

@@ -90,6 +90,15 @@ struct dns_sig {
 
 int flowtab_dns_qtype_index(uint16_t qtype);
 
+/* Packets of an aggregate the kernel dropped, by reason (up to 8 reasons an interval). */
+struct agg_drops {
+	uint8_t n;
+	struct {
+		uint16_t reason; /* enum skb_drop_reason */
+		uint32_t count;
+	} d[8];
+};
+
 /* What the signals are and how they are measured. */
 struct flowtab_signals {
 	int http; /* HTTP/1.x requests: method, status class, duration */
@@ -124,11 +133,7 @@ struct flow_agg {
 	struct http_sig *http; /* when requests finished this interval */
 	struct dns_sig *dns; /* when queries were answered or timed out this interval */
 	uint64_t retransmits; /* by the sending pod's socket */
-	uint8_t n_drops;
-	struct {
-		uint16_t reason; /* enum skb_drop_reason */
-		uint32_t count;
-	} drops[8];
+	struct agg_drops *drops; /* when the kernel dropped some of its packets this interval */
 	UT_hash_handle hh;
 };
 
