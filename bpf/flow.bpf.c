@@ -373,7 +373,7 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 		q.dport = k->sport;
 		st = bpf_map_lookup_elem(&http, &q);
 		if (!st || !st->count)
-			return 0;
+			return 1;
 		now = bpf_ktime_get_ns();
 		i = st->head & (FL_HTTP_QUEUE - 1);
 		sm = bpf_ringbuf_reserve(&samples, sizeof(*sm), 0);
@@ -393,7 +393,7 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 		}
 		st->head++;
 		st->count--;
-		return 0;
+		return 1;
 	}
 	m = http_method(w);
 	if (m == FL_HTTP_METHODS)
@@ -407,17 +407,17 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 		init.method[0] = m;
 		init.count = 1;
 		bpf_map_update_elem(&http, &q, &init, BPF_ANY);
-		return 0;
+		return 1;
 	}
 	if (st->count >= FL_HTTP_QUEUE) {
 		count(FL_CNT_HTTP_QUEUE_FULL);
-		return 0;
+		return 1;
 	}
 	i = (st->head + st->count) & (FL_HTTP_QUEUE - 1);
 	st->start_ns[i] = now;
 	st->method[i] = m;
 	st->count++;
-	return 0;
+	return 1;
 }
 
 /* QTYPE of the first question: after the name's labels (at most 32, no compression). */
@@ -586,24 +586,32 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if (v->ct < FL_CT_TRIES)
 			v->ct = ct_step(skb, &key, p.ipv4, v->ct);
 	}
-	if (http_enabled && key.proto == IPPROTO_TCP && ret == PARSE_OK) {
+	if (http_enabled && key.proto == IPPROTO_TCP && ret == PARSE_OK &&
+	    (!v || v->l7 < FL_L7_TRIES || v->l7 == FL_L7_HTTP)) {
 		__u32 end = p.l3_len ? p.l3_off + p.l3_len : skb->len;
 		__u32 off = p.payload_off & 0x3ff; /* headers end within 1 KiB */
 
 		/* 12 bytes: a method, or "HTTP/1.x NNN" */
 		if (end >= off + 12 && end <= skb->len) {
 			__u8 *pp = (__u8 *)(long)skb->data + off;
+			int http = 0;
 			__u32 w;
 
-			/* Linear payload (most request and response heads): look first, cheaply. */
+			/* Linear payload: look first, cheaply; else read it (a helper call). */
 			if ((void *)(pp + 12) <= (void *)(long)skb->data_end) {
 				__builtin_memcpy(&w, pp, 4);
 				if (w == W4('H', 'T', 'T', 'P') ||
 				    http_method(w) != FL_HTTP_METHODS)
-					http_inspect(skb, &key, off);
+					http = http_inspect(skb, &key, off);
 			} else {
-				http_inspect(skb, &key, off);
+				http = http_inspect(skb, &key, off);
 			}
+			/*
+			 * A direction whose first payload segments start no HTTP message is not
+			 * HTTP (a bulk transfer, a database): it is not looked at again.
+			 */
+			if (v && v->l7 != FL_L7_HTTP)
+				v->l7 = http ? FL_L7_HTTP : v->l7 + 1;
 		}
 	}
 	if (dns_enabled && (key.proto == IPPROTO_UDP || key.proto == IPPROTO_TCP) &&

@@ -70,7 +70,8 @@ struct fl_stats {
 	__u32 rst;
 	__u8 flags_or; /* OR of every TCP flag byte seen */
 	__u8 ct; /* conntrack lookups: FL_CT_* (written by the datapath, read by user space) */
-	__u8 pad[6];
+	__u8 l7; /* payload segments looked at without an HTTP head, or FL_L7_HTTP */
+	__u8 pad[5];
 };
 _Static_assert(sizeof(struct fl_stats) == 56, "fl_stats layout");
 
@@ -101,6 +102,12 @@ struct fl_nat {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct fl_nat) == 40, "fl_nat layout");
+
+/* fl_stats.l7: how many payload segments of a direction are looked at for HTTP heads. */
+enum {
+	FL_L7_TRIES = 8,
+	FL_L7_HTTP = 0x80, /* an HTTP head was seen: every segment is looked at */
+};
 
 /* TCP flag bits as in the header's 13th byte. */
 enum {
