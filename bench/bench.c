@@ -275,8 +275,9 @@ int main(int argc, char **argv)
 				.src = "10.1.1.2",
 				.dst = "10.1.2.3",
 				.sport = 40002,
-				.dport = 53,
+				.dport = 9000,
 				.payload = 40 };
+	struct pkt_spec dns = udp;
 	struct pkt_spec tcp6 = { .family = AF_INET6,
 				 .proto = 6,
 				 .src = "fd00:1:1::2",
@@ -292,12 +293,15 @@ int main(int argc, char **argv)
 		{ "tcp established data (IPv4)", &tcp_data },
 		{ "tcp SYN, known flow (IPv4)", &tcp_syn },
 		{ "udp (IPv4)", &udp },
+		{ "udp to port 53 (DNS path)", &dns },
 		{ "tcp established data (IPv6)", &tcp6 },
 	};
 	int repeat;
 	struct flow_bpf *flow;
 	struct noop_bpf *noop;
 	uint8_t buf[1600];
+
+	dns.dport = 53;
 	int fprog, nprog;
 	double worst = 0;
 
