@@ -917,8 +917,8 @@ int main(int argc, char **argv)
 				sig, (unsigned long long)c.o.shutdown_grace_ms);
 			pthread_mutex_lock(&c.lock);
 			c.draining = 1;
-			/* The last scrapes must see every real value, held series included. */
-			store_set_zero_hold(c.store, 0);
+			/* The last scrapes see real values (held series that were shown as 0). */
+			store_set_draining(c.store);
 			/* Nothing may wait past the end; with --state-dir it waits in the snapshot. */
 			if (!c.persist)
 				store_tick(c.store, UINT64_MAX);

@@ -85,6 +85,7 @@ struct series {
 	uint64_t created_ms;
 	uint16_t key_len; /* 1 + label text length */
 	uint8_t overflow;
+	uint8_t zero_shown; /* rendered as 0 during its hold at least once */
 	struct hdata *h; /* FAM_HIST */
 	UT_hash_handle hh;
 	char key[]; /* family byte, then the labels (NUL-terminated) */
@@ -181,6 +182,7 @@ struct store {
 	struct node_name *node_names;
 	uint32_t n_node_names;
 	uint64_t series_gen; /* changes whenever a series is freed: cached pointers go stale */
+	int draining;
 	struct store_stats st;
 };
 
@@ -966,6 +968,19 @@ void store_expire(struct store *s, uint64_t now_ms)
 	}
 }
 
+/*
+ * Whether a series is exported as 0 (its hold): new series start from 0 so that increase()
+ * sees their first delta. While draining, a series that has been shown as 0 is shown at its
+ * real value (the last scrapes must see it); one never shown keeps 0: a scraper that saw no
+ * 0 first would lose its first value (with --state-dir the next process shows it).
+ */
+static int series_held(struct store *s, struct series *x, uint64_t now_ms)
+{
+	if (x->created_ms + s->cfg.zero_hold_ms <= now_ms)
+		return 0;
+	return !(s->draining && x->zero_shown);
+}
+
 /* Fast unsigned formatting for the render loop. */
 static size_t u64_str(uint64_t v, char *out)
 {
@@ -996,9 +1011,7 @@ static void render_family(struct store *s, struct expo *e, enum family fam, cons
 
 		if (x->key[0] != (char)fam)
 			continue;
-		v = x->created_ms + s->cfg.zero_hold_ms > now_ms ? 0 :
-		    bytes					 ? x->bytes :
-								   x->packets;
+		v = series_held(s, x, now_ms) ? 0 : bytes ? x->bytes : x->packets;
 		n = u64_str(v, num + 1);
 		num[0] = ' ';
 		num[n + 1] = '\n';
@@ -1040,7 +1053,7 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
 				continue;
 			memcpy(labels, x->key + 1 + nl + 1, ll - 2);
 			labels[ll - 2] = 0;
-			held = x->created_ms + s->cfg.zero_hold_ms > now_ms;
+			held = series_held(s, x, now_ms);
 			expo_histogram(e, name, labels, x->h->bounds, held ? zeros : x->h->counts,
 				       x->h->nb, held ? 0 : x->h->sum);
 		}
@@ -1085,11 +1098,20 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms)
 		      "an agent, else the sending pod's.",
 		      0, now_ms);
 	render_histograms(s, e, now_ms);
+	/* Marked after every family: a series is shown as 0 in all of them in one scrape. */
+	for (struct series *x = s->series; x; x = x->hh.next)
+		if (series_held(s, x, now_ms))
+			x->zero_shown = 1;
 }
 
 void store_set_zero_hold(struct store *s, uint64_t ms)
 {
 	s->cfg.zero_hold_ms = ms;
+}
+
+void store_set_draining(struct store *s)
+{
+	s->draining = 1;
 }
 
 struct node_seen {

@@ -85,6 +85,8 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms);
 /* Changes the new-series hold; 0 exports every real value from now on. */
 void store_set_zero_hold(struct store *s, uint64_t ms);
+/* Shutting down: held series already shown as 0 are shown at their real value. */
+void store_set_draining(struct store *s);
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out);
 
 #endif

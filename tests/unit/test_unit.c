@@ -329,6 +329,21 @@ static void test_store_merge(void)
 	CHECK(series_value(out, fwd4) == 1000, "real value after the hold");
 	free(out);
 	store_free(s);
+
+	/*
+	 * Shutting down: a held series already shown as 0 is shown at its real value; one never
+	 * shown is shown as 0 first (a scraper must see it start from 0).
+	 */
+	store_new(&s, &cfg);
+	store_apply(s, &t.b, 1000);
+	store_set_draining(s);
+	out = render(s, 1010);
+	CHECK(series_value(out, fwd4) == 0, "never shown: 0 first, even while draining");
+	free(out);
+	out = render(s, 1011);
+	CHECK(series_value(out, fwd4) == 1000, "then its real value");
+	free(out);
+	store_free(s);
 }
 
 static void test_store_snapshot(void)
