@@ -189,8 +189,8 @@ show() {
 	{
 		echo -e "SOURCE\tSERVICE\tREQ/S\tERROR %\tP99 ms\tCONNECT FAIL/S"
 		prom 'sum by (source_workload, destination_service) (rate(flowlens_http_requests_total{reporter="client"}[30s]))' |
-			jq -r '.data.result // [] | .[] | "\(.metric.source_workload)\t\(.metric.destination_service // "")\t\(.value[1])"' |
-			while IFS=$'\t' read -r src svc rps; do
+			jq -r '.data.result // [] | .[] | "\(.metric.source_workload)|\(.metric.destination_service // "")|\(.value[1])"' |
+			while IFS='|' read -r src svc rps; do
 				err=$(prom "100 * sum(rate(flowlens_http_requests_total{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\",status_class=\"5xx\"}[30s])) / sum(rate(flowlens_http_requests_total{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\"}[30s]))" | jq -r '.data.result[0].value[1] // "0"')
 				p99=$(prom "1000 * histogram_quantile(0.99, sum by (le) (rate(flowlens_http_request_duration_seconds_bucket{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\"}[30s])))" | jq -r '.data.result[0].value[1] // "-"')
 				cf=$(prom "sum(rate(flowlens_tcp_connections_total{reporter=\"client\",source_workload=\"$src\",destination_service=\"$svc\",result=~\"refused|timeout|reset\"}[30s]))" | jq -r '.data.result[0].value[1] // "0"')
