@@ -9,7 +9,6 @@ if ! command -v prometheus >/dev/null || ! command -v dnsmasq >/dev/null || ! co
 	echo "SKIP: prometheus, dnsmasq or dig not installed (make deps installs them)"
 	exit 77
 fi
-COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
 
 lab_up
 lab_pod n2 dns 10.1.2.3 fd00:1:2::3
@@ -26,24 +25,9 @@ lab_exec dns dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfac
 	--listen-address=10.1.2.3 --port=53 --local=/cluster.local/ \
 	--address=/web.shop.svc.cluster.local/10.100.0.10 --pid-file="$WORK/dnsmasq.pid" \
 	--log-facility="$WORK/dnsmasq.log" &
-lab_metadata >"$WORK/meta.json"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
-ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
-	--metadata-file "$WORK/meta.json" --new-series-hold 2500ms --join-wait 4s \
-	--shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
-COLL_PID=$!
-stop_all() {
-	kill "$COLL_PID" 2>/dev/null
-	[ -f "$WORK/dnsmasq.pid" ] && kill "$(cat "$WORK/dnsmasq.pid")" 2>/dev/null
-	cleanup
-}
-trap stop_all EXIT
-for _ in $(seq 50); do lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break; sleep 0.1; done
 for _ in $(seq 50); do lab_exec a dig @10.100.0.53 web.shop.svc.cluster.local +tries=1 +timeout=1 >/dev/null && break; sleep 0.1; done
-prom_start 127.0.0.1:9900
-URL="http://${LAB_NODE_IP[n1]}:9900"
-agent_start n1 --collector "$URL" --token-file "$WORK/token" --dns-timeout 2s || exit 1
-agent_start n2 --collector "$URL" --token-file "$WORK/token" --dns-timeout 2s || exit 1
+stack_start
+stack_agents --dns-timeout 2s || exit 1
 
 ask() { # SERVER NAME TYPE [DIG OPTIONS] -> the status dig saw, or "timeout"
 	local out
@@ -96,9 +80,4 @@ check_eq "nothing else counted as DNS" \
 check_eq "answers within 100 ms (client)" \
 	"$(prom_total 'flowlens_dns_request_duration_seconds_bucket{source_workload="client",destination_service="kube-dns",reporter="client",le="0.1"}')" \
 	$((a_ok + tcp_ok + 5 + nx))
-lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
-check_eq "promtool check metrics" "$lint" ""
-kill -TERM "$COLL_PID" 2>/dev/null
-wait "$COLL_PID" 2>/dev/null
-check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
-finish
+stack_finish

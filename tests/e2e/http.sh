@@ -16,34 +16,17 @@ if [ ! -x "$PY" ]; then
 	echo "SKIP: $PY not installed (make deps installs Debian's python3)"
 	exit 77
 fi
-COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
 
 lab_up
 for p in b c; do
 	lab_exec "$p" "$PY" "$TOP/tests/tools/http_server.py" --port 8080 --pid-file "$WORK/http-$p.pid" \
 		>"$WORK/http-$p.log" 2>&1 &
 done
-lab_metadata >"$WORK/meta.json"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
-ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
-	--metadata-file "$WORK/meta.json" --new-series-hold 2500ms --join-wait 4s \
-	--shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
-COLL_PID=$!
-stop_all() {
-	local f
-	kill "$COLL_PID" 2>/dev/null
-	for f in "$WORK"/http-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-	cleanup
-}
-trap stop_all EXIT
-for _ in $(seq 50); do lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break; sleep 0.1; done
+stack_start
 for p in b c; do
 	for _ in $(seq 50); do lab_exec a curl -s -o /dev/null "http://${LAB_POD_IP[$p]}:8080/delay/0" && break; sleep 0.1; done
 done
-prom_start 127.0.0.1:9900
-URL="http://${LAB_NODE_IP[n1]}:9900"
-agent_start n1 --collector "$URL" --token-file "$WORK/token" || exit 1
-agent_start n2 --collector "$URL" --token-file "$WORK/token" || exit 1
+stack_agents || exit 1
 
 # keepalive N PATH: N requests on one connection through the ClusterIP; prints the statuses.
 keepalive() {
@@ -87,9 +70,4 @@ for r in client server; do
 done
 check_eq "nothing else counted as HTTP (garbage, TLS, random bytes)" \
 	"$(prom_query 'sum(flowlens_http_requests_total{destination_port="8080"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
-lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
-check_eq "promtool check metrics" "$lint" ""
-kill -TERM "$COLL_PID" 2>/dev/null
-wait "$COLL_PID" 2>/dev/null
-check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
-finish
+stack_finish

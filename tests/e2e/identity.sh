@@ -15,7 +15,6 @@ if ! command -v prometheus >/dev/null; then
 	echo "SKIP: prometheus not installed (make deps installs Debian's)"
 	exit 77
 fi
-COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
 
 lab_up
 A=${LAB_POD_IP[a]} B=${LAB_POD_IP[b]} C=${LAB_POD_IP[c]} X=203.0.113.10
@@ -26,41 +25,8 @@ for p in b c inet; do
 	head -c 150000 /dev/urandom >"$WORK/www-$p/blob"
 	lab_web "$p" $([ "$p" = inet ] && echo 80 || echo 8080) "$WORK/www-$p"
 done
-lab_metadata >"$WORK/meta.json"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
-
-# Ground truth on node 1's FORWARD chain: after kube-proxy's DNAT (destination = backend),
-# before the reply's reverse translation (source = backend).
-gt_init n1 iptables GT FORWARD
-gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 8080 # 1 a -> web pod b
-gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 8080 # 2
-gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 8080 # 3 a -> web pod c (node 2)
-gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 8080 # 4
-gt_rule n1 iptables GT -s "$A" -d "$X" -p tcp --dport 80   # 5 a -> the internet
-gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 9090 # 6 a -> the IP's next owner
-gt_rule n1 iptables GT -s "$A" -d "$C" -p udp --dport 5201 # 7 a -> Service bulk (UDP)
-gt_rule n1 iptables GT -s "$C" -d "$A" -p udp --sport 5201 # 8
-gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 5201 # 9 (iperf3's control connection)
-gt_init n1 ip6tables GT6 FORWARD
-gt_rule n1 ip6tables GT6 -s "$A6" -d "$B6" -p tcp --dport 8080 # 1 a -> web over IPv6
-gt_rule n1 ip6tables GT6 -s "$B6" -d "$A6" -p tcp --sport 8080 # 2
-gt_rule n1 ip6tables GT6 -s "$A6" -d "$C6" -p tcp --dport 8080 # 3
-gt_rule n1 ip6tables GT6 -s "$C6" -d "$A6" -p tcp --sport 8080 # 4
-
-ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
-	--metadata-file "$WORK/meta.json" --pod-labels --new-series-hold 2500ms --join-wait 5s \
-	--shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
-COLL_PID=$!
-stop_all() {
-	kill "$COLL_PID" 2>/dev/null
-	cleanup
-}
-trap stop_all EXIT
-for _ in $(seq 50); do lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break; sleep 0.1; done
-prom_start 127.0.0.1:9900
-URL="http://${LAB_NODE_IP[n1]}:9900"
-agent_start n1 --collector "$URL" --token-file "$WORK/token" --translation "$XLATE" || exit 1
-agent_start n2 --collector "$URL" --token-file "$WORK/token" --translation "$XLATE" || exit 1
+stack_start --pod-labels
+stack_agents --translation "$XLATE" || exit 1
 check_eq "agent translation mode" \
 	"$(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | sed -n 's/^flowlens_agent_translation_info{mode="\(.*\)"} 1$/\1/p')" \
 	"$([ "$XLATE" = auto ] && echo kfunc || echo "$XLATE")"
@@ -150,9 +116,4 @@ zone=$(prom_total 'flowlens_zone_bytes_total{source_zone="lab-zone-b",destinatio
 check_eq "zone bytes lab-zone-b -> lab-zone-a (everything pod c sent to pod a)" "$zone" $((b4 + v4 + u2 + t2))
 join=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | awk '$1 == "flowlens_collector_join_total{result=\"joined\"}" { print $2 }')
 check_true "server-side reports joined with the client side's ($join)" test "${join:-0}" -gt 0
-lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
-check_eq "promtool check metrics" "$lint" ""
-kill -TERM "$COLL_PID" 2>/dev/null
-wait "$COLL_PID" 2>/dev/null
-check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
-finish
+stack_finish

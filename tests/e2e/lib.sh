@@ -25,8 +25,11 @@ check_true() {
 }
 
 cleanup() {
-	local n
+	local n f
 	[ -n "${PROM_PID:-}" ] && kill "$PROM_PID" 2>/dev/null
+	[ -n "${COLL_PID:-}" ] && kill "$COLL_PID" 2>/dev/null
+	# The tests' own servers (HTTP, DNS, fake API) write pid files.
+	for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
 	for n in "${!AGENT_PID[@]}"; do
 		kill -TERM "${AGENT_PID[$n]}" 2>/dev/null
 	done
@@ -168,4 +171,41 @@ prom_total() { # SELECTOR
 	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query \
 		--data-urlencode "query=sum(increase($1[15m]))" --data-urlencode "time=$t" |
 		jq -r '.data.result[0].value[1] // "0" | tonumber | round'
+}
+
+# stack_start [COLLECTOR_ARGS...]: the lab's names (lab_metadata), a collector in node 1
+# (waits for /readyz) and a real Prometheus scraping it. Sets COLL_PID, URL; cleanup stops it.
+COLL_PID=
+stack_start() {
+	lab_metadata >"$WORK/meta.json"
+	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+	ip netns exec "$(lab_ns n1)" "${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}" \
+		--listen 0.0.0.0:9900 --token-file "$WORK/token" --metadata-file "$WORK/meta.json" \
+		--new-series-hold 2500ms --join-wait 4s --shutdown-grace 0 "$@" >"$WORK/collector.log" 2>&1 &
+	COLL_PID=$!
+	for _ in $(seq 50); do
+		lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break
+		sleep 0.1
+	done
+	prom_start 127.0.0.1:9900
+	URL="http://${LAB_NODE_IP[n1]}:9900"
+}
+
+# stack_agents [AGENT_ARGS...]: an agent on each node, exporting to the collector.
+stack_agents() {
+	agent_start n1 --collector "$URL" --token-file "$WORK/token" "$@" || return 1
+	agent_start n2 --collector "$URL" --token-file "$WORK/token" "$@"
+}
+
+# stack_finish: promtool on the collector's exposition, the collector stopped, no sanitizer
+# report in any log, and the summary (the test's exit status).
+stack_finish() {
+	local lint
+	lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
+	check_eq "promtool check metrics" "$lint" ""
+	kill -TERM "$COLL_PID" 2>/dev/null
+	wait "$COLL_PID" 2>/dev/null
+	COLL_PID=
+	check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
+	finish
 }

@@ -10,7 +10,6 @@ if ! command -v prometheus >/dev/null; then
 	echo "SKIP: prometheus not installed (make deps installs Debian's)"
 	exit 77
 fi
-COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
 
 lab_up
 B=${LAB_POD_IP[b]} C=${LAB_POD_IP[c]}
@@ -29,22 +28,8 @@ done
 lab_exec b iptables -A INPUT -p tcp --dport 8082 --syn -j DROP
 lab_exec b iptables -A INPUT -p tcp --dport 8081 --tcp-flags PSH PSH -j REJECT --reject-with tcp-reset
 lab_exec b iptables -A INPUT -p tcp --dport 8083 --syn -m statistic --mode nth --every 2 --packet 0 -j DROP
-lab_metadata >"$WORK/meta.json"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
-ip netns exec "$(lab_ns n1)" "$COLLECTOR" --listen 0.0.0.0:9900 --token-file "$WORK/token" \
-	--metadata-file "$WORK/meta.json" --new-series-hold 2500ms --join-wait 4s \
-	--shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
-COLL_PID=$!
-stop_all() {
-	kill "$COLL_PID" 2>/dev/null
-	cleanup
-}
-trap stop_all EXIT
-for _ in $(seq 50); do lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break; sleep 0.1; done
-prom_start 127.0.0.1:9900
-URL="http://${LAB_NODE_IP[n1]}:9900"
-agent_start n1 --collector "$URL" --token-file "$WORK/token" --tcp-connect-timeout 3s || exit 1
-agent_start n2 --collector "$URL" --token-file "$WORK/token" --tcp-connect-timeout 3s || exit 1
+stack_start
+stack_agents --tcp-connect-timeout 3s || exit 1
 
 ok=0 refused=0 timeout=0 reset=0 slow=0
 for _ in $(seq 10); do lab_exec a curl -sf -o /dev/null http://10.100.0.10/ && ok=$((ok + 1)); done
@@ -83,9 +68,4 @@ check_eq "connect latency count = established on :8083" \
 	"$(prom_total 'flowlens_tcp_connect_duration_seconds_count{source_workload="client",reporter="client",destination_port="8083"}')" "$slow"
 sum=$(prom_total 'flowlens_tcp_connect_duration_seconds_sum{source_workload="client",reporter="client",destination_port="8083"}')
 check_true "connect latency sum on :8083 is $slow x ~1 s ($sum)" test "$sum" -ge "$slow" -a "$sum" -le $((slow * 2))
-lint=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | promtool check metrics 2>&1)
-check_eq "promtool check metrics" "$lint" ""
-kill -TERM "$COLL_PID" 2>/dev/null
-wait "$COLL_PID" 2>/dev/null
-check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
-finish
+stack_finish
