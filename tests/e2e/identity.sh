@@ -25,6 +25,24 @@ for p in b c inet; do
 	head -c 150000 /dev/urandom >"$WORK/www-$p/blob"
 	lab_web "$p" $([ "$p" = inet ] && echo 80 || echo 8080) "$WORK/www-$p"
 done
+# Ground truth on node 1's FORWARD chain: after kube-proxy's DNAT (destination = backend),
+# before the reply's reverse translation (source = backend).
+gt_init n1 iptables GT FORWARD
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 8080 # 1 a -> web pod b
+gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 8080 # 2
+gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 8080 # 3 a -> web pod c (node 2)
+gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 8080 # 4
+gt_rule n1 iptables GT -s "$A" -d "$X" -p tcp --dport 80   # 5 a -> the internet
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 9090 # 6 a -> the IP's next owner
+gt_rule n1 iptables GT -s "$A" -d "$C" -p udp --dport 5201 # 7 a -> Service bulk (UDP)
+gt_rule n1 iptables GT -s "$C" -d "$A" -p udp --sport 5201 # 8
+gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 5201 # 9 (iperf3's control connection)
+gt_init n1 ip6tables GT6 FORWARD
+gt_rule n1 ip6tables GT6 -s "$A6" -d "$B6" -p tcp --dport 8080 # 1 a -> web over IPv6
+gt_rule n1 ip6tables GT6 -s "$B6" -d "$A6" -p tcp --sport 8080 # 2
+gt_rule n1 ip6tables GT6 -s "$A6" -d "$C6" -p tcp --dport 8080 # 3
+gt_rule n1 ip6tables GT6 -s "$C6" -d "$A6" -p tcp --sport 8080 # 4
+
 stack_start --pod-labels
 stack_agents --translation "$XLATE" || exit 1
 check_eq "agent translation mode" \
