@@ -802,18 +802,29 @@ static int is_local(struct flowtab *t, const uint32_t addr[4]);
 static void take_events(struct flowtab *t, int fd,
 			void (*fn)(struct flowtab *t, const struct fl_key *k, uint64_t n))
 {
-	struct fl_key keys[512], k, *prev = NULL;
-	unsigned int n = 0;
+	struct fl_key keys[512], k, *prev;
+	unsigned int n, rounds = 0;
 	uint64_t v;
 
-	while (n < 512 && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
-		k = keys[n];
-		prev = &k;
-		n++;
-	}
-	for (unsigned int i = 0; i < n; i++)
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) == 0 && v)
-			fn(t, &keys[i], v);
+	/* In rounds of 512 keys, each taken out of the map, until the map is empty. */
+	do {
+		n = 0;
+		prev = NULL;
+		while (n < 512 && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
+			k = keys[n];
+			prev = &k;
+			n++;
+		}
+		for (unsigned int i = 0; i < n; i++) {
+			int err = bpf_map_lookup_and_delete_elem(fd, &keys[i], &v);
+
+			/* Hash maps take lookup-and-delete from Linux 5.14; before, two calls. */
+			if (err && errno != ENOENT && bpf_map_lookup_elem(fd, &keys[i], &v) == 0)
+				err = bpf_map_delete_elem(fd, &keys[i]);
+			if (err == 0 && v)
+				fn(t, &keys[i], v);
+		}
+	} while (n == 512 && ++rounds < 64); /* the rest waits for the next drain */
 }
 
 /* The aggregate at the pod veth of the endpoint addr:port of a connection, if this node has it. */
@@ -894,32 +905,36 @@ int flowtab_dns_qtype_index(uint16_t qtype)
  */
 static void sweep_dns(struct flowtab *t)
 {
-	struct fl_dns_key k, next, *prev = NULL;
+	struct fl_dns_key k, next, *prev, expired[256];
 	struct fl_dns_query q;
-	struct fl_dns_key expired[256];
-	unsigned int n = 0;
 	uint64_t now = t->clock.ktime_ns;
+	unsigned int n, rounds = 0;
 
 	if (t->dns_fd < 0 || !now)
 		return;
-	while (n < 256 && bpf_map_get_next_key(t->dns_fd, prev, &next) == 0) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(t->dns_fd, &k, &q) == 0 &&
-		    q.start_ns + t->sig.dns_timeout_ns <= now) {
-			struct fl_sample sm;
+	/* In rounds of 256 (deleting while walking would restart the walk): until none is due. */
+	do {
+		n = 0;
+		prev = NULL;
+		while (n < 256 && bpf_map_get_next_key(t->dns_fd, prev, &next) == 0) {
+			k = next;
+			prev = &k;
+			if (bpf_map_lookup_elem(t->dns_fd, &k, &q) == 0 &&
+			    q.start_ns + t->sig.dns_timeout_ns <= now) {
+				struct fl_sample sm;
 
-			memset(&sm, 0, sizeof(sm));
-			sm.key = k.key;
-			sm.kind = FL_SAMPLE_DNS;
-			sm.status = FL_DNS_TIMEOUT;
-			sm.qtype = q.qtype;
-			flowtab_sample(t, &sm);
-			expired[n++] = k;
+				memset(&sm, 0, sizeof(sm));
+				sm.key = k.key;
+				sm.kind = FL_SAMPLE_DNS;
+				sm.status = FL_DNS_TIMEOUT;
+				sm.qtype = q.qtype;
+				flowtab_sample(t, &sm);
+				expired[n++] = k;
+			}
 		}
-	}
-	for (unsigned int i = 0; i < n; i++)
-		bpf_map_delete_elem(t->dns_fd, &expired[i]);
+		for (unsigned int i = 0; i < n; i++)
+			bpf_map_delete_elem(t->dns_fd, &expired[i]);
+	} while (n == 256 && ++rounds < 64); /* the rest waits for the next drain */
 }
 
 /* After pass 2: finished exchanges into their aggregates' counters and histograms. */

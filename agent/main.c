@@ -266,7 +266,7 @@ static void load_drop_names(struct agent *a)
 	btf__free(btf);
 }
 
-const char *agent_drop_name(void *ctx, unsigned int reason)
+static const char *agent_drop_name(void *ctx, unsigned int reason)
 {
 	struct agent *a = ctx;
 

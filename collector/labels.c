@@ -21,8 +21,14 @@ static int done(char *buf)
 	return buf[0] ? (int)strlen(buf) : -1;
 }
 
-int labels_flow(const struct labels_config *c, const struct flow_view *v, enum flow_direction dir,
-		char *buf, size_t size)
+/*
+ * The identity labels of both ends, then direction (flows only) and reporter, then up to two
+ * extra pairs (signals: result, method and status class, rcode and qtype, reason). A NULL
+ * name or value leaves its pair out.
+ */
+static int identity_labels(const struct labels_config *c, const struct flow_view *v,
+			   const char *direction, const char *k1, const char *v1, const char *k2,
+			   const char *v2, char *buf, size_t size)
 {
 	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
 
@@ -37,33 +43,24 @@ int labels_flow(const struct labels_config *c, const struct flow_view *v, enum f
 		    v->dst.workload, "destination_workload_kind", v->dst.kind, "destination_pod",
 		    c->pod_labels ? v->dst.pod : NULL, "destination_ip", c->ip_labels ? dst : NULL,
 		    "destination_service", v->service, "destination_port", port, "protocol",
-		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "direction",
-		    dir == DIR_FORWARD ? "forward" : "reply", "reporter",
-		    wire_reporter_name(v->reporter), NULL);
+		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "direction", direction,
+		    "reporter", wire_reporter_name(v->reporter), k1 ? k1 : "", k1 ? v1 : NULL,
+		    k2 ? k2 : "", k2 ? v2 : NULL, NULL);
 	return done(buf);
+}
+
+int labels_flow(const struct labels_config *c, const struct flow_view *v, enum flow_direction dir,
+		char *buf, size_t size)
+{
+	return identity_labels(c, v, dir == DIR_FORWARD ? "forward" : "reply", NULL, NULL, NULL,
+			       NULL, buf, size);
 }
 
 int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
 		  const char *extra_v, const char *extra2_k, const char *extra2_v, char *buf,
 		  size_t size)
 {
-	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
-
-	if (c->ip_labels &&
-	    (!ip_str(v->src_ip, src, sizeof(src)) || !ip_str(v->dst_ip, dst, sizeof(dst))))
-		return -1;
-	snprintf(port, sizeof(port), "%u", v->port);
-	expo_labels(buf, size, "source_namespace", v->src.namespace, "source_workload",
-		    v->src.workload, "source_workload_kind", v->src.kind, "source_pod",
-		    c->pod_labels ? v->src.pod : NULL, "source_ip", c->ip_labels ? src : NULL,
-		    "destination_namespace", v->dst.namespace, "destination_workload",
-		    v->dst.workload, "destination_workload_kind", v->dst.kind, "destination_pod",
-		    c->pod_labels ? v->dst.pod : NULL, "destination_ip", c->ip_labels ? dst : NULL,
-		    "destination_service", v->service, "destination_port", port, "protocol",
-		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "reporter",
-		    wire_reporter_name(v->reporter), extra_k ? extra_k : "", extra_v,
-		    extra2_k ? extra2_k : "", extra2_v, NULL);
-	return done(buf);
+	return identity_labels(c, v, NULL, extra_k, extra_v, extra2_k, extra2_v, buf, size);
 }
 
 int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size)
