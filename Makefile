@@ -44,14 +44,15 @@ COLL_SRCS  := $(wildcard collector/*.c)
 LIB_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS)) $(PROTO_OBJ)
 AGENT_OBJS := $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
 COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
+SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 
-BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-bench \
+BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
-.PHONY: all deps test check-format format bench demo clean
+.PHONY: all deps test check-format format bench demo clean slo-rules
 all: $(BINS)
 
-$(OUT) $(OUT)/agent $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
+$(OUT) $(OUT)/agent $(OUT)/slo $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
 	$(Q)mkdir -p $@
 
 # Wire contract: C code generated from proto/flowlens.proto at build time.
@@ -93,6 +94,14 @@ $(OUT)/collector/%.o: collector/%.c collector/*.h lib/*.h $(PROTO_H) | $(OUT)/co
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+$(OUT)/slo/%.o: slo/%.c slo/*.h lib/*.h | $(OUT)/slo
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Islo -c $< -o $@
+
+$(OUT)/flowlens-slo: $(SLO_OBJS) $(OUT)/lib/expo.o $(OUT)/lib/optparse.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lyaml -lm -o $@
+
 $(OUT)/flowlens-collector: $(COLL_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -127,6 +136,13 @@ $(OUT)/mkbatch: tests/tools/mkbatch.c $(LIB_OBJS) | $(OUT)
 
 deps:
 	$(Q)scripts/deps.sh
+
+# Rules for the SLO files in deploy/slo, as a plain rule file (Prometheus, Amazon Managed
+# Service for Prometheus) and as a PrometheusRule; tests/slo/run.sh checks they are current.
+slo-rules: $(OUT)/flowlens-slo
+	$(Q)$(OUT)/flowlens-slo deploy/slo/*.yaml -o deploy/prometheus/slo-rules.yaml
+	$(Q)$(OUT)/flowlens-slo -f prometheusrule --name flowlens-slos deploy/slo/*.yaml \
+		-o deploy/kustomize/slo/prometheusrule.yaml
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 # Fuzz target for the collector's decode path (clang libFuzzer + ASan/UBSan).

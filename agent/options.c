@@ -160,28 +160,6 @@ static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
 	return 0;
 }
 
-int options_parse_buckets(const char *s, double *out, unsigned int max)
-{
-	char *copy = strdup(s), *tok, *save = NULL, *end;
-	unsigned int n = 0;
-	int err = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		double v = strtod(tok, &end);
-
-		if (end == tok || *end || !(v > 0) || v > 1e9 || n == max ||
-		    (n && v <= out[n - 1])) {
-			err = -EINVAL;
-			break;
-		}
-		out[n++] = v;
-	}
-	free(copy);
-	return err ? err : n ? (int)n : -EINVAL;
-}
-
 int options_parse_globs(const char *s, char **out, int max)
 {
 	char *copy, *tok, *save = NULL;
@@ -319,19 +297,19 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 			goto bad;
 		return 0;
 	case OPT_DNS_BUCKETS:
-		n = options_parse_buckets(val, o->dns_buckets, 32);
+		n = opt_parse_buckets(val, o->dns_buckets, 32);
 		if (n < 0)
 			goto bad;
 		o->n_dns_buckets = (unsigned int)n;
 		return 0;
 	case OPT_HTTP_BUCKETS:
-		n = options_parse_buckets(val, o->http_buckets, 32);
+		n = opt_parse_buckets(val, o->http_buckets, 32);
 		if (n < 0)
 			goto bad;
 		o->n_http_buckets = (unsigned int)n;
 		return 0;
 	case OPT_CONNECT_BUCKETS:
-		n = options_parse_buckets(val, o->tcp_connect_buckets, 32);
+		n = opt_parse_buckets(val, o->tcp_connect_buckets, 32);
 		if (n < 0)
 			goto bad;
 		o->n_tcp_connect_buckets = (unsigned int)n;
@@ -400,12 +378,12 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	o->signal_dns = 1;
 	o->signal_drops = 1;
 	o->dns_timeout_ms = 5000;
-	o->n_dns_buckets = (unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->dns_buckets, 32);
+	o->n_dns_buckets = (unsigned int)opt_parse_buckets(OPT_DEFAULT_BUCKETS, o->dns_buckets, 32);
 	o->n_http_buckets =
-		(unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->http_buckets, 32);
+		(unsigned int)opt_parse_buckets(OPT_DEFAULT_BUCKETS, o->http_buckets, 32);
 	o->tcp_connect_timeout_ms = 10000;
 	o->n_tcp_connect_buckets =
-		(unsigned int)options_parse_buckets(DEFAULT_BUCKETS, o->tcp_connect_buckets, 32);
+		(unsigned int)opt_parse_buckets(OPT_DEFAULT_BUCKETS, o->tcp_connect_buckets, 32);
 	o->n_interfaces = options_parse_globs(DEFAULT_INTERFACES, o->interfaces, OPT_GLOBS_MAX);
 	o->n_pod_interfaces =
 		options_parse_globs(DEFAULT_POD_INTERFACES, o->pod_interfaces, OPT_GLOBS_MAX);

@@ -61,13 +61,6 @@ struct agent_options {
 	unsigned int n_tcp_connect_buckets;
 };
 
-/* Default histogram bounds (seconds): 100 us to 30 s. */
-#define DEFAULT_BUCKETS \
-	"0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30"
-
-/* Parses increasing positive bucket bounds; returns the count or -EINVAL. */
-int options_parse_buckets(const char *s, double *out, unsigned int max);
-
 /*
  * Fills opts from defaults, then the environment, then argv. Returns 0 to run, 1 when the
  * program should exit successfully (--help, --version), or -EINVAL after printing why.

@@ -73,3 +73,25 @@ int opt_parse_listen(const char *s, char *host, size_t host_size, int *port)
 	*port = (int)p;
 	return 0;
 }
+
+int opt_parse_buckets(const char *s, double *out, unsigned int max)
+{
+	char *copy = strdup(s), *tok, *save = NULL, *end;
+	unsigned int n = 0;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		double v = strtod(tok, &end);
+
+		if (end == tok || *end || !(v > 0) || v > 1e9 || n == max ||
+		    (n && v <= out[n - 1])) {
+			err = -EINVAL;
+			break;
+		}
+		out[n++] = v;
+	}
+	free(copy);
+	return err ? err : n ? (int)n : -EINVAL;
+}
