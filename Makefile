@@ -49,7 +49,7 @@ SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
-.PHONY: all deps test check-format format bench demo clean slo-rules
+.PHONY: all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
 all: $(BINS)
 
 $(OUT) $(OUT)/agent $(OUT)/slo $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
@@ -139,6 +139,14 @@ deps:
 
 # Rules for the SLO files in deploy/slo, as a plain rule file (Prometheus, Amazon Managed
 # Service for Prometheus) and as a PrometheusRule; tests/slo/run.sh checks they are current.
+# Grafana dashboards from grafana/generate.mjs.
+dashboards:
+	$(Q)node grafana/generate.mjs
+
+# The kustomize base is the Helm chart rendered with its defaults.
+deploy-manifests:
+	$(Q)scripts/render-deploy.sh
+
 slo-rules: $(OUT)/flowlens-slo
 	$(Q)$(OUT)/flowlens-slo deploy/slo/*.yaml -o deploy/prometheus/slo-rules.yaml
 	$(Q)$(OUT)/flowlens-slo -f prometheusrule --name flowlens-slos deploy/slo/*.yaml \

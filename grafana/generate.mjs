@@ -1,0 +1,394 @@
+// Writes flowlens's Grafana dashboards (grafana/dashboards/*.json). Generated so that the
+// variables, the label filter and the panel conventions are written once; the JSON files are
+// committed (Grafana, the ConfigMaps and the Helm chart read them) and tests/grafana/run.sh
+// checks they are current, type-check against @grafana/schema and that every query returns
+// data from the demo's Prometheus.   Run: node grafana/generate.mjs  (or make dashboards)
+import { writeFileSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const outDir = join(dirname(fileURLToPath(import.meta.url)), "dashboards");
+const DS = { type: "prometheus", uid: "${datasource}" };
+
+// Label filters. Dashboards show the client's view (reporter="client") of requests: that is
+// what the callers experienced, and what the SLO rules use.
+const CL = 'cluster=~"$cluster"';
+const DST = `${CL},destination_namespace=~"$namespace",destination_workload=~"$workload"`;
+const CLIENT = `${DST},reporter="client"`;
+
+function variables(extra = []) {
+  const q = (name, label, query, opts = {}) => ({
+    name,
+    label,
+    type: "query",
+    datasource: DS,
+    query: { query, refId: `var-${name}` },
+    refresh: 2,
+    includeAll: true,
+    multi: true,
+    allValue: ".*",
+    current: { text: "All", value: "$__all" },
+    sort: 1,
+    ...opts,
+  });
+  return {
+    list: [
+      {
+        name: "datasource",
+        label: "Data source",
+        type: "datasource",
+        query: "prometheus",
+        current: { text: "default", value: "default" },
+        refresh: 1,
+      },
+      q("cluster", "Cluster", "label_values(flowlens_flow_bytes_total, cluster)"),
+      q(
+        "namespace",
+        "Namespace",
+        `label_values(flowlens_flow_bytes_total{${CL}}, destination_namespace)`,
+      ),
+      q(
+        "workload",
+        "Workload",
+        `label_values(flowlens_flow_bytes_total{${CL},destination_namespace=~"$namespace"}, destination_workload)`,
+      ),
+      ...extra,
+    ],
+  };
+}
+
+let nextId = 1;
+function target(expr, refId, opts = {}) {
+  return { datasource: DS, expr, refId, legendFormat: opts.legend ?? "__auto", ...opts.extra };
+}
+function timeseries(title, gridPos, targets, unit, description, opts = {}) {
+  return {
+    id: nextId++,
+    type: "timeseries",
+    title,
+    description,
+    datasource: DS,
+    gridPos,
+    targets: targets.map(([expr, legend], i) =>
+      target(expr, String.fromCharCode(65 + i), { legend }),
+    ),
+    fieldConfig: {
+      defaults: {
+        unit,
+        min: opts.min ?? 0,
+        custom: { drawStyle: "line", lineWidth: 1, fillOpacity: opts.fill ?? 10, showPoints: "never" },
+      },
+      overrides: [],
+    },
+    options: {
+      legend: { displayMode: "table", placement: "bottom", showLegend: true, calcs: ["mean", "max"] },
+      tooltip: { mode: "multi", sort: "desc" },
+    },
+  };
+}
+function stat(title, gridPos, expr, unit, description, thresholds) {
+  return {
+    id: nextId++,
+    type: "stat",
+    title,
+    description,
+    datasource: DS,
+    gridPos,
+    targets: [target(expr, "A", { legend: "{{slo}}" })],
+    fieldConfig: {
+      defaults: {
+        unit,
+        thresholds: { mode: "absolute", steps: thresholds },
+        color: { mode: "thresholds" },
+      },
+      overrides: [],
+    },
+    options: {
+      reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false },
+      colorMode: "background",
+      graphMode: "area",
+      textMode: "value_and_name",
+      justifyMode: "auto",
+      orientation: "auto",
+    },
+  };
+}
+function table(title, gridPos, queries, description, renames) {
+  return {
+    id: nextId++,
+    type: "table",
+    title,
+    description,
+    datasource: DS,
+    gridPos,
+    targets: queries.map(([expr, refId]) =>
+      target(expr, refId, { legend: "", extra: { instant: true, range: false, format: "table" } }),
+    ),
+    transformations: [
+      { id: "merge", options: {} },
+      { id: "organize", options: { excludeByName: { Time: true }, renameByName: renames } },
+    ],
+    fieldConfig: { defaults: {}, overrides: [] },
+    options: { showHeader: true, cellHeight: "sm", footer: { show: false, reducer: ["sum"] } },
+  };
+}
+function row(title, y) {
+  return { id: nextId++, type: "row", title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] };
+}
+function dashboard(uid, title, description, panels, templating, tags = []) {
+  return {
+    uid,
+    title,
+    description,
+    tags: ["flowlens", ...tags],
+    timezone: "browser",
+    editable: true,
+    graphTooltip: 1,
+    refresh: "30s",
+    schemaVersion: 39,
+    version: 1,
+    time: { from: "now-1h", to: "now" },
+    timepicker: {},
+    fiscalYearStartMonth: 0,
+    liveNow: false,
+    weekStart: "",
+    links: [
+      { title: "flowlens", type: "dashboards", tags: ["flowlens"], asDropdown: true, icon: "external link", includeVars: true, keepTime: true, targetBlank: false, tooltip: "", url: "" },
+    ],
+    annotations: { list: [] },
+    templating,
+    panels,
+  };
+}
+const W = (x, y, w, h) => ({ x, y, w, h });
+
+// Workloads as "namespace/workload" ids, so one name means one node on the map.
+const idOf = (side, inner) =>
+  `label_join(${inner}, "id", "/", "${side}_namespace", "${side}_workload")`;
+const bySide = (side) => `${side}_namespace, ${side}_workload`;
+// ---- Flow map -------------------------------------------------------------------------
+function flowMapQueries() {
+  const flowF = `${CL},reporter=~"client|node",destination_namespace=~"$namespace"`;
+  const reqF = `${CL},reporter="client",destination_namespace=~"$namespace"`;
+  const rate = (m, f) => `rate(${m}{${f}}[$__rate_interval])`;
+  const byDst = (expr) => `sum by (id) (${idOf("destination", `sum by (${bySide("destination")}) (${expr})`)})`;
+  const bySrc = (expr) => `sum by (id) (${idOf("source", `sum by (${bySide("source")}) (${expr})`)})`;
+  const edge = (agg, expr, by = "") =>
+    `label_join(label_join(label_join(${agg} by (${bySide("source")}, ${bySide("destination")}${by}) (${expr}), "source", "/", "source_namespace", "source_workload"), "target", "/", "destination_namespace", "destination_workload"), "id", " -> ", "source", "target")`;
+  return {
+    // Every workload that sent or received bytes; mainstat: bytes/s received (sent, for pure clients).
+    nodes: `${byDst(rate("flowlens_flow_bytes_total", flowF))}\n  or\n${bySrc(rate("flowlens_flow_bytes_total", flowF))}`,
+    nodes_requests: byDst(rate("flowlens_http_requests_total", reqF)),
+    nodes_errors: `${byDst(rate("flowlens_http_requests_total", `${reqF},status_class="5xx"`))}\n  /\n${byDst(rate("flowlens_http_requests_total", reqF))}`,
+    edges: `sum by (id, source, target) (${edge("sum", rate("flowlens_flow_bytes_total", flowF))})`,
+    edges_requests: `sum by (id) (${edge("sum", rate("flowlens_http_requests_total", reqF))})`,
+    edges_p99: `histogram_quantile(0.99, sum by (id, le) (${edge("sum", rate("flowlens_http_request_duration_seconds_bucket", reqF), ", le")}))`,
+  };
+}
+
+function flowMapDashboard() {
+  nextId = 1;
+  const q = flowMapQueries();
+  const instant = (expr, refId) =>
+    target(expr, refId, { legend: "", extra: { instant: true, range: false, format: "table" } });
+  const nodeGraph = {
+    id: nextId++,
+    type: "nodeGraph",
+    title: "Flow map: workloads and who talks to whom",
+    description:
+      "Nodes: workloads (namespace/workload; world, host, remote-node for the rest), main stat bytes/s received, second HTTP requests/s received, ring: share of 5xx answers (red). Edges: bytes/s, HTTP requests/s, p99 request latency (client side). Instant queries over the dashboard's rate interval.",
+    datasource: DS,
+    gridPos: W(0, 0, 24, 16),
+    targets: Object.entries(q).map(([refId, expr]) => instant(expr, refId)),
+    transformations: [
+      {
+        id: "joinByField",
+        filter: { id: "byRefId", options: "/^nodes/" },
+        options: { byField: "id", mode: "outer" },
+      },
+      {
+        id: "joinByField",
+        filter: { id: "byRefId", options: "/^edges/" },
+        options: { byField: "id", mode: "outer" },
+      },
+      {
+        id: "calculateField",
+        filter: { id: "byRefId", options: "/^nodes/" },
+        options: {
+          mode: "binary",
+          alias: "arc__ok",
+          binary: { left: { fixed: "1" }, operator: "-", right: { matcher: { id: "byName", options: "Value #nodes_errors" } } },
+          replaceFields: false,
+        },
+      },
+      {
+        id: "organize",
+        options: {
+          excludeByName: { Time: true, "Time 1": true, "Time 2": true, "Time 3": true },
+          renameByName: {
+            "Value #nodes": "mainstat",
+            "Value #nodes_requests": "secondarystat",
+            "Value #nodes_errors": "arc__errors",
+            "Value #edges": "mainstat",
+            "Value #edges_requests": "secondarystat",
+            "Value #edges_p99": "detail__p99_latency_seconds",
+          },
+        },
+      },
+    ],
+    fieldConfig: {
+      defaults: {},
+      overrides: [
+        { matcher: { id: "byName", options: "arc__errors" }, properties: [{ id: "color", value: { mode: "fixed", fixedColor: "red" } }, { id: "displayName", value: "5xx share" }] },
+        { matcher: { id: "byName", options: "arc__ok" }, properties: [{ id: "color", value: { mode: "fixed", fixedColor: "green" } }, { id: "displayName", value: "ok share" }] },
+        { matcher: { id: "byName", options: "mainstat" }, properties: [{ id: "unit", value: "Bps" }, { id: "displayName", value: "bytes/s" }] },
+        { matcher: { id: "byName", options: "secondarystat" }, properties: [{ id: "unit", value: "reqps" }, { id: "displayName", value: "requests/s" }] },
+        { matcher: { id: "byName", options: "detail__p99_latency_seconds" }, properties: [{ id: "unit", value: "s" }, { id: "displayName", value: "p99 latency" }] },
+      ],
+    },
+    options: { nodes: { mainStatUnit: "Bps", secondaryStatUnit: "reqps" }, edges: { mainStatUnit: "Bps", secondaryStatUnit: "reqps" } },
+  };
+  const reqF = `${CL},reporter="client",destination_namespace=~"$namespace",destination_workload=~"$workload"`;
+  const by = "source_namespace, source_workload, destination_namespace, destination_workload, destination_service";
+  const edgesTable = table(
+    "Service map: who calls whom (client side)",
+    W(0, 16, 24, 10),
+    [
+      [`sum by (${by}) (rate(flowlens_flow_bytes_total{${CL},reporter=~"client|node",destination_namespace=~"$namespace",destination_workload=~"$workload"}[$__rate_interval]))`, "bytes"],
+      [`sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval]))`, "requests"],
+      [`sum by (${by}) (rate(flowlens_http_requests_total{${reqF},status_class="5xx"}[$__rate_interval])) / sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval]))`, "errors"],
+      [`histogram_quantile(0.99, sum by (${by}, le) (rate(flowlens_http_request_duration_seconds_bucket{${reqF}}[$__rate_interval])))`, "p99"],
+    ],
+    "One row per caller and callee: bytes/s, HTTP requests/s, share of 5xx, p99 latency. The same instant queries as the flow map's edges.",
+    { "Value #bytes": "bytes/s", "Value #requests": "requests/s", "Value #errors": "5xx share", "Value #p99": "p99 latency (s)" },
+  );
+  const zones = timeseries(
+    "Cross-zone bytes/s (client side)",
+    W(0, 26, 24, 8),
+    [[`sum by (source_zone, destination_zone) (rate(flowlens_zone_bytes_total{${CL},reporter="client"}[$__rate_interval]))`, "{{source_zone}} -> {{destination_zone}}"]],
+    "Bps",
+    "Bytes between availability zones: what the AWS inter-AZ data transfer bill counts.",
+  );
+  return dashboard(
+    "flowlens-flow-map",
+    "flowlens / Flow map",
+    "Workloads as nodes and their traffic as edges, from flowlens's eBPF flows and HTTP signals.",
+    [nodeGraph, edgesTable, zones],
+    variables(),
+    ["network"],
+  );
+}
+
+// ---- Service RED ------------------------------------------------------------------------
+function servicesDashboard() {
+  nextId = 1;
+  const svc = "destination_namespace, destination_service";
+  const p = [];
+  p.push(row("HTTP: requests, errors, duration (client side, by destination service)", 0));
+  p.push(timeseries("Requests/s", W(0, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "reqps", "HTTP/1.x requests answered, as the callers saw them."));
+  p.push(timeseries("Error share (5xx)", W(8, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT},status_class="5xx"}[$__rate_interval])) / sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "percentunit", "Share of requests answered 5xx."));
+  p.push(timeseries("Duration p50 / p90 / p99", W(16, 1, 8, 8), [0.5, 0.9, 0.99].map((q) => [`histogram_quantile(${q}, sum by (${svc}, le) (rate(flowlens_http_request_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", "From the request's first byte to the response's first byte, seen on the wire."));
+  p.push(timeseries("Requests/s by source workload", W(0, 9, 12, 8), [[`sum by (source_namespace, source_workload, destination_service) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{source_namespace}}/{{source_workload}} -> {{destination_service}}"]], "reqps", "Who sends the requests."));
+  p.push(timeseries("Requests/s by status class and method", W(12, 9, 12, 8), [[`sum by (destination_service, method, status_class) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_service}} {{method}} {{status_class}}"]], "reqps", ""));
+  p.push(row("TCP: connections", 17));
+  p.push(timeseries("Connection attempts by result", W(0, 18, 8, 8), [[`sum by (destination_service, destination_workload, result) (rate(flowlens_tcp_connections_total{${CLIENT}}[$__rate_interval]))`, "{{destination_workload}} {{result}}"]], "cps", "established, refused (RST to the SYN), timeout (no answer), reset (established, then reset)."));
+  p.push(timeseries("Connect latency p50 / p99", W(8, 18, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_workload, le) (rate(flowlens_tcp_connect_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_workload}}`]), "s", "SYN to SYN-ACK as the client side saw it."));
+  p.push(timeseries("Retransmissions and drops", W(16, 18, 8, 8), [
+    [`sum by (destination_workload) (rate(flowlens_tcp_retransmits_total{${DST}}[$__rate_interval]))`, "retransmits to {{destination_workload}}"],
+    [`sum by (reason) (rate(flowlens_drops_total{${CL}}[$__rate_interval]))`, "drops: {{reason}}"],
+  ], "pps", "TCP retransmissions (tcp_retransmit_skb) and packets the kernel dropped, by reason (kfree_skb)."));
+  p.push(row("Bytes", 26));
+  p.push(timeseries("Bytes/s by destination service", W(0, 27, 24, 8), [[`sum by (destination_namespace, destination_workload, destination_service, protocol) (rate(flowlens_flow_bytes_total{${DST},reporter=~"client|node"}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}} {{destination_service}} {{protocol}}"]], "Bps", "Both directions of every flow, counted once (client side, or the node for traffic without a pod client)."));
+  p.push(row("DNS", 35));
+  p.push(timeseries("Queries/s by rcode", W(0, 36, 8, 8), [[`sum by (destination_service, rcode) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{destination_service}} {{rcode}}"]], "reqps", "timeout: no answer within the agent's --dns-timeout."));
+  p.push(timeseries("Queries/s by type", W(8, 36, 8, 8), [[`sum by (qtype) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{qtype}}"]], "reqps", ""));
+  p.push(timeseries("DNS latency p50 / p99", W(16, 36, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_service, le) (rate(flowlens_dns_request_duration_seconds_bucket{${CL},reporter="client"}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", ""));
+  return dashboard("flowlens-services", "flowlens / Services (RED)", "Requests, errors and duration per destination service, TCP connections and DNS, from flowlens's eBPF signals (no proxy).", p, variables(), ["red"]);
+}
+
+// ---- SLOs -------------------------------------------------------------------------------
+function sloDashboard() {
+  nextId = 1;
+  const S = 'slo=~"$slo"';
+  const p = [];
+  p.push(stat("SLI (1h): share of good events", W(0, 0, 8, 6), `1 - flowlens_slo:sli_error:ratio_rate1h{${S}}`, "percentunit", "1 - the error ratio over the last hour.", [{ color: "red", value: null }, { color: "green", value: 0.99 }]));
+  p.push(stat("Objective", W(8, 0, 8, 6), `flowlens_slo:objective:ratio{${S}}`, "percentunit", "What the SLO file promises.", [{ color: "blue", value: null }]));
+  p.push(stat("Error budget remaining (period)", W(16, 0, 8, 6), `flowlens_slo:period_error_budget_remaining:ratio{${S}}`, "percentunit", "1 - (errors in the period / errors the objective allows). Below 0: the SLO is broken.", [{ color: "red", value: null }, { color: "orange", value: 0 }, { color: "green", value: 0.25 }]));
+  p.push(timeseries("Burn rate by window", W(0, 6, 12, 9), ["5m", "30m", "1h", "6h", "1d", "3d"].map((w) => [`flowlens_slo:sli_error:ratio_rate${w}{${S}} / on (slo) group_left () flowlens_slo:error_budget:ratio{${S}}`, `{{slo}} ${w}`]), "x", "How fast the error budget burns: 1 spends it exactly over the period. Pages at 14.4 (1h and 5m) and 6 (6h and 30m), tickets at 3 (1d and 2h) and 1 (3d and 6h)."));
+  p.push(timeseries("Error ratio (SLI errors)", W(12, 6, 12, 9), [[`flowlens_slo:sli_error:ratio_rate5m{${S}}`, "{{slo}} 5m"], [`flowlens_slo:sli_error:ratio_rate1h{${S}}`, "{{slo}} 1h"]], "percentunit", "Bad events / all events, client side."));
+  p.push(timeseries("Error budget remaining over time", W(0, 15, 12, 8), [[`flowlens_slo:period_error_budget_remaining:ratio{${S}}`, "{{slo}}"]], "percentunit", "", { min: null }));
+  p.push({
+    id: nextId++,
+    type: "table",
+    title: "Burn-rate alerts (pending and firing)",
+    description: "FlowlensSLOErrorBudgetBurn alerts from the generated rules: severity page or ticket.",
+    datasource: DS,
+    gridPos: W(12, 15, 12, 8),
+    targets: [target(`ALERTS{alertname="FlowlensSLOErrorBudgetBurn",${S}}`, "A", { legend: "", extra: { instant: true, range: false, format: "table" } })],
+    transformations: [{ id: "organize", options: { excludeByName: { Time: true, __name__: true, Value: true, alertname: true } } }],
+    fieldConfig: { defaults: {}, overrides: [] },
+    options: { showHeader: true, cellHeight: "sm", footer: { show: false, reducer: ["sum"] } },
+  });
+  const sloVar = {
+    name: "slo",
+    label: "SLO",
+    type: "query",
+    datasource: DS,
+    query: { query: `label_values(flowlens_slo:objective:ratio{slo_namespace=~"$namespace"}, slo)`, refId: "var-slo" },
+    refresh: 2,
+    includeAll: true,
+    multi: true,
+    allValue: ".*",
+    current: { text: "All", value: "$__all" },
+    sort: 1,
+  };
+  const vars = variables();
+  vars.list = vars.list.filter((v) => v.name !== "workload");
+  vars.list[2] = { ...vars.list[2], query: { query: "label_values(flowlens_slo:objective:ratio, slo_namespace)", refId: "var-namespace" } };
+  vars.list.push(sloVar);
+  return dashboard("flowlens-slos", "flowlens / SLOs", "SLIs, error budgets and burn rates from the rules flowlens-slo generates.", p, vars, ["slo"]);
+}
+
+// ---- Agent and collector health ---------------------------------------------------------
+function healthDashboard() {
+  nextId = 1;
+  const A = CL;
+  const p = [];
+  p.push(row("Agents", 0));
+  p.push(timeseries("Attached interfaces per node", W(0, 1, 8, 8), [[`sum by (node, instance) (flowlens_agent_interfaces{${A}})`, "{{node}}{{instance}}"]], "short", "Interfaces the agent's programs are attached to (pod veths and ENIs)."));
+  p.push(timeseries("Flow table fill", W(8, 1, 8, 8), [[`flowlens_agent_flow_table_entries{${A}} / flowlens_agent_flow_table_capacity{${A}}`, "{{node}}{{instance}}"]], "percentunit", "Kernel flow table entries / capacity. Full: new flows go through the overflow ring buffer.", { min: 0 }));
+  p.push(timeseries("Lost events", W(16, 1, 8, 8), [
+    [`sum by (node, instance, reason) (rate(flowlens_agent_datapath_events_total{${A},reason=~"table_full|ringbuf_full|samples_full|http_queue_full"}[$__rate_interval]))`, "{{instance}} {{reason}}"],
+    [`sum by (node, instance) (rate(flowlens_agent_overflow_dropped_packets_total{${A}}[$__rate_interval]))`, "{{instance}} overflow dropped"],
+  ], "pps", "Packets or exchanges the datapath could not count. Should be 0."));
+  p.push(timeseries("Export batches by result", W(0, 9, 8, 8), [[`sum by (node, instance, result) (rate(flowlens_agent_export_batches_total{${A}}[$__rate_interval]))`, "{{instance}} {{result}}"]], "ops", "sent, rejected (by the collector), dropped (buffer full while the collector was away), encode_error."));
+  p.push(timeseries("Export retries and queue", W(8, 9, 8, 8), [
+    [`sum by (node, instance) (rate(flowlens_agent_export_retries_total{${A}}[$__rate_interval]))`, "{{instance}} retries/s"],
+    [`sum by (node, instance) (flowlens_agent_export_queue_batches{${A}})`, "{{instance}} queued batches"],
+  ], "short", ""));
+  p.push(timeseries("Drain duration", W(16, 9, 8, 8), [[`max by (node, instance) (flowlens_agent_last_drain_duration_seconds{${A}})`, "{{instance}}"]], "s", "Time to read and aggregate the kernel table per interval."));
+  p.push(row("Collector", 17));
+  p.push(timeseries("Series and limit", W(0, 18, 8, 8), [
+    [`sum(flowlens_collector_series{${A}})`, "series"],
+    [`max(flowlens_collector_series_limit{${A}})`, "limit"],
+  ], "short", "Label sets exported; beyond the limit new ones fold into an overflow series."));
+  p.push(timeseries("Series overflow and expiry", W(8, 18, 8, 8), [
+    [`sum(rate(flowlens_collector_series_overflow_total{${A}}[$__rate_interval]))`, "overflowed/s"],
+    [`sum(rate(flowlens_collector_series_expired_total{${A}}[$__rate_interval]))`, "expired/s"],
+  ], "ops", ""));
+  p.push(timeseries("Batches by result and agents", W(16, 18, 8, 8), [
+    [`sum by (result) (rate(flowlens_collector_batches_total{${A}}[$__rate_interval]))`, "batches {{result}}"],
+    [`sum(flowlens_collector_agents{${A}})`, "agents"],
+  ], "short", ""));
+  return dashboard("flowlens-health", "flowlens / Agent and collector health", "Is flowlens itself seeing everything? Attachments, lost events, table fill, export, series.", p, variables(), ["health"]);
+}
+
+mkdirSync(outDir, { recursive: true });
+for (const [name, d] of [
+  ["flow-map", flowMapDashboard()],
+  ["services", servicesDashboard()],
+  ["slos", sloDashboard()],
+  ["health", healthDashboard()],
+]) {
+  writeFileSync(join(outDir, `${name}.json`), JSON.stringify(d, null, 2) + "\n");
+}
