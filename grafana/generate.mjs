@@ -163,8 +163,10 @@ function dashboard(uid, title, description, panels, templating, tags = []) {
 const W = (x, y, w, h) => ({ x, y, w, h });
 
 // Workloads as "namespace/workload" ids, so one name means one node on the map.
-const idOf = (side, inner) =>
-  `label_join(${inner}, "id", "/", "${side}_namespace", "${side}_workload")`;
+// Addresses without a namespace (world, host, nodes) are named by the workload alone.
+const nsJoin = (inner, dst, side) =>
+  `label_replace(label_join(${inner}, "${dst}", "/", "${side}_namespace", "${side}_workload"), "${dst}", "$1", "${dst}", "/(.*)")`;
+const idOf = (side, inner) => nsJoin(inner, "id", side);
 const bySide = (side) => `${side}_namespace, ${side}_workload`;
 // ---- Flow map -------------------------------------------------------------------------
 function flowMapQueries() {
@@ -174,7 +176,7 @@ function flowMapQueries() {
   const byDst = (expr) => `sum by (id) (${idOf("destination", `sum by (${bySide("destination")}) (${expr})`)})`;
   const bySrc = (expr) => `sum by (id) (${idOf("source", `sum by (${bySide("source")}) (${expr})`)})`;
   const edge = (agg, expr, by = "") =>
-    `label_join(label_join(label_join(${agg} by (${bySide("source")}, ${bySide("destination")}${by}) (${expr}), "source", "/", "source_namespace", "source_workload"), "target", "/", "destination_namespace", "destination_workload"), "id", " -> ", "source", "target")`;
+    `label_join(${nsJoin(nsJoin(`${agg} by (${bySide("source")}, ${bySide("destination")}${by}) (${expr})`, "source", "source"), "target", "destination")}, "id", " -> ", "source", "target")`;
   return {
     // Every workload that sent or received bytes; mainstat: bytes/s received (sent, for pure clients).
     nodes: `${byDst(rate("flowlens_flow_bytes_total", flowF))}\n  or\n${bySrc(rate("flowlens_flow_bytes_total", flowF))}`,

