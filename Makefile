@@ -46,7 +46,7 @@ AGENT_OBJS := $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
 COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
 SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 
-BINS := $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
+BINS := $(OUT)/netpol.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
 .PHONY: all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
@@ -70,6 +70,11 @@ $(OUT)/vmlinux.h: | $(OUT)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
 $(OUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# Tests only: a stand-in for the VPC CNI network policy agent's TC programs.
+$(OUT)/netpol.bpf.o: tests/tools/netpol.bpf.c $(OUT)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -2,8 +2,14 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/syscall.h>
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
@@ -175,6 +181,126 @@ void attach_detach(struct attach_ctx *ctx, int ifindex, struct attachment *a, in
 		break;
 	}
 	a->used = ATTACHED_NONE;
+}
+
+/*
+ * Legacy TC: filters of one priority share one cls_bpf instance, which runs its programs in
+ * list order, newest first, and stops at the first verdict other than TC_ACT_UNSPEC. The VPC
+ * CNI network policy agent attaches at priority 1 (the lowest there is) and answers every
+ * packet TC_ACT_OK or TC_ACT_SHOT, so a program behind it never runs. Ours must be first:
+ * when another filter went ahead of it, ours is deleted and added again, which puts it at the
+ * head. The other filter keeps running after ours (we return TC_ACT_UNSPEC): no packet's fate
+ * changes, and for the microseconds between delete and add we merely see nothing.
+ */
+struct first_filter {
+	uint32_t prio;
+	uint32_t handle; /* of the first filter at prio, 0: none */
+};
+
+static int first_filter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct tcmsg *t = mnl_nlmsg_get_payload(nlh);
+	struct first_filter *f = data;
+
+	if (nlh->nlmsg_type != RTM_NEWTFILTER || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*t)))
+		return MNL_CB_OK;
+	/* The dump gives the classifier instance (handle 0), then its filters in run order. */
+	if (!f->handle && t->tcm_handle && TC_H_MAJ(t->tcm_info) >> 16 == f->prio)
+		f->handle = t->tcm_handle;
+	return MNL_CB_OK;
+}
+
+/* The handle of the filter that runs first at our priority on one hook. */
+static int tc_first_handle(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point,
+			   uint32_t *handle)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct first_filter f = { .prio = ctx->tc_priority };
+	struct mnl_socket *nl;
+	struct nlmsghdr *nlh;
+	struct tcmsg *t;
+	unsigned int seq = (unsigned int)time(NULL), portid;
+	ssize_t n;
+	int ret = 0;
+
+	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETTFILTER;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	t = mnl_nlmsg_put_extra_header(nlh, sizeof(*t));
+	t->tcm_family = AF_UNSPEC;
+	t->tcm_ifindex = ifindex;
+	t->tcm_parent = TC_H_MAKE(TC_H_CLSACT,
+				  point == BPF_TC_INGRESS ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	t->tcm_info = TC_H_MAKE((uint32_t)ctx->tc_priority << 16, htons(ETH_P_ALL));
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
+		int r = mnl_cb_run(buf, (size_t)n, seq, portid, first_filter_cb, &f);
+
+		if (r == MNL_CB_ERROR) {
+			ret = -errno;
+			goto out;
+		}
+		if (r == MNL_CB_STOP)
+			break;
+	}
+	if (n < 0)
+		ret = -errno;
+	*handle = f.handle;
+out:
+	mnl_socket_close(nl);
+	return ret;
+}
+
+int attach_tc_keep_first(struct attach_ctx *ctx, int ifindex, struct attachment *a)
+{
+	static const enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+	int moved = 0;
+
+	if (a->used != ATTACHED_TC)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = points[i]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, del, .handle = ATTACH_TC_HANDLE,
+				    .priority = ctx->tc_priority);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, add, .handle = ATTACH_TC_HANDLE,
+				    .priority = ctx->tc_priority,
+				    .prog_fd = i == 0 ? ctx->prog_ingress : ctx->prog_egress);
+		uint32_t first = 0;
+		int err = tc_first_handle(ctx, ifindex, points[i], &first);
+
+		if (err)
+			return err;
+		if (first == ATTACH_TC_HANDLE || first == 0)
+			continue;
+		err = bpf_tc_detach(&hook, &del);
+		if (err && err != -ENOENT)
+			return err;
+		err = bpf_tc_attach(&hook, &add);
+		if (err) {
+			/* Not attached on this hook any more: the caller forgets the interface. */
+			tc_detach_one(ctx, ifindex, points[1 - i]);
+			a->used = ATTACHED_NONE;
+			return err;
+		}
+		pr_info("ifindex %d %s: filter handle %#x had gone ahead of ours at priority %u; "
+			"ours is first again",
+			ifindex, i == 0 ? "ingress" : "egress", first, ctx->tc_priority);
+		moved++;
+	}
+	return moved;
 }
 
 const char *attach_used_name(enum attach_used u)

@@ -36,6 +36,11 @@ struct attachment {
 int attach_iface(struct attach_ctx *ctx, int ifindex, struct attachment *out);
 /* Detaches what attach_iface() attached. gone: the interface no longer exists. */
 void attach_detach(struct attach_ctx *ctx, int ifindex, struct attachment *a, int gone);
+/* Legacy TC only: puts our filters back in front where another filter at our priority went
+ * ahead of them (and would end the chain before ours runs). Returns the number of hooks
+ * re-attached (0: ours were first), or a negative errno; on a failed re-attach nothing of ours
+ * is left on the interface and a->used is ATTACHED_NONE. */
+int attach_tc_keep_first(struct attach_ctx *ctx, int ifindex, struct attachment *a);
 const char *attach_used_name(enum attach_used u);
 
 #endif

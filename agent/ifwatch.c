@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include "ifwatch.h"
@@ -76,6 +77,16 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 			w->ops->link_del(w->ctx, ifm->ifi_index);
 		else if (la.name)
 			w->ops->link_add(w->ctx, ifm->ifi_index, la.name);
+		break;
+	}
+	case RTM_NEWTFILTER: {
+		const struct tcmsg *t = mnl_nlmsg_get_payload(nlh);
+
+		if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*t)) || !w->ops->tc_filter ||
+		    !t->tcm_handle)
+			return MNL_CB_OK;
+		w->ops->tc_filter(w->ctx, t->tcm_ifindex, TC_H_MAJ(t->tcm_info) >> 16,
+				  t->tcm_handle);
 		break;
 	}
 	case RTM_NEWROUTE:
@@ -163,7 +174,8 @@ int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx)
 		err = -errno;
 		goto fail;
 	}
-	if (mnl_socket_bind(w->events, RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE,
+	if (mnl_socket_bind(w->events,
+			    RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_TC,
 			    MNL_SOCKET_AUTOPID) < 0 ||
 	    mnl_socket_bind(w->dump, 0, MNL_SOCKET_AUTOPID) < 0) {
 		err = -errno;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Follows network interfaces and host routes of the agent's network namespace through
- * rtnetlink (libmnl): a dump at start, then link and route notifications. After a
+ * rtnetlink (libmnl): a dump at start, then link, route and TC filter notifications. After a
  * notification overrun (ENOBUFS) everything is dumped again.
  */
 #ifndef FLOWLENS_IFWATCH_H
@@ -13,6 +13,8 @@ struct ifwatch_ops {
 	void (*link_del)(void *ctx, int ifindex);
 	/* A host route (/32 or /128) through ifindex was added or removed. */
 	void (*route)(void *ctx, int add, int family, const void *addr, int ifindex);
+	/* A TC filter was added or replaced on ifindex (priority, handle); may be NULL. */
+	void (*tc_filter)(void *ctx, int ifindex, unsigned int prio, unsigned int handle);
 	/* After a re-dump: the caller drops what the dump no longer showed. */
 	void (*resynced)(void *ctx);
 };

@@ -41,6 +41,8 @@ struct iface {
 	char name[IF_NAMESIZE];
 	enum iface_kind kind;
 	struct attachment att;
+	time_t reorder_window; /* legacy TC: start of the minute reorders are counted in */
+	unsigned int reorders; /* ...and how many happened in it */
 	UT_hash_handle hh;
 };
 
@@ -78,6 +80,7 @@ struct agent {
 	struct route_ent *routes;
 	char *flows_json;
 	uint64_t attach_failures;
+	uint64_t tc_reorders;
 	uint64_t ifaces_added;
 	uint64_t ifaces_removed;
 	uint64_t drain_errors;
@@ -138,6 +141,8 @@ static void iface_forget(struct agent *a, struct iface *i, int gone)
 	a->ifaces_removed++;
 }
 
+static void keep_first(struct agent *a, struct iface *i);
+
 static void on_link_add(void *ctx, int ifindex, const char *name)
 {
 	struct agent *a = ctx;
@@ -168,6 +173,8 @@ static void on_link_add(void *ctx, int ifindex, const char *name)
 	}
 	HASH_ADD_INT(a->ifaces, ifindex, i);
 	a->ifaces_added++;
+	if (i->att.used == ATTACHED_TC) /* a stale filter of ours replaced in place */
+		keep_first(a, i);
 	pr_info("%s (ifindex %d): attached, kind %s, mode %s", name, ifindex,
 		i->kind == IFACE_POD ? "pod" : "node", attach_used_name(i->att.used));
 out:
@@ -215,6 +222,52 @@ static void on_route(void *ctx, int add, int family, const void *addr, int ifind
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* Another filter at our legacy TC priority (e.g. the VPC CNI network policy agent's) went
+ * ahead of ours: put ours first again. At most 10 times a minute per interface, so two tools
+ * that both insist on running first do not trade places forever. */
+static void keep_first(struct agent *a, struct iface *i)
+{
+	time_t now = time(NULL);
+	int n;
+
+	if (now - i->reorder_window >= 60) {
+		i->reorder_window = now;
+		i->reorders = 0;
+	}
+	if (i->reorders >= 10) {
+		if (i->reorders++ == 10)
+			pr_warn("%s: another TC filter keeps taking the first place at priority %u; "
+				"giving up for a minute (choose --tc-priority or use tcx)",
+				i->name, a->actx.tc_priority);
+		return;
+	}
+	n = attach_tc_keep_first(&a->actx, i->ifindex, &i->att);
+	if (n > 0) {
+		i->reorders++;
+		a->tc_reorders += (uint64_t)n;
+	} else if (n < 0) {
+		pr_err("%s: putting our TC filters first failed: %s", i->name, strerror(-n));
+		if (i->att.used == ATTACHED_NONE) {
+			a->attach_failures++;
+			iface_forget(a, i, 0);
+		}
+	}
+}
+
+static void on_tc_filter(void *ctx, int ifindex, unsigned int prio, unsigned int handle)
+{
+	struct agent *a = ctx;
+	struct iface *i;
+
+	if (handle == ATTACH_TC_HANDLE || prio != a->actx.tc_priority)
+		return;
+	pthread_mutex_lock(&a->lock);
+	HASH_FIND_INT(a->ifaces, &ifindex, i);
+	if (i && i->att.used == ATTACHED_TC)
+		keep_first(a, i);
+	pthread_mutex_unlock(&a->lock);
+}
+
 static void on_resynced(void *ctx)
 {
 	struct agent *a = ctx;
@@ -225,6 +278,8 @@ static void on_resynced(void *ctx)
 	HASH_ITER (hh, a->ifaces, i, tmp) {
 		if (!if_indextoname((unsigned int)i->ifindex, name))
 			iface_forget(a, i, 1);
+		else if (i->att.used == ATTACHED_TC) /* filter events may have been lost too */
+			keep_first(a, i);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -233,6 +288,7 @@ static const struct ifwatch_ops watch_ops = {
 	.link_add = on_link_add,
 	.link_del = on_link_del,
 	.route = on_route,
+	.tc_filter = on_tc_filter,
 	.resynced = on_resynced,
 };
 
@@ -412,6 +468,10 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		 expo_labels(lb, sizeof(lb), "event", "forgotten", NULL), a->ifaces_removed);
 	counter_family(&e, "flowlens_agent_attach_failures_total",
 		       "Interfaces that matched but could not be attached.", a->attach_failures);
+	counter_family(&e, "flowlens_agent_tc_reorders_total",
+		       "Legacy TC: times another filter at our priority (e.g. the VPC CNI network "
+		       "policy agent's) had gone ahead of ours and ours was put first again.",
+		       a->tc_reorders);
 	counter_family(&e, "flowlens_agent_netlink_overruns_total",
 		       "Netlink notification overruns, each followed by a full resync.",
 		       a->watch ? ifwatch_overruns(a->watch) : 0);

@@ -49,8 +49,8 @@ static int parse_label(const char *arg, struct slo_output *out)
 {
 	const char *eq = strchr(arg, '=');
 
-	if (!eq || eq == arg || (size_t)(eq - arg) >= SLO_NAME_MAX || strlen(eq + 1) >= SLO_NAME_MAX ||
-	    out->n_rule_labels == SLO_MAX_LABELS)
+	if (!eq || eq == arg || (size_t)(eq - arg) >= SLO_NAME_MAX ||
+	    strlen(eq + 1) >= SLO_NAME_MAX || out->n_rule_labels == SLO_MAX_LABELS)
 		return -EINVAL;
 	memcpy(out->rule_labels[out->n_rule_labels][0], arg, (size_t)(eq - arg));
 	out->rule_labels[out->n_rule_labels][0][eq - arg] = '\0';
@@ -103,7 +103,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LABEL:
 			if (parse_label(optarg, &out)) {
-				fprintf(stderr, "flowlens-slo: --label wants KEY=VALUE, got \"%s\"\n",
+				fprintf(stderr,
+					"flowlens-slo: --label wants KEY=VALUE, got \"%s\"\n",
 					optarg);
 				return 2;
 			}

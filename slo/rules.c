@@ -48,8 +48,8 @@ static void str_style(struct em *m, const char *s, yaml_scalar_style_t style)
 	yaml_event_t event;
 
 	ev(m, &event,
-	   yaml_scalar_event_initialize(&event, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1,
-					1, style));
+	   yaml_scalar_event_initialize(&event, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 1,
+					style));
 }
 
 static void str(struct em *m, const char *s)
@@ -243,30 +243,32 @@ static void write_objective(struct em *m, const struct slo_spec *s, const struct
 				e + off, sizeof(e) - off,
 				"%s(\n  flowlens_slo:sli_error:ratio_rate%s%s > (%s * %s)\n  and\n"
 				"  flowlens_slo:sli_error:ratio_rate%s%s > (%s * %s)\n)",
-				off ? "\nor\n" : "", burns[i].long_w, sel, burns[i].factor, c.budget,
-				burns[i].short_w, sel, burns[i].factor, c.budget);
+				off ? "\nor\n" : "", burns[i].long_w, sel, burns[i].factor,
+				c.budget, burns[i].short_w, sel, burns[i].factor, c.budget);
 		}
 		if (latency)
 			snprintf(bad_what, sizeof(bad_what), "%s slower than %ss",
 				 o->from == SLO_TCP ? "connects" : "requests", c.threshold);
 		else
 			snprintf(bad_what, sizeof(bad_what), "%s",
-				 o->from == SLO_HTTP ? "requests answered 5xx" :
-				 o->from == SLO_TCP  ? "connections refused or timed out" :
-						       "DNS queries failed (SERVFAIL, REFUSED, timeout)");
+				 o->from == SLO_HTTP ?
+					 "requests answered 5xx" :
+				 o->from == SLO_TCP ?
+					 "connections refused or timed out" :
+					 "DNS queries failed (SERVFAIL, REFUSED, timeout)");
 		ratio_text(o->target * 100, pct, sizeof(pct));
 		ratio_text((1 - o->target) * 100, budget_pct, sizeof(budget_pct));
-		snprintf(summary, sizeof(summary),
-			 "%s/%s: %s burning the %s error budget %s",
+		snprintf(summary, sizeof(summary), "%s/%s: %s burning the %s error budget %s",
 			 s->namespace_, s->target, latency ? "latency SLO" : "availability SLO",
 			 period, page ? "fast (page)" : "steadily (ticket)");
-		snprintf(desc, sizeof(desc),
-			 "{{ $value | humanizePercentage }} of %s to %s %s/%s (client side) in the "
-			 "last %s; the objective %s%% allows %s%%. At this rate the %s budget is gone "
-			 "in %s.",
-			 bad_what, s->by_workload ? "workload" : "service", s->namespace_, s->target,
-			 page ? "hour or 6 hours" : "day or 3 days", pct, budget_pct, period,
-			 page ? "2-5 days or less" : "10-30 days or less");
+		snprintf(
+			desc, sizeof(desc),
+			"{{ $value | humanizePercentage }} of %s to %s %s/%s (client side) in the "
+			"last %s; the objective %s%% allows %s%%. At this rate the %s budget is gone "
+			"in %s.",
+			bad_what, s->by_workload ? "workload" : "service", s->namespace_, s->target,
+			page ? "hour or 6 hours" : "day or 3 days", pct, budget_pct, period,
+			page ? "2-5 days or less" : "10-30 days or less");
 		map_start(m);
 		str(m, "alert");
 		str(m, "FlowlensSLOErrorBudgetBurn");

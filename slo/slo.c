@@ -102,7 +102,8 @@ static int percent_field(struct ctx *c, const yaml_node_t *v, const char *key, d
 	if (*end == '%')
 		end++;
 	if (errno || end == s || *end || !(p > 0 && p < 100))
-		return fail(c, v, "%s \"%s\" must be a percentage above 0 and below 100, such as 99.9",
+		return fail(c, v,
+			    "%s \"%s\" must be a percentage above 0 and below 100, such as 99.9",
 			    key, s);
 	*out = p / 100;
 	return 0;
@@ -128,8 +129,8 @@ static int seconds_field(struct ctx *c, const yaml_node_t *v, const char *key, d
 	else
 		end = (char *)s;
 	if (errno || end == s || !(x > 0) || !isfinite(x))
-		return fail(c, v, "%s \"%s\" must be a positive duration such as 250ms or 0.25", key,
-			    s);
+		return fail(c, v, "%s \"%s\" must be a positive duration such as 250ms or 0.25",
+			    key, s);
 	*out = x * mult;
 	return 0;
 }
@@ -208,8 +209,7 @@ static int each_pair(struct ctx *c, const yaml_node_t *map, const char *what,
 	return 0;
 }
 
-static int objective_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v,
-			  void *arg)
+static int objective_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
 	struct slo_objective *o = arg;
 
@@ -227,8 +227,9 @@ static int labels_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 {
 	struct slo_spec *s = arg;
 	const char *val = scalar(v);
-	static const char *const reserved[] = { "slo", "slo_namespace", "slo_service", "slo_workload",
-						"sli", "severity", "alertname" };
+	static const char *const reserved[] = { "slo",		"slo_namespace", "slo_service",
+						"slo_workload", "sli",		 "severity",
+						"alertname" };
 
 	if (!valid_label_name(key))
 		return fail(c, k, "\"%s\" is not a Prometheus label name", key);
@@ -249,7 +250,8 @@ static int parse_buckets(struct ctx *c, yaml_node_t *v, struct slo_spec *s)
 {
 	s->n_buckets = 0;
 	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(c, v, "buckets must be a list of the agent's histogram bounds in seconds");
+		return fail(c, v,
+			    "buckets must be a list of the agent's histogram bounds in seconds");
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
 	     i++) {
 		yaml_node_t *b = yaml_document_get_node(c->doc, *i);
@@ -340,7 +342,8 @@ static int check_objective(struct ctx *c, const yaml_node_t *node, const char *w
 	if (!have_obj)
 		return fail(c, node, "%s needs an objective (a percentage such as 99.9)", what);
 	if (o->set == 2 && !have_thr)
-		return fail(c, node, "latency needs a threshold (a histogram bucket bound, e.g. 250ms)");
+		return fail(c, node,
+			    "latency needs a threshold (a histogram bucket bound, e.g. 250ms)");
 	return 0;
 }
 
@@ -378,8 +381,9 @@ int slo_parse(const char *name, const char *text, size_t len, struct slo_spec *s
 	}
 	root = yaml_document_get_root_node(&doc);
 	if (!root) {
-		ret = fail(&c, NULL, "empty file: an SLO file names a service or workload and at "
-				     "least one objective");
+		ret = fail(&c, NULL,
+			   "empty file: an SLO file names a service or workload and at "
+			   "least one objective");
 		goto out;
 	}
 	ret = each_pair(&c, root, "an SLO file", top_pair, &t);
@@ -404,10 +408,9 @@ int slo_parse(const char *name, const char *text, size_t len, struct slo_spec *s
 		yaml_node_t *v = yaml_document_get_node(&doc, p->value);
 
 		if (!strcmp(key, "availability") || !strcmp(key, "latency")) {
-			ret = check_objective(&c, k, key,
-					      key[0] == 'a' ? &spec->availability : &spec->latency,
-					      v->data.mapping.pairs.start,
-					      v->data.mapping.pairs.top);
+			ret = check_objective(
+				&c, k, key, key[0] == 'a' ? &spec->availability : &spec->latency,
+				v->data.mapping.pairs.start, v->data.mapping.pairs.top);
 			if (ret)
 				goto out;
 		}
@@ -469,7 +472,8 @@ int slo_parse_file(const char *path, struct slo_spec *spec, char *err, size_t er
 			char *nb;
 
 			if (cap > (1u << 20)) {
-				snprintf(err, err_size, "%s: larger than 1 MiB: not an SLO file", path);
+				snprintf(err, err_size, "%s: larger than 1 MiB: not an SLO file",
+					 path);
 				free(buf);
 				fclose(f);
 				return -EFBIG;

@@ -62,7 +62,6 @@ struct slo_output {
 };
 
 /* Writes recording rules and burn-rate alerts for every spec. Returns 0 or -EIO. */
-int slo_write_rules(const struct slo_output *out, const struct slo_spec *specs, size_t n,
-		    FILE *f);
+int slo_write_rules(const struct slo_output *out, const struct slo_spec *specs, size_t n, FILE *f);
 
 #endif

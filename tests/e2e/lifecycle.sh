@@ -75,6 +75,7 @@ agent_stop n1 || fail "agent exit status (churn)"
 # them attached when it exits.
 BENCH=$TOP/build/flowlens-bench
 coproc OTHER { ip netns exec "$(lab_ns n1)" "$BENCH" attach "$VA" noop tcx; }
+other_pid=$OTHER_PID # bash unsets OTHER_PID once the coprocess has ended
 read -r OTHER_ID _ <&"${OTHER[0]}"
 agent_start n1 --attach-mode tcx || exit 1
 read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
@@ -86,6 +87,6 @@ agent_stop n1 || fail "agent exit status"
 check_eq "the other tool's tcx programs remain after flowlens exits" \
 	"$(lab_exec n1 "$BENCH" tcx-query "$VA" ingress) $(lab_exec n1 "$BENCH" tcx-query "$VA" egress)" \
 	"$OTHER_ID $OTHER_ID"
-kill "$OTHER_PID"
-wait "$OTHER_PID" 2>/dev/null
+kill "$other_pid" 2>/dev/null
+wait "$other_pid" 2>/dev/null
 finish
