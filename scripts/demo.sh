@@ -191,6 +191,11 @@ fi
 ) >/dev/null 2>&1 &
 PIDS+=($!)
 
+# The flow map's queries, ready to paste into Prometheus (variables at "All", 30s windows).
+jq -r '.panels[] | select(.type == "nodeGraph") | .targets[] | "# \(.refId)\n\(.expr)\n"' \
+	grafana/dashboards/flow-map.json |
+	sed -e 's/\$__rate_interval/30s/g' -e 's/\$\(cluster\|namespace\|workload\)/.*/g' >"$WORK/flow-map.promql"
+
 prom() { curl -sf --max-time 5 --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null; }
 where() {
 	echo "Where to look (the lab lives in network namespaces $LAB_ID-*):"
@@ -205,8 +210,8 @@ where() {
 		echo "                        use grafana/provisioning (FLOWLENS_DASHBOARDS=$TOP/grafana/dashboards,"
 		echo "                        FLOWLENS_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT)"
 	fi
-	echo "  flow map queries      grafana/dashboards/flow-map.json (refIds nodes*, edges*); the table"
-	echo "                        below is its 'Service map' panel's queries"
+	echo "  flow map queries      $WORK/flow-map.promql (paste into the Prometheus UI; from"
+	echo "                        grafana/dashboards/flow-map.json); the table below is the same map"
 }
 
 show() {

@@ -67,7 +67,13 @@ else
 	bad "rules loaded: slo $got of $want, health $got_health of $want_health, $errs failing"
 fi
 
-# SLIs against the client's mix.
+# SLIs against the client's mix, once 20 rounds of it (480 requests to web) are in the 5m
+# window, so that a round cut at the window's edges moves the ratios by little.
+deadline=$((SECONDS + 120))
+until [ "$(q 'sum(increase(flowlens_http_requests_total{reporter="client",destination_service="web"}[5m])) >= 480')" ]; do
+	[ $SECONDS -lt $deadline ] || break
+	sleep 3
+done
 in_range() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v != "" && v >= lo && v <= hi) }'; }
 web_err=$(q 'flowlens_slo:sli_error:ratio_rate5m{slo="shop-web-availability"}')
 api_slow=$(q 'flowlens_slo:sli_error:ratio_rate5m{slo="shop-api-latency"}')
@@ -82,10 +88,12 @@ if in_range "$api_slow" 0.037 0.055; then
 else
 	bad "api latency SLI: '$api_slow' over 250 ms, want 1/22 = 0.0455 +- 0.009"
 fi
-if in_range "$web_slow" 0 0.005; then
-	ok "web latency SLI: $web_slow over 500 ms (nothing in the mix is that slow)"
+# Over 500 ms only when a packet of the api's Redis call is among the 2% lost and waits for a
+# retransmission (>= 200 ms) on top of a 300 ms answer: a small share, not the 4% of 300 ms.
+if in_range "$web_slow" 0 0.02; then
+	ok "web latency SLI: $web_slow over 500 ms (none in the mix; a few 300 ms answers + a retransmission)"
 else
-	bad "web latency SLI: '$web_slow' over 500 ms, want ~0"
+	bad "web latency SLI: '$web_slow' over 500 ms, want < 0.02"
 fi
 
 # Alerts.
