@@ -16,8 +16,8 @@ const CL = 'cluster=~"$cluster"';
 const DST = `${CL},destination_namespace=~"$namespace",destination_workload=~"$workload"`;
 const CLIENT = `${DST},reporter="client"`;
 
-function variables(extra = []) {
-  const q = (name, label, query, opts = {}) => ({
+// A multi-valued query variable whose "All" is the regex .* (series without the label match).
+const queryVar = (name, label, query) => ({
     name,
     label,
     type: "query",
@@ -29,8 +29,11 @@ function variables(extra = []) {
     allValue: ".*",
     current: { text: "All", value: "$__all" },
     sort: 1,
-    ...opts,
-  });
+});
+
+// The variables every dashboard has; `namespace` and `workload` are the destination's.
+function variables({ namespaceQuery, workload = true } = {}) {
+  const q = queryVar;
   return {
     list: [
       {
@@ -45,14 +48,17 @@ function variables(extra = []) {
       q(
         "namespace",
         "Namespace",
-        `label_values(flowlens_flow_bytes_total{${CL}}, destination_namespace)`,
+        namespaceQuery ?? `label_values(flowlens_flow_bytes_total{${CL}}, destination_namespace)`,
       ),
-      q(
-        "workload",
-        "Workload",
-        `label_values(flowlens_flow_bytes_total{${CL},destination_namespace=~"$namespace"}, destination_workload)`,
-      ),
-      ...extra,
+      ...(workload
+        ? [
+            q(
+              "workload",
+              "Workload",
+              `label_values(flowlens_flow_bytes_total{${CL},destination_namespace=~"$namespace"}, destination_workload)`,
+            ),
+          ]
+        : []),
     ],
   };
 }
@@ -331,23 +337,11 @@ function sloDashboard() {
     fieldConfig: { defaults: {}, overrides: [] },
     options: { showHeader: true, cellHeight: "sm", footer: { show: false, reducer: ["sum"] } },
   });
-  const sloVar = {
-    name: "slo",
-    label: "SLO",
-    type: "query",
-    datasource: DS,
-    query: { query: `label_values(flowlens_slo:objective:ratio{slo_namespace=~"$namespace"}, slo)`, refId: "var-slo" },
-    refresh: 2,
-    includeAll: true,
-    multi: true,
-    allValue: ".*",
-    current: { text: "All", value: "$__all" },
-    sort: 1,
-  };
-  const vars = variables();
-  vars.list = vars.list.filter((v) => v.name !== "workload");
-  vars.list[2] = { ...vars.list[2], query: { query: "label_values(flowlens_slo:objective:ratio, slo_namespace)", refId: "var-namespace" } };
-  vars.list.push(sloVar);
+  const vars = variables({
+    namespaceQuery: "label_values(flowlens_slo:objective:ratio, slo_namespace)",
+    workload: false,
+  });
+  vars.list.push(queryVar("slo", "SLO", `label_values(flowlens_slo:objective:ratio{slo_namespace=~"$namespace"}, slo)`));
   return dashboard("flowlens-slos", "flowlens / SLOs", "SLIs, error budgets and burn rates from the rules flowlens-slo generates.", p, vars, ["slo"]);
 }
 
