@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Least privilege, as the Helm chart grants it, proven on the real programs:
+#  - the agent as root with only CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON, CAP_SYS_RESOURCE in its
+#    bounding set and no_new_privs (the DaemonSet's securityContext) loads every program,
+#    attaches everywhere, and its counts reach the collector exactly (iptables ground truth;
+#    curl's own count of connections);
+#  - the collector as uid 65532 with no capabilities at all (the Deployment's) serves them;
+#  - without any one of CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON the agent refuses to start with an
+#    error naming the capabilities: none of the three is superfluous.
+# (CAP_SYS_RESOURCE is for RLIMIT_MEMLOCK on kernels before 5.11, which this one is not.)
+source "$(dirname "$0")/lib.sh"
+echo "privileges.sh: lab $LAB_ID"
+lab_up
+A=${LAB_POD_IP[a]} B=${LAB_POD_IP[b]}
+mkdir -p "$WORK/www" && head -c 300000 /dev/urandom >"$WORK/www/blob"
+lab_web b 8080 "$WORK/www"
+gt_init n1 iptables GT FORWARD
+gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 8080 # 1
+gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 8080 # 2
+
+caps_wrapper() { # FILE BOUNDING-SET: the agent with only these capabilities
+	printf '#!/bin/sh\nexec setpriv --bounding-set %s --inh-caps -all --no-new-privs %s "$@"\n' \
+		"$2" "$TOP/build/flowlens-agent" >"$1"
+	chmod +x "$1"
+}
+caps_wrapper "$WORK/agent-chart" -all,+bpf,+net_admin,+perfmon,+sys_resource
+
+# The collector: uid/gid 65532, no capabilities, its files readable the way a mounted Secret
+# with fsGroup would make them.
+chmod 755 "$WORK"
+lab_metadata >"$WORK/meta.json"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/token"
+mkdir -p "$WORK/state"
+# Each side reads its own copy of the Secret as its pod would: the collector's owned by its
+# fsGroup, the agent's by root with mode 0400 (the chart's defaultMode). Without
+# CAP_DAC_OVERRIDE the agent could read no other.
+cp "$WORK/token" "$WORK/agent-token"
+chmod 400 "$WORK/token" "$WORK/agent-token"
+chown 65532:65532 "$WORK/token" "$WORK/meta.json" "$WORK/state"
+ip netns exec "$(lab_ns n1)" setpriv --reuid 65532 --regid 65532 --clear-groups \
+	--bounding-set -all --inh-caps -all --no-new-privs "$TOP/build/flowlens-collector" \
+	--listen 0.0.0.0:9900 --token-file "$WORK/token" --metadata-file "$WORK/meta.json" \
+	--state-dir "$WORK/state" --new-series-hold 0 --shutdown-grace 0 >"$WORK/collector.log" 2>&1 &
+COLL_PID=$!
+for _ in $(seq 50); do
+	lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz && break
+	sleep 0.1
+done
+check_true "collector ready as uid 65532 without capabilities" \
+	lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9900/readyz
+caps_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+check_eq "collector: uid, effective and bounding capabilities" \
+	"$(awk '$1 == "Uid:" { print $2 }' "/proc/$COLL_PID/status") $(caps_of "$COLL_PID" CapEff) $(caps_of "$COLL_PID" CapBnd)" \
+	"65532 0000000000000000 0000000000000000"
+
+AGENT=$WORK/agent-chart
+agent_start n1 --collector "http://${LAB_NODE_IP[n1]}:9900" --token-file "$WORK/agent-token" || exit 1
+pid=${AGENT_PID[n1]}
+# NET_ADMIN 12, SYS_RESOURCE 24, PERFMON 38, BPF 39.
+allowed=$(((1 << 12) | (1 << 24) | (1 << 38) | (1 << 39)))
+eff=$((16#$(caps_of "$pid" CapEff)))
+check_true "agent: effective capabilities within BPF, NET_ADMIN, PERFMON, SYS_RESOURCE ($(caps_of "$pid" CapEff))" \
+	test $((eff & ~allowed)) = 0
+check_eq "agent: no_new_privs" "$(awk '$1 == "NoNewPrivs:" { print $2 }' "/proc/$pid/status")" 1
+check_eq "agent: every interface attached" "$(agent_metric n1 flowlens_agent_attach_failures_total)" 0
+check_eq "agent: conntrack lookups in the datapath (kfunc)" \
+	"$(agent_metric n1 'flowlens_agent_translation_info{mode="kfunc"}')" 1
+read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
+# The agent's tracepoint programs (tcp_retransmit_skb, kfree_skb) and their links.
+# (Ours: loaded from the same object, right after the TC programs.)
+tp_ids=$(bpftool -j prog show | jq -r --argjson in "$IN_ID" '.[] | select((.name | test("^flowlens_(retransmit|drop)$")) and .id > $in and .id < $in + 16) | .id')
+tp_links=0
+for id in $tp_ids; do bpftool -j link show | jq -e --argjson id "$id" 'any(.[]; .prog_id == $id)' >/dev/null && tp_links=$((tp_links + 1)); done
+check_eq "agent: tracepoint programs loaded and linked (retransmits, drops)" "$tp_links" 2
+
+for _ in $(seq 10); do lab_exec a curl -s -o /dev/null "http://$B:8080/blob" || fail "curl a->b"; done
+sleep 2.5
+agent_stop n1 || fail "agent exit status"
+sleep 0.5
+read -r p1 b1 <<<"$(gt_read n1 iptables GT 1)"
+read -r p2 b2 <<<"$(gt_read n1 iptables GT 2)"
+metrics=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics)
+sum_of() { # METRIC LABEL-MATCH... -> the sum of the series that have every label match
+	local m=$1
+	shift
+	awk -v m="$m" -v fs="$*" 'BEGIN { n = split(fs, f, " ") }
+		index($0, m "{") == 1 { ok = 1; for (i = 1; i <= n; i++) if (!index($0, f[i])) ok = 0; if (ok) s += $NF }
+		END { printf "%d\n", s }' <<<"$metrics"
+}
+check_eq "collector: client-side bytes a<->b:8080 = iptables (both ways)" \
+	"$(sum_of flowlens_flow_bytes_total 'reporter="client"' 'destination_port="8080"')" "$((b1 + b2))"
+check_eq "collector: established connections = curl's 10" \
+	"$(sum_of flowlens_tcp_connections_total 'reporter="client"' 'result="established"')" 10
+
+for missing in bpf net_admin perfmon; do
+	set=-all,+bpf,+net_admin,+perfmon,+sys_resource
+	caps_wrapper "$WORK/agent-no-$missing" "${set/,+$missing/}"
+	timeout 20 ip netns exec "$(lab_ns n1)" "$WORK/agent-no-$missing" --listen 127.0.0.1:9811 \
+		>"$WORK/no-$missing.out" 2>&1
+	rc=$?
+	if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q 'needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON' "$WORK/no-$missing.out"; then
+		pass "without CAP_${missing^^} the agent refuses to start (exit $rc) and says what it needs"
+	else
+		fail "without CAP_${missing^^}: exit $rc, $(tail -1 "$WORK/no-$missing.out")"
+	fi
+done
+finish
