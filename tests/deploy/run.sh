@@ -77,8 +77,8 @@ else
 	bad "kubectl kustomize overlays/example: $(cat "$tmp/err")"
 fi
 
-# Schemas and the type check over every render.
-if node tests/deploy/validate.mjs "$out" "$tmp"/helm-*.yaml "$tmp"/kustomize-*.yaml; then
+# Schemas and the type check over every render and the examples.
+if node tests/deploy/validate.mjs "$out" "$tmp"/helm-*.yaml "$tmp"/kustomize-*.yaml deploy/examples/amp/prometheus.yaml; then
 	ok "schemas (kubernetes-models, prometheus-operator) and strict type check of every object"
 else
 	bad "schema or type check"
@@ -106,6 +106,15 @@ for f in "$out"/rules-*.yaml deploy/prometheus/*.yaml "$chart"/files/health-rule
 		bad "promtool check rules $f"
 	fi
 done
+
+# The Amazon Managed Service for Prometheus example for a plain Prometheus: a valid config
+# (remote write with SigV4).
+if promtool check config deploy/examples/amp/prometheus-remote-write.yml >"$tmp/err" 2>&1; then
+	ok "promtool check config deploy/examples/amp/prometheus-remote-write.yml (SigV4 remote write)"
+else
+	cat "$tmp/err"
+	bad "AMP remote-write example"
+fi
 
 echo "deploy: $fails failure(s)"
 [ "$fails" = 0 ]
