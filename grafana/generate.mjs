@@ -32,7 +32,7 @@ const queryVar = (name, label, query) => ({
 });
 
 // The variables every dashboard has; `namespace` and `workload` are the destination's.
-function variables({ namespaceQuery, workload = true } = {}) {
+function variables({ namespaceQuery, workloadQuery } = {}) {
   const q = queryVar;
   return {
     list: [
@@ -50,15 +50,12 @@ function variables({ namespaceQuery, workload = true } = {}) {
         "Namespace",
         namespaceQuery ?? `label_values(flowlens_flow_bytes_total{${CL}}, destination_namespace)`,
       ),
-      ...(workload
-        ? [
-            q(
-              "workload",
-              "Workload",
-              `label_values(flowlens_flow_bytes_total{${CL},destination_namespace=~"$namespace"}, destination_workload)`,
-            ),
-          ]
-        : []),
+      q(
+        "workload",
+        "Workload",
+        workloadQuery ??
+          `label_values(flowlens_flow_bytes_total{${CL},destination_namespace=~"$namespace"}, destination_workload)`,
+      ),
     ],
   };
 }
@@ -317,7 +314,7 @@ function servicesDashboard() {
 // ---- SLOs -------------------------------------------------------------------------------
 function sloDashboard() {
   nextId = 1;
-  const S = 'slo=~"$slo"';
+  const S = 'slo_namespace=~"$namespace",slo_target=~"$workload",slo=~"$slo"';
   const p = [];
   p.push(stat("SLI (1h): share of good events", W(0, 0, 8, 6), `1 - flowlens_slo:sli_error:ratio_rate1h{${S}}`, "percentunit", "1 - the error ratio over the last hour.", [{ color: "red", value: null }, { color: "green", value: 0.99 }]));
   p.push(stat("Objective", W(8, 0, 8, 6), `flowlens_slo:objective:ratio{${S}}`, "percentunit", "What the SLO file promises.", [{ color: "blue", value: null }]));
@@ -337,11 +334,14 @@ function sloDashboard() {
     fieldConfig: { defaults: {}, overrides: [] },
     options: { showHeader: true, cellHeight: "sm", footer: { show: false, reducer: ["sum"] } },
   });
+  // namespace and workload select the SLOs' own labels: the Service or workload an SLO is for.
   const vars = variables({
     namespaceQuery: "label_values(flowlens_slo:objective:ratio, slo_namespace)",
-    workload: false,
+    workloadQuery: 'label_values(flowlens_slo:objective:ratio{slo_namespace=~"$namespace"}, slo_target)',
   });
-  vars.list.push(queryVar("slo", "SLO", `label_values(flowlens_slo:objective:ratio{slo_namespace=~"$namespace"}, slo)`));
+  vars.list.push(
+    queryVar("slo", "SLO", 'label_values(flowlens_slo:objective:ratio{slo_namespace=~"$namespace",slo_target=~"$workload"}, slo)'),
+  );
   return dashboard("flowlens-slos", "flowlens / SLOs", "SLIs, error budgets and burn rates from the rules flowlens-slo generates.", p, vars, ["slo"]);
 }
 

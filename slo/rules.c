@@ -158,6 +158,8 @@ static void slo_labels(struct em *m, const struct objective_ctx *c)
 	kv(m, "slo", c->slo);
 	kv(m, "slo_namespace", c->spec->namespace_);
 	kv(m, c->spec->by_workload ? "slo_workload" : "slo_service", c->spec->target);
+	/* The same name under one label whatever the kind, for dashboards to select by. */
+	kv(m, "slo_target", c->spec->target);
 	kv(m, "sli", c->sli);
 }
 

@@ -228,8 +228,8 @@ static int labels_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 	struct slo_spec *s = arg;
 	const char *val = scalar(v);
 	static const char *const reserved[] = { "slo",		"slo_namespace", "slo_service",
-						"slo_workload", "sli",		 "severity",
-						"alertname" };
+						"slo_workload", "slo_target",	 "sli",
+						"severity",	"alertname" };
 
 	if (!valid_label_name(key))
 		return fail(c, k, "\"%s\" is not a Prometheus label name", key);
