@@ -173,10 +173,12 @@ static void on_link_add(void *ctx, int ifindex, const char *name)
 	}
 	HASH_ADD_INT(a->ifaces, ifindex, i);
 	a->ifaces_added++;
-	if (i->att.used == ATTACHED_TC) /* a stale filter of ours replaced in place */
-		keep_first(a, i);
 	pr_info("%s (ifindex %d): attached, kind %s, mode %s", name, ifindex,
 		i->kind == IFACE_POD ? "pod" : "node", attach_used_name(i->att.used));
+	/* Last: a stale filter of ours replaced in place may sit behind another one, and if
+	 * putting it first fails the interface is forgotten (i freed). */
+	if (i->att.used == ATTACHED_TC)
+		keep_first(a, i);
 out:
 	pthread_mutex_unlock(&a->lock);
 }

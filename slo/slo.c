@@ -209,18 +209,52 @@ static int each_pair(struct ctx *c, const yaml_node_t *map, const char *what,
 	return 0;
 }
 
+/* An availability or latency mapping: which keys it had, to tell what is missing. */
+struct objective_keys {
+	struct slo_objective *o;
+	int latency;
+	int from, objective, threshold;
+};
+
 static int objective_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
-	struct slo_objective *o = arg;
+	struct objective_keys *ok = arg;
 
-	if (!strcmp(key, "from"))
-		return source_field(c, v, &o->from);
-	if (!strcmp(key, "objective"))
-		return percent_field(c, v, "objective", &o->target);
-	if (!strcmp(key, "threshold") && o->set == 2)
-		return seconds_field(c, v, "threshold", &o->threshold);
+	if (!strcmp(key, "from")) {
+		ok->from = 1;
+		return source_field(c, v, &ok->o->from);
+	}
+	if (!strcmp(key, "objective")) {
+		ok->objective = 1;
+		return percent_field(c, v, "objective", &ok->o->target);
+	}
+	if (!strcmp(key, "threshold") && ok->latency) {
+		ok->threshold = 1;
+		return seconds_field(c, v, "threshold", &ok->o->threshold);
+	}
 	return fail(c, k, "unknown key \"%s\" (known: from, objective%s)", key,
-		    o->set == 2 ? ", threshold" : "");
+		    ok->latency ? ", threshold" : "");
+}
+
+/* Parses one objective mapping and says, at its key's line, what it lacks. */
+static int objective(struct ctx *c, const char *what, yaml_node_t *k, yaml_node_t *v,
+		     struct slo_objective *o, int latency)
+{
+	struct objective_keys ok = { .o = o, .latency = latency };
+	int err;
+
+	o->set = 1;
+	err = each_pair(c, v, what, objective_pair, &ok);
+	if (err)
+		return err;
+	if (!ok.from)
+		return fail(c, k, "%s needs from: http, tcp or dns", what);
+	if (!ok.objective)
+		return fail(c, k, "%s needs an objective (a percentage such as 99.9)", what);
+	if (latency && !ok.threshold)
+		return fail(c, k,
+			    "latency needs a threshold (a histogram bucket bound, e.g. 250ms)");
+	return 0;
 }
 
 static int labels_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
@@ -297,14 +331,11 @@ static int top_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t 
 	}
 	if (!strcmp(key, "period"))
 		return period_field(c, v, &s->period_s);
-	if (!strcmp(key, "availability")) {
-		s->availability.set = 1;
-		return each_pair(c, v, "availability", objective_pair, &s->availability);
-	}
+	if (!strcmp(key, "availability"))
+		return objective(c, key, k, v, &s->availability, 0);
 	if (!strcmp(key, "latency")) {
 		t->latency_key = k;
-		s->latency.set = 2; /* lets objective_pair accept a threshold */
-		return each_pair(c, v, "latency", objective_pair, &s->latency);
+		return objective(c, key, k, v, &s->latency, 1);
 	}
 	if (!strcmp(key, "labels"))
 		return each_pair(c, v, "labels", labels_pair, s);
@@ -322,29 +353,6 @@ static int top_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t 
 		    "unknown key \"%s\" (known: service, workload, namespace, name, period, "
 		    "availability, latency, labels, runbook, buckets)",
 		    key);
-}
-
-static int check_objective(struct ctx *c, const yaml_node_t *node, const char *what,
-			   struct slo_objective *o, const yaml_node_pair_t *pairs_start,
-			   const yaml_node_pair_t *pairs_top)
-{
-	int have_from = 0, have_obj = 0, have_thr = 0;
-
-	for (const yaml_node_pair_t *p = pairs_start; p < pairs_top; p++) {
-		const char *key = scalar(yaml_document_get_node(c->doc, p->key));
-
-		have_from |= !strcmp(key, "from");
-		have_obj |= !strcmp(key, "objective");
-		have_thr |= !strcmp(key, "threshold");
-	}
-	if (!have_from)
-		return fail(c, node, "%s needs from: http, tcp or dns", what);
-	if (!have_obj)
-		return fail(c, node, "%s needs an objective (a percentage such as 99.9)", what);
-	if (o->set == 2 && !have_thr)
-		return fail(c, node,
-			    "latency needs a threshold (a histogram bucket bound, e.g. 250ms)");
-	return 0;
 }
 
 int slo_parse(const char *name, const char *text, size_t len, struct slo_spec *spec, char *err,
@@ -400,20 +408,6 @@ int slo_parse(const char *name, const char *text, size_t len, struct slo_spec *s
 	if (!spec->availability.set && !spec->latency.set) {
 		ret = fail(&c, root, "no objective: give availability, latency or both");
 		goto out;
-	}
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-	     p++) {
-		const char *key = scalar(yaml_document_get_node(&doc, p->key));
-		yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(&doc, p->value);
-
-		if (!strcmp(key, "availability") || !strcmp(key, "latency")) {
-			ret = check_objective(
-				&c, k, key, key[0] == 'a' ? &spec->availability : &spec->latency,
-				v->data.mapping.pairs.start, v->data.mapping.pairs.top);
-			if (ret)
-				goto out;
-		}
 	}
 	if (spec->latency.set) {
 		unsigned int i;

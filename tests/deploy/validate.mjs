@@ -7,12 +7,9 @@
 //
 // usage: node validate.mjs OUTDIR FILE.yaml...   (exit 1 on any problem)
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-
-const here = dirname(fileURLToPath(import.meta.url));
+import { typecheck } from "./tsc.mjs";
 const [outDir, ...files] = process.argv.slice(2);
 if (!outDir || files.length === 0) {
   console.error("usage: node validate.mjs OUTDIR FILE.yaml...");
@@ -88,34 +85,9 @@ for (const [mod, alias] of imports) {
   const kind = mod.split("/").pop();
   header += `import type { I${kind} as ${alias} } from "${mod}";\n`;
 }
-const tsFile = join(outDir, "objects.ts");
-writeFileSync(tsFile, header + ts);
-writeFileSync(
-  join(outDir, "tsconfig.json"),
-  JSON.stringify({
-    compilerOptions: {
-      strict: true,
-      noEmit: true,
-      module: "nodenext",
-      moduleResolution: "nodenext",
-      target: "es2022",
-      skipLibCheck: true,
-      typeRoots: [],
-      baseUrl: resolve(here),
-      paths: { "*": [resolve(here, "node_modules/*")] },
-    },
-    files: [resolve(tsFile)],
-  }),
-);
-try {
-  execFileSync(resolve(here, "node_modules/.bin/tsc"), ["-p", join(outDir, "tsconfig.json")], {
-    stdio: "pipe",
-  });
-} catch (e) {
-  const out = e.stdout.toString().split("\n").filter((l) => l.includes("error TS"));
-  for (const l of out.slice(0, 20)) console.error(`FAIL type check: ${l}`);
-  problems += out.length || 1;
-}
+const tsErrors = typecheck(outDir, "objects.ts", header + ts);
+for (const l of tsErrors.slice(0, 20)) console.error(`FAIL type check: ${l}`);
+problems += tsErrors.length;
 console.log(
   `validate: ${typed.length} objects from ${files.length} file(s), ${rules} PrometheusRule(s); ${problems} problem(s)`,
 );

@@ -18,7 +18,7 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 port=$((20000 + RANDOM % 10000))
 while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
-DEMO_QUIET=1 DEMO_PROM_PORT=$port DEMO_READY_FILE="$tmp/ready" DEMO_INTERVAL=1s \
+DEMO_QUIET=1 DEMO_PROM_PORT=$port DEMO_GRAFANA_PORT=$((port + 1)) DEMO_READY_FILE="$tmp/ready" DEMO_INTERVAL=1s \
 	scripts/demo.sh >"$tmp/demo.log" 2>&1 &
 demo=$!
 stop_demo() {

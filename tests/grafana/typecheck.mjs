@@ -2,14 +2,11 @@
 // (object literals may not carry unknown properties: a misspelled field fails), and checks the
 // basics Grafana needs: unique panel ids and uids, a datasource on every query.
 // usage: node tests/grafana/typecheck.mjs OUTDIR DASHBOARD.json...
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { typecheck } from "../deploy/tsc.mjs";
 
-const deps = resolve(dirname(fileURLToPath(import.meta.url)), "../deploy");
 const [outDir, ...files] = process.argv.slice(2);
-mkdirSync(outDir, { recursive: true });
 let problems = 0;
 // JSON cannot name a TypeScript enum member: Json<T> accepts an enum's string values where
 // the schema has the enum (ThresholdsMode.Absolute -> "absolute") and changes nothing else,
@@ -38,17 +35,8 @@ files.forEach((f, i) => {
   }
   ts += `// ${basename(f)}\nexport const d${i}: Json<Dashboard> = ${JSON.stringify(d, null, 1)};\n`;
 });
-writeFileSync(join(outDir, "dashboards.ts"), ts);
-writeFileSync(join(outDir, "tsconfig.json"), JSON.stringify({
-  compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", skipLibCheck: true, typeRoots: [], baseUrl: deps, paths: { "*": [join(deps, "node_modules/*")] } },
-  files: [resolve(outDir, "dashboards.ts")],
-}));
-try {
-  execFileSync(join(deps, "node_modules/.bin/tsc"), ["-p", join(outDir, "tsconfig.json")], { stdio: "pipe" });
-} catch (e) {
-  const out = e.stdout.toString().split("\n").filter((l) => l.includes("error TS"));
-  for (const l of out.slice(0, 20)) console.error(`FAIL type check: ${l}`);
-  problems += out.length || 1;
-}
+const tsErrors = typecheck(outDir, "dashboards.ts", ts);
+for (const l of tsErrors.slice(0, 20)) console.error(`FAIL type check: ${l}`);
+problems += tsErrors.length;
 console.log(`typecheck: ${files.length} dashboard(s); ${problems} problem(s)`);
 process.exit(problems ? 1 : 0);
