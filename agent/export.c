@@ -60,13 +60,14 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 static long post(struct exporter *x, CURL *curl, const struct item *it)
 {
 	struct curl_slist *hdrs = NULL;
-	char auth[4200];
+	char auth[SECRET_MAX_LEN + 32];
 	char *token = secret_read(x->cfg.token_file);
 	long status = 0;
 	CURLcode rc;
 
 	if (!token) {
-		pr_warn("export: cannot read token file %s", x->cfg.token_file);
+		pr_warn("export: token file %s: %s", x->cfg.token_file,
+			errno == EFBIG ? "longer than 4096 characters" : strerror(errno));
 		return 0;
 	}
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);

@@ -18,6 +18,7 @@ struct ifwatch {
 	void *ctx;
 	unsigned int seq;
 	unsigned long overruns;
+	unsigned long dump_retries;
 };
 
 struct link_attrs {
@@ -113,6 +114,32 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/*
+ * A dump socket that failed mid-dump may still hold the rest of that dump, which the next
+ * dump would read as its own: replace it.
+ */
+static int dump_socket_reset(struct ifwatch *w)
+{
+	if (w->dump)
+		mnl_socket_close(w->dump);
+	w->dump = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!w->dump)
+		return -errno;
+	if (mnl_socket_bind(w->dump, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int err = -errno;
+
+		mnl_socket_close(w->dump);
+		w->dump = NULL;
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * One dump, read to its end. Returns 0, -EINTR when the kernel flagged it inconsistent
+ * (NLM_F_DUMP_INTR: the table changed while it was being dumped; what was read may miss
+ * entries), or another -errno.
+ */
 static int dump_one(struct ifwatch *w, int type, int family)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -137,27 +164,73 @@ static int dump_one(struct ifwatch *w, int type, int family)
 	}
 	if (mnl_socket_sendto(w->dump, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
-	while ((n = mnl_socket_recvfrom(w->dump, buf, sizeof(buf))) > 0) {
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, msg_cb, w);
-		if (ret <= MNL_CB_STOP)
+	for (;;) {
+		n = mnl_socket_recvfrom(w->dump, buf, sizeof(buf));
+		if (n <= 0) {
+			ret = n == 0 ? -EIO : -errno;
 			break;
+		}
+		/* libmnl stops with errno EINTR on a message flagged NLM_F_DUMP_INTR. */
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, msg_cb, w);
+		if (ret == MNL_CB_STOP) {
+			ret = 0;
+			break;
+		}
+		if (ret < 0) {
+			ret = -errno;
+			break;
+		}
 	}
-	return n < 0 ? -errno : 0;
+	if (ret) {
+		int err = dump_socket_reset(w);
+
+		if (err)
+			return err;
+	}
+	return ret;
 }
 
+#define DUMP_ATTEMPTS 20
+
+/* Links, then IPv4 and IPv6 host routes; an interrupted dump is done again (the callbacks are
+ * idempotent), up to DUMP_ATTEMPTS times. */
 static int dump_all(struct ifwatch *w)
 {
-	int err;
+	static const struct {
+		int type, family;
+	} what[] = { { RTM_GETLINK, AF_UNSPEC },
+		     { RTM_GETROUTE, AF_INET },
+		     { RTM_GETROUTE, AF_INET6 } };
+	int err = 0;
 
-	err = dump_one(w, RTM_GETLINK, AF_UNSPEC);
-	if (!err)
-		err = dump_one(w, RTM_GETROUTE, AF_INET);
-	if (!err)
-		err = dump_one(w, RTM_GETROUTE, AF_INET6);
+	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+		for (int attempt = 0; attempt < DUMP_ATTEMPTS; attempt++) {
+			err = dump_one(w, what[i].type, what[i].family);
+			if (err != -EINTR)
+				break;
+			w->dump_retries++;
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int ifwatch_resync(struct ifwatch *w)
+{
+	int err = dump_all(w);
+
+	if (!err && w->ops->resynced)
+		w->ops->resynced(w->ctx);
 	return err;
 }
 
-int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx)
+unsigned long ifwatch_dump_retries(const struct ifwatch *w)
+{
+	return w->dump_retries;
+}
+
+int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx, int rcvbuf)
 {
 	struct ifwatch *w = calloc(1, sizeof(*w));
 	int err;
@@ -173,6 +246,15 @@ int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx)
 	if (!w->events || !w->dump) {
 		err = -errno;
 		goto fail;
+	}
+	/* Room for a burst of pods starting at once (with CAP_NET_ADMIN, past rmem_max). */
+	if (!rcvbuf)
+		rcvbuf = IFWATCH_RCVBUF;
+	{
+		int fd = mnl_socket_get_fd(w->events);
+
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) == -1)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	}
 	if (mnl_socket_bind(w->events,
 			    RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_TC,
@@ -210,11 +292,9 @@ int ifwatch_process(struct ifwatch *w)
 			if (errno == ENOBUFS) {
 				/* Notifications were lost: start again from a full dump. */
 				w->overruns++;
-				err = dump_all(w);
+				err = ifwatch_resync(w);
 				if (err)
 					return err;
-				if (w->ops->resynced)
-					w->ops->resynced(w->ctx);
 				continue;
 			}
 			return -errno;

@@ -2,7 +2,9 @@
 /*
  * Follows network interfaces and host routes of the agent's network namespace through
  * rtnetlink (libmnl): a dump at start, then link, route and TC filter notifications. After a
- * notification overrun (ENOBUFS) everything is dumped again.
+ * notification overrun (ENOBUFS) everything is dumped again, and the caller reconciles
+ * periodically with ifwatch_resync(). A dump the kernel flags as interrupted (the tables
+ * changed under it) is done again, never taken as complete.
  */
 #ifndef FLOWLENS_IFWATCH_H
 #define FLOWLENS_IFWATCH_H
@@ -21,12 +23,18 @@ struct ifwatch_ops {
 
 struct ifwatch;
 
-/* Returns 0 or a negative errno. */
-int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx);
+/* rcvbuf: the notification socket's buffer (0: IFWATCH_RCVBUF). Returns 0 or -errno. */
+int ifwatch_open(struct ifwatch **out, const struct ifwatch_ops *ops, void *ctx, int rcvbuf);
 int ifwatch_fd(const struct ifwatch *w);
 /* Handles pending notifications. Returns 0 or a negative errno. */
 int ifwatch_process(struct ifwatch *w);
 unsigned long ifwatch_overruns(const struct ifwatch *w);
+/* Dumps everything again and calls resynced(). Returns 0 or a negative errno. */
+int ifwatch_resync(struct ifwatch *w);
+/* Dumps done again because the kernel flagged them interrupted. */
+unsigned long ifwatch_dump_retries(const struct ifwatch *w);
+
+#define IFWATCH_RCVBUF (8 << 20)
 void ifwatch_close(struct ifwatch *w);
 
 #endif

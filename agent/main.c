@@ -46,6 +46,13 @@ struct iface {
 	UT_hash_handle hh;
 };
 
+/* An interface that matched but could not be attached: retried at each reconcile, logged once. */
+struct failed_iface {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	UT_hash_handle hh;
+};
+
 struct route_ent {
 	struct {
 		int family;
@@ -77,7 +84,13 @@ struct agent {
 	/* Shared with the HTTP thread. */
 	pthread_mutex_t lock;
 	struct iface *ifaces;
+	struct failed_iface *failed;
 	struct route_ent *routes;
+	int reconciling; /* a periodic resync runs: what it changes was missed before */
+	uint64_t reconciles;
+	uint64_t reconcile_errors;
+	uint64_t reconcile_repairs;
+	uint64_t last_reconcile_ms;
 	char *flows_json;
 	uint64_t attach_failures;
 	uint64_t tc_reorders;
@@ -136,12 +149,44 @@ static void iface_forget(struct agent *a, struct iface *i, int gone)
 		}
 	}
 	pr_info("%s (ifindex %d): %s", i->name, i->ifindex, gone ? "gone, forgotten" : "detached");
+	if (gone && a->reconciling)
+		a->reconcile_repairs++;
 	HASH_DEL(a->ifaces, i);
 	free(i);
 	a->ifaces_removed++;
 }
 
 static void keep_first(struct agent *a, struct iface *i);
+
+static void failed_forget(struct agent *a, int ifindex)
+{
+	struct failed_iface *f;
+
+	HASH_FIND_INT(a->failed, &ifindex, f);
+	if (f) {
+		HASH_DEL(a->failed, f);
+		free(f);
+	}
+}
+
+/* Remembers a failed attach; returns whether it is the first failure for this interface. */
+static int failed_note(struct agent *a, int ifindex, const char *name)
+{
+	struct failed_iface *f;
+
+	HASH_FIND_INT(a->failed, &ifindex, f);
+	if (f && strcmp(f->name, name) == 0)
+		return 0;
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			return 1;
+		f->ifindex = ifindex;
+		HASH_ADD_INT(a->failed, ifindex, f);
+	}
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	return 1;
+}
 
 static void on_link_add(void *ctx, int ifindex, const char *name)
 {
@@ -166,13 +211,23 @@ static void on_link_add(void *ctx, int ifindex, const char *name)
 										       IFACE_NODE;
 	err = attach_iface(&a->actx, ifindex, &i->att);
 	if (err) {
-		pr_err("%s (ifindex %d): attach failed: %s", name, ifindex, strerror(-err));
-		a->attach_failures++;
+		if (failed_note(a, ifindex, name)) {
+			pr_err("%s (ifindex %d): attach failed: %s (retried every "
+			       "--reconcile-interval)",
+			       name, ifindex, strerror(-err));
+			a->attach_failures++;
+		}
 		free(i);
 		goto out;
 	}
+	failed_forget(a, ifindex);
 	HASH_ADD_INT(a->ifaces, ifindex, i);
 	a->ifaces_added++;
+	if (a->reconciling) {
+		a->reconcile_repairs++;
+		pr_warn("%s (ifindex %d): was not attached; repaired by the reconcile", name,
+			ifindex);
+	}
 	pr_info("%s (ifindex %d): attached, kind %s, mode %s", name, ifindex,
 		i->kind == IFACE_POD ? "pod" : "node", attach_used_name(i->att.used));
 	/* Last: a stale filter of ours replaced in place may sit behind another one, and if
@@ -189,6 +244,7 @@ static void on_link_del(void *ctx, int ifindex)
 	struct iface *i;
 
 	pthread_mutex_lock(&a->lock);
+	failed_forget(a, ifindex);
 	HASH_FIND_INT(a->ifaces, &ifindex, i);
 	if (i)
 		iface_forget(a, i, 1);
@@ -418,6 +474,26 @@ static void gauge_family(struct expo *e, const char *name, const char *help, dou
 	expo_double(e, name, NULL, v);
 }
 
+static void render_http_metrics(struct agent *a, struct expo *e)
+{
+	char lb[EXPO_LABELS_MAX];
+	struct httpd_stats hs;
+
+	if (!a->http)
+		return;
+	httpd_stats(a->http, &hs);
+	gauge_family(e, "flowlens_agent_http_connections", "Open HTTP connections.",
+		     (double)hs.connections);
+	expo_family(e, "flowlens_agent_http_rejected_total", "counter",
+		    "Connections and requests the HTTP server turned away, by reason "
+		    "(connection_limit, per_ip_limit, deadline, body_too_large, bad_framing).");
+	for (int r = 0; r < HTTPD_REJECT_MAX; r++)
+		expo_u64(e, "flowlens_agent_http_rejected_total",
+			 expo_labels(lb, sizeof(lb), "reason",
+				     httpd_reject_name((enum httpd_reject)r), NULL),
+			 hs.rejected[r]);
+}
+
 /* Called with a->lock held. */
 static int render_metrics(struct agent *a, char **out, size_t *len)
 {
@@ -477,6 +553,25 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 	counter_family(&e, "flowlens_agent_netlink_overruns_total",
 		       "Netlink notification overruns, each followed by a full resync.",
 		       a->watch ? ifwatch_overruns(a->watch) : 0);
+	counter_family(&e, "flowlens_agent_netlink_dump_retries_total",
+		       "Netlink dumps done again because the kernel flagged them interrupted "
+		       "(interfaces changed during the dump).",
+		       a->watch ? ifwatch_dump_retries(a->watch) : 0);
+	expo_family(&e, "flowlens_agent_reconciles_total", "counter",
+		    "Periodic comparisons of attachments with the live interfaces "
+		    "(--reconcile-interval), by result.");
+	expo_u64(&e, "flowlens_agent_reconciles_total",
+		 expo_labels(lb, sizeof(lb), "result", "ok", NULL), a->reconciles);
+	expo_u64(&e, "flowlens_agent_reconciles_total",
+		 expo_labels(lb, sizeof(lb), "result", "error", NULL), a->reconcile_errors);
+	counter_family(&e, "flowlens_agent_reconcile_repairs_total",
+		       "Interfaces a reconcile found unattached (attached them) or gone (forgot "
+		       "them): each one a missed event. Should stay 0.",
+		       a->reconcile_repairs);
+	gauge_family(&e, "flowlens_agent_attach_failed_interfaces",
+		     "Interfaces that match but are not attached (retried at each reconcile).",
+		     (double)HASH_COUNT(a->failed));
+	render_http_metrics(a, &e);
 
 	expo_family(&e, "flowlens_agent_flow_table_entries", "gauge",
 		    "Entries in the kernel flow tables at the last drain, by address family.");
@@ -732,6 +827,36 @@ static void drain(struct agent *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+static uint64_t mono_ms(void)
+{
+	return now_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+/*
+ * Events can be missed (a notification overrun during a burst of pods, a dump the kernel
+ * flagged as interrupted, an attach that failed): compare with a full dump now and then.
+ * What it changes is counted as a repair.
+ */
+static void reconcile(struct agent *a)
+{
+	int err;
+
+	if (mono_ms() - a->last_reconcile_ms < a->opts.reconcile_ms)
+		return;
+	a->last_reconcile_ms = mono_ms();
+	a->reconciling = 1;
+	err = ifwatch_resync(a->watch);
+	a->reconciling = 0;
+	pthread_mutex_lock(&a->lock);
+	if (err) {
+		a->reconcile_errors++;
+		pr_warn("reconcile: netlink dump failed: %s", strerror(-err));
+	} else {
+		a->reconciles++;
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
 static int run_loop(struct agent *a)
 {
 	struct itimerspec its = { 0 };
@@ -776,8 +901,13 @@ static int run_loop(struct agent *a)
 		}
 		if (pfd[2].revents & POLLIN) {
 			err = ifwatch_process(a->watch);
-			if (err)
-				pr_warn("netlink: %s", strerror(-err));
+			if (err) {
+				/* The resync after an overrun failed: reconcile at the next tick. */
+				pr_warn("netlink: %s; reconciling at the next interval",
+					strerror(-err));
+				a->last_reconcile_ms = 0;
+				err = 0;
+			}
 		}
 		if (pfd[3].revents & POLLIN)
 			ring_buffer__consume(a->rb);
@@ -786,6 +916,7 @@ static int run_loop(struct agent *a)
 
 			if (read(tfd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
 				drain(a);
+			reconcile(a);
 		}
 	}
 	drain(a);
@@ -894,6 +1025,8 @@ int main(int argc, char **argv)
 	struct agent a;
 	struct iface *i, *itmp;
 	struct route_ent *r, *rtmp;
+	struct failed_iface *f, *ftmp;
+	struct httpd *http = NULL;
 	sigset_t mask;
 	const char *node;
 	int err;
@@ -997,7 +1130,10 @@ int main(int argc, char **argv)
 		}
 		pr_info("exporting to %s", a.opts.collector_url);
 	}
-	err = ifwatch_open(&a.watch, &watch_ops, &a);
+	/* Two descriptors per attached interface, more than select() or 1024 would allow. */
+	pr_debug("open files limit %lu", httpd_raise_nofile());
+	a.last_reconcile_ms = mono_ms();
+	err = ifwatch_open(&a.watch, &watch_ops, &a, (int)a.opts.netlink_rcvbuf);
 	if (err) {
 		pr_err("netlink: %s", strerror(-err));
 		goto cleanup;
@@ -1005,13 +1141,16 @@ int main(int argc, char **argv)
 	hopts.host = a.opts.listen_host;
 	hopts.port = a.opts.listen_port;
 	hopts.max_body = 0;
-	err = httpd_start(&a.http, &hopts, http_handler, &a);
+	hopts.max_connections = 256;
+	hopts.max_per_ip = 32;
+	err = httpd_start(&http, &hopts, http_handler, &a);
 	if (err) {
 		pr_err("HTTP server on %s:%d: %s", a.opts.listen_host, a.opts.listen_port,
 		       strerror(-err));
 		goto cleanup;
 	}
 	pthread_mutex_lock(&a.lock);
+	a.http = http;
 	a.ready = 1;
 	pthread_mutex_unlock(&a.lock);
 	pr_info("flowlens-agent %s on node %s: %u interfaces attached, table %u entries, "
@@ -1027,7 +1166,10 @@ int main(int argc, char **argv)
 cleanup:
 	/* The final drain's batch is queued: give the sender a few seconds to deliver it. */
 	export_stop(a.exp, 5000);
-	httpd_stop(a.http);
+	pthread_mutex_lock(&a.lock);
+	a.http = NULL;
+	pthread_mutex_unlock(&a.lock);
+	httpd_stop(http);
 	ifwatch_close(a.watch);
 	HASH_ITER (hh, a.ifaces, i, itmp) {
 		attach_detach(&a.actx, i->ifindex, &i->att, 0);
@@ -1037,6 +1179,10 @@ cleanup:
 	HASH_ITER (hh, a.routes, r, rtmp) {
 		HASH_DEL(a.routes, r);
 		free(r);
+	}
+	HASH_ITER (hh, a.failed, f, ftmp) {
+		HASH_DEL(a.failed, f);
+		free(f);
 	}
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(a.tp_links[i]);

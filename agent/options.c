@@ -27,6 +27,10 @@ static const char usage_text[] =
 	"  -t, --interval DURATION    export interval, e.g. 500ms, 10s, 1m\n"
 	"                             [FLOWLENS_INTERVAL, default 10s]\n"
 	"      --idle-timeout DURATION forget flows idle this long [FLOWLENS_IDLE_TIMEOUT, 60s]\n"
+	"      --reconcile-interval DURATION  compare attachments with the live interfaces\n"
+	"                             this often and repair [FLOWLENS_RECONCILE_INTERVAL, 30s]\n"
+	"      --netlink-rcvbuf-bytes N  buffer for interface notifications; a burst past it\n"
+	"                             costs a full resync [FLOWLENS_NETLINK_RCVBUF_BYTES, 8388608]\n"
 	"  -l, --listen ADDR:PORT     HTTP server address [FLOWLENS_LISTEN, default 0.0.0.0:9810]\n"
 	"      --flow-table-size N    kernel flow table entries [FLOWLENS_FLOW_TABLE_SIZE, 65536]\n"
 	"      --ringbuf-size BYTES   overflow ring buffer, a power of two >= 4096\n"
@@ -94,6 +98,8 @@ enum {
 	OPT_HTTP_BUCKETS,
 	OPT_DNS_TIMEOUT,
 	OPT_DNS_BUCKETS,
+	OPT_RECONCILE,
+	OPT_NETLINK_RCVBUF,
 };
 
 static const struct option long_opts[] = {
@@ -119,6 +125,8 @@ static const struct option long_opts[] = {
 	{ "http-buckets", required_argument, NULL, OPT_HTTP_BUCKETS },
 	{ "dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT },
 	{ "dns-buckets", required_argument, NULL, OPT_DNS_BUCKETS },
+	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
+	{ "netlink-rcvbuf-bytes", required_argument, NULL, OPT_NETLINK_RCVBUF },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -148,6 +156,8 @@ static const char *const env_names[] = {
 	"FLOWLENS_HTTP_BUCKETS",
 	"FLOWLENS_DNS_TIMEOUT",
 	"FLOWLENS_DNS_BUCKETS",
+	"FLOWLENS_RECONCILE_INTERVAL",
+	"FLOWLENS_NETLINK_RCVBUF_BYTES",
 };
 
 static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
@@ -220,6 +230,14 @@ static int apply(struct agent_options *o, int id, const char *val, const char *s
 		return 0;
 	case 't':
 		if (opt_parse_duration(val, &o->interval_ms) || o->interval_ms < 100)
+			goto bad;
+		return 0;
+	case OPT_RECONCILE:
+		if (opt_parse_duration(val, &o->reconcile_ms) || o->reconcile_ms < 1000)
+			goto bad;
+		return 0;
+	case OPT_NETLINK_RCVBUF:
+		if (opt_parse_u64(val, 4096, 1 << 30, &o->netlink_rcvbuf))
 			goto bad;
 		return 0;
 	case OPT_IDLE_TIMEOUT:
@@ -364,6 +382,8 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 10000;
 	o->idle_timeout_ms = 60000;
+	o->reconcile_ms = 30000;
+	o->netlink_rcvbuf = 8 << 20;
 	strcpy(o->listen_host, "0.0.0.0");
 	o->listen_port = 9810;
 	o->flow_table_size = 65536;

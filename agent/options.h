@@ -33,6 +33,8 @@ struct agent_options {
 	int n_pod_interfaces;
 	uint64_t interval_ms;
 	uint64_t idle_timeout_ms;
+	uint64_t reconcile_ms; /* attachments checked against live interfaces this often */
+	uint64_t netlink_rcvbuf; /* interface notification buffer, bytes */
 	char listen_host[64];
 	int listen_port;
 	uint32_t flow_table_size;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "optparse.h"
 #include "persist.h"
+#include "secret.h"
 #include "store.h"
 #include "wire.h"
 
@@ -31,10 +33,13 @@ enum batch_result {
 	RES_UNSUPPORTED_MEDIA_TYPE,
 	RES_TOO_LARGE,
 	RES_DECOMPRESSED_TOO_LARGE,
+	RES_DECODED_TOO_LARGE,
 	RES_MALFORMED,
 	RES_INVALID,
 	RES_UNSUPPORTED_VERSION,
 	RES_UNAVAILABLE,
+	RES_NOT_DURABLE,
+	RES_TOO_MANY_AGENTS,
 	RES_MAX,
 };
 
@@ -45,10 +50,13 @@ static const char *const result_names[RES_MAX] = {
 	"unsupported_media_type",
 	"too_large",
 	"decompressed_too_large",
+	"decoded_too_large",
 	"malformed",
 	"invalid",
 	"unsupported_version",
 	"unavailable",
+	"not_durable",
+	"too_many_agents",
 };
 
 struct collector_options {
@@ -75,11 +83,20 @@ struct collector_options {
 	int ip_labels;
 	uint64_t join_wait_ms;
 	uint64_t ip_history_ms;
+	uint64_t max_joins;
+	uint64_t max_connections;
+	uint64_t max_connections_per_ip;
+	uint64_t request_timeout_ms;
 };
 
 struct collector {
 	struct collector_options o;
 	pthread_mutex_t lock;
+	/* One batch is decoded at a time: bounds decode memory whatever the thread count. */
+	pthread_mutex_t decode_lock;
+	struct httpd *http;
+	int token_err; /* the last token file error logged, so it is logged once */
+	int last_wal_err;
 	struct store *store;
 	char *token;
 	size_t token_len;
@@ -92,6 +109,7 @@ struct collector {
 	struct kube *kube;
 	struct metafile *mfile;
 	uint64_t wal_errors;
+	struct persist_load_stats restored;
 	uint64_t snapshots;
 	uint64_t snapshot_errors;
 };
@@ -148,6 +166,17 @@ static const char usage_text[] =
 	"                                (which knows the ClusterIP dialed) [FLOWLENS_JOIN_WAIT, 25s]\n"
 	"      --ip-history DURATION     how long a deleted pod's IP keeps naming late reports\n"
 	"                                [FLOWLENS_IP_HISTORY, 10m]\n"
+	"      --max-joins N             connections whose dialed ClusterIP is remembered for\n"
+	"                                the cross-node join; the oldest go first\n"
+	"                                [FLOWLENS_MAX_JOINS, 200000]\n"
+	"\n"
+	"HTTP limits (hostile or broken clients):\n"
+	"      --max-connections N       open connections [FLOWLENS_MAX_CONNECTIONS, 1024]\n"
+	"      --max-connections-per-ip N  open connections from one address\n"
+	"                                [FLOWLENS_MAX_CONNECTIONS_PER_IP, 64]\n"
+	"      --request-timeout DURATION  a request must arrive whole within this long of its\n"
+	"                                connection opening or its previous answer; also the\n"
+	"                                idle timeout [FLOWLENS_REQUEST_TIMEOUT, 10s]\n"
 	"  -h, --help, -V, --version\n"
 	"\n"
 	"Examples:\n"
@@ -181,6 +210,10 @@ enum {
 	OPT_IP_LABELS,
 	OPT_JOIN_WAIT,
 	OPT_IP_HISTORY,
+	OPT_MAX_JOINS,
+	OPT_MAX_CONNS,
+	OPT_MAX_CONNS_IP,
+	OPT_REQ_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -206,6 +239,10 @@ static const struct option long_opts[] = {
 	{ "ip-labels", no_argument, NULL, OPT_IP_LABELS },
 	{ "join-wait", required_argument, NULL, OPT_JOIN_WAIT },
 	{ "ip-history", required_argument, NULL, OPT_IP_HISTORY },
+	{ "max-joins", required_argument, NULL, OPT_MAX_JOINS },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
+	{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -219,7 +256,8 @@ static const char *const env_names[] = {
 	"FLOWLENS_STATE_DIR",	 "FLOWLENS_SNAPSHOT_INTERVAL", "FLOWLENS_METADATA_FILE",
 	"FLOWLENS_KUBECONFIG",	 "FLOWLENS_IN_CLUSTER",	       "FLOWLENS_CLUSTER_CIDRS",
 	"FLOWLENS_POD_LABELS",	 "FLOWLENS_IP_LABELS",	       "FLOWLENS_JOIN_WAIT",
-	"FLOWLENS_IP_HISTORY",
+	"FLOWLENS_IP_HISTORY",	 "FLOWLENS_MAX_JOINS",	       "FLOWLENS_MAX_CONNECTIONS",
+	"FLOWLENS_MAX_CONNECTIONS_PER_IP", "FLOWLENS_REQUEST_TIMEOUT",
 };
 
 static int parse_bool(const char *v, int *out)
@@ -330,6 +368,22 @@ static int apply_opt(struct collector_options *o, int id, const char *v, const c
 		if (opt_parse_duration(v, &o->ip_history_ms))
 			goto bad;
 		return 0;
+	case OPT_MAX_JOINS:
+		if (opt_parse_u64(v, 1, 100000000, &o->max_joins))
+			goto bad;
+		return 0;
+	case OPT_MAX_CONNS:
+		if (opt_parse_u64(v, 4, 1000000, &o->max_connections))
+			goto bad;
+		return 0;
+	case OPT_MAX_CONNS_IP:
+		if (opt_parse_u64(v, 1, 1000000, &o->max_connections_per_ip))
+			goto bad;
+		return 0;
+	case OPT_REQ_TIMEOUT:
+		if (opt_parse_duration(v, &o->request_timeout_ms) || o->request_timeout_ms < 1000)
+			goto bad;
+		return 0;
 	case OPT_HOLD:
 		if (strcmp(v, "0") == 0)
 			o->zero_hold_ms = 0;
@@ -364,6 +418,10 @@ static int parse_options(struct collector_options *o, int argc, char **argv)
 	o->in_cluster = -1;
 	o->join_wait_ms = 25000;
 	o->ip_history_ms = 10 * 60 * 1000;
+	o->max_joins = STORE_DEFAULT_MAX_JOINS;
+	o->max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS;
+	o->max_connections_per_ip = HTTPD_DEFAULT_MAX_PER_IP;
+	o->request_timeout_ms = HTTPD_DEFAULT_TIMEOUT_S * 1000;
 	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
 		const char *v = getenv(env_names[i]);
 
@@ -429,7 +487,10 @@ static char *read_file(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-/* (Re)reads the token when the file changed. Called with c->lock held. */
+/*
+ * (Re)reads the token when the file changed. Called with c->lock held. A token the agent
+ * would send differently (longer than SECRET_MAX_LEN, empty, short) is an error, never cut.
+ */
 static int load_token(struct collector *c)
 {
 	struct stat st;
@@ -438,14 +499,14 @@ static int load_token(struct collector *c)
 
 	if (stat(c->o.token_file, &st) == -1)
 		return -errno;
-	if (c->token && st.st_mtim.tv_sec == c->token_mtime.tv_sec &&
+	if (st.st_mtim.tv_sec == c->token_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == c->token_mtime.tv_nsec)
-		return 0;
-	t = read_file(c->o.token_file, 4096, &n);
+		return c->token ? 0 : c->token_err;
+	c->token_mtime = st.st_mtim;
+	t = secret_read(c->o.token_file);
 	if (!t)
 		return -errno;
-	while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' '))
-		t[--n] = '\0';
+	n = strlen(t);
 	if (n < 16) {
 		free(t);
 		return -EINVAL;
@@ -455,8 +516,16 @@ static int load_token(struct collector *c)
 	free(c->token);
 	c->token = t;
 	c->token_len = n;
-	c->token_mtime = st.st_mtim;
 	return 0;
+}
+
+static const char *token_error(int err)
+{
+	if (err == -EFBIG)
+		return "longer than 4096 characters";
+	if (err == -EINVAL || err == -ENODATA)
+		return "shorter than 16 characters";
+	return strerror(-err);
 }
 
 /* Constant-time comparison of the presented bearer token. */
@@ -466,7 +535,8 @@ static int token_ok(struct collector *c, const char *auth)
 	size_t n, i;
 	unsigned char diff = 0;
 
-	if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !c->token)
+	/* The scheme is case-insensitive (RFC 9110 11.1). */
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !c->token)
 		return 0;
 	p = auth + 7;
 	n = strlen(p);
@@ -499,32 +569,73 @@ static int reply(struct collector *c, struct httpd_response *resp, enum batch_re
 	return 0;
 }
 
-static int handle_batch(struct collector *c, const struct httpd_request *req,
-			struct httpd_response *resp)
+/* A media type equal to want, ignoring case and any parameters (RFC 9110 8.3.1). */
+static int media_type_is(const char *v, const char *want)
 {
-	const char *ctype = httpd_header(req, "Content-Type");
+	size_t n = strlen(want);
+
+	if (!v || strncasecmp(v, want, n) != 0)
+		return 0;
+	v += n;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	return *v == '\0' || *v == ';';
+}
+
+/*
+ * Everything about a batch that its headers tell: checked before the body is read (the
+ * server's precheck) so that nothing unauthenticated or oversized is ever buffered.
+ * Returns 1 when it answered.
+ */
+static int batch_precheck(struct collector *c, const struct httpd_request *req,
+			  struct httpd_response *resp)
+{
 	const char *cenc = httpd_header(req, "Content-Encoding");
-	struct wire_batch wb;
-	enum store_result sr;
-	enum wire_result wr;
-	const char *why;
 	int ok;
 
 	pthread_mutex_lock(&c->lock);
 	ok = token_ok(c, httpd_header(req, "Authorization"));
 	pthread_mutex_unlock(&c->lock);
 	if (c->draining)
-		return reply(c, resp, RES_UNAVAILABLE, 503, "shutting down; retry");
+		return !reply(c, resp, RES_UNAVAILABLE, 503, "shutting down; retry");
 	if (!ok)
-		return reply(c, resp, RES_UNAUTHORIZED, 401, "missing or wrong bearer token");
-	if (!ctype || strncmp(ctype, WIRE_CONTENT_TYPE, strlen(WIRE_CONTENT_TYPE)) != 0 || !cenc ||
-	    strcmp(cenc, WIRE_CONTENT_ENCODING) != 0)
-		return reply(c, resp, RES_UNSUPPORTED_MEDIA_TYPE, 415,
-			     "expected Content-Type " WIRE_CONTENT_TYPE
-			     " with Content-Encoding " WIRE_CONTENT_ENCODING);
-	if (req->body_too_large)
-		return reply(c, resp, RES_TOO_LARGE, 413, "body over --max-body-bytes");
+		return !reply(c, resp, RES_UNAUTHORIZED, 401, "missing or wrong bearer token");
+	if (!media_type_is(httpd_header(req, "Content-Type"), WIRE_CONTENT_TYPE) || !cenc ||
+	    strcasecmp(cenc, WIRE_CONTENT_ENCODING) != 0)
+		return !reply(c, resp, RES_UNSUPPORTED_MEDIA_TYPE, 415,
+			      "expected Content-Type " WIRE_CONTENT_TYPE
+			      " with Content-Encoding " WIRE_CONTENT_ENCODING);
+	if (req->body_len > c->o.max_body)
+		return !reply(c, resp, RES_TOO_LARGE, 413, "body over --max-body-bytes");
+	return 0;
+}
+
+static void http_precheck(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
+{
+	struct collector *c = ctx;
+
+	if (strcmp(req->path, WIRE_PATH) == 0 && strcmp(req->method, "POST") == 0)
+		batch_precheck(c, req, resp);
+	else if (strcmp(req->path, WIRE_PATH) == 0)
+		httpd_text(resp, 405, "POST only\n");
+	else
+		httpd_text(resp, 405, "method not allowed\n");
+}
+
+static int handle_batch(struct collector *c, const struct httpd_request *req,
+			struct httpd_response *resp)
+{
+	struct wire_batch wb;
+	enum store_result sr;
+	enum wire_result wr;
+	const char *why;
+	int err = 0;
+
+	if (batch_precheck(c, req, resp))
+		return 0;
+	pthread_mutex_lock(&c->decode_lock);
 	wr = wire_decode(req->body, req->body_len, c->o.max_decompressed, &wb, &why);
+	pthread_mutex_unlock(&c->decode_lock);
 	switch (wr) {
 	case WIRE_OK:
 		break;
@@ -534,24 +645,45 @@ static int handle_batch(struct collector *c, const struct httpd_request *req,
 		return reply(c, resp, RES_UNSUPPORTED_VERSION, 400, why);
 	case WIRE_ERR_INVALID:
 		return reply(c, resp, RES_INVALID, 400, why);
+	case WIRE_ERR_AMPLIFIED:
+		return reply(c, resp, RES_DECODED_TOO_LARGE, 413, why);
 	case WIRE_ERR_NOMEM:
 		return reply(c, resp, RES_UNAVAILABLE, 503, why);
 	default:
 		return reply(c, resp, RES_MALFORMED, 400, why);
 	}
 	pthread_mutex_lock(&c->lock);
-	sr = store_apply(c->store, wb.b, now_ms());
-	/* Durable before acknowledged: the log holds the batch when the agent gets its 200. */
-	if (sr == STORE_APPLIED && c->persist &&
-	    persist_append(c->persist, req->body, req->body_len))
-		c->wal_errors++;
+	/*
+	 * Durable before applied, applied before acknowledged: the log holds the batch when
+	 * the agent gets its 200; a batch that could not be logged is neither applied nor
+	 * acknowledged, and the agent retries it.
+	 */
+	sr = store_check(c->store, wb.b, now_ms());
+	if (sr == STORE_APPLIED && c->persist) {
+		err = persist_append(c->persist, req->body, req->body_len);
+		if (err)
+			c->wal_errors++;
+	}
+	if (sr == STORE_APPLIED && !err)
+		sr = store_apply(c->store, wb.b, now_ms());
 	pthread_mutex_unlock(&c->lock);
 	wire_free(&wb);
+	if (err) {
+		/* Once per distinct error run, not once per refused batch. */
+		if (err != c->last_wal_err)
+			pr_err("state log append failed: %s; batches are refused (agents retry "
+			       "them) until the log works again",
+			       strerror(-err));
+		c->last_wal_err = err;
+		return reply(c, resp, RES_NOT_DURABLE, 503, "could not log the batch durably; retry");
+	}
+	c->last_wal_err = 0;
 	if (sr == STORE_APPLIED)
 		return reply(c, resp, RES_APPLIED, 200, "applied");
 	if (sr == STORE_DUPLICATE)
 		return reply(c, resp, RES_DUPLICATE, 200, "already applied");
-	return reply(c, resp, RES_UNAVAILABLE, 503, "too many agents (--max-agents)");
+	return reply(c, resp, RES_TOO_MANY_AGENTS, 503,
+		     "too many agents sent within the last 2 minutes (--max-agents)");
 }
 
 static void render_meta_metrics(struct collector *c, struct expo *e)
@@ -627,6 +759,32 @@ static void render_meta_metrics(struct collector *c, struct expo *e)
 	}
 }
 
+static void render_http_metrics(struct collector *c, struct expo *e)
+{
+	char lb[EXPO_LABELS_MAX];
+	struct httpd_stats hs;
+
+	if (!c->http)
+		return;
+	httpd_stats(c->http, &hs);
+	expo_family(e, "flowlens_collector_http_connections", "gauge",
+		    "Open HTTP connections (--max-connections).");
+	expo_u64(e, "flowlens_collector_http_connections", NULL, hs.connections);
+	expo_family(e, "flowlens_collector_http_connections_total", "counter",
+		    "HTTP connections accepted.");
+	expo_u64(e, "flowlens_collector_http_connections_total", NULL, hs.accepted_total);
+	expo_family(e, "flowlens_collector_http_rejected_total", "counter",
+		    "Connections and requests turned away by the HTTP server, by reason: "
+		    "connection_limit, per_ip_limit, deadline (no whole request within "
+		    "--request-timeout: cut), body_too_large (sent past --max-body-bytes), "
+		    "bad_framing (conflicting Content-Length / Transfer-Encoding).");
+	for (int r = 0; r < HTTPD_REJECT_MAX; r++)
+		expo_u64(e, "flowlens_collector_http_rejected_total",
+			 expo_labels(lb, sizeof(lb), "reason",
+				     httpd_reject_name((enum httpd_reject)r), NULL),
+			 hs.rejected[r]);
+}
+
 static int render_metrics(struct collector *c, char **out, size_t *len)
 {
 	char lb[EXPO_LABELS_MAX];
@@ -667,13 +825,37 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	expo_family(&e, "flowlens_collector_agents", "gauge",
 		    "Agents (nodes) that sent a batch within --series-ttl.");
 	expo_u64(&e, "flowlens_collector_agents", NULL, st.agents);
+	expo_family(&e, "flowlens_collector_agents_tracked", "gauge",
+		    "(node, boot id) de-duplication entries held, against --max-agents.");
+	expo_u64(&e, "flowlens_collector_agents_tracked", NULL, st.agents_tracked);
+	expo_family(&e, "flowlens_collector_agents_limit", "gauge", "--max-agents.");
+	expo_u64(&e, "flowlens_collector_agents_limit", NULL, c->o.max_agents);
+	expo_family(&e, "flowlens_collector_agents_evicted_total", "counter",
+		    "De-duplication entries of the agent seen longest ago, dropped to make room "
+		    "for a new agent at --max-agents.");
+	expo_u64(&e, "flowlens_collector_agents_evicted_total", NULL, st.agents_evicted_total);
 	expo_family(&e, "flowlens_collector_agent_dropped_batches", "gauge",
 		    "Batches agents report having dropped (their buffer was full), summed.");
 	expo_u64(&e, "flowlens_collector_agent_dropped_batches", NULL, st.agents_dropped_batches);
 	if (c->persist) {
 		expo_family(&e, "flowlens_collector_wal_errors_total", "counter",
-			    "Applied batches that could not be written to the state log.");
+			    "Batches refused (503, retried by the agent) because the state log "
+			    "could not hold them durably.");
 		expo_u64(&e, "flowlens_collector_wal_errors_total", NULL, c->wal_errors);
+		expo_family(&e, "flowlens_collector_state_restore_corrupt", "gauge",
+			    "What was damaged in the state found at start, by part: snapshot (1: "
+			    "unreadable, moved aside, counters restarted), log_records (damaged "
+			    "stretches skipped; the intact records around them were replayed).");
+		expo_u64(&e, "flowlens_collector_state_restore_corrupt",
+			 expo_labels(lb, sizeof(lb), "part", "snapshot", NULL),
+			 (uint64_t)c->restored.snapshot_corrupt);
+		expo_u64(&e, "flowlens_collector_state_restore_corrupt",
+			 expo_labels(lb, sizeof(lb), "part", "log_records", NULL),
+			 c->restored.corrupt_records);
+		expo_family(&e, "flowlens_collector_state_replayed_batches", "gauge",
+			    "Logged batches applied at start.");
+		expo_u64(&e, "flowlens_collector_state_replayed_batches", NULL,
+			 c->restored.replayed);
 		expo_family(&e, "flowlens_collector_snapshots_total", "counter",
 			    "State snapshots written, by result.");
 		expo_u64(&e, "flowlens_collector_snapshots_total",
@@ -707,6 +889,13 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	expo_family(&e, "flowlens_collector_join_pending", "gauge",
 		    "Server-side aggregates waiting for their client side's report.");
 	expo_u64(&e, "flowlens_collector_join_pending", NULL, st.pending);
+	expo_family(&e, "flowlens_collector_join_entries", "gauge",
+		    "Connections whose dialed address is remembered (--max-joins).");
+	expo_u64(&e, "flowlens_collector_join_entries", NULL, st.joins);
+	expo_family(&e, "flowlens_collector_join_evicted_total", "counter",
+		    "Remembered dialed addresses dropped, oldest first, at --max-joins.");
+	expo_u64(&e, "flowlens_collector_join_evicted_total", NULL, st.joins_evicted_total);
+	render_http_metrics(c, &e);
 	render_meta_metrics(c, &e);
 	store_render(c->store, &e, now_ms());
 	pthread_mutex_unlock(&c->lock);
@@ -835,10 +1024,12 @@ int main(int argc, char **argv)
 
 	err = load_token(&c);
 	if (err) {
-		pr_err("token file %s: %s (needs at least 16 characters)", c.o.token_file,
-		       strerror(-err));
+		pr_err("token file %s: %s (a token needs at least 16 and at most 4096 characters)", c.o.token_file,
+		       token_error(err));
 		goto out;
 	}
+	pthread_mutex_init(&c.decode_lock, NULL);
+	pr_info("open files limit %lu", httpd_raise_nofile());
 	err = start_metadata(&c);
 	if (err)
 		goto out;
@@ -852,16 +1043,15 @@ int main(int argc, char **argv)
 	scfg.ttl_ms = c.o.ttl_ms;
 	scfg.max_agents = c.o.max_agents;
 	scfg.zero_hold_ms = c.o.zero_hold_ms;
+	scfg.max_joins = c.o.max_joins;
 	err = store_new(&c.store, &scfg);
 	if (err)
 		goto out;
 	if (c.o.state_dir) {
-		uint64_t replayed;
-
 		err = persist_open(&c.persist, c.o.state_dir, 1);
 		if (!err)
-			err = persist_load(c.persist, c.store, c.o.max_decompressed, now_ms(),
-					   &replayed);
+			err = persist_load(c.persist, &c.store, &scfg, c.o.max_decompressed,
+					   now_ms(), &c.restored);
 		if (err) {
 			pr_err("state in %s: %s", c.o.state_dir, strerror(-err));
 			goto out;
@@ -870,9 +1060,11 @@ int main(int argc, char **argv)
 			struct store_stats st;
 
 			store_stats(c.store, now_ms(), &st);
-			pr_info("state restored from %s: %llu series, %llu logged batches replayed",
+			pr_info("state restored from %s: %llu series, %llu logged batches replayed "
+				"(%llu already in the snapshot)",
 				c.o.state_dir, (unsigned long long)st.series,
-				(unsigned long long)replayed);
+				(unsigned long long)c.restored.replayed,
+				(unsigned long long)c.restored.duplicates);
 		}
 		/* Fold the replayed log into a snapshot right away. */
 		if (persist_snapshot(c.persist, c.store, now_ms()))
@@ -892,7 +1084,16 @@ int main(int argc, char **argv)
 	hopts.max_body = c.o.max_body;
 	hopts.tls_cert_pem = cert;
 	hopts.tls_key_pem = key;
+	hopts.precheck = http_precheck;
+	hopts.max_connections = (unsigned int)c.o.max_connections;
+	hopts.max_per_ip = (unsigned int)c.o.max_connections_per_ip;
+	hopts.timeout_s = (unsigned int)((c.o.request_timeout_ms + 999) / 1000);
+	/* /metrics and health answer while a batch is decoded or applied. */
+	hopts.threads = 4;
+	pthread_mutex_lock(&c.lock);
 	err = httpd_start(&http, &hopts, http_handler, &c);
+	c.http = http;
+	pthread_mutex_unlock(&c.lock);
 	if (err) {
 		pr_err("HTTP%s server on %s:%d: %s", cert ? "S" : "", c.o.listen_host,
 		       c.o.listen_port, strerror(-err));
@@ -942,17 +1143,24 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&c.lock);
 		store_tick(c.store, now_ms());
 		store_expire(c.store, now_ms());
-		if (c.persist && now_ms() - last_snapshot >= c.o.snapshot_ms) {
+		/* A log that failed is repaired by the next snapshot: try it every second. */
+		if (c.persist && (now_ms() - last_snapshot >= c.o.snapshot_ms ||
+				  persist_broken(c.persist))) {
 			take_snapshot(&c);
 			last_snapshot = now_ms();
 		}
-		if (load_token(&c))
-			pr_warn("token file %s unreadable; keeping the previous token",
-				c.o.token_file);
+		err = load_token(&c);
+		if (err && err != c.token_err)
+			pr_warn("token file %s: %s; keeping the previous token", c.o.token_file,
+				token_error(err));
+		c.token_err = err;
 		pthread_mutex_unlock(&c.lock);
 	}
 	err = 0;
 out:
+	pthread_mutex_lock(&c.lock);
+	c.http = NULL;
+	pthread_mutex_unlock(&c.lock);
 	httpd_stop(http);
 	if (c.persist && c.ready) {
 		pthread_mutex_lock(&c.lock);

@@ -175,6 +175,7 @@ struct store {
 	struct agent *agents;
 	size_t n_agents;
 	struct join *joins;
+	size_t n_joins;
 	struct pending *pending;
 	size_t n_pending;
 	struct name_entry *names;
@@ -202,6 +203,8 @@ int store_new(struct store **out, const struct store_config *cfg)
 	}
 	if (!s->cfg.max_pending)
 		s->cfg.max_pending = 100000;
+	if (!s->cfg.max_joins)
+		s->cfg.max_joins = STORE_DEFAULT_MAX_JOINS;
 	*out = s;
 	return 0;
 }
@@ -732,6 +735,31 @@ static void flush_pending(struct store *s, struct pending *p, const struct join 
 	free(p);
 }
 
+/*
+ * A new join entry. Input grows this table (every distinct connection that dialed a
+ * ClusterIP), so it is bounded: when full, the oldest entry goes (its connection's next
+ * server-side report waits for the client side again, or is named as dialed directly).
+ */
+static struct join *join_add(struct store *s, const struct join_key *k)
+{
+	struct join *j;
+
+	if (s->n_joins >= s->cfg.max_joins && s->joins) {
+		j = s->joins; /* uthash keeps insertion order: the head is the oldest */
+		HASH_DEL(s->joins, j);
+		free(j);
+		s->n_joins--;
+		s->st.joins_evicted_total++;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->key = *k;
+	HASH_ADD(hh, s->joins, key, sizeof(j->key), j);
+	s->n_joins++;
+	return j;
+}
+
 /* The client side reported what it dialed: remember it, and release what waited for it. */
 static void learn_join(struct store *s, const struct join_key *k, const uint8_t dialed[16],
 		       uint16_t dialed_port, uint64_t now_ms)
@@ -740,13 +768,8 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
 	struct join *j;
 
 	HASH_FIND(hh, s->joins, k, sizeof(*k), j);
-	if (!j) {
-		j = calloc(1, sizeof(*j));
-		if (!j)
-			return;
-		j->key = *k;
-		HASH_ADD(hh, s->joins, key, sizeof(j->key), j);
-	}
+	if (!j && !(j = join_add(s, k)))
+		return;
 	memcpy(j->dialed, dialed, 16);
 	j->dialed_port = dialed_port;
 	j->direct = 0;
@@ -861,14 +884,8 @@ void store_tick(struct store *s, uint64_t now_ms)
 			continue;
 		/* No client side reported it: a direct connection (or no agent there). */
 		HASH_FIND(hh, s->joins, &p->key.j, sizeof(p->key.j), j);
-		if (!j) {
-			j = calloc(1, sizeof(*j));
-			if (j) {
-				j->key = p->key.j;
-				j->direct = 1;
-				HASH_ADD(hh, s->joins, key, sizeof(j->key), j);
-			}
-		}
+		if (!j && (j = join_add(s, &p->key.j)))
+			j->direct = 1;
 		if (j)
 			j->updated_ms = now_ms;
 		s->st.join_timeouts_total++;
@@ -884,28 +901,73 @@ static uint64_t unix_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
+/* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node name) is a
+ * sequence of its own, and an old boot's late retries stay deduplicated. */
+static struct agent *agent_find(struct store *s, const Flowlens__V1__Batch *b)
 {
 	struct agent_key ak;
 	struct agent *a;
-	uint64_t when, start;
 
-	/* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node
-	 * name) is a sequence of its own, and an old boot's late retries stay deduplicated. */
 	memset(&ak, 0, sizeof(ak));
 	snprintf(ak.node, sizeof(ak.node), "%s", b->node);
 	memcpy(ak.boot_id, b->boot_id.data, sizeof(ak.boot_id));
 	HASH_FIND(hh, s->agents, &ak, sizeof(ak), a);
+	return a;
+}
+
+/* The least recently seen agent, if it may make room for a new one. */
+static struct agent *agent_evictable(struct store *s, uint64_t now_ms)
+{
+	struct agent *a = s->agents; /* kept in order of last batch: the head is the oldest */
+
+	return a && a->last_seen_ms + STORE_AGENT_PROTECT_MS <= now_ms ? a : NULL;
+}
+
+enum store_result store_check(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
+{
+	struct agent *a = agent_find(s, b);
+
+	if (a)
+		return b->seq <= a->last_seq ? STORE_DUPLICATE : STORE_APPLIED;
+	if (s->n_agents >= s->cfg.max_agents && !agent_evictable(s, now_ms))
+		return STORE_TOO_MANY_AGENTS;
+	return STORE_APPLIED;
+}
+
+enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
+{
+	struct agent *a = agent_find(s, b);
+	uint64_t when, start;
+
 	if (!a) {
-		if (s->n_agents >= s->cfg.max_agents)
-			return STORE_TOO_MANY_AGENTS;
+		/*
+		 * Full (--max-agents): the agent seen longest ago gives its place, unless it
+		 * sent within STORE_AGENT_PROTECT_MS. Forgetting its last seq only matters if
+		 * it later retries a batch already applied; that is counted as an eviction.
+		 */
+		if (s->n_agents >= s->cfg.max_agents) {
+			struct agent *old = agent_evictable(s, now_ms);
+
+			if (!old) {
+				s->st.agents_refused_total++;
+				return STORE_TOO_MANY_AGENTS;
+			}
+			HASH_DEL(s->agents, old);
+			free(old);
+			s->n_agents--;
+			s->st.agents_evicted_total++;
+		}
 		a = calloc(1, sizeof(*a));
 		if (!a)
 			return STORE_TOO_MANY_AGENTS;
-		a->key = ak;
-		HASH_ADD(hh, s->agents, key, sizeof(a->key), a);
+		memset(&a->key, 0, sizeof(a->key));
+		snprintf(a->key.node, sizeof(a->key.node), "%s", b->node);
+		memcpy(a->key.boot_id, b->boot_id.data, sizeof(a->key.boot_id));
 		s->n_agents++;
+	} else {
+		HASH_DEL(s->agents, a); /* re-added at the tail: the list stays in LRU order */
 	}
+	HASH_ADD(hh, s->agents, key, sizeof(a->key), a);
 	a->last_seen_ms = now_ms;
 	if (b->seq <= a->last_seq)
 		return STORE_DUPLICATE;
@@ -965,6 +1027,7 @@ void store_expire(struct store *s, uint64_t now_ms)
 			continue;
 		HASH_DEL(s->joins, j);
 		free(j);
+		s->n_joins--;
 	}
 }
 
@@ -1127,6 +1190,8 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 	*out = s->st;
 	out->series = HASH_COUNT(s->series);
 	out->pending = s->n_pending;
+	out->agents_tracked = s->n_agents;
+	out->joins = s->n_joins;
 	out->agents = 0;
 	out->agents_dropped_batches = 0;
 	for (a = s->agents; a; a = a->hh.next) {

@@ -35,7 +35,10 @@ struct store_config {
 	 */
 	uint64_t join_wait_ms;
 	size_t max_pending; /* aggregates waiting so; beyond it they are applied at once */
+	size_t max_joins; /* connections whose dialed address is remembered; 0: the default */
 };
+
+#define STORE_DEFAULT_MAX_JOINS 200000
 
 enum store_result {
 	STORE_APPLIED = 0,
@@ -45,6 +48,8 @@ enum store_result {
 
 /* Dedup state of an agent process idle this long is forgotten. */
 #define STORE_AGENT_FORGET_MS (24ULL * 3600 * 1000)
+/* With --max-agents reached, an agent that sent within this long keeps its place. */
+#define STORE_AGENT_PROTECT_MS (2ULL * 60 * 1000)
 
 struct store_stats {
 	uint64_t series;
@@ -52,6 +57,11 @@ struct store_stats {
 	uint64_t series_expired_total;
 	uint64_t aggregates_total;
 	uint64_t agents; /* nodes that sent a batch within the TTL */
+	uint64_t agents_tracked; /* (node, boot id) dedup entries held, against --max-agents */
+	uint64_t agents_evicted_total; /* entries dropped to make room for a new agent */
+	uint64_t agents_refused_total; /* batches refused: full of agents seen recently */
+	uint64_t joins; /* remembered dialed addresses */
+	uint64_t joins_evicted_total; /* dropped to stay within max_joins */
 	uint64_t agents_dropped_batches; /* sum of what agents report having dropped */
 	uint64_t pending; /* server-side aggregates waiting for their client side */
 	uint64_t joined_total; /* server-side aggregates named with what the client dialed */
@@ -67,6 +77,8 @@ struct store;
 int store_new(struct store **out, const struct store_config *cfg);
 void store_free(struct store *s);
 
+/* What store_apply would answer, without changing anything (to log before applying). */
+enum store_result store_check(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms);
 enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms);
 /* Drops series and agent activity older than the TTL. */
 void store_expire(struct store *s, uint64_t now_ms);

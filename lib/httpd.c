@@ -1,17 +1,51 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <microhttpd.h>
+#include <uthash.h>
 #include "httpd.h"
+
+/* Open connections of one client address (IPv4 as IPv4-mapped IPv6). */
+struct ip_count {
+	uint8_t addr[16];
+	unsigned int n;
+	UT_hash_handle hh;
+};
+
+/* One open connection, kept in the server's list for the deadline sweep. */
+struct conn_rec {
+	struct conn_rec *prev, *next;
+	uint8_t addr[16];
+	int fd;
+	uint64_t since_ms; /* opened, or last answered: a request must complete within timeout */
+	int answering; /* a response is queued: the deadline does not apply while it is sent */
+	int cut; /* shut down by the sweep */
+};
 
 struct httpd {
 	struct MHD_Daemon *d;
 	httpd_handler_fn fn;
+	httpd_handler_fn precheck;
 	void *ctx;
 	size_t max_body;
+	unsigned int max_connections, max_per_ip, timeout_s;
+
+	pthread_mutex_t lock; /* everything below */
+	struct ip_count *ips;
+	struct conn_rec *conns;
+	struct httpd_stats st;
+	pthread_t sweeper;
+	int stopping;
+	pthread_cond_t wake;
 };
 
 /* Per-request state: the body collected so far. */
@@ -19,8 +53,37 @@ struct req_state {
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
-	int too_large;
 };
+
+static const char *const reject_names[HTTPD_REJECT_MAX] = {
+#define HTTPD_X_NAME(e, s) s,
+	HTTPD_REJECT_REASONS(HTTPD_X_NAME)
+#undef HTTPD_X_NAME
+};
+
+const char *httpd_reject_name(enum httpd_reject r)
+{
+	return r < HTTPD_REJECT_MAX ? reject_names[r] : "unknown";
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void addr_key(const struct sockaddr *sa, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (sa && sa->sa_family == AF_INET) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
 
 void httpd_text(struct httpd_response *resp, int status, const char *text)
 {
@@ -35,15 +98,236 @@ const char *httpd_header(const struct httpd_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+unsigned long httpd_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return (unsigned long)rl.rlim_cur;
+}
+
+static void count_reject(struct httpd *h, enum httpd_reject r)
+{
+	pthread_mutex_lock(&h->lock);
+	h->st.rejected[r]++;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Accept policy: the connection limits, checked before a connection takes a slot. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct httpd *h = cls;
+	struct ip_count *ic;
+	uint8_t key[16];
+	enum MHD_Result ok = MHD_YES;
+
+	(void)addrlen;
+	addr_key(addr, key);
+	pthread_mutex_lock(&h->lock);
+	HASH_FIND(hh, h->ips, key, sizeof(key), ic);
+	if (h->st.connections >= h->max_connections) {
+		h->st.rejected[HTTPD_REJECT_CONNECTION_LIMIT]++;
+		ok = MHD_NO;
+	} else if (ic && ic->n >= h->max_per_ip) {
+		h->st.rejected[HTTPD_REJECT_PER_IP_LIMIT]++;
+		ok = MHD_NO;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ok;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct httpd *h = cls;
+	struct conn_rec *c = *socket_context;
+	struct ip_count *ic;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *fi =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return; /* not tracked: no deadline, not counted */
+		addr_key(ci ? ci->client_addr : NULL, c->addr);
+		c->fd = fi ? fi->connect_fd : -1;
+		c->since_ms = mono_ms();
+		pthread_mutex_lock(&h->lock);
+		HASH_FIND(hh, h->ips, c->addr, sizeof(c->addr), ic);
+		if (!ic && (ic = calloc(1, sizeof(*ic)))) {
+			memcpy(ic->addr, c->addr, sizeof(ic->addr));
+			HASH_ADD(hh, h->ips, addr, sizeof(ic->addr), ic);
+		}
+		if (ic)
+			ic->n++;
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		h->st.connections++;
+		h->st.accepted_total++;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = c;
+		return;
+	}
+	if (!c)
+		return;
+	pthread_mutex_lock(&h->lock);
+	HASH_FIND(hh, h->ips, c->addr, sizeof(c->addr), ic);
+	if (ic && --ic->n == 0) {
+		HASH_DEL(h->ips, ic);
+		free(ic);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	h->st.connections--;
+	pthread_mutex_unlock(&h->lock);
+	free(c);
+	*socket_context = NULL;
+}
+
+static struct conn_rec *conn_rec_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void set_answering(struct httpd *h, struct MHD_Connection *conn, int answering)
+{
+	struct conn_rec *c = conn_rec_of(conn);
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&h->lock);
+	c->answering = answering;
+	c->since_ms = mono_ms();
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * The deadline: libmicrohttpd's own timeout restarts with every byte received, so a client
+ * sending one byte a second would hold its slot forever. Once a second, connections that
+ * have not completed a request within timeout_s are shut down; libmicrohttpd then sees the
+ * socket end and closes it in its own thread.
+ */
+static void *sweep(void *arg)
+{
+	struct httpd *h = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping) {
+		uint64_t now = mono_ms(), limit = (uint64_t)h->timeout_s * 1000;
+
+		for (struct conn_rec *c = h->conns; c; c = c->next) {
+			if (c->answering || c->cut || c->fd < 0 || now - c->since_ms <= limit)
+				continue;
+			c->cut = 1;
+			h->st.rejected[HTTPD_REJECT_DEADLINE]++;
+			shutdown(c->fd, SHUT_RDWR);
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&h->wake, &h->lock, &until);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+static enum MHD_Result queue(struct httpd *h, struct MHD_Connection *conn,
+			     struct httpd_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!resp->status)
+		httpd_text(resp, MHD_HTTP_NOT_FOUND, "not found\n");
+	if (!resp->body && resp->len) {
+		resp->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		resp->len = 0;
+	}
+	r = MHD_create_response_from_buffer(resp->len, resp->body ? resp->body : (void *)"",
+					    resp->body ? MHD_RESPMEM_MUST_FREE :
+							 MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		free(resp->body);
+		return MHD_NO;
+	}
+	if (resp->content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+	if (resp->status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	set_answering(h, conn, 1);
+	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct framing {
+	const char *cl;
+	int cl_conflict;
+	int chunked;
+};
+
+static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (!value)
+		return MHD_YES;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->cl && strcmp(f->cl, value) != 0)
+			f->cl_conflict = 1;
+		f->cl = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->chunked = 1;
+	}
+	return MHD_YES;
+}
+
+/*
+ * Request smuggling shapes (RFC 9112 6.3): differing Content-Length headers, or one together
+ * with Transfer-Encoding, are refused rather than guessed at. Returns the declared length.
+ */
+static int check_framing(struct MHD_Connection *conn, uint64_t *declared)
+{
+	struct framing f = { 0 };
+	char *end;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_cb, &f);
+	*declared = 0;
+	if (f.cl_conflict || (f.cl && f.chunked))
+		return -EINVAL;
+	if (f.cl) {
+		errno = 0;
+		*declared = strtoull(f.cl, &end, 10);
+		if (errno || end == f.cl || *end || f.cl[0] == '-')
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int body_append(struct httpd *h, struct req_state *st, const char *data, size_t n)
 {
-	if (st->too_large || st->len + n > h->max_body) {
-		st->too_large = 1;
-		free(st->buf);
-		st->buf = NULL;
-		st->len = st->cap = 0;
-		return 0;
-	}
+	if (st->len + n > h->max_body)
+		return -E2BIG;
 	if (st->len + n > st->cap) {
 		size_t cap = st->cap ? st->cap : 16384;
 		uint8_t *nb;
@@ -70,67 +354,63 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct httpd *h = cls;
 	struct req_state *st = *con_cls;
 	struct httpd_response resp = { 0 };
-	struct httpd_request req;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
+	struct httpd_request req = { .method = method, .path = url, .conn = conn };
 
 	(void)version;
 	if (!st) {
-		/* First call for this request: headers only. */
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/* First call for this request: headers only, nothing of the body read yet. */
+		uint64_t declared;
+		int has_body = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
 
 		st = calloc(1, sizeof(*st));
 		if (!st)
 			return MHD_NO;
-		if (cl && strtoull(cl, NULL, 10) > h->max_body)
-			st->too_large = 1; /* do not buffer what we will refuse */
 		*con_cls = st;
+		if (check_framing(conn, &declared)) {
+			count_reject(h, HTTPD_REJECT_BAD_FRAMING);
+			httpd_text(&resp, MHD_HTTP_BAD_REQUEST,
+				   "conflicting Content-Length / Transfer-Encoding\n");
+			return queue(h, conn, &resp);
+		}
+		if (has_body && h->precheck) {
+			req.body_len = (size_t)declared;
+			h->precheck(h->ctx, &req, &resp);
+			if (resp.status)
+				return queue(h, conn, &resp);
+		}
+		if (declared > h->max_body) {
+			count_reject(h, HTTPD_REJECT_BODY_TOO_LARGE);
+			httpd_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
+			return queue(h, conn, &resp);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (body_append(h, st, upload, *upload_size))
-			return MHD_NO;
+		int err = body_append(h, st, upload, *upload_size);
+
 		*upload_size = 0;
-		return MHD_YES;
+		if (err == -E2BIG) {
+			/* Chunked past the bound: answer now; the connection closes. */
+			count_reject(h, HTTPD_REJECT_BODY_TOO_LARGE);
+			httpd_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
+			return queue(h, conn, &resp);
+		}
+		return err ? MHD_NO : MHD_YES;
 	}
-	req.method = method;
-	req.path = url;
 	req.body = st->buf;
 	req.body_len = st->len;
-	req.body_too_large = st->too_large;
-	req.conn = conn;
 	h->fn(h->ctx, &req, &resp);
-	if (!resp.status)
-		httpd_text(&resp, MHD_HTTP_NOT_FOUND, "not found\n");
-	if (!resp.body && resp.len) {
-		resp.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		resp.len = 0;
-	}
-	r = MHD_create_response_from_buffer(resp.len, resp.body ? resp.body : (void *)"",
-					    resp.body ? MHD_RESPMEM_MUST_FREE :
-							MHD_RESPMEM_PERSISTENT);
-	if (!r) {
-		free(resp.body);
-		return MHD_NO;
-	}
-	if (resp.content_type)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
-	if (resp.status == MHD_HTTP_UNAUTHORIZED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	ret = MHD_queue_response(conn, (unsigned int)resp.status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(h, conn, &resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct httpd *h = cls;
 	struct req_state *st = *con_cls;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	set_answering(h, conn, 0); /* the next request has timeout_s from now */
 	if (st) {
 		free(st->buf);
 		free(st);
@@ -142,8 +422,11 @@ int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler
 {
 	struct sockaddr_storage ss;
 	struct httpd *h;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int threads = o->threads ? o->threads : 1;
 	int tls = o->tls_cert_pem && o->tls_key_pem;
+	struct MHD_OptionItem opts[16];
+	int n = 0;
 
 	memset(&ss, 0, sizeof(ss));
 	if (strchr(o->host, ':')) {
@@ -168,33 +451,72 @@ int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler
 	if (!h)
 		return -ENOMEM;
 	h->fn = fn;
+	h->precheck = o->precheck;
 	h->ctx = ctx;
 	h->max_body = o->max_body;
-	if (tls)
-		h->d = MHD_start_daemon(
-			flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256U,
-			MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_NOTIFY_COMPLETED,
-			on_completed, h, MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem,
-			MHD_OPTION_HTTPS_MEM_KEY, o->tls_key_pem, MHD_OPTION_END);
-	else
-		h->d = MHD_start_daemon(
-			flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 256U,
-			MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_NOTIFY_COMPLETED,
-			on_completed, h, MHD_OPTION_END);
-	if (!h->d) {
-		free(h);
-		return -EADDRINUSE;
+	h->max_connections = o->max_connections ? o->max_connections :
+						  HTTPD_DEFAULT_MAX_CONNECTIONS;
+	h->max_per_ip = o->max_per_ip ? o->max_per_ip : HTTPD_DEFAULT_MAX_PER_IP;
+	h->timeout_s = o->timeout_s ? o->timeout_s : HTTPD_DEFAULT_TIMEOUT_S;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->wake, NULL);
+
+#define OPT(k, v, p) (opts[n++] = (struct MHD_OptionItem){ (k), (intptr_t)(v), (p) })
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+	/* Our own limit (on_accept) decides; libmicrohttpd's is only a backstop above it. */
+	OPT(MHD_OPTION_CONNECTION_LIMIT, h->max_connections + 16 * threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT, h->timeout_s, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, h);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, h);
+	if (threads > 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	if (tls) {
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem);
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	h->d = MHD_start_daemon(flags, (uint16_t)o->port, on_accept, h, on_request, h,
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!h->d)
+		goto fail;
+	if (pthread_create(&h->sweeper, NULL, sweep, h)) {
+		MHD_stop_daemon(h->d);
+		goto fail;
 	}
 	*out = h;
 	return 0;
+fail:
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	return -EADDRINUSE;
+}
+
+void httpd_stats(struct httpd *h, struct httpd_stats *out)
+{
+	pthread_mutex_lock(&h->lock);
+	*out = h->st;
+	pthread_mutex_unlock(&h->lock);
 }
 
 void httpd_stop(struct httpd *h)
 {
+	struct ip_count *ic, *tmp;
+
 	if (!h)
 		return;
+	pthread_mutex_lock(&h->lock);
+	h->stopping = 1;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->lock);
+	pthread_join(h->sweeper, NULL);
 	MHD_stop_daemon(h->d);
+	HASH_ITER (hh, h->ips, ic, tmp) {
+		HASH_DEL(h->ips, ic);
+		free(ic);
+	}
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

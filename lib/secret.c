@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +7,7 @@
 
 char *secret_read(const char *path)
 {
-	char buf[16385];
+	char buf[SECRET_MAX_LEN + 64];
 	FILE *f = fopen(path, "r");
 	size_t n;
 
@@ -16,6 +17,14 @@ char *secret_read(const char *path)
 	fclose(f);
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		n--;
+	if (n > SECRET_MAX_LEN) {
+		errno = EFBIG;
+		return NULL;
+	}
+	if (n == 0) {
+		errno = ENODATA;
+		return NULL;
+	}
 	buf[n] = '\0';
 	return strdup(buf);
 }

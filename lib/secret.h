@@ -2,9 +2,13 @@
 #ifndef FLOWLENS_SECRET_H
 #define FLOWLENS_SECRET_H
 
+/* The longest bearer token agent and collector take (both refuse longer ones alike). */
+#define SECRET_MAX_LEN 4096
+
 /*
- * Reads a bearer token file (a mounted Secret, a projected service account token): at most
- * 16 KiB, trailing newlines and spaces removed. malloc'd; NULL when unreadable.
+ * Reads a bearer token file (a mounted Secret, a projected service account token), trailing
+ * newlines and spaces removed. malloc'd; NULL with errno set when unreadable (fopen's errno),
+ * longer than SECRET_MAX_LEN (EFBIG) or empty (ENODATA).
  */
 char *secret_read(const char *path);
 

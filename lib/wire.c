@@ -114,6 +114,8 @@ struct arena_chunk {
 struct wire_arena {
 	struct arena_chunk *chunks;
 	size_t next_cap;
+	size_t budget; /* bytes the chunks may still take */
+	int exhausted; /* an allocation was refused for the budget */
 };
 
 static void *arena_alloc(void *ud, size_t size)
@@ -125,6 +127,13 @@ static void *arena_alloc(void *ud, size_t size)
 	if (!c || c->used + need > c->cap) {
 		size_t cap = a->next_cap > need ? a->next_cap : need;
 
+		if (cap > a->budget)
+			cap = need; /* the last chunk: exactly what is asked, if the budget has it */
+		if (cap > a->budget) {
+			a->exhausted = 1;
+			return NULL; /* protobuf-c then fails the unpack */
+		}
+		a->budget -= cap;
 		c = malloc(sizeof(*c) + cap);
 		if (!c)
 			return NULL;
@@ -230,14 +239,24 @@ enum wire_result wire_decode(const uint8_t *in, size_t len, size_t max_decompres
 		*why = "out of memory";
 		return WIRE_ERR_NOMEM;
 	}
+	/*
+	 * Protobuf amplifies: an empty FlowAggregate is 2 bytes on the wire and a ~200-byte
+	 * struct once unpacked. Real batches unpack to less than WIRE_DECODE_FACTOR times their
+	 * size; anything that would need more is refused before it can take the memory.
+	 */
+	arena->budget = raw_len * WIRE_DECODE_FACTOR + WIRE_DECODE_SLACK;
 	arena->next_cap = raw_len * 2 + 4096;
 	alloc.allocator_data = arena;
 	b = flowlens__v1__batch__unpack(&alloc, raw_len, raw);
 	free(raw);
 	if (!b) {
+		int over = arena->exhausted;
+
 		arena_release(arena);
-		*why = "body is not a serialized flowlens.v1.Batch";
-		return WIRE_ERR_PROTOBUF;
+		*why = over ? "body unpacks to more than " WIRE_DECODE_FACTOR_TEXT
+			      " times its size (empty messages?)" :
+			      "body is not a serialized flowlens.v1.Batch";
+		return over ? WIRE_ERR_AMPLIFIED : WIRE_ERR_PROTOBUF;
 	}
 	if (b->schema_version == 0 || b->schema_version > WIRE_SCHEMA_VERSION) {
 		int newer = b->schema_version != 0;

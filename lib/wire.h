@@ -26,7 +26,13 @@ enum wire_result {
 	WIRE_ERR_INVALID, /* a Batch, but not one we can apply (reason in *why) */
 	WIRE_ERR_VERSION, /* a schema version newer than ours */
 	WIRE_ERR_NOMEM,
+	WIRE_ERR_AMPLIFIED, /* would unpack to more than WIRE_DECODE_FACTOR times its size */
 };
+
+/* Memory a decoded batch may take: this many times its decompressed size, plus the slack. */
+#define WIRE_DECODE_FACTOR 8
+#define WIRE_DECODE_FACTOR_TEXT "8"
+#define WIRE_DECODE_SLACK (64u << 10)
 
 /* Serializes and compresses b. *out is malloc'd. Returns 0 or -errno. */
 int wire_encode(const Flowlens__V1__Batch *b, uint8_t **out, size_t *len);

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Netlink bursts: hundreds of pod interfaces created (and deleted) at once, as a node full of
+# pods starting together does. The agent must end up attached to exactly the live interfaces
+# (ground truth: `ip link` and the kernel's own list of BPF links / TC filters), answer HTTP
+# with more descriptors open than select() could watch (FD_SETSIZE 1024), and say how often it
+# had to resync and reconcile. Counts: BURST_TCX (default 500), BURST_TC (default 1000).
+source "$(dirname "$0")/lib.sh"
+echo "burst.sh: lab $LAB_ID"
+
+lab_node n1
+NS=$(lab_ns n1)
+
+veths() { # add|del PREFIX FROM TO: one `ip -batch` so the kernel sends the events in a burst
+	local op=$1 p=$2 i
+	for i in $(seq "$3" "$4"); do
+		if [ "$op" = add ]; then
+			printf 'link add %s%04x type veth peer name q%s%04x\n' "$p" "$i" "$p" "$i"
+		else
+			printf 'link del %s%04x\n' "$p" "$i"
+		fi
+	done >"$WORK/batch"
+	ip -n "$NS" -batch "$WORK/batch"
+}
+live() { ip -n "$NS" -o link show | grep -c ": $1[0-9a-f]*@" ; }
+attached() { # sum of flowlens_agent_interfaces over kinds and modes
+	lab_exec n1 curl -sf --max-time 5 http://127.0.0.1:9810/metrics |
+		awk '$1 ~ /^flowlens_agent_interfaces\{/ { s += $2 } END { print s + 0 }'
+}
+# wait_attached WANT: up to 90 s for the agent's count to reach WANT
+wait_attached() {
+	local i n
+	for i in $(seq 1 90); do
+		n=$(attached)
+		[ "$n" = "$1" ] && break
+		sleep 1
+	done
+	echo "$n"
+}
+tc_filters() { # interfaces with our ingress filter, PREFIX
+	local d n=0
+	for d in $(ip -n "$NS" -o link show | sed -n "s/^[0-9]*: \($1[0-9a-f]*\)@.*/\1/p"); do
+		ip -n "$NS" -o link show dev "$d" >/dev/null 2>&1 || continue
+		tc -n "$NS" filter show dev "$d" ingress 2>/dev/null | grep -q flowlens_ && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+N=${BURST_TCX:-500}
+agent_start n1 --attach-mode tcx -i 'bx*' || exit 1
+read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
+veths add bx 1 "$N"
+want=$(live bx)
+check_eq "tcx: $N interfaces created at once, all attached" "$(wait_attached "$want")" "$want"
+check_eq "tcx: BPF links = 2 per live interface" \
+	"$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" "$((2 * want))"
+pid=${AGENT_PID[n1]}
+fds=$(ls "/proc/$pid/fd" | wc -l)
+check_true "tcx: HTTP answers with $fds descriptors open (> FD_SETSIZE 1024)" \
+	bash -c "[ $fds -gt 1024 ] && ip netns exec $NS curl -sf --max-time 5 -o /dev/null http://127.0.0.1:9810/metrics"
+veths del bx 1 $((N / 2))
+want=$(live bx)
+check_eq "tcx: half deleted at once, the rest attached" "$(wait_attached "$want")" "$want"
+check_eq "tcx: BPF links = 2 per live interface after the deletions" \
+	"$(bpftool link show | grep -cE "prog ($IN_ID|$EG_ID)\b")" "$((2 * want))"
+echo "  resyncs after overruns: $(agent_metric n1 flowlens_agent_netlink_overruns_total)," \
+	"dump retries: $(agent_metric n1 flowlens_agent_netlink_dump_retries_total)," \
+	"reconciles: $(agent_metric n1 'flowlens_agent_reconciles_total{result="ok"}')," \
+	"repairs: $(agent_metric n1 flowlens_agent_reconcile_repairs_total)"
+agent_stop n1 || fail "agent exit status (tcx)"
+veths del bx $((N / 2 + 1)) "$N"
+
+N=${BURST_TC:-1000}
+agent_start n1 --attach-mode tc -i 'bt*' || exit 1
+veths add bt 1 "$N"
+want=$(live bt)
+check_eq "legacy tc: $N interfaces created at once, all attached" "$(wait_attached "$want")" "$want"
+check_eq "legacy tc: interfaces holding our ingress filter" "$(tc_filters bt)" "$want"
+pid=${AGENT_PID[n1]}
+check_true "legacy tc: HTTP answers" lab_exec n1 curl -sf --max-time 5 -o /dev/null http://127.0.0.1:9810/healthz
+echo "  resyncs after overruns: $(agent_metric n1 flowlens_agent_netlink_overruns_total)," \
+	"dump retries: $(agent_metric n1 flowlens_agent_netlink_dump_retries_total)," \
+	"reconciles: $(agent_metric n1 'flowlens_agent_reconciles_total{result="ok"}')," \
+	"repairs: $(agent_metric n1 flowlens_agent_reconcile_repairs_total)"
+agent_stop n1 || fail "agent exit status (tc)"
+check_eq "legacy tc: our filters after a clean exit" "$(tc_filters bt)" 0
+veths del bt 1 "$N"
+
+# The same burst into a notification buffer far too small for it: overruns, resyncs whose
+# dumps the kernel flags as interrupted while links keep coming, and the periodic reconcile;
+# the end state must still be exact.
+N=${BURST_SMALL:-400}
+agent_start n1 --attach-mode tc -i 'bs*' --netlink-rcvbuf-bytes 4096 --reconcile-interval 2s || exit 1
+veths add bs 1 "$N"
+veths del bs 1 $((N / 4))
+want=$(live bs)
+check_eq "small buffer: $N created, $((N / 4)) deleted, all live attached" "$(wait_attached "$want")" "$want"
+check_eq "small buffer: interfaces holding our ingress filter" "$(tc_filters bs)" "$want"
+ovr=$(agent_metric n1 flowlens_agent_netlink_overruns_total)
+check_true "small buffer: the burst overran the notifications ($ovr resyncs)" test "${ovr:-0}" -gt 0
+echo "  dump retries: $(agent_metric n1 flowlens_agent_netlink_dump_retries_total)," \
+	"reconciles: $(agent_metric n1 'flowlens_agent_reconciles_total{result="ok"}')," \
+	"repairs: $(agent_metric n1 flowlens_agent_reconcile_repairs_total)"
+agent_stop n1 || fail "agent exit status (small buffer)"
+veths del bs $((N / 4 + 1)) "$N"
+finish
