@@ -44,18 +44,12 @@ enum batch_result {
 };
 
 static const char *const result_names[RES_MAX] = {
-	"applied",
-	"duplicate",
-	"unauthorized",
-	"unsupported_media_type",
-	"too_large",
-	"decompressed_too_large",
-	"decoded_too_large",
-	"malformed",
-	"invalid",
-	"unsupported_version",
-	"unavailable",
-	"not_durable",
+	"applied",	     "duplicate",
+	"unauthorized",	     "unsupported_media_type",
+	"too_large",	     "decompressed_too_large",
+	"decoded_too_large", "malformed",
+	"invalid",	     "unsupported_version",
+	"unavailable",	     "not_durable",
 	"too_many_agents",
 };
 
@@ -84,6 +78,7 @@ struct collector_options {
 	uint64_t join_wait_ms;
 	uint64_t ip_history_ms;
 	uint64_t max_joins;
+	uint64_t agent_protect_ms;
 	uint64_t max_connections;
 	uint64_t max_connections_per_ip;
 	uint64_t request_timeout_ms;
@@ -134,7 +129,11 @@ static const char usage_text[] =
 	"                                overflow series [FLOWLENS_MAX_SERIES, 100000]\n"
 	"      --series-ttl DURATION     stop exporting a series not updated for this long\n"
 	"                                [FLOWLENS_SERIES_TTL, 5m]\n"
-	"      --max-agents N            nodes tracked for de-duplication [FLOWLENS_MAX_AGENTS, 10000]\n"
+	"      --max-agents N            agent processes tracked for de-duplication; when full,\n"
+	"                                the one seen longest ago gives its place\n"
+	"                                [FLOWLENS_MAX_AGENTS, 10000]\n"
+	"      --agent-protect DURATION  ...unless it sent within this long (then the new agent\n"
+	"                                gets 503 and retries) [FLOWLENS_AGENT_PROTECT, 2m]\n"
 	"      --shutdown-grace DURATION after SIGTERM, refuse batches (agents retry them) and\n"
 	"                                keep serving /metrics this long so the last values are\n"
 	"                                scraped [FLOWLENS_SHUTDOWN_GRACE, 15s]\n"
@@ -214,6 +213,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_MAX_CONNS_IP,
 	OPT_REQ_TIMEOUT,
+	OPT_AGENT_PROTECT,
 };
 
 static const struct option long_opts[] = {
@@ -243,21 +243,40 @@ static const struct option long_opts[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
 	{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
+	{ "agent-protect", required_argument, NULL, OPT_AGENT_PROTECT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char *const env_names[] = {
-	"FLOWLENS_LISTEN",	 "FLOWLENS_TOKEN_FILE",	       "FLOWLENS_TLS_CERT_FILE",
-	"FLOWLENS_TLS_KEY_FILE", "FLOWLENS_MAX_BODY_BYTES",    "FLOWLENS_MAX_DECOMPRESSED_BYTES",
-	"FLOWLENS_MAX_SERIES",	 "FLOWLENS_SERIES_TTL",	       "FLOWLENS_MAX_AGENTS",
-	"FLOWLENS_LOG_LEVEL",	 "FLOWLENS_SHUTDOWN_GRACE",    "FLOWLENS_NEW_SERIES_HOLD",
-	"FLOWLENS_STATE_DIR",	 "FLOWLENS_SNAPSHOT_INTERVAL", "FLOWLENS_METADATA_FILE",
-	"FLOWLENS_KUBECONFIG",	 "FLOWLENS_IN_CLUSTER",	       "FLOWLENS_CLUSTER_CIDRS",
-	"FLOWLENS_POD_LABELS",	 "FLOWLENS_IP_LABELS",	       "FLOWLENS_JOIN_WAIT",
-	"FLOWLENS_IP_HISTORY",	 "FLOWLENS_MAX_JOINS",	       "FLOWLENS_MAX_CONNECTIONS",
-	"FLOWLENS_MAX_CONNECTIONS_PER_IP", "FLOWLENS_REQUEST_TIMEOUT",
+	"FLOWLENS_LISTEN",
+	"FLOWLENS_TOKEN_FILE",
+	"FLOWLENS_TLS_CERT_FILE",
+	"FLOWLENS_TLS_KEY_FILE",
+	"FLOWLENS_MAX_BODY_BYTES",
+	"FLOWLENS_MAX_DECOMPRESSED_BYTES",
+	"FLOWLENS_MAX_SERIES",
+	"FLOWLENS_SERIES_TTL",
+	"FLOWLENS_MAX_AGENTS",
+	"FLOWLENS_LOG_LEVEL",
+	"FLOWLENS_SHUTDOWN_GRACE",
+	"FLOWLENS_NEW_SERIES_HOLD",
+	"FLOWLENS_STATE_DIR",
+	"FLOWLENS_SNAPSHOT_INTERVAL",
+	"FLOWLENS_METADATA_FILE",
+	"FLOWLENS_KUBECONFIG",
+	"FLOWLENS_IN_CLUSTER",
+	"FLOWLENS_CLUSTER_CIDRS",
+	"FLOWLENS_POD_LABELS",
+	"FLOWLENS_IP_LABELS",
+	"FLOWLENS_JOIN_WAIT",
+	"FLOWLENS_IP_HISTORY",
+	"FLOWLENS_MAX_JOINS",
+	"FLOWLENS_MAX_CONNECTIONS",
+	"FLOWLENS_MAX_CONNECTIONS_PER_IP",
+	"FLOWLENS_REQUEST_TIMEOUT",
+	"FLOWLENS_AGENT_PROTECT",
 };
 
 static int parse_bool(const char *v, int *out)
@@ -372,6 +391,10 @@ static int apply_opt(struct collector_options *o, int id, const char *v, const c
 		if (opt_parse_u64(v, 1, 100000000, &o->max_joins))
 			goto bad;
 		return 0;
+	case OPT_AGENT_PROTECT:
+		if (opt_parse_duration(v, &o->agent_protect_ms))
+			goto bad;
+		return 0;
 	case OPT_MAX_CONNS:
 		if (opt_parse_u64(v, 4, 1000000, &o->max_connections))
 			goto bad;
@@ -419,6 +442,7 @@ static int parse_options(struct collector_options *o, int argc, char **argv)
 	o->join_wait_ms = 25000;
 	o->ip_history_ms = 10 * 60 * 1000;
 	o->max_joins = STORE_DEFAULT_MAX_JOINS;
+	o->agent_protect_ms = STORE_DEFAULT_AGENT_PROTECT_MS;
 	o->max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS;
 	o->max_connections_per_ip = HTTPD_DEFAULT_MAX_PER_IP;
 	o->request_timeout_ms = HTTPD_DEFAULT_TIMEOUT_S * 1000;
@@ -675,7 +699,8 @@ static int handle_batch(struct collector *c, const struct httpd_request *req,
 			       "them) until the log works again",
 			       strerror(-err));
 		c->last_wal_err = err;
-		return reply(c, resp, RES_NOT_DURABLE, 503, "could not log the batch durably; retry");
+		return reply(c, resp, RES_NOT_DURABLE, 503,
+			     "could not log the batch durably; retry");
 	}
 	c->last_wal_err = 0;
 	if (sr == STORE_APPLIED)
@@ -683,7 +708,7 @@ static int handle_batch(struct collector *c, const struct httpd_request *req,
 	if (sr == STORE_DUPLICATE)
 		return reply(c, resp, RES_DUPLICATE, 200, "already applied");
 	return reply(c, resp, RES_TOO_MANY_AGENTS, 503,
-		     "too many agents sent within the last 2 minutes (--max-agents)");
+		     "--max-agents reached by agents that all sent within --agent-protect; retry");
 }
 
 static void render_meta_metrics(struct collector *c, struct expo *e)
@@ -1024,8 +1049,8 @@ int main(int argc, char **argv)
 
 	err = load_token(&c);
 	if (err) {
-		pr_err("token file %s: %s (a token needs at least 16 and at most 4096 characters)", c.o.token_file,
-		       token_error(err));
+		pr_err("token file %s: %s (a token needs at least 16 and at most 4096 characters)",
+		       c.o.token_file, token_error(err));
 		goto out;
 	}
 	pthread_mutex_init(&c.decode_lock, NULL);
@@ -1044,6 +1069,7 @@ int main(int argc, char **argv)
 	scfg.max_agents = c.o.max_agents;
 	scfg.zero_hold_ms = c.o.zero_hold_ms;
 	scfg.max_joins = c.o.max_joins;
+	scfg.agent_protect_ms = c.o.agent_protect_ms;
 	err = store_new(&c.store, &scfg);
 	if (err)
 		goto out;
@@ -1144,8 +1170,8 @@ int main(int argc, char **argv)
 		store_tick(c.store, now_ms());
 		store_expire(c.store, now_ms());
 		/* A log that failed is repaired by the next snapshot: try it every second. */
-		if (c.persist && (now_ms() - last_snapshot >= c.o.snapshot_ms ||
-				  persist_broken(c.persist))) {
+		if (c.persist &&
+		    (now_ms() - last_snapshot >= c.o.snapshot_ms || persist_broken(c.persist))) {
 			take_snapshot(&c);
 			last_snapshot = now_ms();
 		}

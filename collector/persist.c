@@ -126,7 +126,8 @@ static int replay(struct persist *p, struct store *s, size_t max_decompressed, u
 		if (n) {
 			if (wire_decode(m + off + sizeof(h), h.len, max_decompressed, &wb, &why) ==
 			    WIRE_OK) {
-				uint64_t when = store_mono_of_unix(now_ms, unix_now_ms(), h.unix_ms);
+				uint64_t when =
+					store_mono_of_unix(now_ms, unix_now_ms(), h.unix_ms);
 
 				if (store_apply(s, wb.b, when) == STORE_APPLIED)
 					st->replayed++;

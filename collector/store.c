@@ -205,6 +205,8 @@ int store_new(struct store **out, const struct store_config *cfg)
 		s->cfg.max_pending = 100000;
 	if (!s->cfg.max_joins)
 		s->cfg.max_joins = STORE_DEFAULT_MAX_JOINS;
+	if (!s->cfg.agent_protect_ms)
+		s->cfg.agent_protect_ms = STORE_DEFAULT_AGENT_PROTECT_MS;
 	*out = s;
 	return 0;
 }
@@ -920,7 +922,7 @@ static struct agent *agent_evictable(struct store *s, uint64_t now_ms)
 {
 	struct agent *a = s->agents; /* kept in order of last batch: the head is the oldest */
 
-	return a && a->last_seen_ms + STORE_AGENT_PROTECT_MS <= now_ms ? a : NULL;
+	return a && a->last_seen_ms + s->cfg.agent_protect_ms <= now_ms ? a : NULL;
 }
 
 enum store_result store_check(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
@@ -942,7 +944,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 	if (!a) {
 		/*
 		 * Full (--max-agents): the agent seen longest ago gives its place, unless it
-		 * sent within STORE_AGENT_PROTECT_MS. Forgetting its last seq only matters if
+		 * sent within agent_protect_ms. Forgetting its last seq only matters if
 		 * it later retries a batch already applied; that is counted as an eviction.
 		 */
 		if (s->n_agents >= s->cfg.max_agents) {

@@ -36,6 +36,8 @@ struct store_config {
 	uint64_t join_wait_ms;
 	size_t max_pending; /* aggregates waiting so; beyond it they are applied at once */
 	size_t max_joins; /* connections whose dialed address is remembered; 0: the default */
+	/* At max_agents, an agent that sent within this long keeps its place; 0: the default */
+	uint64_t agent_protect_ms;
 };
 
 #define STORE_DEFAULT_MAX_JOINS 200000
@@ -48,8 +50,7 @@ enum store_result {
 
 /* Dedup state of an agent process idle this long is forgotten. */
 #define STORE_AGENT_FORGET_MS (24ULL * 3600 * 1000)
-/* With --max-agents reached, an agent that sent within this long keeps its place. */
-#define STORE_AGENT_PROTECT_MS (2ULL * 60 * 1000)
+#define STORE_DEFAULT_AGENT_PROTECT_MS (2ULL * 60 * 1000)
 
 struct store_stats {
 	uint64_t series;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +15,7 @@
 #include <microhttpd.h>
 #include <uthash.h>
 #include "httpd.h"
+#include "log.h"
 
 /* Open connections of one client address (IPv4 as IPv4-mapped IPv6). */
 struct ip_count {
@@ -110,6 +113,19 @@ unsigned long httpd_raise_nofile(void)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return (unsigned long)rl.rlim_cur;
+}
+
+/* libmicrohttpd's messages are per connection: at info level an attacker would write our log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	if (log_level < LOG_LVL_DEBUG)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	pr_debug("http: %s", msg);
 }
 
 static void count_reject(struct httpd *h, enum httpd_reject r)
@@ -454,8 +470,8 @@ int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler
 	h->precheck = o->precheck;
 	h->ctx = ctx;
 	h->max_body = o->max_body;
-	h->max_connections = o->max_connections ? o->max_connections :
-						  HTTPD_DEFAULT_MAX_CONNECTIONS;
+	h->max_connections =
+		o->max_connections ? o->max_connections : HTTPD_DEFAULT_MAX_CONNECTIONS;
 	h->max_per_ip = o->max_per_ip ? o->max_per_ip : HTTPD_DEFAULT_MAX_PER_IP;
 	h->timeout_s = o->timeout_s ? o->timeout_s : HTTPD_DEFAULT_TIMEOUT_S;
 	pthread_mutex_init(&h->lock, NULL);
@@ -463,6 +479,7 @@ int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler
 
 #define OPT(k, v, p) (opts[n++] = (struct MHD_OptionItem){ (k), (intptr_t)(v), (p) })
 	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL);
 	/* Our own limit (on_accept) decides; libmicrohttpd's is only a backstop above it. */
 	OPT(MHD_OPTION_CONNECTION_LIMIT, h->max_connections + 16 * threads, NULL);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, h->timeout_s, NULL);

@@ -57,11 +57,11 @@ struct httpd_options {
 #define HTTPD_DEFAULT_TIMEOUT_S 10
 
 /* Why a connection or request was turned away (flowlens_*_http_rejected_total{reason}). */
-#define HTTPD_REJECT_REASONS(X)                                                                  \
-	X(CONNECTION_LIMIT, "connection_limit")                                                  \
-	X(PER_IP_LIMIT, "per_ip_limit")                                                          \
-	X(DEADLINE, "deadline")                                                                  \
-	X(BODY_TOO_LARGE, "body_too_large")                                                      \
+#define HTTPD_REJECT_REASONS(X)                 \
+	X(CONNECTION_LIMIT, "connection_limit") \
+	X(PER_IP_LIMIT, "per_ip_limit")         \
+	X(DEADLINE, "deadline")                 \
+	X(BODY_TOO_LARGE, "body_too_large")     \
 	X(BAD_FRAMING, "bad_framing")
 
 enum httpd_reject {

@@ -244,7 +244,10 @@ enum wire_result wire_decode(const uint8_t *in, size_t len, size_t max_decompres
 	 * struct once unpacked. Real batches unpack to less than WIRE_DECODE_FACTOR times their
 	 * size; anything that would need more is refused before it can take the memory.
 	 */
-	arena->budget = raw_len * WIRE_DECODE_FACTOR + WIRE_DECODE_SLACK;
+	arena->budget = raw_len * WIRE_DECODE_FACTOR;
+	if (arena->budget > max_decompressed * WIRE_DECODE_CAP_FACTOR)
+		arena->budget = max_decompressed * WIRE_DECODE_CAP_FACTOR;
+	arena->budget += WIRE_DECODE_SLACK;
 	arena->next_cap = raw_len * 2 + 4096;
 	alloc.allocator_data = arena;
 	b = flowlens__v1__batch__unpack(&alloc, raw_len, raw);

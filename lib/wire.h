@@ -29,9 +29,14 @@ enum wire_result {
 	WIRE_ERR_AMPLIFIED, /* would unpack to more than WIRE_DECODE_FACTOR times its size */
 };
 
-/* Memory a decoded batch may take: this many times its decompressed size, plus the slack. */
-#define WIRE_DECODE_FACTOR 8
-#define WIRE_DECODE_FACTOR_TEXT "8"
+/*
+ * Memory a decoded batch may take: WIRE_DECODE_FACTOR times its decompressed size (the
+ * smallest valid aggregate, two IPv4 addresses in 14 bytes, unpacks to ~210), and never more
+ * than WIRE_DECODE_CAP_FACTOR times max_decompressed; plus the slack.
+ */
+#define WIRE_DECODE_FACTOR 24
+#define WIRE_DECODE_FACTOR_TEXT "24"
+#define WIRE_DECODE_CAP_FACTOR 8
 #define WIRE_DECODE_SLACK (64u << 10)
 
 /* Serializes and compresses b. *out is malloc'd. Returns 0 or -errno. */

@@ -7,6 +7,9 @@
  *           [--end-ms UNIX_MS]
  *           [--flow CLIENT,SERVER,PORT,PROTO,REPORTER,FPKTS,FBYTES,RPKTS,RBYTES
  *            [--dialed IP,PORT]]...   (--dialed: what the client of the flow before dialed)
+ *           [--empty-flows N]   N empty aggregates (2 bytes each on the wire)
+ *           [--join-flows N]    N client-side reports, each of its own client, that dialed
+ *                               10.100.0.10:80 to reach 10.1.1.3:80 (grows the join table)
  *   mkbatch --bomb BYTES      a zlib stream that inflates to BYTES zero bytes
  */
 #include <arpa/inet.h>
@@ -36,7 +39,7 @@ int main(int argc, char **argv)
 	static uint8_t dialed[MAX_FLOWS][16];
 	uint8_t boot[16] = { 0 };
 	int future = 0;
-	size_t n = 0;
+	size_t n = 0, n_empty = 0, n_join = 0;
 
 	b.schema_version = WIRE_SCHEMA_VERSION;
 	b.boot_id.data = boot;
@@ -83,6 +86,12 @@ int main(int argc, char **argv)
 			flows[n - 1].dialed_ip.len = fam == AF_INET ? 4 : 16;
 			flows[n - 1].dialed_port = port;
 			i++;
+		} else if (strcmp(a, "--empty-flows") == 0 && v) {
+			n_empty = strtoull(v, NULL, 10);
+			i++;
+		} else if (strcmp(a, "--join-flows") == 0 && v) {
+			n_join = strtoull(v, NULL, 10);
+			i++;
 		} else if (strcmp(a, "--future-field") == 0) {
 			future = 1;
 		} else if (strcmp(a, "--flow") == 0 && v && n < MAX_FLOWS) {
@@ -128,6 +137,44 @@ int main(int argc, char **argv)
 	}
 	b.n_flows = n;
 	b.flows = ptrs;
+	if (n_empty || n_join) {
+		static Flowlens__V1__FlowAggregate empty = FLOWLENS__V1__FLOW_AGGREGATE__INIT;
+		static Flowlens__V1__Counters one = {
+			PROTOBUF_C_MESSAGE_INIT(&flowlens__v1__counters__descriptor), 1, 100
+		};
+		static uint8_t srv[4] = { 10, 1, 1, 3 }, vip[4] = { 10, 100, 0, 10 };
+		size_t total = n + n_empty + n_join;
+		Flowlens__V1__FlowAggregate **all = calloc(total, sizeof(*all));
+		Flowlens__V1__FlowAggregate *jf = calloc(n_join ? n_join : 1, sizeof(*jf));
+		uint8_t(*cli)[4] = calloc(n_join ? n_join : 1, 4);
+
+		for (size_t k = 0; k < n; k++)
+			all[k] = ptrs[k];
+		for (size_t k = 0; k < n_empty; k++)
+			all[n + k] = &empty;
+		for (size_t k = 0; k < n_join; k++) {
+			Flowlens__V1__FlowAggregate *f = &jf[k];
+
+			flowlens__v1__flow_aggregate__init(f);
+			cli[k][0] = 10;
+			cli[k][1] = 9;
+			cli[k][2] = (uint8_t)(k >> 8);
+			cli[k][3] = (uint8_t)k;
+			if (k >= 65536)
+				cli[k][1] = (uint8_t)(10 + (k >> 16));
+			f->client_ip = (ProtobufCBinaryData){ 4, cli[k] };
+			f->server_ip = (ProtobufCBinaryData){ 4, srv };
+			f->dialed_ip = (ProtobufCBinaryData){ 4, vip };
+			f->server_port = 80;
+			f->dialed_port = 80;
+			f->protocol = 6;
+			f->reporter = 1;
+			f->forward = &one;
+			all[n + n_empty + k] = f;
+		}
+		b.n_flows = total;
+		b.flows = all;
+	}
 	{
 		size_t plen = flowlens__v1__batch__get_packed_size(&b);
 		uint8_t *buf = malloc(plen + 16), *out;
