@@ -566,7 +566,8 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		 expo_labels(lb, sizeof(lb), "result", "error", NULL), a->reconcile_errors);
 	counter_family(&e, "flowlens_agent_reconcile_repairs_total",
 		       "Interfaces a reconcile found unattached (attached them) or gone (forgot "
-		       "them): each one a missed event. Should stay 0.",
+		       "them): a missed event (or one that raced the reconcile's dump). Should "
+		       "stay near 0.",
 		       a->reconcile_repairs);
 	gauge_family(&e, "flowlens_agent_attach_failed_interfaces",
 		     "Interfaces that match but are not attached (retried at each reconcile).",
@@ -844,6 +845,9 @@ static void reconcile(struct agent *a)
 	if (mono_ms() - a->last_reconcile_ms < a->opts.reconcile_ms)
 		return;
 	a->last_reconcile_ms = mono_ms();
+	/* Events already queued are not misses: apply them before comparing. */
+	if (ifwatch_process(a->watch))
+		pr_debug("reconcile: pending events: resync failed; the dump below redoes it");
 	a->reconciling = 1;
 	err = ifwatch_resync(a->watch);
 	a->reconciling = 0;

@@ -1289,6 +1289,14 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.bytes = x->bytes;
 		r.packets = x->packets;
 		r.created_unix_ms = now_unix_ms - (now_ms - x->created_ms);
+		/*
+		 * Shown as 0 and then, while draining, at its real value: the hold is over for
+		 * every scraper. Resumed by the next process it would drop back to 0 for the rest
+		 * of the hold, and Prometheus would count that as a reset (the soak test found it).
+		 */
+		if (s->draining && x->zero_shown &&
+		    x->created_ms + s->cfg.zero_hold_ms > now_ms)
+			r.created_unix_ms = now_unix_ms - s->cfg.zero_hold_ms;
 		r.hist_bounds = x->h ? x->h->nb : 0;
 		err = put(f, &crc, &r, sizeof(r));
 		err = err ?: put(f, &crc, x->key, x->key_len);

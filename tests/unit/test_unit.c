@@ -384,6 +384,31 @@ static void test_store_snapshot(void)
 	store_free(a);
 	fclose(f);
 
+	/*
+	 * Shown as 0, then at its real value while draining, then saved: the next process must
+	 * not show it as 0 again for the rest of the hold (Prometheus: a reset, counted twice).
+	 */
+	cfg.zero_hold_ms = 10000;
+	store_new(&a, &cfg);
+	store_apply(a, &t.b, 1000);
+	ra = render(a, 1500); /* held: 0, marked shown */
+	store_set_draining(a);
+	rb = render(a, 2000); /* draining: the real value */
+	CHECK(strstr(ra, "} 0\n") && !strstr(rb, "} 0\n"), "0 first, then real while draining");
+	free(ra);
+	free(rb);
+	f = tmpfile();
+	CHECK(store_save(a, f, 2500, 1700000002500ULL) == 0, "save while draining");
+	rewind(f);
+	store_new(&b, &cfg);
+	CHECK(store_restore(b, f, 503000, 1700000003000ULL) == 0, "restore");
+	rb = render(b, 503100);
+	CHECK(!strstr(rb, "} 0\n"), "restored: real value, no second hold:\n%s", rb);
+	free(rb);
+	store_free(b);
+	store_free(a);
+	fclose(f);
+
 	CHECK(store_mono_of_unix(50000, 1700000048000ULL, 1700000047000ULL) == 49000,
 	      "one second ago");
 	CHECK(store_mono_of_unix(500, 1700000048000ULL, 1700000040000ULL) == 0,
