@@ -150,4 +150,5 @@ for damage in bitflip truncate empty; do
 		fail "snapshot $damage: the collector did not start"
 	fi
 done
+check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
 finish

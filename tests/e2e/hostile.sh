@@ -165,4 +165,5 @@ check_eq "50,000 dialed connections applied" "$(post "$WORK/j.bin")" 200
 check_eq "join entries held at --max-joins" "$(coll_metric flowlens_collector_join_entries)" 1000
 check_eq "join entries evicted, oldest first" "$(coll_metric flowlens_collector_join_evicted_total)" 49000
 coll_stop
+check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0
 finish
