@@ -1092,6 +1092,11 @@ int main(int argc, char **argv)
 				(unsigned long long)c.restored.replayed,
 				(unsigned long long)c.restored.duplicates);
 		}
+		/*
+		 * What waited past its time while the collector was down is applied before the
+		 * first scrape: Prometheus saw the old process apply it.
+		 */
+		store_tick(c.store, now_ms());
 		/* Fold the replayed log into a snapshot right away. */
 		if (persist_snapshot(c.persist, c.store, now_ms()))
 			pr_warn("writing a snapshot to %s failed", c.o.state_dir);

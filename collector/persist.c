@@ -176,7 +176,13 @@ int persist_load(struct persist *p, struct store **s, const struct store_config 
 	path_in(p, "snapshot", path, sizeof(path));
 	f = fopen(path, "rb");
 	if (f) {
-		err = store_restore(*s, f, now_ms, unix_now_ms());
+		struct stat sb;
+		uint64_t saved = unix_now_ms();
+
+		if (fstat(fileno(f), &sb) == 0)
+			saved = (uint64_t)sb.st_mtim.tv_sec * 1000 +
+				(uint64_t)sb.st_mtim.tv_nsec / 1000000;
+		err = store_restore(*s, f, now_ms, unix_now_ms(), saved);
 		fclose(f);
 		if (err == -ENOMEM)
 			return err;

@@ -1339,7 +1339,8 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 	return err;
 }
 
-int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
+int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms,
+		  uint64_t saved_unix_ms)
 {
 	uint32_t hdr[2], crc32v;
 	uLong crc = crc32(0, NULL, 0);
@@ -1438,7 +1439,12 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		p->rev_bytes += r.rev_bytes;
 		p->start_unix_ms = r.start_unix_ms;
 		p->when_unix_ms = r.when_unix_ms;
-		p->deadline_ms = now_ms + r.wait_left_ms;
+		/*
+		 * The wait counts from when the snapshot was written: after a crash the old
+		 * process may already have applied this aggregate, and Prometheus has seen it;
+		 * applied only now + wait, the counter would go back down meanwhile (a reset).
+		 */
+		p->deadline_ms = store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms) + r.wait_left_ms;
 	}
 	s->series_gen++;
 	if (fread(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v) || crc32v != (uint32_t)crc)

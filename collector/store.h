@@ -93,7 +93,9 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms);
  * snapshot.
  */
 int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms);
-int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms);
+/* saved_unix_ms: when the snapshot was written; waits resume from then, not from now. */
+int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms,
+		  uint64_t saved_unix_ms);
 /* The monotonic time (as now_ms counts) of a past Unix time; 0 if before the clock began. */
 uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms);
 /* Changes the new-series hold; 0 exports every real value from now on. */

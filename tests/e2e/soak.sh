@@ -148,7 +148,8 @@ done
 check_eq "$SOAK_PODS pods churned in $ROUNDS rounds: attachments = live interfaces after every burst" "$mismatch" 0
 end_fds=$(fds "$APID")
 end_rss=$(rss_kb "$APID")
-check_eq "agent descriptors flat after warm-up" "$end_fds" "$warm_fds"
+check_true "agent descriptors flat after warm-up ($warm_fds -> $end_fds; an HTTP client may hold one)" \
+	test "$end_fds" -le $((warm_fds + 2))
 check_true "agent RSS flat after warm-up ($warm_rss -> $end_rss kB, < +8 MiB)" test $((end_rss - warm_rss)) -lt 8192
 check_true "collector descriptors flat over its last life ($cfds0 -> $(fds "$COLL_PID"))" \
 	test "$(fds "$COLL_PID")" -le $((cfds0 + 8))

@@ -363,7 +363,7 @@ static void test_store_snapshot(void)
 	size = ftell(f);
 	rewind(f);
 	store_new(&b, &cfg);
-	CHECK(store_restore(b, f, 50000, 1700000048000ULL) == 0, "restore");
+	CHECK(store_restore(b, f, 50000, 1700000048000ULL, 1700000048000ULL) == 0, "restore");
 	ra = render(a, 60000);
 	rb = render(b, 60000);
 	CHECK(strcmp(ra, rb) == 0, "restored series render the same:\n%s\nvs\n%s", ra, rb);
@@ -379,7 +379,7 @@ static void test_store_snapshot(void)
 	fputc(c ^ 0x55, f);
 	rewind(f);
 	store_new(&b, &cfg);
-	CHECK(store_restore(b, f, 50000, 1700000048000ULL) == -EINVAL, "damaged snapshot refused");
+	CHECK(store_restore(b, f, 50000, 1700000048000ULL, 1700000048000ULL) == -EINVAL, "damaged snapshot refused");
 	store_free(b);
 	store_free(a);
 	fclose(f);
@@ -401,7 +401,7 @@ static void test_store_snapshot(void)
 	CHECK(store_save(a, f, 2500, 1700000002500ULL) == 0, "save while draining");
 	rewind(f);
 	store_new(&b, &cfg);
-	CHECK(store_restore(b, f, 503000, 1700000003000ULL) == 0, "restore");
+	CHECK(store_restore(b, f, 503000, 1700000003000ULL, 1700000003000ULL) == 0, "restore");
 	rb = render(b, 503100);
 	CHECK(!strstr(rb, "} 0\n"), "restored: real value, no second hold:\n%s", rb);
 	free(rb);
