@@ -1294,8 +1294,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		 * every scraper. Resumed by the next process it would drop back to 0 for the rest
 		 * of the hold, and Prometheus would count that as a reset (the soak test found it).
 		 */
-		if (s->draining && x->zero_shown &&
-		    x->created_ms + s->cfg.zero_hold_ms > now_ms)
+		if (s->draining && x->zero_shown && x->created_ms + s->cfg.zero_hold_ms > now_ms)
 			r.created_unix_ms = now_unix_ms - s->cfg.zero_hold_ms;
 		r.hist_bounds = x->h ? x->h->nb : 0;
 		err = put(f, &crc, &r, sizeof(r));
@@ -1444,7 +1443,8 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		 * process may already have applied this aggregate, and Prometheus has seen it;
 		 * applied only now + wait, the counter would go back down meanwhile (a reset).
 		 */
-		p->deadline_ms = store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms) + r.wait_left_ms;
+		p->deadline_ms =
+			store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms) + r.wait_left_ms;
 	}
 	s->series_gen++;
 	if (fread(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v) || crc32v != (uint32_t)crc)

@@ -379,7 +379,8 @@ static void test_store_snapshot(void)
 	fputc(c ^ 0x55, f);
 	rewind(f);
 	store_new(&b, &cfg);
-	CHECK(store_restore(b, f, 50000, 1700000048000ULL, 1700000048000ULL) == -EINVAL, "damaged snapshot refused");
+	CHECK(store_restore(b, f, 50000, 1700000048000ULL, 1700000048000ULL) == -EINVAL,
+	      "damaged snapshot refused");
 	store_free(b);
 	store_free(a);
 	fclose(f);
