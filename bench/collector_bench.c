@@ -36,6 +36,22 @@ static long rss_kib(void)
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/*
+ * The render yields the collector's lock every STORE_RENDER_CHUNK series: the longest stretch
+ * between yields is the longest a batch waits for the lock behind a scrape.
+ */
+static double hold_last, hold_max;
+
+static void hold_mark(void *arg)
+{
+	double t = cpu_now();
+
+	(void)arg;
+	if (t - hold_last > hold_max)
+		hold_max = t - hold_last;
+	hold_last = t;
+}
+
 /* Encodes batch number i of PER_BATCH aggregates with distinct client addresses. */
 static int encode_batch(uint64_t i, uint64_t seq, uint8_t **out, size_t *len)
 {
@@ -88,8 +104,8 @@ int main(int argc, char **argv)
 	uint64_t seq = 1;
 
 	printf("collector-bench: batches of %d aggregates (2 series each), one core\n", PER_BATCH);
-	printf("%10s %16s %16s %12s %12s %14s\n", "series", "ingest new/s", "ingest known/s",
-	       "render ms", "render MiB", "bytes/series");
+	printf("%10s %16s %16s %12s %12s %14s %12s\n", "series", "ingest new/s", "ingest known/s",
+	       "render ms", "render MiB", "bytes/series", "lock hold ms");
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t n = sizes[si], batches = n / 2 / PER_BATCH;
 		struct store_config cfg = { .max_series = n + 16,
@@ -135,14 +151,18 @@ int main(int argc, char **argv)
 			}
 		}
 		t0 = cpu_now();
+		hold_last = t0;
+		hold_max = 0;
 		expo_open(&e);
-		store_render(s, &e, 2);
+		store_render(s, &e, 2, hold_mark, NULL);
+		hold_mark(NULL);
 		expo_close(&e, &out, &len);
 		t_render = cpu_now() - t0;
-		printf("%10llu %16.0f %16.0f %12.1f %12.1f %14.0f\n", (unsigned long long)n,
+		printf("%10llu %16.0f %16.0f %12.1f %12.1f %14.0f %12.2f\n", (unsigned long long)n,
 		       (double)(batches * PER_BATCH) / t_new,
 		       (double)(batches * PER_BATCH) / t_known, t_render * 1000,
-		       (double)len / (1 << 20), (double)(rss1 - rss0) * 1024 / (double)n);
+		       (double)len / (1 << 20), (double)(rss1 - rss0) * 1024 / (double)n,
+		       hold_max * 1000);
 		free(out);
 		store_free(s);
 		for (uint64_t b = 0; b < batches; b++)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -810,6 +811,16 @@ static void render_http_metrics(struct collector *c, struct expo *e)
 			 hs.rejected[r]);
 }
 
+/* Between chunks of a large /metrics: batches waiting for the lock go first. */
+static void render_yield(void *arg)
+{
+	struct collector *c = arg;
+
+	pthread_mutex_unlock(&c->lock);
+	sched_yield();
+	pthread_mutex_lock(&c->lock);
+}
+
 static int render_metrics(struct collector *c, char **out, size_t *len)
 {
 	char lb[EXPO_LABELS_MAX];
@@ -922,7 +933,7 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	expo_u64(&e, "flowlens_collector_join_evicted_total", NULL, st.joins_evicted_total);
 	render_http_metrics(c, &e);
 	render_meta_metrics(c, &e);
-	store_render(c->store, &e, now_ms());
+	store_render(c->store, &e, now_ms(), render_yield, c);
 	pthread_mutex_unlock(&c->lock);
 	return expo_close(&e, out, len);
 }

@@ -183,6 +183,7 @@ struct store {
 	struct node_name *node_names;
 	uint32_t n_node_names;
 	uint64_t series_gen; /* changes whenever a series is freed: cached pointers go stale */
+	int rendering; /* renders in progress (they yield the caller's lock): nothing is freed */
 	int draining;
 	struct store_stats st;
 };
@@ -994,6 +995,8 @@ void store_expire(struct store *s, uint64_t now_ms)
 	struct agent *a, *at;
 	struct join *j, *jt;
 
+	if (s->rendering)
+		return; /* a render is walking the series between yields: next tick */
 	/* Dedup state outlives any retry an agent would still make (its buffer is bounded). */
 	HASH_ITER (hh, s->agents, a, at) {
 		if (a->last_seen_ms + STORE_AGENT_FORGET_MS > now_ms)
@@ -1061,8 +1064,22 @@ static size_t u64_str(uint64_t v, char *out)
 	return n;
 }
 
+struct render_pace {
+	void (*yield)(void *);
+	void *arg;
+	unsigned int since;
+};
+
+static void pace(struct render_pace *p)
+{
+	if (p->yield && ++p->since >= STORE_RENDER_CHUNK) {
+		p->since = 0;
+		p->yield(p->arg);
+	}
+}
+
 static void render_family(struct store *s, struct expo *e, enum family fam, const char *name,
-			  const char *help, int bytes, uint64_t now_ms)
+			  const char *help, int bytes, uint64_t now_ms, struct render_pace *rp)
 {
 	size_t nlen = strlen(name);
 	char num[26];
@@ -1074,6 +1091,7 @@ static void render_family(struct store *s, struct expo *e, enum family fam, cons
 		uint64_t v;
 		size_t n;
 
+		pace(rp);
 		if (x->key[0] != (char)fam)
 			continue;
 		v = series_held(s, x, now_ms) ? 0 : bytes ? x->bytes : x->packets;
@@ -1095,7 +1113,8 @@ static const char *const hist_help[N_HIST] = {
 	"at the reporter's interface; unanswered queries are not in it.",
 };
 
-static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
+static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
+			      struct render_pace *rp)
 {
 	static const uint64_t zeros[WIRE_HIST_BOUNDS_MAX + 1];
 	char name[128], labels[LABELS_TEXT_MAX];
@@ -1109,6 +1128,7 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
 			size_t ll;
 			int held;
 
+			pace(rp);
 			if (x->key[0] != (char)FAM_HIST || !x->h || x->h->name_len != nl ||
 			    memcmp(x->key + 1, hist_names[h], nl))
 				continue;
@@ -1125,48 +1145,56 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms)
 	}
 }
 
-void store_render(struct store *s, struct expo *e, uint64_t now_ms)
+void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield)(void *),
+		  void *yield_arg)
 {
+	struct render_pace rp = { .yield = yield, .arg = yield_arg };
+
+	s->rendering++;
 	render_family(s, e, FAM_FLOW, "flowlens_flow_bytes_total",
 		      "L3 bytes of flows from the source (the initiator) to the destination (the "
 		      "backend that answered; destination_service and destination_port are what "
 		      "the client dialed) or back (direction), as counted at the reporter.",
-		      1, now_ms);
+		      1, now_ms, &rp);
 	render_family(s, e, FAM_FLOW, "flowlens_flow_packets_total",
-		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0, now_ms);
+		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0, now_ms, &rp);
 	render_family(s, e, FAM_ZONE, "flowlens_zone_bytes_total",
 		      "L3 bytes by the availability zone they left (source_zone) and entered "
 		      "(destination_zone), per reporter; \"\" where the zone is not known. Count "
 		      "one reporter (client) to see each byte once.",
-		      1, now_ms);
+		      1, now_ms, &rp);
 	render_family(s, e, FAM_TCP, "flowlens_tcp_connections_total",
 		      "TCP connection attempts by result: established (SYN answered by SYN-ACK), "
 		      "refused (SYN answered by RST), timeout (no answer within the agent's "
 		      "--tcp-connect-timeout), reset (established, then reset); per reporter.",
-		      0, now_ms);
+		      0, now_ms, &rp);
 	render_family(
 		s, e, FAM_HTTP, "flowlens_http_requests_total",
 		"HTTP/1.x requests, by method and status class (other: no valid status "
 		"line), from request start to response start on the connection; per reporter.",
-		0, now_ms);
+		0, now_ms, &rp);
 	render_family(s, e, FAM_DNS, "flowlens_dns_requests_total",
 		      "DNS queries over UDP, by rcode (timeout: no answer within the agent's "
 		      "--dns-timeout) and question type; per reporter.",
-		      0, now_ms);
+		      0, now_ms, &rp);
 	render_family(s, e, FAM_RETRANS, "flowlens_tcp_retransmits_total",
 		      "TCP retransmissions by the sending pod's socket, counted at that pod's side "
 		      "(reporter client: the client retransmitted; server: the server did).",
-		      0, now_ms);
+		      0, now_ms, &rp);
 	render_family(s, e, FAM_DROP, "flowlens_drops_total",
 		      "Packets of the flow the kernel dropped, by the kernel's drop reason "
 		      "(enum skb_drop_reason, lowercase), at the receiving pod's node when it has "
 		      "an agent, else the sending pod's.",
-		      0, now_ms);
-	render_histograms(s, e, now_ms);
-	/* Marked after every family: a series is shown as 0 in all of them in one scrape. */
+		      0, now_ms, &rp);
+	render_histograms(s, e, now_ms, &rp);
+	/*
+	 * Marked after every family: a series is shown as 0 in all of them in one scrape. One
+	 * created during this render's yields may have missed a family: not marked.
+	 */
 	for (struct series *x = s->series; x; x = x->hh.next)
-		if (series_held(s, x, now_ms))
+		if (series_held(s, x, now_ms) && x->created_ms <= now_ms)
 			x->zero_shown = 1;
+	s->rendering--;
 }
 
 void store_set_zero_hold(struct store *s, uint64_t ms)

@@ -85,8 +85,15 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 void store_expire(struct store *s, uint64_t now_ms);
 /* Applies waiting server-side aggregates whose wait is over; call about once a second. */
 void store_tick(struct store *s, uint64_t now_ms);
-/* Writes flowlens_flow_bytes_total, flowlens_flow_packets_total, flowlens_zone_bytes_total. */
-void store_render(struct store *s, struct expo *e, uint64_t now_ms);
+/*
+ * Writes every exported family. yield (may be NULL) is called every STORE_RENDER_CHUNK
+ * series: the caller may release its lock there and take it again, so that ingest is not
+ * blocked for a whole large scrape. Series are not freed while a render runs (expiry waits
+ * for the next tick), so the walk stays valid across yields.
+ */
+void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield)(void *),
+		  void *yield_arg);
+#define STORE_RENDER_CHUNK 4096
 /*
  * Writes every series and every agent's dedup state to f, or reads them back into a store
  * (the caller builds it empty first). Returns 0, -EIO, -ENOMEM, or -EINVAL for a damaged

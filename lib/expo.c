@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#define _GNU_SOURCE /* fopencookie */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -6,28 +7,92 @@
 #include <string.h>
 #include "expo.h"
 
+#define EXPO_BLOCK (1u << 20)
+
+struct expo_block {
+	struct expo_block *next;
+	size_t used;
+	char data[EXPO_BLOCK];
+};
+
+static ssize_t block_write(void *cookie, const char *buf, size_t n)
+{
+	struct expo *e = cookie;
+	size_t done = 0;
+
+	while (done < n) {
+		struct expo_block *b = e->tail;
+		size_t k;
+
+		if (!b || b->used == EXPO_BLOCK) {
+			b = malloc(sizeof(*b));
+			if (!b) {
+				e->nomem = 1;
+				errno = ENOMEM;
+				return done ? (ssize_t)done : -1;
+			}
+			b->next = NULL;
+			b->used = 0;
+			if (e->tail)
+				e->tail->next = b;
+			else
+				e->head = b;
+			e->tail = b;
+		}
+		k = EXPO_BLOCK - b->used < n - done ? EXPO_BLOCK - b->used : n - done;
+		memcpy(b->data + b->used, buf + done, k);
+		b->used += k;
+		done += k;
+	}
+	e->len += n;
+	return (ssize_t)n;
+}
+
 int expo_open(struct expo *e)
 {
-	e->buf = NULL;
+	cookie_io_functions_t io = { .write = block_write };
+
+	e->head = e->tail = NULL;
 	e->len = 0;
-	e->f = open_memstream(&e->buf, &e->len);
-	return e->f ? 0 : -errno;
+	e->nomem = 0;
+	e->f = fopencookie(e, "w", io);
+	if (!e->f)
+		return -errno;
+	setvbuf(e->f, NULL, _IOFBF, 65536);
+	return 0;
 }
 
 int expo_close(struct expo *e, char **out, size_t *len)
 {
 	int err = ferror(e->f) ? -ENOMEM : 0;
+	struct expo_block *b, *next;
+	char *buf = NULL;
+	size_t off = 0;
 
 	if (fclose(e->f) != 0 && !err)
 		err = -errno;
 	e->f = NULL;
-	if (err) {
-		free(e->buf);
-		e->buf = NULL;
-		return err;
+	if (e->nomem)
+		err = -ENOMEM;
+	if (!err) {
+		buf = malloc(e->len + 1);
+		if (!buf)
+			err = -ENOMEM;
 	}
-	*out = e->buf;
-	*len = e->len;
+	for (b = e->head; b; b = next) {
+		next = b->next;
+		if (buf) {
+			memcpy(buf + off, b->data, b->used);
+			off += b->used;
+		}
+		free(b);
+	}
+	e->head = e->tail = NULL;
+	if (err)
+		return err;
+	buf[off] = '\0';
+	*out = buf;
+	*len = off;
 	return 0;
 }
 

@@ -14,10 +14,18 @@
 #define EXPO_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define EXPO_LABELS_MAX 1024
 
+/*
+ * The text goes into a chain of fixed blocks, never moved while it is written (a 100 MB
+ * exposition grown by realloc would copy tens of MB while the caller holds its lock);
+ * expo_close() joins them, after the caller has let go.
+ */
+struct expo_block;
+
 struct expo {
 	FILE *f;
-	char *buf;
+	struct expo_block *head, *tail;
 	size_t len;
+	int nomem;
 };
 
 /* Returns 0 or -errno. */

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		store_apply(store, wb.b, now);
 		wire_free(&wb);
 		if (expo_open(&e) == 0) {
-			store_render(store, &e, now);
+			store_render(store, &e, now, NULL, NULL);
 			if (expo_close(&e, &out, &len) == 0)
 				free(out);
 		}
