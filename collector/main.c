@@ -82,6 +82,7 @@ struct collector_options {
 	uint64_t agent_protect_ms;
 	uint64_t max_connections;
 	uint64_t max_connections_per_ip;
+	uint64_t max_buffered;
 	uint64_t request_timeout_ms;
 };
 
@@ -174,6 +175,9 @@ static const char usage_text[] =
 	"      --max-connections N       open connections [FLOWLENS_MAX_CONNECTIONS, 1024]\n"
 	"      --max-connections-per-ip N  open connections from one address\n"
 	"                                [FLOWLENS_MAX_CONNECTIONS_PER_IP, 64]\n"
+	"      --max-buffered-bytes N    request bodies held at once, all connections together;\n"
+	"                                past it a batch gets 503 before its body is read\n"
+	"                                [FLOWLENS_MAX_BUFFERED_BYTES, 67108864]\n"
 	"      --request-timeout DURATION  a request must arrive whole within this long of its\n"
 	"                                connection opening or its previous answer; also the\n"
 	"                                idle timeout [FLOWLENS_REQUEST_TIMEOUT, 10s]\n"
@@ -215,6 +219,7 @@ enum {
 	OPT_MAX_CONNS_IP,
 	OPT_REQ_TIMEOUT,
 	OPT_AGENT_PROTECT,
+	OPT_MAX_BUFFERED,
 };
 
 static const struct option long_opts[] = {
@@ -245,6 +250,7 @@ static const struct option long_opts[] = {
 	{ "max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
 	{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
 	{ "agent-protect", required_argument, NULL, OPT_AGENT_PROTECT },
+	{ "max-buffered-bytes", required_argument, NULL, OPT_MAX_BUFFERED },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -278,6 +284,7 @@ static const char *const env_names[] = {
 	"FLOWLENS_MAX_CONNECTIONS_PER_IP",
 	"FLOWLENS_REQUEST_TIMEOUT",
 	"FLOWLENS_AGENT_PROTECT",
+	"FLOWLENS_MAX_BUFFERED_BYTES",
 };
 
 static int parse_bool(const char *v, int *out)
@@ -396,6 +403,10 @@ static int apply_opt(struct collector_options *o, int id, const char *v, const c
 		if (opt_parse_duration(v, &o->agent_protect_ms))
 			goto bad;
 		return 0;
+	case OPT_MAX_BUFFERED:
+		if (opt_parse_u64(v, 1024, 1ULL << 34, &o->max_buffered))
+			goto bad;
+		return 0;
 	case OPT_MAX_CONNS:
 		if (opt_parse_u64(v, 4, 1000000, &o->max_connections))
 			goto bad;
@@ -446,6 +457,7 @@ static int parse_options(struct collector_options *o, int argc, char **argv)
 	o->agent_protect_ms = STORE_DEFAULT_AGENT_PROTECT_MS;
 	o->max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS;
 	o->max_connections_per_ip = HTTPD_DEFAULT_MAX_PER_IP;
+	o->max_buffered = 64 << 20;
 	o->request_timeout_ms = HTTPD_DEFAULT_TIMEOUT_S * 1000;
 	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
 		const char *v = getenv(env_names[i]);
@@ -803,7 +815,8 @@ static void render_http_metrics(struct collector *c, struct expo *e)
 		    "Connections and requests turned away by the HTTP server, by reason: "
 		    "connection_limit, per_ip_limit, deadline (no whole request within "
 		    "--request-timeout: cut), body_too_large (sent past --max-body-bytes), "
-		    "bad_framing (conflicting Content-Length / Transfer-Encoding).");
+		    "bad_framing (conflicting Content-Length / Transfer-Encoding), buffer_limit "
+		    "(--max-buffered-bytes of bodies in progress: 503, retried).");
 	for (int r = 0; r < HTTPD_REJECT_MAX; r++)
 		expo_u64(e, "flowlens_collector_http_rejected_total",
 			 expo_labels(lb, sizeof(lb), "reason",
@@ -1129,6 +1142,7 @@ int main(int argc, char **argv)
 	hopts.precheck = http_precheck;
 	hopts.max_connections = (unsigned int)c.o.max_connections;
 	hopts.max_per_ip = (unsigned int)c.o.max_connections_per_ip;
+	hopts.max_buffered = c.o.max_buffered;
 	hopts.timeout_s = (unsigned int)((c.o.request_timeout_ms + 999) / 1000);
 	/* /metrics and health answer while a batch is decoded or applied. */
 	hopts.threads = 4;

@@ -40,11 +40,13 @@ struct httpd {
 	httpd_handler_fn precheck;
 	void *ctx;
 	size_t max_body;
+	size_t max_buffered;
 	unsigned int max_connections, max_per_ip, timeout_s;
 
 	pthread_mutex_t lock; /* everything below */
 	struct ip_count *ips;
 	struct conn_rec *conns;
+	size_t buffered; /* body bytes reserved by requests in progress */
 	struct httpd_stats st;
 	pthread_t sweeper;
 	int stopping;
@@ -56,7 +58,25 @@ struct req_state {
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
+	size_t reserved; /* of h->buffered */
 };
+
+/* Reserves room for a body; 0, or -EBUSY when the server holds max_buffered already. */
+static int body_reserve(struct httpd *h, struct req_state *st, size_t n)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->buffered + n > h->max_buffered) {
+		h->st.rejected[HTTPD_REJECT_BUFFER_LIMIT]++;
+		err = -EBUSY;
+	} else {
+		h->buffered += n;
+		st->reserved = n;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
 
 static const char *const reject_names[HTTPD_REJECT_MAX] = {
 #define HTTPD_X_NAME(e, s) s,
@@ -399,6 +419,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			httpd_text(&resp, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
 			return queue(h, conn, &resp);
 		}
+		if (has_body && h->max_body &&
+		    body_reserve(h, st, declared ? (size_t)declared : h->max_body)) {
+			httpd_text(&resp, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "too many request bodies in progress; retry\n");
+			return queue(h, conn, &resp);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -427,6 +453,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	(void)toe;
 	set_answering(h, conn, 0); /* the next request has timeout_s from now */
+	if (st && st->reserved) {
+		pthread_mutex_lock(&h->lock);
+		h->buffered -= st->reserved;
+		pthread_mutex_unlock(&h->lock);
+	}
 	if (st) {
 		free(st->buf);
 		free(st);
@@ -470,6 +501,7 @@ int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler
 	h->precheck = o->precheck;
 	h->ctx = ctx;
 	h->max_body = o->max_body;
+	h->max_buffered = o->max_buffered ? o->max_buffered : 16 * o->max_body;
 	h->max_connections =
 		o->max_connections ? o->max_connections : HTTPD_DEFAULT_MAX_CONNECTIONS;
 	h->max_per_ip = o->max_per_ip ? o->max_per_ip : HTTPD_DEFAULT_MAX_PER_IP;

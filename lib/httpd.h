@@ -50,6 +50,12 @@ struct httpd_options {
 	unsigned int max_per_ip; /* open at once from one address; 0: HTTPD_DEFAULT_MAX_PER_IP */
 	unsigned int timeout_s; /* idle and absolute request deadline; 0: HTTPD_DEFAULT_TIMEOUT_S */
 	unsigned int threads; /* handler threads; 0: 1 */
+	/*
+	 * Request bodies held at once, all connections together (each reserves its declared
+	 * length, or max_body when chunked); past it a request is answered 503 at once, before
+	 * its body is read. 0: 16 x max_body.
+	 */
+	size_t max_buffered;
 };
 
 #define HTTPD_DEFAULT_MAX_CONNECTIONS 1024
@@ -62,7 +68,8 @@ struct httpd_options {
 	X(PER_IP_LIMIT, "per_ip_limit")         \
 	X(DEADLINE, "deadline")                 \
 	X(BODY_TOO_LARGE, "body_too_large")     \
-	X(BAD_FRAMING, "bad_framing")
+	X(BAD_FRAMING, "bad_framing")        \
+	X(BUFFER_LIMIT, "buffer_limit")
 
 enum httpd_reject {
 #define HTTPD_X_ENUM(e, s) HTTPD_REJECT_##e,

@@ -3,6 +3,7 @@
 with what it sent and what it saw, the attacker's own ground truth.
 
   hostile.py noauth HOST PORT CONNS BYTES    POST bodies without a token, as fast as allowed
+  hostile.py bodies HOST PORT CONNS BYTES TOKEN  the same with the token
   hostile.py expect HOST PORT                Expect: 100-continue, 10 GB, no token
   hostile.py slowloris HOST PORT SRC N SECS  N connections from SRC trickling header bytes
   hostile.py framing HOST PORT TOKEN FILE    a batch with conflicting Content-Length /
@@ -31,9 +32,11 @@ def status_of(data):
         return 0
 
 
-def noauth(host, port, conns, nbytes):
+def noauth(host, port, conns, nbytes, token=None):
     """Each connection declares nbytes and sends the body until the server answers or closes;
-    reports how many body bytes the server took in before answering."""
+    reports how many body bytes the server took in before answering. With a token: bodies
+    from an authenticated (but broken or hostile) sender."""
+    auth = b"Authorization: Bearer " + token.encode() + b"\r\n" if token else b""
     sel = selectors.DefaultSelector()
     chunk = b"\0" * 65536
     out = {"connections": conns, "offered_bytes": conns * nbytes, "statuses": {},
@@ -45,7 +48,7 @@ def noauth(host, port, conns, nbytes):
         except OSError:
             out["refused_connect"] += 1
             continue
-        s.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
+        s.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: x\r\n" + auth +
                   b"Content-Type: application/x-protobuf\r\nContent-Encoding: deflate\r\n"
                   b"Content-Length: %d\r\n\r\n" % nbytes)
         s.setblocking(False)
@@ -162,6 +165,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "noauth":
         r = noauth(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "bodies":
+        r = noauth(args[0], int(args[1]), int(args[2]), int(args[3]), args[4])
     elif cmd == "expect":
         r = expect(args[0], int(args[1]))
     elif cmd == "slowloris":
