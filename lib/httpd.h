@@ -68,7 +68,7 @@ struct httpd_options {
 	X(PER_IP_LIMIT, "per_ip_limit")         \
 	X(DEADLINE, "deadline")                 \
 	X(BODY_TOO_LARGE, "body_too_large")     \
-	X(BAD_FRAMING, "bad_framing")        \
+	X(BAD_FRAMING, "bad_framing")           \
 	X(BUFFER_LIMIT, "buffer_limit")
 
 enum httpd_reject {
