@@ -79,8 +79,10 @@ r=$(ip netns exec "$NS" $HOSTILE bodies 127.0.0.1 9900 250 4194304 "$TOKEN")
 h1=$(hwm_kb)
 check_true "with the token, 250 x 4 MiB at once: $(jget '.statuses["503"] // 0' "$r") answered 503 before their bodies (>= 200)" \
 	test "$(jget '.statuses["503"] // 0' "$r")" -ge 200
-check_true "with the token: peak RSS grew $(((h1 - h0) / 1024)) MiB (< 150; --max-buffered-bytes 64 MiB)" \
-	test $((h1 - h0)) -lt 153600
+# (Under ASan freed bodies sit in its quarantine, so the bound allows for that; the old
+# server took all 1,000 MiB.)
+check_true "with the token: peak RSS grew $(((h1 - h0) / 1024)) MiB (< 300; --max-buffered-bytes 64 MiB)" \
+	test $((h1 - h0)) -lt 307200
 r=$(ip netns exec "$NS" $HOSTILE expect 127.0.0.1 9900)
 check_eq "Expect: 100-continue with 10 GB and no token: answered at once" "$(jget .first_status "$r")" 401
 "$MKBATCH" --node framing --boot $BOOT --seq 1 --flow 10.1.1.2,10.1.1.3,80,tcp,client,1,100,1,100 >"$WORK/fr.bin"
