@@ -474,26 +474,6 @@ static void gauge_family(struct expo *e, const char *name, const char *help, dou
 	expo_double(e, name, NULL, v);
 }
 
-static void render_http_metrics(struct agent *a, struct expo *e)
-{
-	char lb[EXPO_LABELS_MAX];
-	struct httpd_stats hs;
-
-	if (!a->http)
-		return;
-	httpd_stats(a->http, &hs);
-	gauge_family(e, "flowlens_agent_http_connections", "Open HTTP connections.",
-		     (double)hs.connections);
-	expo_family(e, "flowlens_agent_http_rejected_total", "counter",
-		    "Connections and requests the HTTP server turned away, by reason "
-		    "(connection_limit, per_ip_limit, deadline, body_too_large, bad_framing).");
-	for (int r = 0; r < HTTPD_REJECT_MAX; r++)
-		expo_u64(e, "flowlens_agent_http_rejected_total",
-			 expo_labels(lb, sizeof(lb), "reason",
-				     httpd_reject_name((enum httpd_reject)r), NULL),
-			 hs.rejected[r]);
-}
-
 /* Called with a->lock held. */
 static int render_metrics(struct agent *a, char **out, size_t *len)
 {
@@ -572,7 +552,8 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 	gauge_family(&e, "flowlens_agent_attach_failed_interfaces",
 		     "Interfaces that match but are not attached (retried at each reconcile).",
 		     (double)HASH_COUNT(a->failed));
-	render_http_metrics(a, &e);
+	if (a->http)
+		httpd_render_metrics(a->http, &e, "flowlens_agent");
 
 	expo_family(&e, "flowlens_agent_flow_table_entries", "gauge",
 		    "Entries in the kernel flow tables at the last drain, by address family.");

@@ -797,33 +797,6 @@ static void render_meta_metrics(struct collector *c, struct expo *e)
 	}
 }
 
-static void render_http_metrics(struct collector *c, struct expo *e)
-{
-	char lb[EXPO_LABELS_MAX];
-	struct httpd_stats hs;
-
-	if (!c->http)
-		return;
-	httpd_stats(c->http, &hs);
-	expo_family(e, "flowlens_collector_http_connections", "gauge",
-		    "Open HTTP connections (--max-connections).");
-	expo_u64(e, "flowlens_collector_http_connections", NULL, hs.connections);
-	expo_family(e, "flowlens_collector_http_connections_total", "counter",
-		    "HTTP connections accepted.");
-	expo_u64(e, "flowlens_collector_http_connections_total", NULL, hs.accepted_total);
-	expo_family(e, "flowlens_collector_http_rejected_total", "counter",
-		    "Connections and requests turned away by the HTTP server, by reason: "
-		    "connection_limit, per_ip_limit, deadline (no whole request within "
-		    "--request-timeout: cut), body_too_large (sent past --max-body-bytes), "
-		    "bad_framing (conflicting Content-Length / Transfer-Encoding), buffer_limit "
-		    "(--max-buffered-bytes of bodies in progress: 503, retried).");
-	for (int r = 0; r < HTTPD_REJECT_MAX; r++)
-		expo_u64(e, "flowlens_collector_http_rejected_total",
-			 expo_labels(lb, sizeof(lb), "reason",
-				     httpd_reject_name((enum httpd_reject)r), NULL),
-			 hs.rejected[r]);
-}
-
 /* Between chunks of a large /metrics: batches waiting for the lock go first. */
 static void render_yield(void *arg)
 {
@@ -944,7 +917,8 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	expo_family(&e, "flowlens_collector_join_evicted_total", "counter",
 		    "Remembered dialed addresses dropped, oldest first, at --max-joins.");
 	expo_u64(&e, "flowlens_collector_join_evicted_total", NULL, st.joins_evicted_total);
-	render_http_metrics(c, &e);
+	if (c->http)
+		httpd_render_metrics(c->http, &e, "flowlens_collector");
 	render_meta_metrics(c, &e);
 	store_render(c->store, &e, now_ms(), render_yield, c);
 	pthread_mutex_unlock(&c->lock);

@@ -129,6 +129,11 @@ static int replay(struct persist *p, struct store *s, size_t max_decompressed, u
 				uint64_t when =
 					store_mono_of_unix(now_ms, unix_now_ms(), h.unix_ms);
 
+				/*
+				 * What the live process did by the clock (waits that ran out,
+				 * connections then named direct) happens in the same order here.
+				 */
+				store_tick(s, when);
 				if (store_apply(s, wb.b, when) == STORE_APPLIED)
 					st->replayed++;
 				else

@@ -906,14 +906,19 @@ static uint64_t unix_now_ms(void)
 
 /* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node name) is a
  * sequence of its own, and an old boot's late retries stay deduplicated. */
+static void agent_key_of(const Flowlens__V1__Batch *b, struct agent_key *ak)
+{
+	memset(ak, 0, sizeof(*ak));
+	snprintf(ak->node, sizeof(ak->node), "%s", b->node);
+	memcpy(ak->boot_id, b->boot_id.data, sizeof(ak->boot_id));
+}
+
 static struct agent *agent_find(struct store *s, const Flowlens__V1__Batch *b)
 {
 	struct agent_key ak;
 	struct agent *a;
 
-	memset(&ak, 0, sizeof(ak));
-	snprintf(ak.node, sizeof(ak.node), "%s", b->node);
-	memcpy(ak.boot_id, b->boot_id.data, sizeof(ak.boot_id));
+	agent_key_of(b, &ak);
 	HASH_FIND(hh, s->agents, &ak, sizeof(ak), a);
 	return a;
 }
@@ -951,10 +956,8 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 		if (s->n_agents >= s->cfg.max_agents) {
 			struct agent *old = agent_evictable(s, now_ms);
 
-			if (!old) {
-				s->st.agents_refused_total++;
+			if (!old)
 				return STORE_TOO_MANY_AGENTS;
-			}
 			HASH_DEL(s->agents, old);
 			free(old);
 			s->n_agents--;
@@ -963,9 +966,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 		a = calloc(1, sizeof(*a));
 		if (!a)
 			return STORE_TOO_MANY_AGENTS;
-		memset(&a->key, 0, sizeof(a->key));
-		snprintf(a->key.node, sizeof(a->key.node), "%s", b->node);
-		memcpy(a->key.boot_id, b->boot_id.data, sizeof(a->key.boot_id));
+		agent_key_of(b, &a->key);
 		s->n_agents++;
 	} else {
 		HASH_DEL(s->agents, a); /* re-added at the tail: the list stays in LRU order */
@@ -1250,7 +1251,7 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
  * agent records, pending count, pending records, and a CRC-32 of everything before it.
  */
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
-#define SNAP_VERSION 3u
+#define SNAP_VERSION 4u /* 4 adds the join table; 3 (without it) is still read */
 
 struct snap_series {
 	uint16_t key_len;
@@ -1267,6 +1268,19 @@ struct snap_agent {
 	uint8_t pad[2];
 	uint64_t last_seq;
 	uint64_t dropped_batches;
+};
+
+/*
+ * What clients dialed, kept across restarts: without it, server-side reports the old process
+ * applied at once would wait again after a restart, and the counter would go back down.
+ */
+struct snap_join {
+	struct join_key key;
+	uint8_t dialed[16];
+	uint16_t dialed_port;
+	uint8_t direct;
+	uint8_t pad[5];
+	uint64_t age_ms;
 };
 
 struct snap_pending {
@@ -1360,6 +1374,19 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.wait_left_ms = p->deadline_ms > now_ms ? p->deadline_ms - now_ms : 0;
 		err = put(f, &crc, &r, sizeof(r));
 	}
+	n = s->n_joins;
+	err = err ?: put(f, &crc, &n, sizeof(n));
+	for (struct join *j = s->joins; j && !err; j = j->hh.next) {
+		struct snap_join r;
+
+		memset(&r, 0, sizeof(r));
+		r.key = j->key;
+		memcpy(r.dialed, j->dialed, sizeof(r.dialed));
+		r.dialed_port = j->dialed_port;
+		r.direct = j->direct;
+		r.age_ms = now_ms > j->updated_ms ? now_ms - j->updated_ms : 0;
+		err = put(f, &crc, &r, sizeof(r));
+	}
 	crc32v = (uint32_t)crc;
 	if (!err && fwrite(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v))
 		err = -EIO;
@@ -1376,7 +1403,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 	int err;
 
 	err = get(f, &crc, hdr, sizeof(hdr));
-	if (err || hdr[0] != SNAP_MAGIC || hdr[1] != SNAP_VERSION)
+	if (err || hdr[0] != SNAP_MAGIC || (hdr[1] != SNAP_VERSION && hdr[1] != 3u))
 		return -EINVAL;
 	if (get(f, &crc, &n, sizeof(n)))
 		return -EINVAL;
@@ -1473,6 +1500,26 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		 */
 		p->deadline_ms =
 			store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms) + r.wait_left_ms;
+	}
+	if (hdr[1] >= 4u) {
+		uint64_t saved_ms = store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms);
+
+		if (get(f, &crc, &n, sizeof(n)))
+			return -EINVAL;
+		for (uint64_t i = 0; i < n; i++) {
+			struct snap_join r;
+			struct join *j;
+
+			if (get(f, &crc, &r, sizeof(r)))
+				return -EINVAL;
+			HASH_FIND(hh, s->joins, &r.key, sizeof(r.key), j);
+			if (!j && !(j = join_add(s, &r.key)))
+				return -ENOMEM;
+			memcpy(j->dialed, r.dialed, sizeof(j->dialed));
+			j->dialed_port = r.dialed_port;
+			j->direct = r.direct;
+			j->updated_ms = saved_ms > r.age_ms ? saved_ms - r.age_ms : 0;
+		}
 	}
 	s->series_gen++;
 	if (fread(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v) || crc32v != (uint32_t)crc)

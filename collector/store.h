@@ -60,7 +60,6 @@ struct store_stats {
 	uint64_t agents; /* nodes that sent a batch within the TTL */
 	uint64_t agents_tracked; /* (node, boot id) dedup entries held, against --max-agents */
 	uint64_t agents_evicted_total; /* entries dropped to make room for a new agent */
-	uint64_t agents_refused_total; /* batches refused: full of agents seen recently */
 	uint64_t joins; /* remembered dialed addresses */
 	uint64_t joins_evicted_total; /* dropped to stay within max_joins */
 	uint64_t agents_dropped_batches; /* sum of what agents report having dropped */

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include <uthash.h>
+#include "expo.h"
 #include "httpd.h"
 #include "log.h"
 
@@ -547,6 +548,32 @@ void httpd_stats(struct httpd *h, struct httpd_stats *out)
 	pthread_mutex_lock(&h->lock);
 	*out = h->st;
 	pthread_mutex_unlock(&h->lock);
+}
+
+void httpd_render_metrics(struct httpd *h, struct expo *e, const char *prefix)
+{
+	char name[128], lb[EXPO_LABELS_MAX];
+	struct httpd_stats hs;
+
+	httpd_stats(h, &hs);
+	snprintf(name, sizeof(name), "%s_http_connections", prefix);
+	expo_family(e, name, "gauge", "Open HTTP connections.");
+	expo_u64(e, name, NULL, hs.connections);
+	snprintf(name, sizeof(name), "%s_http_connections_total", prefix);
+	expo_family(e, name, "counter", "HTTP connections accepted.");
+	expo_u64(e, name, NULL, hs.accepted_total);
+	snprintf(name, sizeof(name), "%s_http_rejected_total", prefix);
+	expo_family(e, name, "counter",
+		    "Connections and requests the HTTP server turned away, by reason: "
+		    "connection_limit and per_ip_limit (closed at accept), deadline (no whole "
+		    "request within the request timeout: cut), body_too_large, bad_framing "
+		    "(conflicting Content-Length / Transfer-Encoding), buffer_limit (bodies in "
+		    "progress at their bound: 503, retried).");
+	for (int r = 0; r < HTTPD_REJECT_MAX; r++)
+		expo_u64(e, name,
+			 expo_labels(lb, sizeof(lb), "reason",
+				     httpd_reject_name((enum httpd_reject)r), NULL),
+			 hs.rejected[r]);
 }
 
 void httpd_stop(struct httpd *h)

@@ -90,6 +90,12 @@ struct httpd;
 int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler_fn fn, void *ctx);
 void httpd_stop(struct httpd *h);
 void httpd_stats(struct httpd *h, struct httpd_stats *out);
+struct expo;
+/*
+ * Writes PREFIX_http_connections (open now), PREFIX_http_connections_total (accepted) and
+ * PREFIX_http_rejected_total{reason}, e.g. with prefix "flowlens_collector".
+ */
+void httpd_render_metrics(struct httpd *h, struct expo *e, const char *prefix);
 const char *httpd_reject_name(enum httpd_reject r);
 
 /* A request header, or NULL. */

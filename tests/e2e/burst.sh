@@ -10,17 +10,7 @@ echo "burst.sh: lab $LAB_ID"
 lab_node n1
 NS=$(lab_ns n1)
 
-veths() { # add|del PREFIX FROM TO: one `ip -batch` so the kernel sends the events in a burst
-	local op=$1 p=$2 i
-	for i in $(seq "$3" "$4"); do
-		if [ "$op" = add ]; then
-			printf 'link add %s%04x type veth peer name q%s%04x\n' "$p" "$i" "$p" "$i"
-		else
-			printf 'link del %s%04x\n' "$p" "$i"
-		fi
-	done >"$WORK/batch"
-	ip -n "$NS" -batch "$WORK/batch"
-}
+veths() { lab_veth_burst n1 "$@"; } # add|del PREFIX FROM TO
 live() { ip -n "$NS" -o link show | grep -c ": $1[0-9a-f]*@" ; }
 attached() { # sum of flowlens_agent_interfaces over kinds and modes
 	lab_exec n1 curl -sf --max-time 5 http://127.0.0.1:9810/metrics |

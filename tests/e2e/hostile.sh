@@ -115,23 +115,30 @@ check_eq "empty token file: warned once in 4 s" "$(grep -c 'token file.*keeping 
 echo "$TOKEN" >"$WORK/token"
 coll_stop
 
-# --- 4. Slowloris and the deadline, on the collector: 1,000 connections from 127.0.0.2
-# trickling header bytes, while a prober at 127.0.0.1 scrapes /metrics.
+# slowloris WHO PORT PATH PROBES SECS DEADLINE: 1,000 connections from 127.0.0.2 trickling
+# header bytes for SECS while a prober at 127.0.0.1 asks PATH PROBES times; the prober must
+# always be answered and no attacker may hold its slot much past DEADLINE (seconds).
+slowloris() {
+	local who=$1 port=$2 path=$3 probes=$4 secs=$5 deadline=$6 slow ok=0 r held
+	ip netns exec "$NS" $HOSTILE slowloris 127.0.0.1 "$port" 127.0.0.2 1000 "$secs" >"$WORK/slow-$who.json" &
+	slow=$!
+	sleep 3
+	for _ in $(seq 1 "$probes"); do
+		ip netns exec "$NS" curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$port$path" && ok=$((ok + 1))
+		sleep 0.3
+	done
+	wait "$slow"
+	r=$(cat "$WORK/slow-$who.json")
+	held=$(jget .longest_held_s "$r")
+	check_eq "$who under slowloris: $path probes answered" "$ok" "$probes"
+	check_true "$who: the slowest attacker held its slot $held s (deadline $deadline s)" \
+		awk -v t="$held" -v d="$deadline" 'BEGIN { exit !(t <= d + 3) }'
+	check_eq "$who: no attacker connection left open" "$(jget .still_open_at_end "$r")" 0
+}
+
+# --- 4. Slowloris and the deadline, on the collector.
 coll_start --request-timeout 5s || exit 1
-ip netns exec "$NS" $HOSTILE slowloris 127.0.0.1 9900 127.0.0.2 1000 20 >"$WORK/slow.json" &
-slow=$!
-sleep 3
-ok=0
-for i in $(seq 1 40); do
-	ip netns exec "$NS" curl -sf --max-time 2 -o /dev/null http://127.0.0.1:9900/metrics && ok=$((ok + 1))
-	sleep 0.3
-done
-wait "$slow"
-r=$(cat "$WORK/slow.json")
-check_eq "collector under slowloris: /metrics probes answered" "$ok" 40
-check_true "collector: the slowest attacker held its slot $(jget .longest_held_s "$r") s (deadline 5 s)" \
-	awk -v t="$(jget .longest_held_s "$r")" 'BEGIN { exit !(t <= 8) }'
-check_eq "collector: no attacker connection left open" "$(jget .still_open_at_end "$r")" 0
+slowloris collector 9900 /metrics 40 20 5
 check_true "collector: per-address refusals counted" \
 	test "$(coll_metric 'flowlens_collector_http_rejected_total{reason="per_ip_limit"}')" -gt 0
 check_true "collector: deadline cuts counted" \
@@ -140,18 +147,7 @@ coll_stop
 
 # --- 5. Slowloris on the agent's port (the kubelet's liveness probe comes from elsewhere).
 agent_start n1 --attach-mode tcx -i 'none*' || exit 1
-ip netns exec "$NS" $HOSTILE slowloris 127.0.0.1 9810 127.0.0.2 1000 15 >"$WORK/slowa.json" &
-slow=$!
-sleep 3
-ok=0
-for i in $(seq 1 30); do
-	ip netns exec "$NS" curl -sf --max-time 2 -o /dev/null http://127.0.0.1:9810/healthz && ok=$((ok + 1))
-	sleep 0.3
-done
-wait "$slow"
-check_eq "agent under slowloris: /healthz probes answered" "$ok" 30
-check_true "agent: the slowest attacker held its slot $(jq .longest_held_s "$WORK/slowa.json") s (deadline 10 s)" \
-	awk -v t="$(jq .longest_held_s "$WORK/slowa.json")" 'BEGIN { exit !(t <= 13) }'
+slowloris agent 9810 /healthz 30 15 10
 agent_stop n1 || fail "agent exit status"
 
 # --- 6. --max-agents: 150 made-up node names against 100 places; a real agent still gets in

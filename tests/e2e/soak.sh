@@ -81,16 +81,8 @@ load
 
 # Churn in rounds: SOAK_PODS/ROUNDS pod interfaces created at once, then deleted at once.
 per=$((SOAK_PODS / ROUNDS))
-churn() { # ROUND add|del
-	local i
-	for i in $(seq 1 "$per"); do
-		if [ "$2" = add ]; then
-			printf 'link add enisk%02x%03x type veth peer name zsk%02x%03x\n' "$1" "$i" "$1" "$i"
-		else
-			printf 'link del enisk%02x%03x\n' "$1" "$i"
-		fi
-	done >"$WORK/churn"
-	ip -n "$N1NS" -batch "$WORK/churn"
+churn() { # ROUND add|del: pods enis<round>xxxx (peers qenis..., not matched by the agent)
+	lab_veth_burst n1 "$2" "enis$(printf %02x "$1")" 1 "$per"
 }
 live() { # interfaces matching the agent's default globs
 	ip -n "$N1NS" -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |

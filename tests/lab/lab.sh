@@ -170,6 +170,21 @@ EOF
 	lab_exec "$pod" nginx -c "$conf"
 }
 
+# lab_veth_burst NODE add|del PREFIX FROM TO: veth pairs PREFIX<4 hex> (peer qPREFIX<4 hex>)
+# created or deleted in one `ip -batch`, so the kernel sends their events as a burst, as when
+# many pods start or stop together. PREFIX: at most 10 characters.
+lab_veth_burst() {
+	local ns op=$2 p=$3 i
+	ns=$(lab_ns "$1")
+	for i in $(seq "$4" "$5"); do
+		if [ "$op" = add ]; then
+			printf 'link add %s%04x type veth peer name q%s%04x\n' "$p" "$i" "$p" "$i"
+		else
+			printf 'link del %s%04x\n' "$p" "$i"
+		fi
+	done | ip -n "$ns" -batch -
+}
+
 lab_down() {
 	local ns
 	for ns in $(ip netns list | awk '{print $1}' | grep "^${LAB_ID}-"); do
