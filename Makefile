@@ -121,9 +121,10 @@ $(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(OUT)/agent/flowtab.
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h tests/unit/check.h $(SKELS) bpf/flow.h \
-		$(OUT)/agent/flowtab.o $(LIB_OBJS) | $(OUT)
+		$(OUT)/agent/flowtab.o $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUT)/agent/flowtab.o $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUT)/agent/flowtab.o $(OUT)/agent/probe.o $(LIB_OBJS) \
+		$(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-unit: tests/unit/test_unit.c $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) \
 		$(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) $(LIB_OBJS)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <linux/capability.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
@@ -30,6 +31,7 @@
 #include "flow_noct.skel.h"
 #include "ctquery.h"
 #include "flowjson.h"
+#include "probe.h"
 #include "flowtab.h"
 #include "httpd.h"
 #include "ifwatch.h"
@@ -79,6 +81,8 @@ struct agent {
 	struct bpf_link *tp_links[2]; /* retransmit and kfree_skb tracepoints */
 	char *drop_names[FLOWTAB_DROP_REASONS]; /* enum skb_drop_reason, from kernel BTF */
 	enum xlate_mode xlate; /* what runs: XLATE_KFUNC, XLATE_NETLINK or XLATE_OFF */
+	struct features feat; /* what the kernel offers, and what runs */
+	int drop_unknown; /* drops counted without reasons (kernels before 5.17) */
 	char node[256];
 
 	/* Shared with the HTTP thread. */
@@ -378,6 +382,10 @@ static void load_drop_names(struct agent *a)
 		a->drop_names[e->val] = n;
 	}
 	btf__free(btf);
+	if (a->drop_unknown) {
+		free(a->drop_names[FL_DROP_UNKNOWN]);
+		a->drop_names[FL_DROP_UNKNOWN] = strdup("unknown");
+	}
 }
 
 static const char *agent_drop_name(void *ctx, unsigned int reason)
@@ -391,16 +399,20 @@ static const char *agent_drop_name(void *ctx, unsigned int reason)
 static void attach_tracepoints(struct agent *a)
 {
 	struct bpf_program *p[2] = { a->skel->progs.flowlens_retransmit,
-				     a->skel->progs.flowlens_drop };
-	int on[2] = { a->opts.signal_tcp, a->opts.signal_drops };
+				     a->drop_unknown ? a->skel->progs.flowlens_drop_noreason :
+						       a->skel->progs.flowlens_drop };
+	int on[2] = { bpf_program__autoload(p[0]), bpf_program__autoload(p[1]) };
+	enum feature_id id[2] = { FEAT_SIG_RETRANSMITS, FEAT_SIG_DROPS };
 
 	for (int i = 0; i < 2; i++) {
 		if (!on[i])
 			continue;
 		a->tp_links[i] = bpf_program__attach(p[i]);
 		if (!a->tp_links[i]) {
-			pr_warn("%s: cannot attach (%s): that signal is off",
-				bpf_program__name(p[i]), strerror(errno));
+			features_set(&a->feat, id[i], FEAT_STATE_UNAVAILABLE,
+				     "%s: cannot attach (%s)", bpf_program__name(p[i]),
+				     strerror(errno));
+			pr_warn("%s unavailable: %s", feature_name(id[i]), a->feat.f[id[i]].reason);
 			a->tp_links[i] = NULL;
 		}
 	}
@@ -575,6 +587,15 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 			expo_u64(&e, "flowlens_agent_datapath_events_total",
 				 expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL),
 				 st->datapath[r]);
+	expo_family(&e, "flowlens_agent_feature_info", "gauge",
+		    "What this kernel and the agent's privileges allow: each optional mechanism "
+		    "and signal is on, off (configured) or unavailable, with the reason.");
+	for (int f = 0; f < FEAT_MAX; f++)
+		expo_u64(&e, "flowlens_agent_feature_info",
+			 expo_labels(lb, sizeof(lb), "feature", feature_name(f), "state",
+				     feature_state_name(a->feat.f[f].state), "reason",
+				     a->feat.f[f].reason, NULL),
+			 1);
 	expo_family(&e, "flowlens_agent_translation_info", "gauge",
 		    "Where ClusterIP (DNAT) translations come from: kfunc (conntrack lookups in "
 		    "the TC programs), netlink (user-space conntrack queries) or off.");
@@ -931,9 +952,16 @@ static unsigned int prog_id(const struct bpf_program *p)
  */
 _Static_assert(sizeof(struct flow_bpf) == sizeof(struct flow_noct_bpf), "skeleton layouts");
 
-static int open_and_load(struct agent *a, int with_ct)
+/* What one load attempt includes; the agent narrows it when the kernel refuses a part. */
+struct load_plan {
+	int with_ct; /* the object with the conntrack kfuncs */
+	int retransmit; /* the tcp_retransmit_skb program */
+	int drop; /* 0: no kfree_skb program; 1: with reasons; 2: without (before 5.17) */
+};
+
+static int open_and_load(struct agent *a, const struct load_plan *p)
 {
-	a->skel = with_ct ? flow_bpf__open() : (struct flow_bpf *)flow_noct_bpf__open();
+	a->skel = p->with_ct ? flow_bpf__open() : (struct flow_bpf *)flow_noct_bpf__open();
 	if (!a->skel)
 		return -errno;
 	bpf_map__set_max_entries(a->skel->maps.flows4, a->opts.flow_table_size);
@@ -944,43 +972,169 @@ static int open_and_load(struct agent *a, int with_ct)
 	a->skel->rodata->http_enabled = (uint8_t)a->opts.signal_http;
 	a->skel->rodata->dns_enabled = (uint8_t)a->opts.signal_dns;
 	a->skel->rodata->samples_wakeup_bytes = a->opts.ringbuf_size / 2;
-	/* Tracepoints of signals that are off are not even loaded. */
-	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit, a->opts.signal_tcp);
-	bpf_program__set_autoload(a->skel->progs.flowlens_drop, a->opts.signal_drops);
+	/* Tracepoints of signals that are off, or that the kernel lacks, are not even loaded. */
+	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit, p->retransmit);
+	bpf_program__set_autoload(a->skel->progs.flowlens_drop, p->drop == 1);
+	bpf_program__set_autoload(a->skel->progs.flowlens_drop_noreason, p->drop == 2);
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
-	a->skel->rodata->ct_enabled = (uint8_t)with_ct;
+	a->skel->rodata->ct_enabled = (uint8_t)p->with_ct;
 	return flow_bpf__load(a->skel);
+}
+
+/* The first plan: everything configured that the probe says this kernel and process allow. */
+static void plan_from_probe(struct agent *a, struct load_plan *p)
+{
+	struct features *f = &a->feat;
+	enum xlate_mode m = a->opts.translation;
+
+	memset(p, 0, sizeof(*p));
+	if (!f->vmlinux_btf)
+		features_set(f, FEAT_BTF, FEAT_STATE_UNAVAILABLE,
+			     "kernel built without BTF (CONFIG_DEBUG_INFO_BTF): no tracepoint "
+			     "signals, no conntrack kfuncs");
+	if (m == XLATE_NETLINK || m == XLATE_OFF)
+		features_set(f, FEAT_CT_KFUNCS, FEAT_STATE_OFF, "--translation %s",
+			     m == XLATE_OFF ? "off" : "netlink");
+	else if (f->ct_kfuncs == KFUNC_NONE)
+		features_set(f, FEAT_CT_KFUNCS, FEAT_STATE_UNAVAILABLE,
+			     "kernel has no conntrack kfuncs (bpf_skb_ct_lookup: 6.0+, with "
+			     "nf_conntrack loaded): translations from conntrack netlink");
+	else if (f->ct_kfuncs == KFUNC_MODULE && !f->cap_sys_admin)
+		features_set(f, FEAT_CT_KFUNCS, FEAT_STATE_UNAVAILABLE,
+			     "the kfuncs are in module nf_conntrack, whose BTF only CAP_SYS_ADMIN "
+			     "may open: translations from conntrack netlink");
+	else
+		p->with_ct = 1;
+	if (!a->opts.signal_tcp)
+		features_set(f, FEAT_SIG_RETRANSMITS, FEAT_STATE_OFF, "--signals");
+	else if (!f->tp_retransmit)
+		features_set(f, FEAT_SIG_RETRANSMITS, FEAT_STATE_UNAVAILABLE,
+			     "no tcp_retransmit_skb tracepoint in kernel BTF");
+	else
+		p->retransmit = 1;
+	if (!a->opts.signal_drops) {
+		features_set(f, FEAT_SIG_DROPS, FEAT_STATE_OFF, "--signals");
+		features_set(f, FEAT_DROP_REASONS, FEAT_STATE_OFF, "--signals");
+	} else if (!f->tp_kfree_skb) {
+		features_set(f, FEAT_SIG_DROPS, FEAT_STATE_UNAVAILABLE,
+			     "no kfree_skb tracepoint in kernel BTF");
+		features_set(f, FEAT_DROP_REASONS, FEAT_STATE_UNAVAILABLE,
+			     "no kfree_skb tracepoint in kernel BTF");
+	} else if (!f->kfree_skb_reason) {
+		features_set(f, FEAT_DROP_REASONS, FEAT_STATE_UNAVAILABLE,
+			     "kfree_skb has no reason argument (before 5.17): drops counted with "
+			     "reason \"unknown\"");
+		p->drop = 2;
+	} else {
+		p->drop = 1;
+	}
+	if (a->opts.attach_mode == ATTACH_TC)
+		features_set(f, FEAT_TCX, FEAT_STATE_OFF, "--attach-mode tc");
+	else if (!f->tcx)
+		features_set(f, FEAT_TCX, FEAT_STATE_UNAVAILABLE,
+			     "kernel has no tcx (before 6.6): legacy TC (clsact) filters");
+	if (!a->opts.signal_tcp)
+		features_set(f, FEAT_SIG_TCP, FEAT_STATE_OFF, "--signals");
+	if (!a->opts.signal_http)
+		features_set(f, FEAT_SIG_HTTP, FEAT_STATE_OFF, "--signals");
+	if (!a->opts.signal_dns)
+		features_set(f, FEAT_SIG_DNS, FEAT_STATE_OFF, "--signals");
+}
+
+/* Why a load failed, in words that name the cause. */
+static void load_error(const struct load_failure *lf, int err, char *out, size_t n)
+{
+	if (lf->prog[0] && lf->verifier[0])
+		snprintf(out, n, "the verifier rejected %s: %s", lf->prog, lf->verifier);
+	else if (lf->missing_extern)
+		snprintf(out, n, "the kernel lacks a function the programs call (%s)",
+			 strerror(-err));
+	else if (err == -EPERM || err == -EACCES)
+		snprintf(out, n,
+			 "%s: the kernel refused it to this process (needs CAP_BPF, CAP_NET_ADMIN, "
+			 "CAP_PERFMON; CAP_SYS_RESOURCE before 5.11)",
+			 strerror(-err));
+	else
+		snprintf(out, n, "%s%s%s", strerror(-err), lf->prog[0] ? " loading " : "",
+			 lf->prog);
+}
+
+/*
+ * Loads the programs, narrowing the plan when the kernel refuses an optional part: the
+ * conntrack kfuncs (then netlink translates), the retransmit or the drop tracepoint (that
+ * signal is off). Only a refused TC program, without which nothing is counted, fails the
+ * agent.
+ */
+static int load_with_fallbacks(struct agent *a)
+{
+	struct load_plan p;
+	struct load_failure lf;
+	char why[320];
+	int err = 0;
+
+	plan_from_probe(a, &p);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		load_capture_begin(&lf);
+		err = open_and_load(a, &p);
+		load_capture_end();
+		if (!err)
+			break;
+		flow_bpf__destroy(a->skel);
+		a->skel = NULL;
+		load_error(&lf, err, why, sizeof(why));
+		if (err == -EPERM && !lf.verifier[0])
+			break; /* a missing capability: no narrower plan helps */
+		if (p.drop && strncmp(lf.prog, "flowlens_drop", 13) == 0) {
+			features_set(&a->feat, FEAT_SIG_DROPS, FEAT_STATE_UNAVAILABLE, "%s", why);
+			p.drop = 0;
+		} else if (p.retransmit && strcmp(lf.prog, "flowlens_retransmit") == 0) {
+			features_set(&a->feat, FEAT_SIG_RETRANSMITS, FEAT_STATE_UNAVAILABLE, "%s",
+				     why);
+			p.retransmit = 0;
+		} else if (p.with_ct) {
+			/* The TC programs with the kfuncs, or the kfuncs themselves. */
+			if (a->opts.translation == XLATE_KFUNC)
+				break;
+			features_set(&a->feat, FEAT_CT_KFUNCS, FEAT_STATE_UNAVAILABLE,
+				     "%s: translations from conntrack netlink", why);
+			p.with_ct = 0;
+		} else {
+			break;
+		}
+	}
+	if (err) {
+		pr_err("loading BPF programs: %s", why);
+		return err;
+	}
+	a->xlate = p.with_ct			    ? XLATE_KFUNC :
+		   a->opts.translation == XLATE_OFF ? XLATE_OFF :
+						      XLATE_NETLINK;
+	if (!p.retransmit && a->feat.f[FEAT_SIG_RETRANSMITS].state == FEAT_STATE_ON)
+		features_set(&a->feat, FEAT_SIG_RETRANSMITS, FEAT_STATE_UNAVAILABLE, "not loaded");
+	if (!p.drop)
+		a->opts.signal_drops = 0;
+	else if (p.drop == 2)
+		a->drop_unknown = 1;
+	return 0;
 }
 
 static int load_programs(struct agent *a)
 {
-	enum xlate_mode m = a->opts.translation;
-	int err = -EOPNOTSUPP;
+	int err;
 
-	if (m == XLATE_AUTO || m == XLATE_KFUNC) {
-		/* Quiet: a kernel without the kfuncs is an expected case in auto mode. */
-		libbpf_print_fn_t saved = m == XLATE_AUTO ? libbpf_set_print(NULL) : NULL;
-
-		err = open_and_load(a, 1);
-		if (m == XLATE_AUTO)
-			libbpf_set_print(saved);
-		if (!err) {
-			a->xlate = XLATE_KFUNC;
-		} else {
-			flow_bpf__destroy(a->skel);
-			a->skel = NULL;
-			if (m == XLATE_KFUNC)
-				return err;
-			pr_info("conntrack kfuncs unavailable (%s): translations from netlink",
-				strerror(-err));
-		}
+	features_probe(&a->feat);
+	if (a->feat.ringbuf == 0) {
+		pr_err("loading BPF programs: the kernel has no BPF ring buffer (5.8+)");
+		return -EOPNOTSUPP;
 	}
-	if (!a->skel) {
-		err = open_and_load(a, 0);
-		if (err)
-			return err;
-		a->xlate = m == XLATE_OFF ? XLATE_OFF : XLATE_NETLINK;
+	err = load_with_fallbacks(a);
+	if (err)
+		return err;
+	if (a->opts.translation == XLATE_KFUNC && a->xlate != XLATE_KFUNC) {
+		pr_err("--translation kfunc: %s", a->feat.f[FEAT_CT_KFUNCS].reason);
+		return -EOPNOTSUPP;
 	}
+	features_log(&a->feat);
 	/*
 	 * Netlink is the source in netlink mode and the complement in kfunc mode: a connection
 	 * whose packets all passed before conntrack had its entry (a lone SYN, a single UDP
@@ -1043,11 +1197,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	err = load_programs(&a);
-	if (err) {
-		pr_err("loading BPF programs: %s (needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)",
-		       strerror(-err));
+	if (err)
 		goto cleanup;
-	}
 	err = calibrate_hz(&a);
 	if (err) {
 		pr_err("reading kernel clocks: %s", strerror(-err));
@@ -1081,6 +1232,18 @@ int main(int argc, char **argv)
 		load_drop_names(&a);
 		attach_tracepoints(&a);
 		export_set_drop_names(agent_drop_name, &a);
+		/*
+		 * CAP_SYS_ADMIN (granted only to use conntrack kfuncs that live in a module) is
+		 * needed to load, not to run: the process that parses netlink and HTTP has none.
+		 */
+		if (cap_effective(CAP_SYS_ADMIN)) {
+			int derr = cap_drop(CAP_SYS_ADMIN);
+
+			if (derr)
+				pr_warn("dropping CAP_SYS_ADMIN after load: %s", strerror(-derr));
+			else
+				pr_info("CAP_SYS_ADMIN dropped after load");
+		}
 		flowtab_set_signals(a.tab, &sig);
 	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,

@@ -677,18 +677,15 @@ int flowlens_retransmit(__u64 *ctx)
 	return 0;
 }
 
-/* The kernel drops a packet, with a reason (tracepoint: attached only when the signal is on). */
-SEC("tp_btf/kfree_skb")
-int flowlens_drop(__u64 *ctx)
+/* A dropped packet's addresses and ports, counted in the drops map under its reason. */
+static __always_inline int count_drop(struct sk_buff *skb, __u32 reason)
 {
-	struct sk_buff *skb = (struct sk_buff *)ctx[0];
-	__u32 reason = (__u32)ctx[2];
 	unsigned char *head;
 	__u16 nh, th, proto;
 	struct fl_key k = {};
 	__u8 ver;
 
-	if (!skb || reason <= 2 /* not specified, or not a drop (consumed) */)
+	if (!skb)
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	nh = BPF_CORE_READ(skb, network_header);
@@ -731,6 +728,27 @@ int flowlens_drop(__u64 *ctx)
 	k.ifindex = reason;
 	bump(&drops, &k);
 	return 0;
+}
+
+/* The kernel drops a packet, with a reason (kernel 5.17 and later; loaded when drops are on). */
+SEC("tp_btf/kfree_skb")
+int flowlens_drop(__u64 *ctx)
+{
+	__u32 reason = (__u32)ctx[2];
+
+	if (reason <= 2 /* not specified, or not a drop (consumed) */)
+		return 0;
+	return count_drop((struct sk_buff *)ctx[0], reason);
+}
+
+/*
+ * The same before 5.17, where kfree_skb has no reason argument: every kfree_skb is a drop of
+ * an unknown reason (FL_DROP_UNKNOWN); consumed packets go through consume_skb instead.
+ */
+SEC("tp_btf/kfree_skb")
+int flowlens_drop_noreason(__u64 *ctx)
+{
+	return count_drop((struct sk_buff *)ctx[0], FL_DROP_UNKNOWN);
 }
 
 /*

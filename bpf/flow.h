@@ -89,6 +89,13 @@ enum {
 };
 
 /*
+ * The drops map's reason (fl_key.ifindex) for kernels whose kfree_skb tracepoint has none
+ * (before 5.17): 0, which is SKB_DROP_REASON_NOT_SPECIFIED where reasons exist and which the
+ * reason-aware program never counts.
+ */
+#define FL_DROP_UNKNOWN 0
+
+/*
  * Value of the "nat" map, keyed by the fl_key (common form, pad 0) of the flow entry whose
  * lookup found it: the address and port the client dialed (the conntrack entry's original
  * destination, e.g. a ClusterIP) and the backend that answered (its reply source).

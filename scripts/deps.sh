@@ -11,6 +11,8 @@ PKGS=(
 	# lab, demo and tests
 	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk
+	# the kernel matrix: Debian's cloud kernels booted under QEMU from an initramfs
+	qemu-system-x86 busybox-static kmod cpio
 	# the demo's shop (Redis behind a Python api) and its Prometheus forward
 	redis-server python3-redis socat
 	# offline checks of deploy/ and grafana/ (npm packages, Helm from a zip)

@@ -14,12 +14,24 @@
 #include <bpf/libbpf.h>
 #include "flow.h"
 #include "flow.skel.h"
+#include "flow_noct.skel.h"
 #include "pkt.h"
+#include "probe.h"
 
 #include "check.h"
 #include "flowtab.h"
 
 static int ncpus;
+
+/*
+ * Which object and tracepoint programs are loaded: every test runs for each object the agent
+ * may load on this kernel (the kfunc one only where the kfuncs are usable), with the
+ * tracepoint programs the agent would load with it.
+ */
+static struct {
+	int with_ct;
+	struct features feat;
+} cfg;
 
 struct env {
 	struct flow_bpf *skel;
@@ -32,13 +44,18 @@ struct env {
 
 static int env_open(struct env *e, unsigned int max_entries)
 {
-	e->skel = flow_bpf__open();
+	e->skel = cfg.with_ct ? flow_bpf__open() : (struct flow_bpf *)flow_noct_bpf__open();
 	if (!e->skel)
 		return -errno;
+	bpf_program__set_autoload(e->skel->progs.flowlens_retransmit, cfg.feat.tp_retransmit);
+	bpf_program__set_autoload(e->skel->progs.flowlens_drop,
+				  cfg.feat.tp_kfree_skb && cfg.feat.kfree_skb_reason);
+	bpf_program__set_autoload(e->skel->progs.flowlens_drop_noreason,
+				  cfg.feat.tp_kfree_skb && !cfg.feat.kfree_skb_reason);
 	bpf_map__set_max_entries(e->skel->maps.flows4, max_entries);
 	bpf_map__set_max_entries(e->skel->maps.flows6, max_entries);
 	bpf_map__set_max_entries(e->skel->maps.overflow, 64 * 1024);
-	e->skel->rodata->ct_enabled = 1; /* the conntrack path must pass the verifier too */
+	e->skel->rodata->ct_enabled = (__u8)cfg.with_ct; /* the conntrack path must pass too */
 	e->skel->rodata->http_enabled = 1;
 	e->skel->rodata->dns_enabled = 1;
 	if (flow_bpf__load(e->skel)) {
@@ -245,6 +262,11 @@ static void test_conntrack_budget(struct env *e)
 		run(e->prog_in, &p, &len);
 	k = make_key(&p, FL_DIR_INGRESS);
 	CHECK(read_flow(e, &k, &st) == 0 && st.packets == 10, "flow counted");
+	if (!cfg.with_ct) {
+		CHECK(st.ct == FL_CT_SKIP, "no conntrack object: not looked up (%#x)", st.ct);
+		CHECK(counter(e, FL_CNT_CT_LOOKUP) == before, "no conntrack object: no lookups");
+		return;
+	}
 	CHECK(st.ct == FL_CT_TRIES, "ct state %#x, want %d misses then give up", st.ct,
 	      FL_CT_TRIES);
 	CHECK(counter(e, FL_CNT_CT_LOOKUP) - before == 2 * FL_CT_TRIES, "lookups %llu, want %d",
@@ -648,6 +670,8 @@ static void test_table_full(void)
 	__u64 want_bytes = 0;
 	int len;
 
+	ringbuf_events = 0;
+	ringbuf_bytes = 0;
 	CHECK(env_open(&e, 4) == 0, "load small table");
 	rb = ring_buffer__new(bpf_map__fd(e.skel->maps.overflow), on_overflow, NULL, NULL);
 	CHECK(rb != NULL, "ring buffer");
@@ -795,19 +819,22 @@ static void test_flowtab_initiator(void)
 	flow_bpf__destroy(e.skel);
 }
 
-int main(void)
+static void run_all(void)
 {
 	struct env e;
 
-	ncpus = libbpf_num_possible_cpus();
-	if (geteuid() != 0) {
-		printf("SKIP test-bpf: needs root (CAP_BPF) to load programs\n");
-		return 77;
-	}
 	if (env_open(&e, 1024)) {
-		fprintf(stderr, "cannot load flow.bpf.o\n");
-		return 1;
+		CHECK(0, "load %s", cfg.with_ct ? "flow.bpf.o" : "flow_noct.bpf.o");
+		return;
 	}
+	CHECK(!cfg.feat.tp_retransmit || bpf_program__fd(e.skel->progs.flowlens_retransmit) >= 0,
+	      "tcp_retransmit_skb program loaded");
+	CHECK(!cfg.feat.tp_kfree_skb ||
+		      bpf_program__fd(cfg.feat.kfree_skb_reason ?
+					      e.skel->progs.flowlens_drop :
+					      e.skel->progs.flowlens_drop_noreason) >= 0,
+	      "kfree_skb program (%s) loaded",
+	      cfg.feat.kfree_skb_reason ? "with reasons" : "without reasons");
 	test_ipv4_tcp_both_directions(&e);
 	test_ipv4_options_and_rst(&e);
 	test_clock(&e);
@@ -822,7 +849,33 @@ int main(void)
 	flow_bpf__destroy(e.skel);
 	test_table_full();
 	test_flowtab_initiator();
+}
 
+int main(void)
+{
+	ncpus = libbpf_num_possible_cpus();
+	if (geteuid() != 0) {
+		printf("SKIP test-bpf: needs root (CAP_BPF) to load programs\n");
+		return 77;
+	}
+	features_probe(&cfg.feat);
+	printf("test-bpf: kernel BTF %d, conntrack kfuncs %s, kfree_skb reasons %d, "
+	       "tcp_retransmit_skb %d\n",
+	       cfg.feat.vmlinux_btf,
+	       cfg.feat.ct_kfuncs == KFUNC_VMLINUX ? "built in" :
+	       cfg.feat.ct_kfuncs == KFUNC_MODULE  ? "in module nf_conntrack" :
+						     "none",
+	       cfg.feat.kfree_skb_reason, cfg.feat.tp_retransmit);
+	/* Every object the agent may load here: the kfunc one where usable, always the other. */
+	for (cfg.with_ct = 1; cfg.with_ct >= 0; cfg.with_ct--) {
+		int before = failures;
+
+		if (cfg.with_ct && cfg.feat.ct_kfuncs == KFUNC_NONE)
+			continue;
+		run_all();
+		printf("test-bpf: %s: %s\n", cfg.with_ct ? "flow.bpf.o" : "flow_noct.bpf.o",
+		       failures == before ? "pass" : "FAIL");
+	}
 	printf("test-bpf: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# boot.sh KERNEL_DIR RELEASE RUN LOG: boots the kernel under QEMU (TCG: no KVM here) with the
+# flowlens initramfs, runs the guest tests RUN, copies the console to LOG, and exits with the
+# guest tests' status (or 124 when the guest did not finish within KERNEL_BOOT_TIMEOUT).
+set -u
+kdir=$1 rel=$2 run=$3 log=$4
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+img=$(mktemp /tmp/flowlens-initramfs.XXXX.cpio.gz)
+trap 'rm -f "$img"' EXIT
+"$TOP/tests/kernels/initramfs.sh" "$kdir" "$rel" "$img" || exit 1
+accel=tcg
+[ -w /dev/kvm ] && accel=kvm
+timeout "${KERNEL_BOOT_TIMEOUT:-900}" qemu-system-x86_64 -machine q35,accel=$accel \
+	-cpu max -smp "${KERNEL_SMP:-2}" -m 2048 -nographic -no-reboot -nodefaults \
+	-serial stdio -kernel "$kdir/boot/vmlinuz-$rel" -initrd "$img" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=4 flowlens.run=$run" </dev/null >"$log" 2>&1
+rc=$?
+tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
+grc=$(sed -n 's/^FLOWLENS-GUEST-RC=\([0-9]*\).*/\1/p' "$log" | tail -1)
+if [ -n "$grc" ]; then exit "$grc"; fi
+[ "$rc" = 124 ] && exit 124
+exit 1
