@@ -49,7 +49,7 @@ SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 BINS := $(OUT)/netpol.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
-.PHONY: all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
+.PHONY: kernel-matrix arm64 all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
 all: $(BINS)
 
 $(OUT) $(OUT)/agent $(OUT)/slo $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
@@ -185,6 +185,19 @@ demo:
 	$(Q)scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
+
+# The agent, collector and test-bpf cross-built for arm64 (Graviton), for the kernel matrix's
+# arm64 guest. The BPF objects in them are the same as amd64's (CO-RE, no arch-specific code).
+arm64:
+	$(Q)$(MAKE) --no-print-directory OUT=$(OUT)/arm64 CC=aarch64-linux-gnu-gcc \
+		$(OUT)/arm64/flowlens-agent $(OUT)/arm64/flowlens-collector $(OUT)/arm64/test-bpf
+
+# The kernel matrix alone (tests/run runs it too): this machine's kernel and Debian's cloud
+# kernels 5.10, 6.1, 6.12 under QEMU. KERNELS="bullseye host" picks some.
+kernel-matrix:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/kernels/run.sh
 
 bench:
 	$(Q)scripts/deps.sh

@@ -1122,6 +1122,27 @@ static int load_programs(struct agent *a)
 {
 	int err;
 
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = { { CAP_BPF, "CAP_BPF" },
+		     { CAP_NET_ADMIN, "CAP_NET_ADMIN" },
+		     { CAP_PERFMON, "CAP_PERFMON" } };
+	char missing[64] = "";
+
+	/*
+	 * Without these the kernel refuses, and not always with EPERM: without CAP_PERFMON the
+	 * verifier rejects pointer arithmetic. Say which one is missing instead.
+	 */
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]) && !cap_effective(CAP_SYS_ADMIN); i++)
+		if (!cap_effective(need[i].cap))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 "%s%s", missing[0] ? ", " : "", need[i].name);
+	if (missing[0]) {
+		pr_err("loading BPF programs: missing %s (needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)",
+		       missing);
+		return -EPERM;
+	}
 	features_probe(&a->feat);
 	if (a->feat.ringbuf == 0) {
 		pr_err("loading BPF programs: the kernel has no BPF ring buffer (5.8+)");
@@ -1142,13 +1163,28 @@ static int load_programs(struct agent *a)
 	 */
 	if (a->xlate != XLATE_OFF) {
 		err = ctquery_open(&a->ctq);
-		if (err && a->xlate == XLATE_NETLINK) {
+		if (err && a->opts.translation == XLATE_NETLINK) {
 			pr_err("conntrack netlink: %s", strerror(-err));
 			return err;
 		}
-		if (err)
-			pr_warn("conntrack netlink: %s (first packets may stay untranslated)",
+		if (err && a->xlate == XLATE_NETLINK) {
+			/* Translations are lost, not the flows: untranslated, they still count. */
+			features_set(
+				&a->feat, FEAT_CT_NETLINK, FEAT_STATE_UNAVAILABLE,
+				"%s (is nf_conntrack_netlink loaded?): ClusterIP translations off",
 				strerror(-err));
+			pr_warn("conntrack_netlink unavailable: %s",
+				a->feat.f[FEAT_CT_NETLINK].reason);
+			a->xlate = XLATE_OFF;
+		} else if (err) {
+			features_set(&a->feat, FEAT_CT_NETLINK, FEAT_STATE_UNAVAILABLE,
+				     "%s: first packets may stay untranslated", strerror(-err));
+			pr_warn("conntrack_netlink unavailable: %s",
+				a->feat.f[FEAT_CT_NETLINK].reason);
+		}
+		err = 0;
+	} else {
+		features_set(&a->feat, FEAT_CT_NETLINK, FEAT_STATE_OFF, "--translation off");
 	}
 	bpf_program__set_autoattach(a->skel->progs.flowlens_clock, false);
 	a->actx.prog_ingress = bpf_program__fd(a->skel->progs.flowlens_ingress);

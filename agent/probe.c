@@ -26,6 +26,7 @@ static const char *const feature_names[FEAT_MAX] = {
 	[FEAT_BTF] = "kernel_btf",
 	[FEAT_TCX] = "tcx",
 	[FEAT_CT_KFUNCS] = "conntrack_kfuncs",
+	[FEAT_CT_NETLINK] = "conntrack_netlink",
 	[FEAT_DROP_REASONS] = "drop_reasons",
 	[FEAT_SIG_TCP] = "signal_tcp",
 	[FEAT_SIG_RETRANSMITS] = "signal_retransmits",
@@ -52,8 +53,8 @@ const char *feature_state_name(enum feature_state st)
 	return "unknown";
 }
 
-void features_set(struct features *f, enum feature_id id, enum feature_state st,
-		  const char *fmt, ...)
+void features_set(struct features *f, enum feature_id id, enum feature_state st, const char *fmt,
+		  ...)
 {
 	va_list ap;
 

@@ -12,6 +12,7 @@ enum feature_id {
 	FEAT_BTF, /* kernel BTF (/sys/kernel/btf/vmlinux): CO-RE and tp_btf tracepoints */
 	FEAT_TCX, /* tcx links (6.6+); otherwise legacy TC (clsact) */
 	FEAT_CT_KFUNCS, /* conntrack lookups in the datapath; otherwise netlink queries */
+	FEAT_CT_NETLINK, /* conntrack queries over netlink (ctnetlink) */
 	FEAT_DROP_REASONS, /* kfree_skb's reason argument (5.17+) */
 	FEAT_SIG_TCP, /* TCP outcomes and connect latency (TC programs) */
 	FEAT_SIG_RETRANSMITS, /* tcp_retransmit_skb tracepoint */
@@ -52,8 +53,8 @@ struct features {
 };
 
 void features_probe(struct features *f);
-void features_set(struct features *f, enum feature_id id, enum feature_state st,
-		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void features_set(struct features *f, enum feature_id id, enum feature_state st, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
 const char *feature_name(enum feature_id id);
 const char *feature_state_name(enum feature_state st);
 /* One log line per feature that is not on. */

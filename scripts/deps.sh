@@ -23,6 +23,12 @@ PKGS=(
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	PKGS+=(nodejs npm)
 fi
+# The kernel matrix's arm64 (Graviton) guest: a cross compiler, arm64 builds of the libraries
+# the binaries link (multiarch), and QEMU for aarch64.
+PKGS+=(qemu-system-arm crossbuild-essential-arm64)
+ARM64_LIBS=(libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libmnl-dev
+	libnetfilter-conntrack-dev libprotobuf-c-dev libcurl4-openssl-dev libyaml-dev libssl-dev)
+for p in "${ARM64_LIBS[@]}"; do PKGS+=("$p:arm64"); done
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,6 +42,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 apt-get update -qq
 # Debian's prometheus package would start a server on :9090 at install on systems with an
 # init; the lab starts its own when it needs one.

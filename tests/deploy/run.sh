@@ -41,6 +41,14 @@ if grep -q 'privileged: false' <<<"$dsa" && grep -q 'drop: \["ALL"\]' <<<"$dsa" 
 else
 	bad "agent security context"
 fi
+# agent.conntrackKfuncs adds CAP_SYS_ADMIN (the agent drops it after load) and nothing else.
+if helm template fl "$chart" --set agent.conntrackKfuncs=true 2>/dev/null |
+	sed -n '/^kind: DaemonSet/,/^---/p' |
+	grep -q 'add: \["BPF", "NET_ADMIN", "PERFMON", "SYS_RESOURCE", "SYS_ADMIN"\]'; then
+	ok "agent.conntrackKfuncs=true: SYS_ADMIN added to the four"
+else
+	bad "agent.conntrackKfuncs=true does not add SYS_ADMIN"
+fi
 verbs=$(sed -n '/^kind: ClusterRole$/,/^---/p' "$tmp/helm-default.yaml" | grep -c 'verbs: \["get", "list", "watch"\]')
 if [ "$verbs" = 3 ] && ! sed -n '/^kind: ClusterRole$/,/^---/p' "$tmp/helm-default.yaml" | grep -qE 'create|update|patch|delete|secrets|\*'; then
 	ok "collector RBAC: get/list/watch only, no secrets, no wildcards"

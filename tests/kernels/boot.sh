@@ -2,18 +2,27 @@
 # boot.sh KERNEL_DIR RELEASE RUN LOG: boots the kernel under QEMU (TCG: no KVM here) with the
 # flowlens initramfs, runs the guest tests RUN, copies the console to LOG, and exits with the
 # guest tests' status (or 124 when the guest did not finish within KERNEL_BOOT_TIMEOUT).
+# KERNEL_ARCH=arm64: an arm64 kernel on qemu-system-aarch64 with the cross-built binaries
+# (KERNEL_TEST_BUILD, default build/arm64).
 set -u
 kdir=$1 rel=$2 run=$3 log=$4
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 img=$(mktemp /tmp/flowlens-initramfs.XXXX.cpio.gz)
 trap 'rm -f "$img"' EXIT
-"$TOP/tests/kernels/initramfs.sh" "$kdir" "$rel" "$img" || exit 1
-accel=tcg
-[ -w /dev/kvm ] && accel=kvm
-timeout "${KERNEL_BOOT_TIMEOUT:-900}" qemu-system-x86_64 -machine q35,accel=$accel \
-	-cpu max -smp "${KERNEL_SMP:-2}" -m 2048 -nographic -no-reboot -nodefaults \
-	-serial stdio -kernel "$kdir/boot/vmlinuz-$rel" -initrd "$img" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=4 flowlens.run=$run" </dev/null >"$log" 2>&1
+if [ "${KERNEL_ARCH:-amd64}" = arm64 ]; then
+	"$TOP/tests/kernels/initramfs-arm64.sh" "$kdir" "$rel" "${KERNEL_TEST_BUILD:-$TOP/build/arm64}" "$img" || exit 1
+	qemu=(qemu-system-aarch64 -machine virt -cpu max)
+	console=ttyAMA0
+else
+	"$TOP/tests/kernels/initramfs.sh" "$kdir" "$rel" "$img" || exit 1
+	accel=tcg
+	[ -w /dev/kvm ] && accel=kvm
+	qemu=(qemu-system-x86_64 -machine q35,accel=$accel -cpu max)
+	console=ttyS0
+fi
+timeout "${KERNEL_BOOT_TIMEOUT:-900}" "${qemu[@]}" -smp "${KERNEL_SMP:-2}" -m 2048 -nographic \
+	-no-reboot -nodefaults -serial stdio -kernel "$kdir/boot/vmlinuz-$rel" -initrd "$img" \
+	-append "console=$console panic=-1 quiet loglevel=4 flowlens.run=$run" </dev/null >"$log" 2>&1
 rc=$?
 tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
 grc=$(sed -n 's/^FLOWLENS-GUEST-RC=\([0-9]*\).*/\1/p' "$log" | tail -1)

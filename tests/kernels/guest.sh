@@ -6,6 +6,9 @@
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
+# On a node kube-proxy has loaded conntrack (a module on Debian's, AL2023's and Bottlerocket's
+# kernels) long before the agent starts; its kfuncs exist only once it is loaded.
+modprobe nf_conntrack 2>/dev/null
 echo "=== test-bpf on $(uname -r)"
 if "$TOP/build/test-bpf"; then echo "RESULT test-bpf pass"; else echo "RESULT test-bpf FAIL"; rc=1; fi
 echo "=== lab on $(uname -r)"
