@@ -208,23 +208,29 @@ static void last_verifier_line(const char *log, char *out, size_t n)
 		snprintf(out, n, "%.*s", (int)(line_end - line), line);
 }
 
+void load_failure_note(struct load_failure *lf, const char *msg)
+{
+	const char *q;
+
+	if ((q = strstr(msg, "prog '")) && strstr(msg, "load failed") && !lf->prog[0])
+		sscanf(q, "prog '%63[^']'", lf->prog);
+	if ((q = strstr(msg, "-- BEGIN PROG LOAD LOG --")))
+		last_verifier_line(q + 26, lf->verifier, sizeof(lf->verifier));
+	if (strstr(msg, "extern (func ksym)") && strstr(msg, "not found"))
+		lf->missing_extern = 1;
+}
+
 static int capture_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char *msg = NULL, *q;
+	char *msg = NULL;
 	va_list copy;
 
 	va_copy(copy, ap);
 	if (vasprintf(&msg, fmt, copy) < 0)
 		msg = NULL;
 	va_end(copy);
-	if (msg && capture) {
-		if ((q = strstr(msg, "prog '")) && strstr(msg, "load failed") && !capture->prog[0])
-			sscanf(q, "prog '%63[^']'", capture->prog);
-		if ((q = strstr(msg, "-- BEGIN PROG LOAD LOG --")))
-			last_verifier_line(q + 26, capture->verifier, sizeof(capture->verifier));
-		if (strstr(msg, "extern (func ksym)") && strstr(msg, "not found"))
-			capture->missing_extern = 1;
-	}
+	if (msg && capture)
+		load_failure_note(capture, msg);
 	/* libbpf's own account (the whole verifier log) at debug: the agent says it in one line. */
 	if (msg && LOG_LVL_DEBUG <= log_level) {
 		size_t n = strlen(msg);

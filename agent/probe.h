@@ -71,6 +71,8 @@ struct load_failure {
 };
 
 void load_capture_begin(struct load_failure *lf);
+/* What one libbpf message says about a failed load (used by the capture; tested alone). */
+void load_failure_note(struct load_failure *lf, const char *msg);
 void load_capture_end(void);
 
 /* Whether the process holds capability CAP in its effective set. */

@@ -11,6 +11,7 @@
 #include "meta.h"
 #include "optparse.h"
 #include "options.h"
+#include "probe.h"
 #include "store.h"
 #include "wire.h"
 
@@ -743,8 +744,42 @@ static void test_store_signals(void)
 	store_free(s);
 }
 
+/*
+ * A failed load as libbpf reports it, in the messages the agent captured on Debian's 5.10 (the
+ * drop program refused) and in those of a kernel without the conntrack kfuncs: the program and
+ * the verifier's last word are found, the statistics lines skipped.
+ */
+static void test_load_failure(void)
+{
+	struct load_failure lf;
+
+	memset(&lf, 0, sizeof(lf));
+	load_failure_note(&lf,
+			  "prog 'flowlens_drop': BPF program load failed: Permission denied\n");
+	load_failure_note(&lf,
+			  "prog 'flowlens_drop': -- BEGIN PROG LOAD LOG --\n"
+			  "arg#0 type is not a struct\nUnrecognized arg#0 type PTR\n"
+			  "; __u32 reason = (__u32)ctx[2];\n0: (79) r3 = *(u64 *)(r1 +16)\n"
+			  "func 'kfree_skb' doesn't have 3-th argument\n"
+			  "invalid bpf_context access off=16 size=8\n"
+			  "processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 "
+			  "peak_states 0 mark_read 0\n-- END PROG LOAD LOG --\n");
+	load_failure_note(&lf,
+			  "prog 'flowlens_ingress': BPF program load failed: Invalid argument\n");
+	CHECK(strcmp(lf.prog, "flowlens_drop") == 0, "failed program '%s' (the first one)",
+	      lf.prog);
+	CHECK(strcmp(lf.verifier, "invalid bpf_context access off=16 size=8") == 0,
+	      "verifier line '%s'", lf.verifier);
+	CHECK(!lf.missing_extern, "no missing extern");
+	memset(&lf, 0, sizeof(lf));
+	load_failure_note(&lf, "extern (func ksym) 'bpf_ct_release': not found in kernel or module "
+			       "BTFs\n");
+	CHECK(lf.missing_extern && !lf.prog[0] && !lf.verifier[0], "a missing kfunc");
+}
+
 int main(void)
 {
+	test_load_failure();
 	test_expo_escaping();
 	test_expo_doubles();
 	test_expo_histogram();
