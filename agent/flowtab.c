@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -137,6 +138,9 @@ struct flowtab {
 	int dns_fd;
 	int retrans_fd;
 	int drops_fd;
+	volatile uint8_t *event_gen; /* the programs' generation (BPF .bss), or NULL */
+	uint8_t taking_gen; /* the generation this drain takes */
+	uint64_t flip_ns; /* when it was retired (CLOCK_MONOTONIC) */
 	flowtab_ct_fn ct_query;
 	void *ct_ctx;
 	uint64_t gen;
@@ -795,36 +799,56 @@ void flowtab_sample(struct flowtab *t, const struct fl_sample *sm)
 static struct flow_agg *agg_get(struct flowtab *t, const struct agg_key *ak);
 static int is_local(struct flowtab *t, const uint32_t addr[4]);
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 /*
- * Takes the counts a tracepoint map holds (lookup and delete, so a count is taken once) and
- * hands each to fn with its key.
+ * Takes the counts a tracepoint map holds for the retired generation (lookup and delete, so
+ * a count is taken once) and hands each to fn with its key. Keys of the current generation
+ * stay for the next drain. Without generations (event_gen NULL), every key is taken.
  */
 static void take_events(struct flowtab *t, int fd,
 			void (*fn)(struct flowtab *t, const struct fl_key *k, uint64_t n))
 {
-	struct fl_key keys[512], k, *prev;
-	unsigned int n, rounds = 0;
+	static struct fl_key keys[16384]; /* the maps' max_entries */
+	struct fl_key k, *prev = NULL;
+	unsigned int n = 0;
 	uint64_t v;
 
-	/* In rounds of 512 keys, each taken out of the map, until the map is empty. */
-	do {
-		n = 0;
-		prev = NULL;
-		while (n < 512 && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
-			k = keys[n];
-			prev = &k;
-			n++;
-		}
-		for (unsigned int i = 0; i < n; i++) {
-			int err = bpf_map_lookup_and_delete_elem(fd, &keys[i], &v);
+	/*
+	 * A program that read the old generation finishes within microseconds (BPF programs
+	 * do not sleep); the rest of the drain usually took longer than the 1 ms waited here.
+	 */
+	if (t->event_gen) {
+		uint64_t waited = mono_ns() - t->flip_ns;
 
-			/* Hash maps take lookup-and-delete from Linux 5.14; before, two calls. */
-			if (err && errno != ENOENT && bpf_map_lookup_elem(fd, &keys[i], &v) == 0)
-				err = bpf_map_delete_elem(fd, &keys[i]);
-			if (err == 0 && v)
-				fn(t, &keys[i], v);
+		if (waited < 1000000) {
+			struct timespec ts = { 0, (long)(1000000 - waited) };
+
+			nanosleep(&ts, NULL);
 		}
-	} while (n == 512 && ++rounds < 64); /* the rest waits for the next drain */
+	}
+	while (n < sizeof(keys) / sizeof(keys[0]) && bpf_map_get_next_key(fd, prev, &k) == 0) {
+		keys[n] = k;
+		prev = &keys[n];
+		if (!t->event_gen || k.dir == t->taking_gen)
+			n++;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		int err = bpf_map_lookup_and_delete_elem(fd, &keys[i], &v);
+
+		/* Hash maps take lookup-and-delete from Linux 5.14; before, two calls. */
+		if (err && errno != ENOENT && bpf_map_lookup_elem(fd, &keys[i], &v) == 0)
+			err = bpf_map_delete_elem(fd, &keys[i]);
+		keys[i].dir = 0;
+		if (err == 0 && v)
+			fn(t, &keys[i], v);
+	}
 }
 
 /* The aggregate at the pod veth of the endpoint addr:port of a connection, if this node has it. */
@@ -1292,6 +1316,14 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	t->n_items = 0;
 	free_aggs(t);
 
+	/* Retire the tracepoints' generation now; take it after the rest of the drain. */
+	if (t->event_gen &&
+	    ((t->sig.tcp && t->retrans_fd >= 0) || (t->sig.drops && t->drops_fd >= 0))) {
+		t->taking_gen = *t->event_gen;
+		*t->event_gen = (uint8_t)!t->taking_gen;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		t->flip_ns = mono_ns();
+	}
 	n = read_kernel(t);
 	if (n < 0) {
 		err = n;
@@ -1329,8 +1361,10 @@ void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query,
 	t->ct_ctx = ctx;
 }
 
-void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd)
+void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd,
+			    volatile uint8_t *event_gen)
 {
+	t->event_gen = event_gen;
 	t->retrans_fd = retrans_fd;
 	t->drops_fd = drops_fd;
 }

@@ -210,7 +210,8 @@ void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind);
  */
 void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx);
 /* The tracepoints' maps of retransmissions and drops (-1: off), taken at every drain. */
-void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd);
+void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd,
+			    volatile uint8_t *event_gen);
 /* The datapath's map of unanswered DNS queries, swept for timeouts at every drain. */
 void flowtab_set_dns_map(struct flowtab *t, int dns_fd);
 

@@ -417,7 +417,8 @@ static void attach_tracepoints(struct agent *a)
 		}
 	}
 	flowtab_set_event_maps(a->tab, a->tp_links[0] ? bpf_map__fd(a->skel->maps.retrans) : -1,
-			       a->tp_links[1] ? bpf_map__fd(a->skel->maps.drops) : -1);
+			       a->tp_links[1] ? bpf_map__fd(a->skel->maps.drops) : -1,
+			       &a->skel->bss->event_gen);
 }
 
 /* /v1/flows shows the largest aggregates of the last interval, not all of them. */

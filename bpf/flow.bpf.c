@@ -88,7 +88,8 @@ struct {
 /*
  * TCP retransmissions by the retransmitting socket's tuple (saddr = the socket's own
  * address), and packets the kernel dropped by tuple and reason (fl_key.ifindex holds the
- * enum skb_drop_reason). The agent takes them (lookup and delete) at every drain.
+ * enum skb_drop_reason). The agent takes them (lookup and delete) at every drain, one
+ * generation (event_gen) at a time.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -103,6 +104,13 @@ struct {
 	__type(key, struct fl_key);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+/*
+ * The generation the tracepoint programs count into (fl_key.dir of retrans and drops keys).
+ * At each drain the agent flips it, lets the programs that read the old value finish, then
+ * takes the old generation's keys: deleting a key a program is adding to would lose the add.
+ */
+__u8 event_gen;
 
 /*
  * Set by the agent: wake it only when this much is waiting; otherwise it takes the samples at
@@ -673,6 +681,7 @@ int flowlens_retransmit(__u64 *ctx)
 	k.sport = sk->__sk_common.skc_num;
 	k.dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	k.proto = IPPROTO_TCP;
+	k.dir = event_gen;
 	bump(&retrans, &k);
 	return 0;
 }
@@ -726,6 +735,7 @@ static __always_inline int count_drop(struct sk_buff *skb, __u32 reason)
 		}
 	}
 	k.ifindex = reason;
+	k.dir = event_gen;
 	bump(&drops, &k);
 	return 0;
 }
