@@ -8,6 +8,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <bpf/bpf.h>
@@ -66,22 +67,7 @@ static int attach_tcx(struct attach_ctx *ctx, int ifindex, struct attachment *a)
 	return 0;
 }
 
-/* Is the program with this id one of ours (a filter left by an agent that crashed)? */
-static int prog_is_ours(__u32 prog_id)
-{
-	struct bpf_prog_info info;
-	__u32 len = sizeof(info);
-	int fd, ours;
-
-	fd = bpf_prog_get_fd_by_id(prog_id);
-	if (fd < 0)
-		return 0;
-	memset(&info, 0, sizeof(info));
-	ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-	       strncmp(info.name, "flowlens_", 9) == 0;
-	close(fd);
-	return ours;
-}
+static int tc_filter_is_ours(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point);
 
 static int tc_attach_one(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point,
 			 int prog_fd)
@@ -97,7 +83,7 @@ static int tc_attach_one(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach
 	if (err && err != -EEXIST)
 		return err;
 	if (bpf_tc_query(&hook, &q) == 0) {
-		if (!prog_is_ours(q.prog_id)) {
+		if (!tc_filter_is_ours(ctx, ifindex, point)) {
 			pr_err("ifindex %d: a filter that is not ours holds priority %u handle %#x; "
 			       "choose another --tc-priority",
 			       ifindex, ctx->tc_priority, ATTACH_TC_HANDLE);
@@ -210,12 +196,74 @@ static int first_filter_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/*
+ * The program name of the filter with our handle at our priority: cls_bpf keeps the name the
+ * attaching process gave (libbpf: "<program name>:[<id>]"). Read from the filter dump, it
+ * needs only CAP_NET_ADMIN; asking the kernel about the program by id would take
+ * CAP_SYS_ADMIN, which the agent does not hold.
+ */
+struct our_filter {
+	uint32_t prio;
+	char name[64];
+};
+
+static int bpf_opt_cb(const struct nlattr *attr, void *data)
+{
+	struct our_filter *f = data;
+
+	if (mnl_attr_get_type(attr) == TCA_BPF_NAME &&
+	    mnl_attr_validate(attr, MNL_TYPE_STRING) == 0)
+		snprintf(f->name, sizeof(f->name), "%s", mnl_attr_get_str(attr));
+	return MNL_CB_OK;
+}
+
+static int filter_attr_cb(const struct nlattr *attr, void *data)
+{
+	if (mnl_attr_get_type(attr) == TCA_OPTIONS)
+		mnl_attr_parse_nested(attr, bpf_opt_cb, data);
+	return MNL_CB_OK;
+}
+
+static int our_filter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct tcmsg *t = mnl_nlmsg_get_payload(nlh);
+	struct our_filter *f = data;
+
+	if (nlh->nlmsg_type != RTM_NEWTFILTER || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*t)))
+		return MNL_CB_OK;
+	if (t->tcm_handle == ATTACH_TC_HANDLE && TC_H_MAJ(t->tcm_info) >> 16 == f->prio)
+		mnl_attr_parse(nlh, sizeof(*t), filter_attr_cb, f);
+	return MNL_CB_OK;
+}
+
+static int tc_dump(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point, mnl_cb_t cb,
+		   void *data);
+
+/* Is the filter holding our slot one of ours (left by an agent that crashed)? */
+static int tc_filter_is_ours(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point)
+{
+	struct our_filter f = { .prio = ctx->tc_priority };
+
+	return tc_dump(ctx, ifindex, point, our_filter_cb, &f) == 0 &&
+	       strncmp(f.name, "flowlens_", 9) == 0;
+}
+
 /* The handle of the filter that runs first at our priority on one hook. */
 static int tc_first_handle(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point,
 			   uint32_t *handle)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct first_filter f = { .prio = ctx->tc_priority };
+	int err = tc_dump(ctx, ifindex, point, first_filter_cb, &f);
+
+	*handle = f.handle;
+	return err;
+}
+
+/* Dumps the filters at our priority on one hook through cb. */
+static int tc_dump(struct attach_ctx *ctx, int ifindex, enum bpf_tc_attach_point point, mnl_cb_t cb,
+		   void *data)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
 	struct tcmsg *t;
@@ -246,7 +294,7 @@ static int tc_first_handle(struct attach_ctx *ctx, int ifindex, enum bpf_tc_atta
 		goto out;
 	}
 	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
-		int r = mnl_cb_run(buf, (size_t)n, seq, portid, first_filter_cb, &f);
+		int r = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
 
 		if (r == MNL_CB_ERROR) {
 			ret = -errno;
@@ -257,7 +305,6 @@ static int tc_first_handle(struct attach_ctx *ctx, int ifindex, enum bpf_tc_atta
 	}
 	if (n < 0)
 		ret = -errno;
-	*handle = f.handle;
 out:
 	mnl_socket_close(nl);
 	return ret;
