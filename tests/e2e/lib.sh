@@ -115,6 +115,26 @@ gt_read() {
 	lab_exec "$1" "$2" -nvxL "$3" | awk -v n="$4" 'NR == n + 2 { print $1, $2 }'
 }
 
+# The Helm chart's agent container: root with exactly these capabilities in its bounding set.
+CHART_CAPS=-all,+bpf,+net_admin,+perfmon,+sys_resource
+# caps_wrapper FILE BOUNDING-SET [AGENT]: a script that runs the agent as the container
+# runtime would with that securityContext (bounding set, no inheritable caps, no_new_privs).
+caps_wrapper() {
+	printf '#!/bin/sh\nexec setpriv --bounding-set %s --inh-caps -all --no-new-privs %s "$@"\n' \
+		"$2" "${3:-$TOP/build/flowlens-agent}" >"$1"
+	chmod +x "$1"
+}
+
+# sum_of METRIC LABEL-MATCH...: the sum of the series in $metrics (an exposition) whose
+# labels contain every match.
+sum_of() {
+	local m=$1
+	shift
+	awk -v m="$m" -v fs="$*" 'BEGIN { n = split(fs, f, " ") }
+		index($0, m "{") == 1 { ok = 1; for (i = 1; i <= n; i++) if (!index($0, f[i])) ok = 0; if (ok) s += $NF }
+		END { printf "%d\n", s }' <<<"$metrics"
+}
+
 finish() {
 	local f
 	echo "  $CHECKS checks, $FAILS failures"

@@ -31,9 +31,7 @@ check_eq "stale filters after SIGKILL" "$(tc_ours n1 "$VA" ingress)" 1
 
 # Restarted as the chart runs it (no CAP_SYS_ADMIN: the stale filter is recognised by the name
 # in the filter dump, not by asking the kernel about its program, which needs CAP_SYS_ADMIN).
-printf '#!/bin/sh\nexec setpriv --bounding-set -all,+bpf,+net_admin,+perfmon,+sys_resource --inh-caps -all --no-new-privs %s "$@"\n' \
-	"$AGENT" >"$WORK/agent-chart"
-chmod +x "$WORK/agent-chart"
+caps_wrapper "$WORK/agent-chart" "$CHART_CAPS" "$AGENT"
 AGENT_ROOT=$AGENT
 AGENT=$WORK/agent-chart
 agent_start n1 --attach-mode tc || exit 1

@@ -18,12 +18,7 @@ gt_init n1 iptables GT FORWARD
 gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 8080 # 1
 gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 8080 # 2
 
-caps_wrapper() { # FILE BOUNDING-SET: the agent with only these capabilities
-	printf '#!/bin/sh\nexec setpriv --bounding-set %s --inh-caps -all --no-new-privs %s "$@"\n' \
-		"$2" "$TOP/build/flowlens-agent" >"$1"
-	chmod +x "$1"
-}
-caps_wrapper "$WORK/agent-chart" -all,+bpf,+net_admin,+perfmon,+sys_resource
+caps_wrapper "$WORK/agent-chart" "$CHART_CAPS"
 
 # The collector: uid/gid 65532, no capabilities, its files readable the way a mounted Secret
 # with fsGroup would make them.
@@ -87,20 +82,13 @@ sleep 0.5
 read -r p1 b1 <<<"$(gt_read n1 iptables GT 1)"
 read -r p2 b2 <<<"$(gt_read n1 iptables GT 2)"
 metrics=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics)
-sum_of() { # METRIC LABEL-MATCH... -> the sum of the series that have every label match
-	local m=$1
-	shift
-	awk -v m="$m" -v fs="$*" 'BEGIN { n = split(fs, f, " ") }
-		index($0, m "{") == 1 { ok = 1; for (i = 1; i <= n; i++) if (!index($0, f[i])) ok = 0; if (ok) s += $NF }
-		END { printf "%d\n", s }' <<<"$metrics"
-}
 check_eq "collector: client-side bytes a<->b:8080 = iptables (both ways)" \
 	"$(sum_of flowlens_flow_bytes_total 'reporter="client"' 'destination_port="8080"')" "$((b1 + b2))"
 check_eq "collector: established connections = curl's 10" \
 	"$(sum_of flowlens_tcp_connections_total 'reporter="client"' 'result="established"')" 10
 
 for missing in bpf net_admin perfmon; do
-	set=-all,+bpf,+net_admin,+perfmon,+sys_resource
+	set=$CHART_CAPS
 	caps_wrapper "$WORK/agent-no-$missing" "${set/,+$missing/}"
 	timeout 20 ip netns exec "$(lab_ns n1)" "$WORK/agent-no-$missing" --listen 127.0.0.1:9811 \
 		>"$WORK/no-$missing.out" 2>&1

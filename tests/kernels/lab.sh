@@ -36,13 +36,8 @@ lab_exec c iptables -A INPUT -s "$A" -p udp --dport 9999 -j DROP
 
 # The chart's container: root with CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON, CAP_SYS_RESOURCE (plus
 # CAP_SYS_ADMIN with agent.conntrackKfuncs), no_new_privs, its environment defaults.
-caps_wrapper() { # FILE BOUNDING-SET
-	printf '#!/bin/sh\nexec setpriv --bounding-set %s --inh-caps -all --no-new-privs %s "$@"\n' \
-		"$2" "$TOP/build/flowlens-agent" >"$1"
-	chmod +x "$1"
-}
-caps_wrapper "$WORK/agent-chart" -all,+bpf,+net_admin,+perfmon,+sys_resource
-caps_wrapper "$WORK/agent-chart-sysadmin" -all,+bpf,+net_admin,+perfmon,+sys_resource,+sys_admin
+caps_wrapper "$WORK/agent-chart" "$CHART_CAPS"
+caps_wrapper "$WORK/agent-chart-sysadmin" "$CHART_CAPS,+sys_admin"
 export FLOWLENS_INTERFACES="eni*,eth*,ens*" FLOWLENS_SIGNALS=tcp,http,dns,drops \
 	FLOWLENS_ATTACH_MODE=auto FLOWLENS_TRANSLATION=auto
 
@@ -109,13 +104,6 @@ for r in 1 2 3 4; do
 	total_gt=$((total_gt + b))
 done
 metrics=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics)
-sum_of() { # METRIC LABEL-MATCH... -> the sum of the series that have every label match
-	local m=$1
-	shift
-	awk -v m="$m" -v fs="$*" 'BEGIN { n = split(fs, f, " ") }
-		index($0, m "{") == 1 { ok = 1; for (i = 1; i <= n; i++) if (!index($0, f[i])) ok = 0; if (ok) s += $NF }
-		END { printf "%d\n", s }' <<<"$metrics"
-}
 web='destination_service="web"'
 check_eq "bytes a -> Service web (both ways, client side) = iptables" \
 	"$(sum_of flowlens_flow_bytes_total 'reporter="client"' "$web")" "$total_gt"
