@@ -6,6 +6,9 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../lab/lab.sh
 source "$TOP/tests/lab/lab.sh"
+# cleanup (below) takes the lab down; lab_up's own EXIT trap would replace it and leave the
+# agents, servers and $WORK behind.
+LAB_NO_TRAP=1
 AGENT=${FLOWLENS_AGENT:-$TOP/build/flowlens-agent}
 WORK=$(mktemp -d "/tmp/${LAB_ID}.XXXX")
 FAILS=0
