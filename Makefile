@@ -115,21 +115,25 @@ $(OUT)/flowlens-agent: $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(OUT)/agent/flowtab.o $(LIB_OBJS) \
+# The agent's drain: kernel reading (flowtab) and the kernel-free attribution core.
+DRAIN_OBJS := $(OUT)/agent/flowtab.o $(OUT)/agent/attrib.o $(OUT)/agent/outcome.o
+
+$(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(DRAIN_OBJS) $(LIB_OBJS) \
 		$(SKELS) bpf/flow.h | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h tests/unit/check.h $(SKELS) bpf/flow.h \
-		$(OUT)/agent/flowtab.o $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)
+		$(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUT)/agent/flowtab.o $(OUT)/agent/probe.o $(LIB_OBJS) \
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) \
 		$(LDFLAGS) $(LDLIBS) -o $@
 
-$(OUT)/test-unit: tests/unit/test_unit.c $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) \
+$(OUT)/test-unit: tests/unit/test_unit.c tests/unit/test_attrib.c tests/unit/test_vocab.c \
+		tests/unit/check.h $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) \
 		$(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) $(LIB_OBJS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(filter-out %.h,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/collector-bench: bench/collector_bench.c $(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) \
 		$(LIB_OBJS) | $(OUT)
@@ -164,8 +168,8 @@ $(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collec
 		collector/meta.c \
 		$(OUT)/proto/flowlens.pb-c.c lib/*.h collector/*.h $(PROTO_H) | $(OUT)
 	$(call msg,FUZZ,$@)
-	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Icollector \
-		$(filter %.c,$^) lib/expo.c lib/ipproto.c -lprotobuf-c -lz -ljson-c -o $@
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Ibpf -Icollector \
+		$(filter %.c,$^) lib/expo.c lib/ipproto.c lib/vocab.c lib/addr.c -lprotobuf-c -lz -ljson-c -o $@
 
 check-format:
 	$(call msg,FORMAT,check)

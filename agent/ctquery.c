@@ -9,6 +9,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include "addr.h"
 #include "ctquery.h"
 
 struct ctquery {
@@ -52,29 +53,13 @@ void ctquery_close(struct ctquery *q)
 	free(q);
 }
 
-static int is_v4(const uint32_t a[4])
-{
-	return a[0] == 0 && a[1] == 0 && a[2] == htonl(0xffff);
-}
-
-static void mapped(int v4, const void *src, uint32_t out[4])
-{
-	memset(out, 0, 16);
-	if (v4) {
-		out[2] = htonl(0xffff);
-		memcpy(&out[3], src, 4);
-	} else {
-		memcpy(out, src, 16);
-	}
-}
-
 /* One GET for saddr:sport -> daddr:dport; 0 found (q->found set), -ENOENT, or -errno. */
 static int get(struct ctquery *q, const struct fl_key *k, int reverse)
 {
 	const uint32_t *s = reverse ? k->daddr : k->saddr, *d = reverse ? k->saddr : k->daddr;
 	uint16_t sp = reverse ? k->dport : k->sport, dp = reverse ? k->sport : k->dport;
 	struct nf_conntrack *ct = nfct_new();
-	int v4 = is_v4(k->saddr), err = 0;
+	int v4 = addr_is_v4(k->saddr), err = 0;
 
 	if (!ct)
 		return -ENOMEM;
@@ -101,7 +86,7 @@ static int get(struct ctquery *q, const struct fl_key *k, int reverse)
 int ctquery_lookup(void *ctx, const struct fl_key *k, struct fl_nat *n)
 {
 	struct ctquery *q = ctx;
-	int v4 = is_v4(k->saddr), err;
+	int v4 = addr_is_v4(k->saddr), err;
 
 	err = get(q, k, 0);
 	if (err == -ENOENT)
@@ -113,12 +98,12 @@ int ctquery_lookup(void *ctx, const struct fl_key *k, struct fl_nat *n)
 		uint32_t a;
 
 		a = nfct_get_attr_u32(q->found, ATTR_ORIG_IPV4_DST);
-		mapped(1, &a, n->dialed);
+		addr_map(AF_INET, &a, n->dialed);
 		a = nfct_get_attr_u32(q->found, ATTR_REPL_IPV4_SRC);
-		mapped(1, &a, n->backend);
+		addr_map(AF_INET, &a, n->backend);
 	} else {
-		mapped(0, nfct_get_attr(q->found, ATTR_ORIG_IPV6_DST), n->dialed);
-		mapped(0, nfct_get_attr(q->found, ATTR_REPL_IPV6_SRC), n->backend);
+		addr_map(AF_INET6, nfct_get_attr(q->found, ATTR_ORIG_IPV6_DST), n->dialed);
+		addr_map(AF_INET6, nfct_get_attr(q->found, ATTR_REPL_IPV6_SRC), n->backend);
 	}
 	n->dialed_port = ntohs(nfct_get_attr_u16(q->found, ATTR_ORIG_PORT_DST));
 	n->backend_port = ntohs(nfct_get_attr_u16(q->found, ATTR_REPL_PORT_SRC));

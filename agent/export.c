@@ -6,9 +6,12 @@
 #include <time.h>
 #include <sys/random.h>
 #include <curl/curl.h>
+#include "clock.h"
+#include "addr.h"
 #include "export.h"
 #include "log.h"
 #include "secret.h"
+#include "vocab.h"
 #include "wire.h"
 
 struct item {
@@ -32,22 +35,6 @@ struct exporter {
 	struct export_stats st;
 	int last_status_logged;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -112,22 +99,13 @@ static void pop_head(struct exporter *x)
 /* Waits until deadline_ms or a stop; returns 1 when stopping without a flush to do. */
 static int wait_until(struct exporter *x, uint64_t deadline_ms)
 {
-	struct timespec ts;
+	while (!x->stopping && clock_mono_ms() < deadline_ms) {
+		struct timespec ts =
+			clock_deadline_ms(CLOCK_MONOTONIC, deadline_ms - clock_mono_ms());
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	while (!x->stopping && mono_ms() < deadline_ms) {
-		uint64_t left = deadline_ms - mono_ms();
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(left / 1000);
-		ts.tv_nsec += (long)(left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
 	}
-	return x->stopping && (!x->head || mono_ms() >= x->flush_deadline_ms);
+	return x->stopping && (!x->head || clock_mono_ms() >= x->flush_deadline_ms);
 }
 
 static void *sender(void *arg)
@@ -143,7 +121,7 @@ static void *sender(void *arg)
 
 		while (!x->head && !x->stopping)
 			pthread_cond_wait(&x->cond, &x->lock);
-		if (!x->head || (x->stopping && mono_ms() >= x->flush_deadline_ms))
+		if (!x->head || (x->stopping && clock_mono_ms() >= x->flush_deadline_ms))
 			break;
 		it = x->head;
 		x->in_flight = it;
@@ -154,7 +132,7 @@ static void *sender(void *arg)
 
 		if (status >= 200 && status < 300) {
 			x->st.sent++;
-			x->st.last_success_unix_ms = unix_ms();
+			x->st.last_success_unix_ms = clock_unix_ms();
 			pop_head(x);
 			attempt = 0;
 			if (x->last_status_logged) {
@@ -186,10 +164,10 @@ static void *sender(void *arg)
 			if (cap > x->cfg.backoff_max_ms)
 				cap = x->cfg.backoff_max_ms;
 			if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-				r = (uint32_t)mono_ms();
+				r = (uint32_t)clock_mono_ms();
 			attempt++;
 			/* Full jitter: a random wait in [cap/2, cap) spreads agents apart. */
-			if (wait_until(x, mono_ms() + cap / 2 + r % (cap / 2 + 1)))
+			if (wait_until(x, clock_mono_ms() + cap / 2 + r % (cap / 2 + 1)))
 				break;
 		}
 	}
@@ -242,7 +220,9 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 }
 
 /* Protobuf storage for one aggregate's signals, alive until the batch is encoded. */
-#define EC_MAX (TCP_RESULT_MAX + FL_HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES + 9)
+#define EC_MAX                                                                        \
+	(TCP_RESULT_MAX + 1 + HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES + \
+	 AGG_DROP_REASONS)
 
 static const char *(*drop_name_fn)(void *ctx, unsigned int reason);
 static void *drop_name_ctx;
@@ -256,32 +236,19 @@ void export_set_drop_names(const char *(*fn)(void *ctx, unsigned int reason), vo
 struct sig_scratch {
 	Flowlens__V1__FlowAggregate__ErrorCountsEntry ec[EC_MAX];
 	Flowlens__V1__FlowAggregate__ErrorCountsEntry *ecp[EC_MAX];
-	Flowlens__V1__Histogram h[3];
-	Flowlens__V1__Histogram *hp[3];
-	uint64_t counts[3][HIST_BOUNDS_MAX + 1];
-	char keys[DNS_RCODES * DNS_QTYPES][32];
-	char drop_keys[8][72];
+	char keys[EC_MAX][VOCAB_KEY_MAX];
+	Flowlens__V1__Histogram h[HIST_KINDS];
+	Flowlens__V1__Histogram *hp[HIST_KINDS];
+	uint64_t counts[HIST_KINDS][HIST_BOUNDS_MAX + 1];
 };
 
-/* "http:GET:2xx": method and status class of HTTP request counts. */
-static const char *const http_keys[FL_HTTP_METHODS][HTTP_CLASSES] = {
-#define HTTP_ROW(m)                                                                       \
-	{                                                                                 \
-		"http:" m ":other", "http:" m ":1xx", "http:" m ":2xx", "http:" m ":3xx", \
-			"http:" m ":4xx", "http:" m ":5xx"                                \
-	}
-	HTTP_ROW("OTHER"),  HTTP_ROW("GET"),  HTTP_ROW("POST"),	 HTTP_ROW("PUT"),
-	HTTP_ROW("DELETE"), HTTP_ROW("HEAD"), HTTP_ROW("PATCH"), HTTP_ROW("OPTIONS"),
-#undef HTTP_ROW
-};
-
-static void add_hist(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc, const char *name,
+static void add_hist(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc, enum hist_kind kind,
 		     const struct hist *h, const double *bounds, unsigned int nb)
 {
 	size_t i = f->n_histograms;
 
 	flowlens__v1__histogram__init(&sc->h[i]);
-	sc->h[i].name = (char *)name;
+	sc->h[i].name = (char *)vocab_hist[kind];
 	sc->h[i].n_bounds = nb;
 	sc->h[i].bounds = (double *)bounds;
 	memcpy(sc->counts[i], h->counts, sizeof(sc->counts[i]));
@@ -293,84 +260,74 @@ static void add_hist(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc, con
 	f->histograms = sc->hp;
 }
 
-static void add_count(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc, const char *key,
-		      uint64_t v)
+/* One error_counts entry, keyed as lib/vocab.h says. */
+static void add_count(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
+		      const struct vocab_count *c, uint64_t v)
 {
 	size_t i = f->n_error_counts;
 
+	if (i == EC_MAX || vocab_count_key(c, sc->keys[i], sizeof(sc->keys[i])) < 0)
+		return;
 	flowlens__v1__flow_aggregate__error_counts_entry__init(&sc->ec[i]);
-	sc->ec[i].key = (char *)key;
+	sc->ec[i].key = sc->keys[i];
 	sc->ec[i].value = v;
 	sc->ecp[i] = &sc->ec[i];
 	f->n_error_counts++;
 	f->error_counts = sc->ecp;
 }
 
-static const char *const tcp_result_keys[TCP_RESULT_MAX] = {
-	[TCP_ESTABLISHED] = "tcp_established",
-	[TCP_REFUSED] = "tcp_refused",
-	[TCP_TIMEOUT] = "tcp_timeout",
-	[TCP_RESET] = "tcp_reset",
-};
-
-/* Connection outcomes as error_counts, connect latency as a histogram. */
+/* Connection outcomes, requests, queries and drops as error_counts; latencies as histograms. */
 static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
-			 const struct flow_agg *a, const struct flowtab_signals *sig)
+			 const struct flow_agg *a, const struct sig_config *sig)
 {
 	for (int r = 0; r < TCP_RESULT_MAX; r++)
 		if (a->tcp[r])
-			add_count(f, sc, tcp_result_keys[r], a->tcp[r]);
+			add_count(f, sc, &(struct vocab_count){ .kind = COUNT_TCP, .i = r },
+				  a->tcp[r]);
 	if (a->retransmits)
-		add_count(f, sc, "tcp_retransmits", a->retransmits);
+		add_count(f, sc, &(struct vocab_count){ .kind = COUNT_RETRANSMITS },
+			  a->retransmits);
 	for (int i = 0; a->drops && i < a->drops->n && drop_name_fn; i++) {
-		const char *n = drop_name_fn(drop_name_ctx, a->drops->d[i].reason);
+		struct vocab_count c = { .kind = COUNT_DROP };
 
-		snprintf(sc->drop_keys[i], sizeof(sc->drop_keys[i]), "drop:%s", n ? n : "other");
-		add_count(f, sc, sc->drop_keys[i], a->drops->d[i].count);
+		c.reason = drop_name_fn(drop_name_ctx, a->drops->d[i].reason);
+		add_count(f, sc, &c, a->drops->d[i].count);
 	}
 	if (!sig)
 		return;
 	if (a->connect && a->connect->n)
-		add_hist(f, sc, "tcp_connect_duration_seconds", a->connect, sig->connect_bounds,
+		add_hist(f, sc, HIST_CONNECT, a->connect, sig->connect_bounds,
 			 sig->n_connect_bounds);
 	if (a->http) {
-		for (int m = 0; m < FL_HTTP_METHODS; m++)
+		for (int m = 0; m < HTTP_METHODS; m++)
 			for (int c = 0; c < HTTP_CLASSES; c++)
 				if (a->http->requests[m][c])
-					add_count(f, sc, http_keys[m][c], a->http->requests[m][c]);
+					add_count(f, sc,
+						  &(struct vocab_count){
+							  .kind = COUNT_HTTP, .i = m, .j = c },
+						  a->http->requests[m][c]);
 		if (a->http->duration.n)
-			add_hist(f, sc, "http_request_duration_seconds", &a->http->duration,
-				 sig->http_bounds, sig->n_http_bounds);
+			add_hist(f, sc, HIST_HTTP, &a->http->duration, sig->http_bounds,
+				 sig->n_http_bounds);
 	}
 	if (a->dns) {
-		static const char *const rcodes[DNS_RCODES] = { "NOERROR",  "FORMERR", "SERVFAIL",
-								"NXDOMAIN", "NOTIMP",  "REFUSED",
-								"other",    "timeout" };
-		static const char *const qtypes[DNS_QTYPES] = { "A",   "NS",	"CNAME", "SOA",
-								"PTR", "MX",	"TXT",	 "AAAA",
-								"SRV", "HTTPS", "other" };
-		int k = 0;
-
-		for (int r = 0; r < DNS_RCODES; r++) {
-			for (int q = 0; q < DNS_QTYPES; q++, k++) {
-				if (!a->dns->requests[r][q])
-					continue;
-				snprintf(sc->keys[k], sizeof(sc->keys[k]), "dns:%s:%s", rcodes[r],
-					 qtypes[q]);
-				add_count(f, sc, sc->keys[k], a->dns->requests[r][q]);
-			}
-		}
+		for (int r = 0; r < DNS_RCODES; r++)
+			for (int q = 0; q < DNS_QTYPES; q++)
+				if (a->dns->requests[r][q])
+					add_count(f, sc,
+						  &(struct vocab_count){
+							  .kind = COUNT_DNS, .i = r, .j = q },
+						  a->dns->requests[r][q]);
 		if (a->dns->duration.n)
-			add_hist(f, sc, "dns_request_duration_seconds", &a->dns->duration,
-				 sig->dns_bounds, sig->n_dns_bounds);
+			add_hist(f, sc, HIST_DNS, &a->dns->duration, sig->dns_bounds,
+				 sig->n_dns_bounds);
 	}
 }
 
 static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fwd,
 		      Flowlens__V1__Counters *rev, const struct flow_agg *a)
 {
-	int v4 = a->key.client[0] == 0 && a->key.client[1] == 0 &&
-		 a->key.client[2] == __builtin_bswap32(0xffff);
+	int v4 = addr_is_v4(a->key.client);
 	size_t off = v4 ? 12 : 0, len = v4 ? 4 : 16;
 
 	flowlens__v1__flow_aggregate__init(f);
@@ -404,7 +361,7 @@ static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fw
 }
 
 int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t start_unix_ms,
-		  uint64_t end_unix_ms, const struct flowtab_signals *sig)
+		  uint64_t end_unix_ms, const struct sig_config *sig)
 {
 	struct sig_scratch *sc = NULL;
 	Flowlens__V1__Batch b = FLOWLENS__V1__BATCH__INIT;
@@ -499,7 +456,7 @@ void export_stop(struct exporter *x, uint64_t flush_ms)
 		return;
 	pthread_mutex_lock(&x->lock);
 	x->stopping = 1;
-	x->flush_deadline_ms = mono_ms() + flush_ms;
+	x->flush_deadline_ms = clock_mono_ms() + flush_ms;
 	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
 	pthread_join(x->thread, NULL);

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "flowtab.h"
+#include "agg.h"
 
 struct export_config {
 	const char *url; /* collector base URL, http:// or https:// */
@@ -40,7 +40,7 @@ struct exporter;
 int export_start(struct exporter **out, const struct export_config *cfg);
 /* Queues the interval's batch; never waits for the network. Returns 0 or -errno. */
 int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t start_unix_ms,
-		  uint64_t end_unix_ms, const struct flowtab_signals *sig);
+		  uint64_t end_unix_ms, const struct sig_config *sig);
 /* How drop reasons are named in batches ("drop:<name>"); without it they are not sent. */
 void export_set_drop_names(const char *(*fn)(void *ctx, unsigned int reason), void *ctx);
 /* Sends what is queued for up to flush_ms, then stops the sender and frees everything. */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
+#include "addr.h"
 #include "flowjson.h"
 #include "ipproto.h"
 
@@ -40,14 +41,14 @@ static json_object *agg_object(const struct flow_agg *a, const struct flowjson_i
 		json_object_object_add(o, "node", json_object_new_string(iv->node));
 	json_object_object_add(o, "interval_start", jtime(iv->start_unix_ms));
 	json_object_object_add(o, "interval_end", jtime(iv->end_unix_ms));
-	family = flowtab_addr_str(a->key.client, addr, sizeof(addr));
+	family = addr_str(a->key.client, addr, sizeof(addr));
 	json_object_object_add(o, "family", json_object_new_string(family == 10 ? "ipv6" : "ipv4"));
 	json_object_object_add(o, "client_ip", json_object_new_string(addr));
-	flowtab_addr_str(a->key.server, addr, sizeof(addr));
+	addr_str(a->key.server, addr, sizeof(addr));
 	json_object_object_add(o, "server_ip", json_object_new_string(addr));
 	json_object_object_add(o, "server_port", json_object_new_int(a->key.server_port));
 	if (a->key.dialed_port) {
-		flowtab_addr_str(a->key.dialed, addr, sizeof(addr));
+		addr_str(a->key.dialed, addr, sizeof(addr));
 		json_object_object_add(o, "dialed_ip", json_object_new_string(addr));
 		json_object_object_add(o, "dialed_port", json_object_new_int(a->key.dialed_port));
 	}
@@ -55,7 +56,7 @@ static json_object *agg_object(const struct flow_agg *a, const struct flowjson_i
 		o, "protocol",
 		json_object_new_string(ipproto_name(a->key.proto, pbuf, sizeof(pbuf))));
 	json_object_object_add(o, "reporter",
-			       json_object_new_string(flowtab_reporter_name(a->key.reporter)));
+			       json_object_new_string(vocab_reporter_name(a->key.reporter)));
 	json_object_object_add(
 		o, "interface_kind",
 		json_object_new_string(a->key.reporter == REPORTER_NODE ? "node" : "pod"));

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "flowtab.h"
+#include "agg.h"
 
 struct flowjson_interval {
 	const char *node;

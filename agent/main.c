@@ -23,6 +23,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <uthash.h>
+#include "clock.h"
 #include "attach.h"
 #include "export.h"
 #include "expo.h"
@@ -79,7 +80,7 @@ struct agent {
 	struct exporter *exp;
 	struct ctquery *ctq;
 	struct bpf_link *tp_links[2]; /* retransmit and kfree_skb tracepoints */
-	char *drop_names[FLOWTAB_DROP_REASONS]; /* enum skb_drop_reason, from kernel BTF */
+	char *drop_names[DROP_REASONS_MAX]; /* enum skb_drop_reason, from kernel BTF */
 	enum xlate_mode xlate; /* what runs: XLATE_KFUNC, XLATE_NETLINK or XLATE_OFF */
 	struct features feat; /* what the kernel offers, and what runs */
 	int drop_unknown; /* drops counted without reasons (kernels before 5.17) */
@@ -111,14 +112,6 @@ struct agent {
 	uint64_t interval_start_ms;
 };
 
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static int glob_match(char *const *globs, int n, const char *name)
 {
 	for (int i = 0; i < n; i++)
@@ -147,7 +140,7 @@ static void iface_forget(struct agent *a, struct iface *i, int gone)
 		HASH_ITER (hh, a->routes, r, tmp) {
 			if (r->key.ifindex != i->ifindex)
 				continue;
-			flowtab_route(a->tab, 0, r->key.family, r->key.addr, 1);
+			attrib_route(flowtab_attrib(a->tab), 0, r->key.family, r->key.addr);
 			HASH_DEL(a->routes, r);
 			free(r);
 		}
@@ -274,10 +267,10 @@ static void on_route(void *ctx, int add, int family, const void *addr, int ifind
 		if (r) {
 			*r = key;
 			HASH_ADD(hh, a->routes, key, sizeof(r->key), r);
-			flowtab_route(a->tab, 1, family, addr, 1);
+			attrib_route(flowtab_attrib(a->tab), 1, family, addr);
 		}
 	} else if (!add && r) {
-		flowtab_route(a->tab, 0, family, addr, 1);
+		attrib_route(flowtab_attrib(a->tab), 0, family, addr);
 		HASH_DEL(a->routes, r);
 		free(r);
 	}
@@ -371,7 +364,7 @@ static void load_drop_names(struct agent *a)
 		const char *name = btf__name_by_offset(btf, e->name_off);
 		char *n;
 
-		if (e->val < 0 || e->val >= FLOWTAB_DROP_REASONS || !name)
+		if (e->val < 0 || e->val >= DROP_REASONS_MAX || !name)
 			continue;
 		if (strncmp(name, "SKB_DROP_REASON_", 16) == 0)
 			name += 16;
@@ -392,7 +385,7 @@ static const char *agent_drop_name(void *ctx, unsigned int reason)
 {
 	struct agent *a = ctx;
 
-	return reason < FLOWTAB_DROP_REASONS ? a->drop_names[reason] : NULL;
+	return reason < DROP_REASONS_MAX ? a->drop_names[reason] : NULL;
 }
 
 /* The tracepoints of the signals that are on; a signal whose hook fails is turned off. */
@@ -429,7 +422,7 @@ static int on_sample(void *ctx, void *data, size_t size)
 	struct agent *a = ctx;
 
 	if (size >= sizeof(struct fl_sample))
-		flowtab_sample(a->tab, data);
+		attrib_sample(flowtab_attrib(a->tab), data);
 	return 0;
 }
 
@@ -461,13 +454,6 @@ static const char *const counter_reasons[FL_CNT_MAX] = {
 };
 #define N_PACKET_REASONS (FL_CNT_PULLED + 1)
 
-static const char *const tcp_result_names[TCP_RESULT_MAX] = {
-	[TCP_ESTABLISHED] = "established",
-	[TCP_REFUSED] = "refused",
-	[TCP_TIMEOUT] = "timeout",
-	[TCP_RESET] = "reset",
-};
-
 static const char *const xlate_names[] = {
 	[XLATE_AUTO] = "auto",
 	[XLATE_KFUNC] = "kfunc",
@@ -491,6 +477,7 @@ static void gauge_family(struct expo *e, const char *name, const char *help, dou
 static int render_metrics(struct agent *a, char **out, size_t *len)
 {
 	const struct flowtab_stats *st = flowtab_stats(a->tab);
+	const struct attrib_stats *as = attrib_stats(flowtab_attrib(a->tab));
 	static const char *const kinds[] = { "pod", "node" };
 	static const enum attach_used modes[] = { ATTACHED_TCX, ATTACHED_TC };
 	char lb[EXPO_LABELS_MAX];
@@ -608,18 +595,18 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		 expo_labels(lb, sizeof(lb), "source", "datapath", NULL),
 		 st->datapath[FL_CNT_CT_LOOKUP]);
 	expo_u64(&e, "flowlens_agent_conntrack_lookups_total",
-		 expo_labels(lb, sizeof(lb), "source", "netlink", NULL), st->xl_queries);
+		 expo_labels(lb, sizeof(lb), "source", "netlink", NULL), as->xlate_queries);
 	counter_family(&e, "flowlens_agent_conntrack_errors_total",
 		       "Conntrack lookups that failed: netlink query errors, and translations the "
 		       "datapath could not store (nat map update failed).",
-		       st->xl_query_errors + st->datapath[FL_CNT_NAT_FULL]);
+		       as->xlate_query_errors + st->datapath[FL_CNT_NAT_FULL]);
 	expo_family(&e, "flowlens_agent_tcp_connections_total", "counter",
 		    "TCP connection attempts seen at this node's interfaces, by result (each "
 		    "observation point counts its own view).");
 	for (int r = 0; r < TCP_RESULT_MAX; r++)
 		expo_u64(&e, "flowlens_agent_tcp_connections_total",
-			 expo_labels(lb, sizeof(lb), "result", tcp_result_names[r], NULL),
-			 st->tcp[r]);
+			 expo_labels(lb, sizeof(lb), "result", vocab_tcp_result[r], NULL),
+			 as->tcp[r]);
 	expo_family(
 		&e, "flowlens_agent_samples_total", "counter",
 		"Finished exchanges (HTTP requests) handed over by the datapath, by fate: "
@@ -628,33 +615,33 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		"flowlens_agent_datapath_events_total{reason=~\"samples_full|http_queue_full\"}.");
 	expo_u64(&e, "flowlens_agent_samples_total",
 		 expo_labels(lb, sizeof(lb), "fate", "applied", NULL),
-		 st->samples - st->samples_unattributed - st->samples_dropped);
+		 as->samples - as->samples_unattributed - as->samples_dropped);
 	expo_u64(&e, "flowlens_agent_samples_total",
 		 expo_labels(lb, sizeof(lb), "fate", "unattributed", NULL),
-		 st->samples_unattributed);
+		 as->samples_unattributed);
 	expo_u64(&e, "flowlens_agent_samples_total",
-		 expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), st->samples_dropped);
+		 expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), as->samples_dropped);
 	counter_family(&e, "flowlens_agent_tcp_retransmits_total",
 		       "TCP retransmissions the kernel made (tcp_retransmit_skb tracepoint).",
-		       st->retransmits);
+		       as->retransmits);
 	expo_family(&e, "flowlens_agent_drops_total", "counter",
 		    "Packets the kernel dropped (kfree_skb tracepoint), by drop reason.");
-	for (int r = 0; r < FLOWTAB_DROP_REASONS; r++)
-		if (st->drops[r])
+	for (int r = 0; r < DROP_REASONS_MAX; r++)
+		if (as->drops[r])
 			expo_u64(&e, "flowlens_agent_drops_total",
 				 expo_labels(lb, sizeof(lb), "reason",
 					     a->drop_names[r] ? a->drop_names[r] : "other", NULL),
-				 st->drops[r]);
+				 as->drops[r]);
 	expo_family(&e, "flowlens_agent_tcp_connections_pending", "gauge",
 		    "TCP connection attempts waiting for an answer (SYN seen, no SYN-ACK or RST).");
-	expo_u64(&e, "flowlens_agent_tcp_connections_pending", NULL, st->tcp_open);
+	expo_u64(&e, "flowlens_agent_tcp_connections_pending", NULL, as->tcp_open);
 	expo_family(&e, "flowlens_agent_connections_translated_total", "counter",
 		    "Connections by what conntrack said about their destination: nat (e.g. a "
 		    "ClusterIP translated to a backend) or direct.");
 	expo_u64(&e, "flowlens_agent_connections_translated_total",
-		 expo_labels(lb, sizeof(lb), "translation", "nat", NULL), st->xl_nat);
+		 expo_labels(lb, sizeof(lb), "translation", "nat", NULL), as->xlate_nat);
 	expo_u64(&e, "flowlens_agent_connections_translated_total",
-		 expo_labels(lb, sizeof(lb), "translation", "direct", NULL), st->xl_direct);
+		 expo_labels(lb, sizeof(lb), "translation", "direct", NULL), as->xlate_direct);
 	counter_family(&e, "flowlens_agent_overflow_records_total",
 		       "Packets received through the overflow ring buffer.", st->overflow_records);
 	counter_family(&e, "flowlens_agent_overflow_dropped_packets_total",
@@ -662,7 +649,7 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 		       st->overflow_dropped_packets);
 	counter_family(&e, "flowlens_agent_eni_duplicate_packets_total",
 		       "Packets seen at a node interface that were already counted at a pod veth.",
-		       st->eni_duplicate_packets);
+		       as->eni_duplicate_packets);
 	counter_family(&e, "flowlens_agent_flows_evicted_total",
 		       "Idle or orphaned kernel flow entries removed after their final read.",
 		       st->evicted);
@@ -677,11 +664,11 @@ static int render_metrics(struct agent *a, char **out, size_t *len)
 	gauge_family(&e, "flowlens_agent_last_drain_duration_seconds",
 		     "Duration of the most recent drain.", a->last_drain_seconds);
 	gauge_family(&e, "flowlens_agent_connections",
-		     "Connections tracked for initiator detection.", (double)st->connections);
+		     "Connections tracked for initiator detection.", (double)as->connections);
 	gauge_family(&e, "flowlens_agent_local_pod_ips",
-		     "Addresses known to belong to pods on this node.", (double)st->local_ips);
+		     "Addresses known to belong to pods on this node.", (double)as->local_ips);
 	gauge_family(&e, "flowlens_agent_flow_aggregates",
-		     "Flow aggregates produced by the last interval.", (double)st->aggregates);
+		     "Flow aggregates produced by the last interval.", (double)as->aggregates);
 	counter_family(&e, "flowlens_agent_output_errors_total",
 		       "Flow log lines that could not be written.", a->output_errors);
 	if (a->exp) {
@@ -746,7 +733,7 @@ static void http_handler(void *ctx, const struct httpd_request *req, struct http
 }
 
 /* Reads jiffies and CLOCK_MONOTONIC together through the flowlens_clock program. */
-static int sample_clock(struct agent *a, struct flowtab_clock *c)
+static int sample_clock(struct agent *a, struct kernel_clock *c)
 {
 	uint8_t frame[64] = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
@@ -764,7 +751,7 @@ static int sample_clock(struct agent *a, struct flowtab_clock *c)
 static int calibrate_hz(struct agent *a)
 {
 	static const uint32_t known[] = { 100, 250, 300, 1000 };
-	struct flowtab_clock c0, c1;
+	struct kernel_clock c0, c1;
 	double hz, best = 1e9;
 	int err;
 
@@ -790,9 +777,9 @@ static int calibrate_hz(struct agent *a)
 
 static void drain(struct agent *a)
 {
-	struct flowtab_clock clk;
-	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
-	uint64_t end_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	struct kernel_clock clk;
+	uint64_t t0 = clock_mono_ns();
+	uint64_t end_ms = clock_unix_ms();
 	struct flowjson_interval iv;
 	double secs;
 	size_t b;
@@ -803,7 +790,7 @@ static void drain(struct agent *a)
 		ring_buffer__consume(a->rb);
 	pthread_mutex_lock(&a->lock);
 	if (sample_clock(a, &clk) == 0)
-		flowtab_set_clock(a->tab, &clk);
+		attrib_set_clock(flowtab_attrib(a->tab), &clk);
 	err = flowtab_drain(a->tab, t0);
 	if (err) {
 		a->drain_errors++;
@@ -812,17 +799,19 @@ static void drain(struct agent *a)
 	iv.node = a->node;
 	iv.start_unix_ms = a->interval_start_ms;
 	iv.end_unix_ms = end_ms;
-	iv.mono_to_unix_ns = (int64_t)now_ns(CLOCK_REALTIME) - (int64_t)now_ns(CLOCK_MONOTONIC);
+	iv.mono_to_unix_ns = (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_mono_ns();
 	free(a->flows_json);
-	a->flows_json = flowjson_document(flowtab_aggregates(a->tab), &iv, FLOWS_JSON_MAX);
+	a->flows_json =
+		flowjson_document(attrib_aggregates(flowtab_attrib(a->tab)), &iv, FLOWS_JSON_MAX);
 	if (a->opts.output == OUTPUT_JSON &&
-	    flowjson_write_lines(stdout, flowtab_aggregates(a->tab), &iv))
+	    flowjson_write_lines(stdout, attrib_aggregates(flowtab_attrib(a->tab)), &iv))
 		a->output_errors++;
-	if (a->exp && export_submit(a->exp, flowtab_aggregates(a->tab), a->interval_start_ms,
-				    end_ms, flowtab_signals(a->tab)))
+	if (a->exp &&
+	    export_submit(a->exp, attrib_aggregates(flowtab_attrib(a->tab)), a->interval_start_ms,
+			  end_ms, attrib_signals(flowtab_attrib(a->tab))))
 		a->export_errors++;
 	a->interval_start_ms = end_ms;
-	secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	secs = (double)(clock_mono_ns() - t0) / 1e9;
 	for (b = 0; b < N_DRAIN_BOUNDS && secs > drain_bounds[b]; b++)
 		;
 	a->drain_hist[b]++;
@@ -833,7 +822,7 @@ static void drain(struct agent *a)
 
 static uint64_t mono_ms(void)
 {
-	return now_ns(CLOCK_MONOTONIC) / 1000000;
+	return clock_mono_ns() / 1000000;
 }
 
 /*
@@ -1243,12 +1232,12 @@ int main(int argc, char **argv)
 	}
 	err = flowtab_new(&a.tab, bpf_map__fd(a.skel->maps.flows4),
 			  bpf_map__fd(a.skel->maps.flows6), bpf_map__fd(a.skel->maps.counters),
-			  a.opts.flow_table_size, a.opts.overflow_pending_max,
-			  a.opts.idle_timeout_ms * 1000000ULL, kind_cb, &a);
+			  a.opts.overflow_pending_max, a.opts.idle_timeout_ms * 1000000ULL, kind_cb,
+			  &a);
 	if (err)
 		goto cleanup;
 	{
-		struct flowtab_signals sig = {
+		struct sig_config sig = {
 			.tcp = a.opts.signal_tcp,
 			.http = a.opts.signal_http,
 			.dns = a.opts.signal_dns,
@@ -1281,7 +1270,7 @@ int main(int argc, char **argv)
 			else
 				pr_info("CAP_SYS_ADMIN dropped after load");
 		}
-		flowtab_set_signals(a.tab, &sig);
+		attrib_set_signals(flowtab_attrib(a.tab), &sig);
 	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,
 				a.ctq ? ctquery_lookup : NULL, a.ctq);
@@ -1295,7 +1284,7 @@ int main(int argc, char **argv)
 		pr_err("overflow ring buffer: %s", strerror(-err));
 		goto cleanup;
 	}
-	a.interval_start_ms = now_ns(CLOCK_REALTIME) / 1000000;
+	a.interval_start_ms = clock_unix_ms();
 	if (a.opts.collector_url) {
 		struct export_config xc = {
 			.url = a.opts.collector_url,
@@ -1371,7 +1360,7 @@ cleanup:
 	}
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(a.tp_links[i]);
-	for (int i = 0; i < FLOWTAB_DROP_REASONS; i++)
+	for (int i = 0; i < DROP_REASONS_MAX; i++)
 		free(a.drop_names[i]);
 	ring_buffer__free(a.rb);
 	flowtab_free(a.tab);

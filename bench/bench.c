@@ -215,7 +215,7 @@ static int drain_bench(void)
 			send_flow(prog, i, buf);
 		if (flowtab_new(&tab, bpf_map__fd(flow->maps.flows4),
 				bpf_map__fd(flow->maps.flows6), bpf_map__fd(flow->maps.counters), n,
-				n, 600ULL * 1000000000ULL, kind_pod, NULL))
+				600ULL * 1000000000ULL, kind_pod, NULL))
 			return 1;
 		t0 = mono_s();
 		flowtab_drain(tab, 1000000000ULL);

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <yaml.h>
+#include "clock.h"
 #include "kube.h"
 #include "log.h"
 #include "secret.h"
@@ -30,14 +31,6 @@ static const char *const kind_of_object[META_KINDS] = {
 	[META_NODE] = "Node", [META_REPLICASET] = "ReplicaSet",
 	[META_JOB] = "Job",
 };
-
-static uint64_t unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int kube_apply_list(struct meta *m, json_object *list, uint64_t now_unix_ms)
 {
@@ -96,7 +89,7 @@ static int metafile_load(struct metafile *f)
 		f->errors++;
 		return -EINVAL;
 	}
-	err = kube_apply_list(f->m, doc, unix_ms());
+	err = kube_apply_list(f->m, doc, clock_unix_ms());
 	json_object_put(doc);
 	if (err) {
 		pr_warn("metadata file %s: not a List with items", f->path);
@@ -468,16 +461,9 @@ struct kube {
 
 static int sleep_or_stop(struct kube *k, uint64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = clock_deadline_ms(CLOCK_REALTIME, ms);
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&k->stop_lock);
 	while (!k->stop && pthread_cond_timedwait(&k->stop_cond, &k->stop_lock, &ts) == 0)
 		;
@@ -564,7 +550,7 @@ static void on_event(struct watcher *w, const char *line, size_t len)
 
 		meta_lock(w->k->m);
 		meta_apply(w->k->m, w->kind, type[0] == 'D' ? META_DELETED : META_ADDED, obj,
-			   unix_ms());
+			   clock_unix_ms());
 		meta_unlock(w->k->m);
 		if (json_object_object_get_ex(obj, "metadata", &md) &&
 		    json_object_object_get_ex(md, "resourceVersion", &rv))
@@ -750,9 +736,9 @@ static int do_list(struct watcher *w)
 			meta_relist_begin(k->m, w->kind);
 		for (size_t i = 0; i < json_object_array_length(items); i++)
 			meta_apply(k->m, w->kind, META_ADDED, json_object_array_get_idx(items, i),
-				   unix_ms());
+				   clock_unix_ms());
 		if (!*cont)
-			meta_relist_end(k->m, w->kind, unix_ms());
+			meta_relist_end(k->m, w->kind, clock_unix_ms());
 		meta_unlock(k->m);
 		json_object_put(doc);
 		first = 0;

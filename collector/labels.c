@@ -2,19 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include "addr.h"
 #include "expo.h"
 #include "ipproto.h"
 #include "labels.h"
 #include "wire.h"
-
-static const char *ip_str(const uint8_t a[16], char *buf, size_t size)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (!memcmp(a, mapped, 12))
-		return inet_ntop(AF_INET, a + 12, buf, (socklen_t)size);
-	return inet_ntop(AF_INET6, a, buf, (socklen_t)size);
-}
 
 static int done(char *buf)
 {
@@ -32,8 +24,8 @@ static int identity_labels(const struct labels_config *c, const struct flow_view
 {
 	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
 
-	if (c->ip_labels &&
-	    (!ip_str(v->src_ip, src, sizeof(src)) || !ip_str(v->dst_ip, dst, sizeof(dst))))
+	if (c->ip_labels && (addr_str(v->src_ip, src, sizeof(src)) < 0 ||
+			     addr_str(v->dst_ip, dst, sizeof(dst)) < 0))
 		return -1;
 	snprintf(port, sizeof(port), "%u", v->port);
 	expo_labels(buf, size, "source_namespace", v->src.namespace, "source_workload",

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "clock.h"
 #include "expo.h"
 #include "httpd.h"
 #include "kube.h"
@@ -582,14 +583,6 @@ static int token_ok(struct collector *c, const char *auth)
 	return diff == 0 && n == c->token_len;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Answers a batch and counts the result; returns 0 so handlers can end with it. */
 static int reply(struct collector *c, struct httpd_response *resp, enum batch_result r, int status,
 		 const char *msg)
@@ -695,14 +688,14 @@ static int handle_batch(struct collector *c, const struct httpd_request *req,
 	 * the agent gets its 200; a batch that could not be logged is neither applied nor
 	 * acknowledged, and the agent retries it.
 	 */
-	sr = store_check(c->store, wb.b, now_ms());
+	sr = store_check(c->store, wb.b, clock_mono_ms());
 	if (sr == STORE_APPLIED && c->persist) {
 		err = persist_append(c->persist, req->body, req->body_len);
 		if (err)
 			c->wal_errors++;
 	}
 	if (sr == STORE_APPLIED && !err)
-		sr = store_apply(c->store, wb.b, now_ms());
+		sr = store_apply(c->store, wb.b, clock_mono_ms());
 	pthread_mutex_unlock(&c->lock);
 	wire_free(&wb);
 	if (err) {
@@ -817,7 +810,7 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	if (err)
 		return err;
 	pthread_mutex_lock(&c->lock);
-	store_stats(c->store, now_ms(), &st);
+	store_stats(c->store, clock_mono_ms(), &st);
 	expo_family(&e, "flowlens_collector_build_info", "gauge",
 		    "Build of the running collector (always 1).");
 	expo_u64(&e, "flowlens_collector_build_info",
@@ -920,7 +913,7 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 	if (c->http)
 		httpd_render_metrics(c->http, &e, "flowlens_collector");
 	render_meta_metrics(c, &e);
-	store_render(c->store, &e, now_ms(), render_yield, c);
+	store_render(c->store, &e, clock_mono_ms(), render_yield, c);
 	pthread_mutex_unlock(&c->lock);
 	return expo_close(&e, out, len);
 }
@@ -928,7 +921,7 @@ static int render_metrics(struct collector *c, char **out, size_t *len)
 /* Called with c->lock held. */
 static void take_snapshot(struct collector *c)
 {
-	int err = persist_snapshot(c->persist, c->store, now_ms());
+	int err = persist_snapshot(c->persist, c->store, clock_mono_ms());
 
 	if (err) {
 		c->snapshot_errors++;
@@ -1075,7 +1068,7 @@ int main(int argc, char **argv)
 		err = persist_open(&c.persist, c.o.state_dir, 1);
 		if (!err)
 			err = persist_load(c.persist, &c.store, &scfg, c.o.max_decompressed,
-					   now_ms(), &c.restored);
+					   clock_mono_ms(), &c.restored);
 		if (err) {
 			pr_err("state in %s: %s", c.o.state_dir, strerror(-err));
 			goto out;
@@ -1083,7 +1076,7 @@ int main(int argc, char **argv)
 		{
 			struct store_stats st;
 
-			store_stats(c.store, now_ms(), &st);
+			store_stats(c.store, clock_mono_ms(), &st);
 			pr_info("state restored from %s: %llu series, %llu logged batches replayed "
 				"(%llu already in the snapshot)",
 				c.o.state_dir, (unsigned long long)st.series,
@@ -1094,9 +1087,9 @@ int main(int argc, char **argv)
 		 * What waited past its time while the collector was down is applied before the
 		 * first scrape: Prometheus saw the old process apply it.
 		 */
-		store_tick(c.store, now_ms());
+		store_tick(c.store, clock_mono_ms());
 		/* Fold the replayed log into a snapshot right away. */
-		if (persist_snapshot(c.persist, c.store, now_ms()))
+		if (persist_snapshot(c.persist, c.store, clock_mono_ms()))
 			pr_warn("writing a snapshot to %s failed", c.o.state_dir);
 	}
 	if (c.o.tls_cert_file) {
@@ -1135,7 +1128,7 @@ int main(int argc, char **argv)
 		(unsigned long long)c.o.max_series, (unsigned long long)c.o.ttl_ms);
 
 	/* Housekeeping once a second until SIGINT/SIGTERM: TTL expiry, token rotation. */
-	last_snapshot = now_ms();
+	last_snapshot = clock_mono_ms();
 	for (;;) {
 		sig = sigtimedwait(&mask, NULL, &tick);
 		if (sig > 0) {
@@ -1171,13 +1164,13 @@ int main(int argc, char **argv)
 		meta_expire(c.meta, (uint64_t)time(NULL) * 1000);
 		meta_unlock(c.meta);
 		pthread_mutex_lock(&c.lock);
-		store_tick(c.store, now_ms());
-		store_expire(c.store, now_ms());
+		store_tick(c.store, clock_mono_ms());
+		store_expire(c.store, clock_mono_ms());
 		/* A log that failed is repaired by the next snapshot: try it every second. */
-		if (c.persist &&
-		    (now_ms() - last_snapshot >= c.o.snapshot_ms || persist_broken(c.persist))) {
+		if (c.persist && (clock_mono_ms() - last_snapshot >= c.o.snapshot_ms ||
+				  persist_broken(c.persist))) {
 			take_snapshot(&c);
-			last_snapshot = now_ms();
+			last_snapshot = clock_mono_ms();
 		}
 		err = load_token(&c);
 		if (err && err != c.token_err)

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <uthash.h>
+#include "addr.h"
 #include "meta.h"
 
 #define KEY_MAX 320 /* namespace (63) + "/" + name (253) */
@@ -236,17 +237,6 @@ void meta_unlock(struct meta *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* "10.1.2.3" or "fd00::1" -> 16 bytes, IPv4-mapped. */
-static int parse_ip(const char *s, uint8_t out[16])
-{
-	memset(out, 0, 16);
-	if (inet_pton(AF_INET, s, out + 12) == 1) {
-		out[10] = out[11] = 0xff;
-		return 0;
-	}
-	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -EINVAL;
-}
-
 int meta_set_cluster_cidrs(struct meta *m, const char *list)
 {
 	char *copy = strdup(list), *tok, *save = NULL;
@@ -271,7 +261,7 @@ int meta_set_cluster_cidrs(struct meta *m, const char *list)
 		*slash = 0;
 		v4 = strchr(tok, ':') == NULL;
 		bits = strtol(slash + 1, &end, 10);
-		if (*end || bits < 0 || bits > (v4 ? 32 : 128) || parse_ip(tok, c[n].addr)) {
+		if (*end || bits < 0 || bits > (v4 ? 32 : 128) || addr_parse(tok, c[n].addr) < 0) {
 			err = -EINVAL;
 			break;
 		}
@@ -296,13 +286,6 @@ static int in_cidr(const struct cidr *c, const uint8_t a[16])
 	if (!rest)
 		return 1;
 	return ((c->addr[full] ^ a[full]) & (0xff << (8 - rest))) == 0;
-}
-
-static int is_mapped(const uint8_t a[16])
-{
-	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	return !memcmp(a, prefix, 12);
 }
 
 /* JSON helpers: a string at a path of keys, or "" */
@@ -479,10 +462,10 @@ static int apply_pod(struct meta *m, enum meta_event ev, json_object *obj, uint6
 		     i++) {
 			const char *ip = jstr(json_object_array_get_idx(arr, i), "ip", NULL);
 
-			if (parse_ip(ip, ips[n_ips]) == 0 && !has_ip(ips, n_ips, ips[n_ips]))
+			if (addr_parse(ip, ips[n_ips]) > 0 && !has_ip(ips, n_ips, ips[n_ips]))
 				n_ips++;
 		}
-		if (!n_ips && parse_ip(jstr(obj, "status", "podIP"), ips[0]) == 0)
+		if (!n_ips && addr_parse(jstr(obj, "status", "podIP"), ips[0]) > 0)
 			n_ips = 1;
 	}
 	if (!p) {
@@ -600,10 +583,10 @@ static int apply_service(struct meta *m, enum meta_event ev, json_object *obj)
 		json_object *v = json_object_array_get_idx(arr, i);
 
 		if (json_object_is_type(v, json_type_string) &&
-		    parse_ip(json_object_get_string(v), ips[n]) == 0)
+		    addr_parse(json_object_get_string(v), ips[n]) > 0)
 			n++;
 	}
-	if (!n && parse_ip(jstr(obj, "spec", "clusterIP"), ips[0]) == 0) /* not "None" */
+	if (!n && addr_parse(jstr(obj, "spec", "clusterIP"), ips[0]) > 0) /* not "None" */
 		n = 1;
 	if (!s) {
 		s = calloc(1, sizeof(*s));
@@ -662,7 +645,7 @@ static int apply_node(struct meta *m, enum meta_event ev, json_object *obj)
 		const char *type = jstr(a, "type", NULL);
 
 		if ((!strcmp(type, "InternalIP") || !strcmp(type, "ExternalIP")) &&
-		    parse_ip(jstr(a, "address", NULL), ips[k]) == 0 && !has_ip(ips, k, ips[k]))
+		    addr_parse(jstr(a, "address", NULL), ips[k]) > 0 && !has_ip(ips, k, ips[k]))
 			k++;
 	}
 	if (!n) {
@@ -971,7 +954,7 @@ void meta_ident(struct meta *m, const uint8_t addr[16], uint64_t start_unix_ms,
 	}
 	/* Link-local and multicast (IPv6 neighbour discovery, the VPC CNI's gateway) stay local. */
 	if ((addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80) || addr[0] == 0xff ||
-	    (is_mapped(addr) &&
+	    (addr_is_v4(addr) &&
 	     ((addr[12] == 169 && addr[13] == 254) || (addr[12] & 0xf0) == 224))) {
 		out->kind = "link-local";
 		out->workload = out->kind;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <zlib.h>
+#include "clock.h"
 #include "log.h"
 #include "persist.h"
 #include "wire.h"
@@ -31,14 +32,6 @@ struct wal_hdr {
 	uint32_t hdr_crc; /* CRC-32 of the fields above */
 };
 _Static_assert(sizeof(struct wal_hdr) == 24, "wal_hdr layout");
-
-static uint64_t unix_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 struct persist {
 	char dir[PATH_MAX - 64];
@@ -127,7 +120,7 @@ static int replay(struct persist *p, struct store *s, size_t max_decompressed, u
 			if (wire_decode(m + off + sizeof(h), h.len, max_decompressed, &wb, &why) ==
 			    WIRE_OK) {
 				uint64_t when =
-					store_mono_of_unix(now_ms, unix_now_ms(), h.unix_ms);
+					store_mono_of_unix(now_ms, clock_unix_ms(), h.unix_ms);
 
 				/*
 				 * What the live process did by the clock (waits that ran out,
@@ -182,19 +175,19 @@ int persist_load(struct persist *p, struct store **s, const struct store_config 
 	f = fopen(path, "rb");
 	if (f) {
 		struct stat sb;
-		uint64_t saved = unix_now_ms();
+		uint64_t saved = clock_unix_ms();
 
 		if (fstat(fileno(f), &sb) == 0)
 			saved = (uint64_t)sb.st_mtim.tv_sec * 1000 +
 				(uint64_t)sb.st_mtim.tv_nsec / 1000000;
-		err = store_restore(*s, f, now_ms, unix_now_ms(), saved);
+		err = store_restore(*s, f, now_ms, clock_unix_ms(), saved);
 		fclose(f);
 		if (err == -ENOMEM)
 			return err;
 		if (err) {
 			/* Never a crash loop: keep the evidence, start over from the log. */
 			snprintf(aside, sizeof(aside), "%s.corrupt-%llu", path,
-				 (unsigned long long)(unix_now_ms() / 1000));
+				 (unsigned long long)(clock_unix_ms() / 1000));
 			if (rename(path, aside) == -1)
 				return -errno;
 			pr_err("state: snapshot %s is damaged (%s): moved to %s; counters restart "
@@ -230,7 +223,7 @@ int persist_append(struct persist *p, const uint8_t *body, size_t len)
 {
 	struct wal_hdr h = { .magic = WAL_MAGIC,
 			     .len = (uint32_t)len,
-			     .unix_ms = unix_now_ms(),
+			     .unix_ms = clock_unix_ms(),
 			     .body_crc = (uint32_t)crc32(0, body, (uInt)len) };
 	struct iovec iov[2];
 	ssize_t n;
@@ -273,7 +266,7 @@ int persist_snapshot(struct persist *p, struct store *s, uint64_t now_ms)
 			close(dfd);
 		return err;
 	}
-	err = store_save(s, f, now_ms, unix_now_ms());
+	err = store_save(s, f, now_ms, clock_unix_ms());
 	if (!err && fflush(f) != 0)
 		err = -errno;
 	if (!err && fsync(fileno(f)) == -1)

@@ -6,8 +6,10 @@
 #include <time.h>
 #include <uthash.h>
 #include <zlib.h>
+#include "clock.h"
 #include "labels.h"
 #include "store.h"
+#include "vocab.h"
 #include "wire.h"
 
 /* Metric families a series belongs to. */
@@ -32,34 +34,10 @@ struct hdata {
 	uint64_t *counts; /* nb + 1 */
 };
 
-/* The signals of one aggregate, as the collector knows them. */
-#define TCP_RESULTS 4
-static const char *const tcp_result_keys[TCP_RESULTS] = { "tcp_established", "tcp_refused",
-							  "tcp_timeout", "tcp_reset" };
-static const char *const tcp_result_names[TCP_RESULTS] = { "established", "refused", "timeout",
-							   "reset" };
-/* Histograms the collector exports (flowlens_<name>); others are counted and ignored. */
-static const char *const hist_names[] = { "tcp_connect_duration_seconds",
-					  "http_request_duration_seconds",
-					  "dns_request_duration_seconds" };
-#define DNS_RCODES 8
-#define DNS_QTYPES 11
-static const char *const dns_rcodes[DNS_RCODES] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-						    "NOTIMP",  "REFUSED", "other",    "timeout" };
-static const char *const dns_qtypes[DNS_QTYPES] = { "A",   "NS",   "CNAME", "SOA",   "PTR",  "MX",
-						    "TXT", "AAAA", "SRV",   "HTTPS", "other" };
-#define HTTP_METHODS 8
-#define HTTP_CLASSES 6
-static const char *const http_methods[HTTP_METHODS] = { "OTHER",  "GET",  "POST",  "PUT",
-							"DELETE", "HEAD", "PATCH", "OPTIONS" };
-static const char *const http_classes[HTTP_CLASSES] = {
-	"other", "1xx", "2xx", "3xx", "4xx", "5xx"
-};
-#define N_HIST (sizeof(hist_names) / sizeof(hist_names[0]))
-
+/* The signals of one aggregate, as the collector knows them (vocabulary: lib/vocab.h). */
 struct sigs {
 	int has;
-	uint64_t tcp[TCP_RESULTS];
+	uint64_t tcp[TCP_RESULT_MAX];
 	uint64_t http[HTTP_METHODS][HTTP_CLASSES];
 	uint64_t dns[DNS_RCODES][DNS_QTYPES];
 	uint64_t retransmits;
@@ -74,8 +52,32 @@ struct sigs {
 		double bounds[WIRE_HIST_BOUNDS_MAX];
 		uint64_t counts[WIRE_HIST_BOUNDS_MAX + 1];
 		double sum;
-	} h[N_HIST];
+	} h[HIST_KINDS];
 };
+
+/*
+ * Adds count packets dropped for reason (a kernel drop reason name: lower case, digits, '_').
+ * Returns -1, adding nothing, for a malformed reason or a ninth one.
+ */
+static int drop_add(struct sigs *g, const char *reason, uint64_t count)
+{
+	size_t rl = strspn(reason, "abcdefghijklmnopqrstuvwxyz0123456789_");
+	unsigned int d;
+
+	if (!rl || reason[rl] || rl >= sizeof(g->drops[0].reason))
+		return -1;
+	for (d = 0; d < g->n_drops && strcmp(g->drops[d].reason, reason); d++)
+		;
+	if (d == g->n_drops) {
+		if (d == sizeof(g->drops) / sizeof(g->drops[0]))
+			return -1;
+		memcpy(g->drops[d].reason, reason, rl + 1);
+		g->drops[d].count = 0;
+		g->n_drops++;
+	}
+	g->drops[d].count += count;
+	return 0;
+}
 
 /* A series is keyed by its family byte followed by its escaped label text. */
 struct series {
@@ -370,101 +372,46 @@ static uint32_t node_id(struct store *s, const char *node)
 }
 
 /*
- * One aggregate, fully known: named and added to its series. dialed NULL: dialed directly.
- * Naming (two metadata lookups, four label texts) costs far more than adding; the series an
- * aggregate key lands in are cached while the metadata and the set of series stay the same
- * and the names do not depend on the report's time (no IP reuse within the history).
+ * The signals of one reported aggregate, from its error_counts (keys in lib/vocab.h) and
+ * histograms. Keys and histograms this version does not know are counted and ignored.
  */
 static void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, struct sigs *g)
 {
 	memset(g, 0, sizeof(*g));
 	for (size_t e = 0; e < f->n_error_counts; e++) {
 		const Flowlens__V1__FlowAggregate__ErrorCountsEntry *ec = f->error_counts[e];
-		int r;
+		struct vocab_count vc;
 
-		if (!strcmp(ec->key, "tcp_retransmits")) {
+		switch (vocab_parse_count(ec->key, &vc)) {
+		case COUNT_TCP:
+			g->tcp[vc.i] += ec->value;
+			break;
+		case COUNT_RETRANSMITS:
 			g->retransmits += ec->value;
-			g->has |= ec->value != 0;
-			continue;
-		}
-		if (!strncmp(ec->key, "drop:", 5)) {
-			const char *rs = ec->key + 5;
-			size_t rl = strspn(rs, "abcdefghijklmnopqrstuvwxyz0123456789_");
-			unsigned int d;
-
-			if (!rl || rs[rl] || rl >= sizeof(g->drops[0].reason)) {
+			break;
+		case COUNT_HTTP:
+			g->http[vc.i][vc.j] += ec->value;
+			break;
+		case COUNT_DNS:
+			g->dns[vc.i][vc.j] += ec->value;
+			break;
+		case COUNT_DROP:
+			if (drop_add(g, vc.reason, ec->value)) {
 				s->st.signals_ignored_total++;
 				continue;
 			}
-			for (d = 0; d < g->n_drops && strcmp(g->drops[d].reason, rs); d++)
-				;
-			if (d == g->n_drops) {
-				if (d == 8) {
-					s->st.signals_ignored_total++;
-					continue;
-				}
-				memcpy(g->drops[d].reason, rs, rl + 1);
-				g->drops[d].count = 0;
-				g->n_drops++;
-			}
-			g->drops[d].count += ec->value;
-			g->has |= ec->value != 0;
-			continue;
-		}
-		if (!strncmp(ec->key, "dns:", 4)) {
-			const char *rc = ec->key + 4, *colon = strchr(rc, ':');
-			int r2, q;
-
-			for (r2 = 0; colon && r2 < DNS_RCODES; r2++)
-				if ((size_t)(colon - rc) == strlen(dns_rcodes[r2]) &&
-				    !strncmp(rc, dns_rcodes[r2], (size_t)(colon - rc)))
-					break;
-			for (q = 0; colon && q < DNS_QTYPES && strcmp(colon + 1, dns_qtypes[q]);
-			     q++)
-				;
-			if (!colon || r2 == DNS_RCODES || q == DNS_QTYPES) {
-				s->st.signals_ignored_total++;
-				continue;
-			}
-			g->dns[r2][q] += ec->value;
-			g->has |= ec->value != 0;
-			continue;
-		}
-		if (!strncmp(ec->key, "http:", 5)) {
-			const char *mc = ec->key + 5, *colon = strchr(mc, ':');
-			int m, c;
-
-			for (m = 0; colon && m < HTTP_METHODS; m++)
-				if ((size_t)(colon - mc) == strlen(http_methods[m]) &&
-				    !strncmp(mc, http_methods[m], (size_t)(colon - mc)))
-					break;
-			for (c = 0; colon && c < HTTP_CLASSES && strcmp(colon + 1, http_classes[c]);
-			     c++)
-				;
-			if (!colon || m == HTTP_METHODS || c == HTTP_CLASSES) {
-				s->st.signals_ignored_total++;
-				continue;
-			}
-			g->http[m][c] += ec->value;
-			g->has |= ec->value != 0;
-			continue;
-		}
-		for (r = 0; r < TCP_RESULTS && strcmp(ec->key, tcp_result_keys[r]); r++)
-			;
-		if (r == TCP_RESULTS) {
+			break;
+		default:
 			s->st.signals_ignored_total++;
 			continue;
 		}
-		g->tcp[r] += ec->value;
 		g->has |= ec->value != 0;
 	}
 	for (size_t i = 0; i < f->n_histograms; i++) {
 		const Flowlens__V1__Histogram *h = f->histograms[i];
-		size_t n;
+		int n = vocab_find(vocab_hist, HIST_KINDS, h->name, strlen(h->name));
 
-		for (n = 0; n < N_HIST && strcmp(h->name, hist_names[n]); n++)
-			;
-		if (n == N_HIST || g->h[n].on) {
+		if (n < 0 || g->h[n].on) {
 			s->st.signals_ignored_total++;
 			continue;
 		}
@@ -480,7 +427,7 @@ static void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, str
 /* Adds b's signals to a's (a waiting aggregate); histograms with other bounds are dropped. */
 static void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
 {
-	for (int r = 0; r < TCP_RESULTS; r++)
+	for (int r = 0; r < TCP_RESULT_MAX; r++)
 		a->tcp[r] += b->tcp[r];
 	for (int m = 0; m < HTTP_METHODS; m++)
 		for (int c = 0; c < HTTP_CLASSES; c++)
@@ -489,23 +436,10 @@ static void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
 		for (int q = 0; q < DNS_QTYPES; q++)
 			a->dns[r][q] += b->dns[r][q];
 	a->retransmits += b->retransmits;
-	for (unsigned int i = 0; i < b->n_drops; i++) {
-		unsigned int d;
-
-		for (d = 0; d < a->n_drops && strcmp(a->drops[d].reason, b->drops[i].reason); d++)
-			;
-		if (d == a->n_drops) {
-			if (d == 8) {
-				s->st.signals_ignored_total++;
-				continue;
-			}
-			a->drops[d] = b->drops[i];
-			a->n_drops++;
-			continue;
-		}
-		a->drops[d].count += b->drops[i].count;
-	}
-	for (size_t n = 0; n < N_HIST; n++) {
+	for (unsigned int i = 0; i < b->n_drops; i++)
+		if (drop_add(a, b->drops[i].reason, b->drops[i].count))
+			s->st.signals_ignored_total++;
+	for (size_t n = 0; n < HIST_KINDS; n++) {
 		if (!b->h[n].on)
 			continue;
 		if (!a->h[n].on) {
@@ -546,10 +480,10 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 	struct series *x;
 	int n;
 
-	for (int r = 0; r < TCP_RESULTS; r++) {
+	for (int r = 0; r < TCP_RESULT_MAX; r++) {
 		if (!g->tcp[r])
 			continue;
-		n = labels_signal(&s->cfg.labels, v, "result", tcp_result_names[r], NULL, NULL,
+		n = labels_signal(&s->cfg.labels, v, "result", vocab_tcp_result[r], NULL, NULL,
 				  key + 1, LABELS_TEXT_MAX);
 		x = n < 0 ? NULL : series_get(s, FAM_TCP, DIR_FORWARD, key, n, 1, now_ms);
 		if (!x || x->overflow) {
@@ -563,8 +497,8 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 		for (int c = 0; c < HTTP_CLASSES; c++) {
 			if (!g->http[m][c])
 				continue;
-			n = labels_signal(&s->cfg.labels, v, "method", http_methods[m],
-					  "status_class", http_classes[c], key + 1,
+			n = labels_signal(&s->cfg.labels, v, "method", vocab_http_method[m],
+					  "status_class", vocab_http_class[c], key + 1,
 					  LABELS_TEXT_MAX);
 			x = n < 0 ? NULL : series_get(s, FAM_HTTP, DIR_FORWARD, key, n, 1, now_ms);
 			if (!x || x->overflow) {
@@ -601,8 +535,8 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 		for (int q = 0; q < DNS_QTYPES; q++) {
 			if (!g->dns[r][q])
 				continue;
-			n = labels_signal(&s->cfg.labels, v, "rcode", dns_rcodes[r], "qtype",
-					  dns_qtypes[q], key + 1, LABELS_TEXT_MAX);
+			n = labels_signal(&s->cfg.labels, v, "rcode", vocab_dns_rcode[r], "qtype",
+					  vocab_dns_qtype[q], key + 1, LABELS_TEXT_MAX);
 			x = n < 0 ? NULL : series_get(s, FAM_DNS, DIR_FORWARD, key, n, 1, now_ms);
 			if (!x || x->overflow) {
 				s->st.signals_dropped_total++;
@@ -612,12 +546,12 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 			x->updated_ms = now_ms;
 		}
 	}
-	for (size_t h = 0; h < N_HIST; h++) {
-		size_t nl = strlen(hist_names[h]);
+	for (size_t h = 0; h < HIST_KINDS; h++) {
+		size_t nl = strlen(vocab_hist[h]);
 
 		if (!g->h[h].on)
 			continue;
-		memcpy(key + 1, hist_names[h], nl);
+		memcpy(key + 1, vocab_hist[h], nl);
 		n = labels_signal(&s->cfg.labels, v, NULL, NULL, NULL, NULL, key + 1 + nl,
 				  LABELS_TEXT_MAX);
 		x = n < 0 ? NULL :
@@ -640,6 +574,12 @@ static void emit_signals(struct store *s, const struct flow_view *v, const struc
 	}
 }
 
+/*
+ * One aggregate, fully known: named and added to its series. dialed NULL: dialed directly.
+ * Naming (two metadata lookups, four label texts) costs far more than adding; the series an
+ * aggregate key lands in are cached while the metadata and the set of series stay the same
+ * and the names do not depend on the report's time (no IP reuse within the history).
+ */
 static void emit(struct store *s, const char *node, uint64_t start, uint64_t when,
 		 const struct join_key *k, const uint8_t *dialed, uint16_t dialed_port,
 		 uint8_t reporter, uint64_t fp, uint64_t fb, uint64_t rp, uint64_t rb,
@@ -896,14 +836,6 @@ void store_tick(struct store *s, uint64_t now_ms)
 	}
 }
 
-static uint64_t unix_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Keyed by node and boot id: a restarted agent (or two agents wrongly sharing a node name) is a
  * sequence of its own, and an old boot's late retries stay deduplicated. */
 static void agent_key_of(const Flowlens__V1__Batch *b, struct agent_key *ak)
@@ -979,7 +911,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 	a->dropped_batches = b->dropped_batches;
 
 	/* Addresses are named as they were when the interval ended (IPs are reused). */
-	when = b->interval_end_unix_ms ? b->interval_end_unix_ms : unix_now_ms();
+	when = b->interval_end_unix_ms ? b->interval_end_unix_ms : clock_unix_ms();
 	start = b->interval_start_unix_ms && b->interval_start_unix_ms <= when ?
 			b->interval_start_unix_ms :
 			when;
@@ -1105,7 +1037,7 @@ static void render_family(struct store *s, struct expo *e, enum family fam, cons
 	}
 }
 
-static const char *const hist_help[N_HIST] = {
+static const char *const hist_help[HIST_KINDS] = {
 	"TCP connect latency: from the first SYN to the SYN-ACK, as seen at the reporter's "
 	"interface (a retransmitted SYN counts from the first).",
 	"HTTP/1.x request duration: from the request line's first segment to the status line's, "
@@ -1120,10 +1052,10 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
 	static const uint64_t zeros[WIRE_HIST_BOUNDS_MAX + 1];
 	char name[128], labels[LABELS_TEXT_MAX];
 
-	for (size_t h = 0; h < N_HIST; h++) {
-		size_t nl = strlen(hist_names[h]);
+	for (size_t h = 0; h < HIST_KINDS; h++) {
+		size_t nl = strlen(vocab_hist[h]);
 
-		snprintf(name, sizeof(name), "flowlens_%s", hist_names[h]);
+		snprintf(name, sizeof(name), "flowlens_%s", vocab_hist[h]);
 		expo_family(e, name, "histogram", hist_help[h]);
 		for (struct series *x = s->series; x; x = x->hh.next) {
 			size_t ll;
@@ -1131,7 +1063,7 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
 
 			pace(rp);
 			if (x->key[0] != (char)FAM_HIST || !x->h || x->h->name_len != nl ||
-			    memcmp(x->key + 1, hist_names[h], nl))
+			    memcmp(x->key + 1, vocab_hist[h], nl))
 				continue;
 			/* "{a=\"b\",...}" -> "a=\"b\",..." */
 			ll = x->key_len - 1u - nl;

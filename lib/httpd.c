@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include <uthash.h>
+#include "clock.h"
 #include "expo.h"
 #include "httpd.h"
 #include "log.h"
@@ -88,14 +89,6 @@ static const char *const reject_names[HTTPD_REJECT_MAX] = {
 const char *httpd_reject_name(enum httpd_reject r)
 {
 	return r < HTTPD_REJECT_MAX ? reject_names[r] : "unknown";
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void addr_key(const struct sockaddr *sa, uint8_t out[16])
@@ -197,7 +190,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			return; /* not tracked: no deadline, not counted */
 		addr_key(ci ? ci->client_addr : NULL, c->addr);
 		c->fd = fi ? fi->connect_fd : -1;
-		c->since_ms = mono_ms();
+		c->since_ms = clock_mono_ms();
 		pthread_mutex_lock(&h->lock);
 		HASH_FIND(hh, h->ips, c->addr, sizeof(c->addr), ic);
 		if (!ic && (ic = calloc(1, sizeof(*ic)))) {
@@ -252,7 +245,7 @@ static void set_answering(struct httpd *h, struct MHD_Connection *conn, int answ
 		return;
 	pthread_mutex_lock(&h->lock);
 	c->answering = answering;
-	c->since_ms = mono_ms();
+	c->since_ms = clock_mono_ms();
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -269,7 +262,7 @@ static void *sweep(void *arg)
 
 	pthread_mutex_lock(&h->lock);
 	while (!h->stopping) {
-		uint64_t now = mono_ms(), limit = (uint64_t)h->timeout_s * 1000;
+		uint64_t now = clock_mono_ms(), limit = (uint64_t)h->timeout_s * 1000;
 
 		for (struct conn_rec *c = h->conns; c; c = c->next) {
 			if (c->answering || c->cut || c->fd < 0 || now - c->since_ms <= limit)
@@ -278,8 +271,7 @@ static void *sweep(void *arg)
 			h->st.rejected[HTTPD_REJECT_DEADLINE]++;
 			shutdown(c->fd, SHUT_RDWR);
 		}
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
+		until = clock_deadline_ms(CLOCK_REALTIME, 1000);
 		pthread_cond_timedwait(&h->wake, &h->lock, &until);
 	}
 	pthread_mutex_unlock(&h->lock);

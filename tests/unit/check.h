@@ -5,8 +5,14 @@
 
 #include <stdio.h>
 
-static int failures;
-static int checks;
+/* One test binary's counters: its main file defines CHECK_MAIN before including this. */
+#ifdef CHECK_MAIN
+int failures;
+int checks;
+#else
+extern int failures;
+extern int checks;
+#endif
 
 #define CHECK(cond, ...)                                                                \
 	do {                                                                            \

@@ -18,7 +18,9 @@
 #include "pkt.h"
 #include "probe.h"
 
+#define CHECK_MAIN
 #include "check.h"
+#include "addr.h"
 #include "flowtab.h"
 
 static int ncpus;
@@ -711,8 +713,8 @@ static const struct flow_agg *find_agg(struct flowtab *t, const char *client, ui
 {
 	char buf[64];
 
-	for (const struct flow_agg *a = flowtab_aggregates(t); a; a = a->hh.next) {
-		flowtab_addr_str(a->key.client, buf, sizeof(buf));
+	for (const struct flow_agg *a = attrib_aggregates(flowtab_attrib(t)); a; a = a->hh.next) {
+		addr_str(a->key.client, buf, sizeof(buf));
 		if (strcmp(buf, client) == 0 && a->key.server_port == port && a->key.proto == proto)
 			return a;
 	}
@@ -787,8 +789,8 @@ static void test_flowtab_initiator(void)
 	int len_rep, len_req;
 
 	CHECK(env_open(&e, 1024) == 0, "load");
-	CHECK(flowtab_new(&t, e.flows4_fd, e.flows6_fd, e.counters_fd, 1024, 1024,
-			  60ULL * 1000000000ULL, kind_pod, NULL) == 0,
+	CHECK(flowtab_new(&t, e.flows4_fd, e.flows6_fd, e.counters_fd, 1024, 60ULL * 1000000000ULL,
+			  kind_pod, NULL) == 0,
 	      "flowtab");
 	run(e.prog_eg, &tcp_rep, &len_rep);
 	run(e.prog_in, &tcp_req, &len_req);
@@ -813,7 +815,7 @@ static void test_flowtab_initiator(void)
 	CHECK(a && !a->by_heuristic && a->syn == 1, "SYN decides against the port heuristic");
 
 	/* A second drain with nothing new reports nothing: counters are deltas. */
-	CHECK(flowtab_drain(t, 2000000000ULL) == 0 && flowtab_aggregates(t) == NULL,
+	CHECK(flowtab_drain(t, 2000000000ULL) == 0 && attrib_aggregates(flowtab_attrib(t)) == NULL,
 	      "no change, no aggregates");
 	flowtab_free(t);
 	flow_bpf__destroy(e.skel);

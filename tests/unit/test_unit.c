@@ -15,6 +15,7 @@
 #include "store.h"
 #include "wire.h"
 
+#define CHECK_MAIN
 #include "check.h"
 
 static void test_expo_escaping(void)
@@ -777,8 +778,13 @@ static void test_load_failure(void)
 	CHECK(lf.missing_extern && !lf.prog[0] && !lf.verifier[0], "a missing kfunc");
 }
 
+void test_attrib(void);
+void test_vocab(void);
+
 int main(void)
 {
+	test_attrib();
+	test_vocab();
 	test_load_failure();
 	test_expo_escaping();
 	test_expo_doubles();
