@@ -1,449 +1,308 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The agent's options: one table row each (flag, variable, type, default, bounds, help). */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include "optparse.h"
 #include "options.h"
 
-#define DEFAULT_INTERFACES "eni*,eth*,ens*,veth*"
-#define DEFAULT_POD_INTERFACES "eni*,veth*"
+#define F(field) offsetof(struct agent_options, field)
 
-static const char usage_text[] =
-	"Usage: flowlens-agent [OPTIONS]\n"
-	"\n"
-	"eBPF flow agent: attaches TC programs to pod veths and node ENIs, drains the flow\n"
-	"table every interval and serves /metrics, /healthz and /v1/flows.\n"
-	"\n"
-	"Options (each also read from the FLOWLENS_* environment variable shown):\n"
-	"  -i, --interfaces GLOBS     interfaces to watch, comma-separated globs\n"
-	"                             [FLOWLENS_INTERFACES, default " DEFAULT_INTERFACES "]\n"
-	"      --pod-interfaces GLOBS which watched interfaces are host-side pod veths; the\n"
-	"                             rest are node interfaces (ENIs)\n"
-	"                             [FLOWLENS_POD_INTERFACES, default " DEFAULT_POD_INTERFACES
-	"]\n"
-	"  -t, --interval DURATION    export interval, e.g. 500ms, 10s, 1m\n"
-	"                             [FLOWLENS_INTERVAL, default 10s]\n"
-	"      --idle-timeout DURATION forget flows idle this long [FLOWLENS_IDLE_TIMEOUT, 60s]\n"
-	"      --reconcile-interval DURATION  compare attachments with the live interfaces\n"
-	"                             this often and repair [FLOWLENS_RECONCILE_INTERVAL, 30s]\n"
-	"      --netlink-rcvbuf-bytes N  buffer for interface notifications; a burst past it\n"
-	"                             costs a full resync [FLOWLENS_NETLINK_RCVBUF_BYTES, 8388608]\n"
-	"  -l, --listen ADDR:PORT     HTTP server address [FLOWLENS_LISTEN, default 0.0.0.0:9810]\n"
-	"      --flow-table-size N    kernel flow table entries [FLOWLENS_FLOW_TABLE_SIZE, 65536]\n"
-	"      --ringbuf-size BYTES   overflow ring buffer, a power of two >= 4096\n"
-	"                             [FLOWLENS_RINGBUF_SIZE, 1048576]\n"
-	"      --attach-mode MODE     auto, tcx or tc (legacy clsact) [FLOWLENS_ATTACH_MODE, auto]\n"
-	"      --tc-priority N        legacy TC filter priority, 1-65535 (lower runs first)\n"
-	"                             [FLOWLENS_TC_PRIORITY, 1]\n"
-	"  -o, --output MODE          none, or json: one JSON line per flow aggregate per\n"
-	"                             interval on stdout [FLOWLENS_OUTPUT, none]\n"
-	"      --log-level LEVEL      error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
-	"  -c, --collector URL        send every interval's aggregates to this collector\n"
-	"                             (http:// or https://) [FLOWLENS_COLLECTOR]\n"
-	"      --token-file FILE      bearer token for the collector, re-read for every send\n"
-	"                             [FLOWLENS_TOKEN_FILE, required with --collector]\n"
-	"      --collector-ca-file FILE  CA bundle to verify an https collector\n"
-	"                             [FLOWLENS_COLLECTOR_CA_FILE]\n"
-	"      --export-buffer-bytes N  unsent batches kept while the collector is away; the\n"
-	"                             oldest are dropped (and counted) beyond it\n"
-	"                             [FLOWLENS_EXPORT_BUFFER_BYTES, 16777216]\n"
-	"      --translation MODE     where ClusterIP (DNAT) translations come from: auto\n"
-	"                             (kfunc, else netlink), kfunc (conntrack lookups in the\n"
-	"                             TC programs), netlink (user-space conntrack queries), off\n"
-	"                             [FLOWLENS_TRANSLATION, auto]\n"
-	"      --signals LIST         signals besides bytes and packets, comma-separated: tcp\n"
-	"                             (connection outcomes, connect latency), http (HTTP/1.x\n"
-	"                             requests: method, status, duration), dns (queries over\n"
-	"                             UDP: rcode, type, duration, timeouts), drops (packets the\n"
-	"                             kernel dropped, by reason), or none; an off signal costs\n"
-	"                             nothing per packet [FLOWLENS_SIGNALS, tcp,http,dns,drops]\n"
-	"      --dns-timeout DURATION a query unanswered this long is a timeout\n"
-	"                             [FLOWLENS_DNS_TIMEOUT, 5s]\n"
-	"      --dns-buckets LIST     DNS duration histogram bounds, seconds\n"
-	"                             [FLOWLENS_DNS_BUCKETS, 0.0001 ... 30]\n"
-	"      --http-buckets LIST    request duration histogram bounds, seconds\n"
-	"                             [FLOWLENS_HTTP_BUCKETS, 0.0001 ... 30]\n"
-	"      --tcp-connect-timeout DURATION  a SYN unanswered this long is a timeout\n"
-	"                             [FLOWLENS_TCP_CONNECT_TIMEOUT, 10s]\n"
-	"      --tcp-connect-buckets LIST  connect latency histogram bounds, seconds\n"
-	"                             [FLOWLENS_TCP_CONNECT_BUCKETS, 0.0001 ... 30]\n"
-	"  -h, --help                 this text\n"
-	"  -V, --version              print the version\n"
-	"\n"
-	"Examples:\n"
-	"  flowlens-agent                                  # EKS defaults: eni*, eth*, ens*\n"
-	"  flowlens-agent -i 'eni*,eth0' -t 5s -l 127.0.0.1:9810\n"
-	"  flowlens-agent --output json -t 1s | jq .      # a flow log without a collector\n"
-	"  FLOWLENS_ATTACH_MODE=tc FLOWLENS_TC_PRIORITY=1 flowlens-agent\n"
-	"  flowlens-agent -c http://flowlens-collector:9900 --token-file /etc/flowlens/token\n";
+static const struct opt_choice attach_modes[] = { { "auto", ATTACH_AUTO },
+						  { "tcx", ATTACH_TCX },
+						  { "tc", ATTACH_TC },
+						  { NULL, 0 } };
+static const struct opt_choice translations[] = { { "auto", XLATE_AUTO },
+						  { "kfunc", XLATE_KFUNC },
+						  { "netlink", XLATE_NETLINK },
+						  { "off", XLATE_OFF },
+						  { NULL, 0 } };
+static const struct opt_choice outputs[] = { { "none", OUTPUT_NONE },
+					     { "json", OUTPUT_JSON },
+					     { NULL, 0 } };
+static const struct opt_choice log_levels[] = { { "error", LOG_LVL_ERROR },
+						{ "warn", LOG_LVL_WARN },
+						{ "info", LOG_LVL_INFO },
+						{ "debug", LOG_LVL_DEBUG },
+						{ NULL, 0 } };
 
-enum {
-	OPT_POD_INTERFACES = 256,
-	OPT_IDLE_TIMEOUT,
-	OPT_FLOW_TABLE_SIZE,
-	OPT_RINGBUF_SIZE,
-	OPT_ATTACH_MODE,
-	OPT_TC_PRIORITY,
-	OPT_LOG_LEVEL,
-	OPT_TOKEN_FILE,
-	OPT_CA_FILE,
-	OPT_EXPORT_BUFFER,
-	OPT_TRANSLATION,
-	OPT_SIGNALS,
-	OPT_CONNECT_TIMEOUT,
-	OPT_CONNECT_BUCKETS,
-	OPT_HTTP_BUCKETS,
-	OPT_DNS_TIMEOUT,
-	OPT_DNS_BUCKETS,
-	OPT_RECONCILE,
-	OPT_NETLINK_RCVBUF,
-};
-
-static const struct option long_opts[] = {
-	{ "interfaces", required_argument, NULL, 'i' },
-	{ "pod-interfaces", required_argument, NULL, OPT_POD_INTERFACES },
-	{ "interval", required_argument, NULL, 't' },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "listen", required_argument, NULL, 'l' },
-	{ "flow-table-size", required_argument, NULL, OPT_FLOW_TABLE_SIZE },
-	{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF_SIZE },
-	{ "attach-mode", required_argument, NULL, OPT_ATTACH_MODE },
-	{ "tc-priority", required_argument, NULL, OPT_TC_PRIORITY },
-	{ "output", required_argument, NULL, 'o' },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "collector", required_argument, NULL, 'c' },
-	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-	{ "collector-ca-file", required_argument, NULL, OPT_CA_FILE },
-	{ "export-buffer-bytes", required_argument, NULL, OPT_EXPORT_BUFFER },
-	{ "translation", required_argument, NULL, OPT_TRANSLATION },
-	{ "signals", required_argument, NULL, OPT_SIGNALS },
-	{ "tcp-connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-	{ "tcp-connect-buckets", required_argument, NULL, OPT_CONNECT_BUCKETS },
-	{ "http-buckets", required_argument, NULL, OPT_HTTP_BUCKETS },
-	{ "dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT },
-	{ "dns-buckets", required_argument, NULL, OPT_DNS_BUCKETS },
-	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
-	{ "netlink-rcvbuf-bytes", required_argument, NULL, OPT_NETLINK_RCVBUF },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
-
-/* Environment names, in the order of long_opts. */
-static const char *const env_names[] = {
-	"FLOWLENS_INTERFACES",
-	"FLOWLENS_POD_INTERFACES",
-	"FLOWLENS_INTERVAL",
-	"FLOWLENS_IDLE_TIMEOUT",
-	"FLOWLENS_LISTEN",
-	"FLOWLENS_FLOW_TABLE_SIZE",
-	"FLOWLENS_RINGBUF_SIZE",
-	"FLOWLENS_ATTACH_MODE",
-	"FLOWLENS_TC_PRIORITY",
-	"FLOWLENS_OUTPUT",
-	"FLOWLENS_LOG_LEVEL",
-	"FLOWLENS_COLLECTOR",
-	"FLOWLENS_TOKEN_FILE",
-	"FLOWLENS_COLLECTOR_CA_FILE",
-	"FLOWLENS_EXPORT_BUFFER_BYTES",
-	"FLOWLENS_TRANSLATION",
-	"FLOWLENS_SIGNALS",
-	"FLOWLENS_TCP_CONNECT_TIMEOUT",
-	"FLOWLENS_TCP_CONNECT_BUCKETS",
-	"FLOWLENS_HTTP_BUCKETS",
-	"FLOWLENS_DNS_TIMEOUT",
-	"FLOWLENS_DNS_BUCKETS",
-	"FLOWLENS_RECONCILE_INTERVAL",
-	"FLOWLENS_NETLINK_RCVBUF_BYTES",
-};
-
-static int parse_u32(const char *s, uint64_t min, uint64_t max, uint32_t *out)
+/* "tcp,http,dns,drops", or "none". */
+static int parse_signals(void *opts, const char *val)
 {
-	uint64_t v;
+	struct agent_options *o = opts;
+	char *copy = strdup(val), *tok, *save = NULL;
+	int tcp = 0, http = 0, dns = 0, drops = 0, ok = copy != NULL;
 
-	if (opt_parse_u64(s, min, max, &v))
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "tcp"))
+			tcp = 1;
+		else if (!strcmp(tok, "http"))
+			http = 1;
+		else if (!strcmp(tok, "dns"))
+			dns = 1;
+		else if (!strcmp(tok, "drops"))
+			drops = 1;
+		else if (strcmp(tok, "none"))
+			ok = 0;
+	}
+	free(copy);
+	if (!ok)
 		return -EINVAL;
-	*out = (uint32_t)v;
+	o->signal_tcp = tcp;
+	o->signal_http = http;
+	o->signal_dns = dns;
+	o->signal_drops = drops;
 	return 0;
 }
 
-int options_parse_globs(const char *s, char **out, int max)
+static int parse_collector_url(void *opts, const char *val)
 {
-	char *copy, *tok, *save = NULL;
-	int n = 0;
+	struct agent_options *o = opts;
+	char *copy;
 
-	copy = strdup(s);
+	if (strncmp(val, "http://", 7) && strncmp(val, "https://", 8))
+		return -EINVAL;
+	copy = strdup(val);
 	if (!copy)
 		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (*tok == ' ')
-			tok++;
-		if (!*tok)
-			continue;
-		if (n == max || strlen(tok) >= 16) {
-			n = -EINVAL;
-			break;
-		}
-		out[n] = strdup(tok);
-		if (!out[n]) {
-			n = -ENOMEM;
-			break;
-		}
-		n++;
-	}
-	free(copy);
-	if (n == 0)
-		return -EINVAL;
-	return n;
+	free(o->collector_url);
+	o->collector_url = copy;
+	return 0;
 }
 
-static void free_globs(char **g, int *n)
-{
-	for (int i = 0; i < *n; i++)
-		free(g[i]);
-	*n = 0;
-}
+static const struct opt_def defs[] = {
+	{ .name = "interfaces",
+	  .short_flag = 'i',
+	  .env = "FLOWLENS_INTERFACES",
+	  .kind = OPT_GLOBS,
+	  .offset = F(interfaces),
+	  .offset2 = F(n_interfaces),
+	  .def = "eni*,eth*,ens*,veth*",
+	  .arg = "GLOBS",
+	  .help = "interfaces to watch, comma-separated globs" },
+	{ .name = "pod-interfaces",
+	  .env = "FLOWLENS_POD_INTERFACES",
+	  .kind = OPT_GLOBS,
+	  .offset = F(pod_interfaces),
+	  .offset2 = F(n_pod_interfaces),
+	  .def = "eni*,veth*",
+	  .arg = "GLOBS",
+	  .help = "which watched interfaces are host-side pod veths; the rest are node "
+		  "interfaces (ENIs)" },
+	{ .name = "interval",
+	  .short_flag = 't',
+	  .env = "FLOWLENS_INTERVAL",
+	  .kind = OPT_DURATION,
+	  .offset = F(interval_ms),
+	  .def = "10s",
+	  .min = 100,
+	  .arg = "DURATION",
+	  .help = "export interval, e.g. 500ms, 10s, 1m (at least 100ms)" },
+	{ .name = "idle-timeout",
+	  .env = "FLOWLENS_IDLE_TIMEOUT",
+	  .kind = OPT_DURATION,
+	  .offset = F(idle_timeout_ms),
+	  .def = "60s",
+	  .arg = "DURATION",
+	  .help = "forget flows idle this long" },
+	{ .name = "reconcile-interval",
+	  .env = "FLOWLENS_RECONCILE_INTERVAL",
+	  .kind = OPT_DURATION,
+	  .offset = F(reconcile_ms),
+	  .def = "30s",
+	  .min = 1000,
+	  .arg = "DURATION",
+	  .help = "compare attachments with the live interfaces this often and repair" },
+	{ .name = "netlink-rcvbuf-bytes",
+	  .env = "FLOWLENS_NETLINK_RCVBUF_BYTES",
+	  .kind = OPT_U64,
+	  .offset = F(netlink_rcvbuf),
+	  .def = "8388608",
+	  .min = 4096,
+	  .max = 1 << 30,
+	  .arg = "N",
+	  .help = "buffer for interface notifications; a burst past it costs a full resync" },
+	{ .name = "listen",
+	  .short_flag = 'l',
+	  .env = "FLOWLENS_LISTEN",
+	  .kind = OPT_LISTEN,
+	  .offset = F(listen_host),
+	  .offset2 = F(listen_port),
+	  .def = "0.0.0.0:9810",
+	  .arg = "ADDR:PORT",
+	  .help = "HTTP server address (/metrics, /healthz, /v1/flows)" },
+	{ .name = "flow-table-size",
+	  .env = "FLOWLENS_FLOW_TABLE_SIZE",
+	  .kind = OPT_U32,
+	  .offset = F(flow_table_size),
+	  .def = "65536",
+	  .min = 1,
+	  .max = 1 << 24,
+	  .arg = "N",
+	  .help = "kernel flow table entries" },
+	{ .name = "ringbuf-size",
+	  .env = "FLOWLENS_RINGBUF_SIZE",
+	  .kind = OPT_U32,
+	  .offset = F(ringbuf_size),
+	  .def = "1048576",
+	  .min = 4096,
+	  .max = 1 << 30,
+	  .flags = OPT_POW2,
+	  .arg = "BYTES",
+	  .help = "overflow ring buffer, a power of two >= 4096" },
+	{ .name = "attach-mode",
+	  .env = "FLOWLENS_ATTACH_MODE",
+	  .kind = OPT_CHOICE,
+	  .offset = F(attach_mode),
+	  .def = "auto",
+	  .choices = attach_modes,
+	  .arg = "MODE",
+	  .help = "auto, tcx or tc (legacy clsact)" },
+	{ .name = "tc-priority",
+	  .env = "FLOWLENS_TC_PRIORITY",
+	  .kind = OPT_U16,
+	  .offset = F(tc_priority),
+	  .def = "1",
+	  .min = 1,
+	  .max = 65535,
+	  .arg = "N",
+	  .help = "legacy TC filter priority, 1-65535 (lower runs first)" },
+	{ .name = "output",
+	  .short_flag = 'o',
+	  .env = "FLOWLENS_OUTPUT",
+	  .kind = OPT_CHOICE,
+	  .offset = F(output),
+	  .def = "none",
+	  .choices = outputs,
+	  .arg = "MODE",
+	  .help = "none, or json: one JSON line per flow aggregate per interval on stdout" },
+	{ .name = "log-level",
+	  .env = "FLOWLENS_LOG_LEVEL",
+	  .kind = OPT_CHOICE,
+	  .offset = F(log_level),
+	  .def = "info",
+	  .choices = log_levels,
+	  .arg = "LEVEL",
+	  .help = "error, warn, info, debug" },
+	{ .name = "collector",
+	  .short_flag = 'c',
+	  .env = "FLOWLENS_COLLECTOR",
+	  .kind = OPT_FUNC,
+	  .parse = parse_collector_url,
+	  .arg = "URL",
+	  .help = "send every interval's aggregates to this collector (http:// or https://)" },
+	{ .name = "token-file",
+	  .env = "FLOWLENS_TOKEN_FILE",
+	  .kind = OPT_STR,
+	  .offset = F(token_file),
+	  .arg = "FILE",
+	  .help = "bearer token for the collector, re-read for every send (required with "
+		  "--collector)" },
+	{ .name = "collector-ca-file",
+	  .env = "FLOWLENS_COLLECTOR_CA_FILE",
+	  .kind = OPT_STR,
+	  .offset = F(collector_ca_file),
+	  .arg = "FILE",
+	  .help = "CA bundle to verify an https collector" },
+	{ .name = "export-buffer-bytes",
+	  .env = "FLOWLENS_EXPORT_BUFFER_BYTES",
+	  .kind = OPT_U32,
+	  .offset = F(export_buffer_bytes),
+	  .def = "16777216",
+	  .min = 65536,
+	  .max = 1 << 30,
+	  .arg = "N",
+	  .help = "unsent batches kept while the collector is away; the oldest are dropped (and "
+		  "counted) beyond it" },
+	{ .name = "translation",
+	  .env = "FLOWLENS_TRANSLATION",
+	  .kind = OPT_CHOICE,
+	  .offset = F(translation),
+	  .def = "auto",
+	  .choices = translations,
+	  .arg = "MODE",
+	  .help = "where ClusterIP (DNAT) translations come from: auto (kfunc, else netlink), "
+		  "kfunc (conntrack lookups in the TC programs), netlink (user-space conntrack "
+		  "queries), off" },
+	{ .name = "signals",
+	  .env = "FLOWLENS_SIGNALS",
+	  .kind = OPT_FUNC,
+	  .parse = parse_signals,
+	  .def = "tcp,http,dns,drops",
+	  .arg = "LIST",
+	  .help = "signals besides bytes and packets, comma-separated: tcp (connection outcomes, "
+		  "connect latency), http (HTTP/1.x requests: method, status, duration), dns "
+		  "(queries over UDP: rcode, type, duration, timeouts), drops (packets the kernel "
+		  "dropped, by reason), or none; an off signal costs nothing per packet" },
+	{ .name = "dns-timeout",
+	  .env = "FLOWLENS_DNS_TIMEOUT",
+	  .kind = OPT_DURATION,
+	  .offset = F(dns_timeout_ms),
+	  .def = "5s",
+	  .min = 100,
+	  .arg = "DURATION",
+	  .help = "a query unanswered this long is a timeout" },
+	{ .name = "dns-buckets",
+	  .env = "FLOWLENS_DNS_BUCKETS",
+	  .kind = OPT_BUCKETS,
+	  .offset = F(dns_buckets),
+	  .offset2 = F(n_dns_buckets),
+	  .def = OPT_DEFAULT_BUCKETS,
+	  .def_shown = "0.0001 ... 30",
+	  .arg = "LIST",
+	  .help = "DNS duration histogram bounds, seconds" },
+	{ .name = "http-buckets",
+	  .env = "FLOWLENS_HTTP_BUCKETS",
+	  .kind = OPT_BUCKETS,
+	  .offset = F(http_buckets),
+	  .offset2 = F(n_http_buckets),
+	  .def = OPT_DEFAULT_BUCKETS,
+	  .def_shown = "0.0001 ... 30",
+	  .arg = "LIST",
+	  .help = "request duration histogram bounds, seconds" },
+	{ .name = "tcp-connect-timeout",
+	  .env = "FLOWLENS_TCP_CONNECT_TIMEOUT",
+	  .kind = OPT_DURATION,
+	  .offset = F(tcp_connect_timeout_ms),
+	  .def = "10s",
+	  .min = 100,
+	  .arg = "DURATION",
+	  .help = "a SYN unanswered this long is a timeout" },
+	{ .name = "tcp-connect-buckets",
+	  .env = "FLOWLENS_TCP_CONNECT_BUCKETS",
+	  .kind = OPT_BUCKETS,
+	  .offset = F(tcp_connect_buckets),
+	  .offset2 = F(n_tcp_connect_buckets),
+	  .def = OPT_DEFAULT_BUCKETS,
+	  .def_shown = "0.0001 ... 30",
+	  .arg = "LIST",
+	  .help = "connect latency histogram bounds, seconds" },
+};
 
-/* Applies one option; source names the flag or variable for error messages. */
-static int apply(struct agent_options *o, int id, const char *val, const char *source)
-{
-	uint32_t u;
-	int n;
-
-	switch (id) {
-	case 'i':
-		free_globs(o->interfaces, &o->n_interfaces);
-		n = options_parse_globs(val, o->interfaces, OPT_GLOBS_MAX);
-		if (n < 0)
-			goto bad;
-		o->n_interfaces = n;
-		return 0;
-	case OPT_POD_INTERFACES:
-		free_globs(o->pod_interfaces, &o->n_pod_interfaces);
-		n = options_parse_globs(val, o->pod_interfaces, OPT_GLOBS_MAX);
-		if (n < 0)
-			goto bad;
-		o->n_pod_interfaces = n;
-		return 0;
-	case 't':
-		if (opt_parse_duration(val, &o->interval_ms) || o->interval_ms < 100)
-			goto bad;
-		return 0;
-	case OPT_RECONCILE:
-		if (opt_parse_duration(val, &o->reconcile_ms) || o->reconcile_ms < 1000)
-			goto bad;
-		return 0;
-	case OPT_NETLINK_RCVBUF:
-		if (opt_parse_u64(val, 4096, 1 << 30, &o->netlink_rcvbuf))
-			goto bad;
-		return 0;
-	case OPT_IDLE_TIMEOUT:
-		if (opt_parse_duration(val, &o->idle_timeout_ms))
-			goto bad;
-		return 0;
-	case 'l':
-		if (opt_parse_listen(val, o->listen_host, sizeof(o->listen_host), &o->listen_port))
-			goto bad;
-		return 0;
-	case OPT_FLOW_TABLE_SIZE:
-		if (parse_u32(val, 1, 1U << 24, &o->flow_table_size))
-			goto bad;
-		return 0;
-	case OPT_RINGBUF_SIZE:
-		if (parse_u32(val, 4096, 1U << 30, &u) || (u & (u - 1)))
-			goto bad;
-		o->ringbuf_size = u;
-		return 0;
-	case OPT_ATTACH_MODE:
-		if (strcmp(val, "auto") == 0)
-			o->attach_mode = ATTACH_AUTO;
-		else if (strcmp(val, "tcx") == 0)
-			o->attach_mode = ATTACH_TCX;
-		else if (strcmp(val, "tc") == 0)
-			o->attach_mode = ATTACH_TC;
-		else
-			goto bad;
-		return 0;
-	case OPT_TRANSLATION:
-		if (strcmp(val, "auto") == 0)
-			o->translation = XLATE_AUTO;
-		else if (strcmp(val, "kfunc") == 0)
-			o->translation = XLATE_KFUNC;
-		else if (strcmp(val, "netlink") == 0)
-			o->translation = XLATE_NETLINK;
-		else if (strcmp(val, "off") == 0)
-			o->translation = XLATE_OFF;
-		else
-			goto bad;
-		return 0;
-	case OPT_SIGNALS: {
-		char *copy = strdup(val), *tok, *save = NULL;
-		int ok = copy != NULL;
-
-		o->signal_tcp = 0;
-		o->signal_http = 0;
-		o->signal_dns = 0;
-		o->signal_drops = 0;
-		for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
-		     tok = strtok_r(NULL, ",", &save)) {
-			if (strcmp(tok, "tcp") == 0)
-				o->signal_tcp = 1;
-			else if (strcmp(tok, "http") == 0)
-				o->signal_http = 1;
-			else if (strcmp(tok, "dns") == 0)
-				o->signal_dns = 1;
-			else if (strcmp(tok, "drops") == 0)
-				o->signal_drops = 1;
-			else if (strcmp(tok, "none") != 0)
-				ok = 0;
-		}
-		free(copy);
-		if (!ok)
-			goto bad;
-		return 0;
-	}
-	case OPT_CONNECT_TIMEOUT:
-		if (opt_parse_duration(val, &o->tcp_connect_timeout_ms) ||
-		    o->tcp_connect_timeout_ms < 100)
-			goto bad;
-		return 0;
-	case OPT_DNS_TIMEOUT:
-		if (opt_parse_duration(val, &o->dns_timeout_ms) || o->dns_timeout_ms < 100)
-			goto bad;
-		return 0;
-	case OPT_DNS_BUCKETS:
-		n = opt_parse_buckets(val, o->dns_buckets, 32);
-		if (n < 0)
-			goto bad;
-		o->n_dns_buckets = (unsigned int)n;
-		return 0;
-	case OPT_HTTP_BUCKETS:
-		n = opt_parse_buckets(val, o->http_buckets, 32);
-		if (n < 0)
-			goto bad;
-		o->n_http_buckets = (unsigned int)n;
-		return 0;
-	case OPT_CONNECT_BUCKETS:
-		n = opt_parse_buckets(val, o->tcp_connect_buckets, 32);
-		if (n < 0)
-			goto bad;
-		o->n_tcp_connect_buckets = (unsigned int)n;
-		return 0;
-	case OPT_TC_PRIORITY:
-		if (parse_u32(val, 1, 65535, &u))
-			goto bad;
-		o->tc_priority = (uint16_t)u;
-		return 0;
-	case 'o':
-		if (strcmp(val, "none") == 0)
-			o->output = OUTPUT_NONE;
-		else if (strcmp(val, "json") == 0)
-			o->output = OUTPUT_JSON;
-		else
-			goto bad;
-		return 0;
-	case OPT_LOG_LEVEL:
-		if (log_parse_level(val, &o->log_level))
-			goto bad;
-		return 0;
-	case 'c':
-		if (strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0)
-			goto bad;
-		free(o->collector_url);
-		o->collector_url = strdup(val);
-		return 0;
-	case OPT_TOKEN_FILE:
-		free(o->token_file);
-		o->token_file = strdup(val);
-		return 0;
-	case OPT_CA_FILE:
-		free(o->collector_ca_file);
-		o->collector_ca_file = strdup(val);
-		return 0;
-	case OPT_EXPORT_BUFFER:
-		if (parse_u32(val, 65536, 1U << 30, &o->export_buffer_bytes))
-			goto bad;
-		return 0;
-	}
-	return -EINVAL;
-bad:
-	fprintf(stderr, "flowlens-agent: invalid value '%s' for %s (see --help)\n", val, source);
-	return -EINVAL;
-}
+static const struct opt_program program = {
+	.name = "flowlens-agent",
+	.synopsis = "[OPTIONS]",
+	.about = "eBPF flow agent: attaches TC programs to pod veths and node ENIs, drains the "
+		 "flow table every interval and serves /metrics, /healthz and /v1/flows.",
+	.examples =
+		"  flowlens-agent                                  # EKS defaults: eni*, eth*, ens*\n"
+		"  flowlens-agent -i 'eni*,eth0' -t 5s -l 127.0.0.1:9810\n"
+		"  flowlens-agent --output json -t 1s | jq .      # a flow log without a collector\n"
+		"  FLOWLENS_ATTACH_MODE=tc FLOWLENS_TC_PRIORITY=1 flowlens-agent\n"
+		"  flowlens-agent -c http://flowlens-collector:9900 --token-file /etc/flowlens/token\n",
+	.defs = defs,
+	.n_defs = sizeof(defs) / sizeof(defs[0]),
+};
 
 int options_parse(struct agent_options *o, int argc, char **argv)
 {
-	char flag[64];
-	int c, err;
+	int err;
 
 	memset(o, 0, sizeof(*o));
-	o->interval_ms = 10000;
-	o->idle_timeout_ms = 60000;
-	o->reconcile_ms = 30000;
-	o->netlink_rcvbuf = 8 << 20;
-	strcpy(o->listen_host, "0.0.0.0");
-	o->listen_port = 9810;
-	o->flow_table_size = 65536;
-	o->ringbuf_size = 1 << 20;
-	o->attach_mode = ATTACH_AUTO;
-	o->tc_priority = 1;
-	o->output = OUTPUT_NONE;
-	o->log_level = LOG_LVL_INFO;
-	o->export_buffer_bytes = 16 << 20;
-	o->signal_tcp = 1;
-	o->signal_http = 1;
-	o->signal_dns = 1;
-	o->signal_drops = 1;
-	o->dns_timeout_ms = 5000;
-	o->n_dns_buckets = (unsigned int)opt_parse_buckets(OPT_DEFAULT_BUCKETS, o->dns_buckets, 32);
-	o->n_http_buckets =
-		(unsigned int)opt_parse_buckets(OPT_DEFAULT_BUCKETS, o->http_buckets, 32);
-	o->tcp_connect_timeout_ms = 10000;
-	o->n_tcp_connect_buckets =
-		(unsigned int)opt_parse_buckets(OPT_DEFAULT_BUCKETS, o->tcp_connect_buckets, 32);
-	o->n_interfaces = options_parse_globs(DEFAULT_INTERFACES, o->interfaces, OPT_GLOBS_MAX);
-	o->n_pod_interfaces =
-		options_parse_globs(DEFAULT_POD_INTERFACES, o->pod_interfaces, OPT_GLOBS_MAX);
-
-	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
-		const char *v = getenv(env_names[i]);
-
-		if (v && *v && apply(o, long_opts[i].val, v, env_names[i]))
-			return -EINVAL;
-	}
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:t:l:o:c:hV", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(usage_text, stdout);
-			return 1;
-		case 'V':
-			printf("flowlens-agent %s\n", FLOWLENS_VERSION);
-			return 1;
-		case '?':
-			fprintf(stderr, "flowlens-agent: see --help\n");
-			return -EINVAL;
-		default:
-			for (size_t i = 0; long_opts[i].name; i++) {
-				if (long_opts[i].val == c) {
-					snprintf(flag, sizeof(flag), "--%s", long_opts[i].name);
-					break;
-				}
-			}
-			err = apply(o, c, optarg, flag);
-			if (err)
-				return err;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "flowlens-agent: unexpected argument '%s' (see --help)\n",
-			argv[optind]);
-		return -EINVAL;
-	}
+	err = opts_parse(&program, o, argc, argv);
+	if (err)
+		return err;
 	if (o->collector_url && !o->token_file) {
 		fprintf(stderr, "flowlens-agent: --collector needs --token-file (or "
 				"FLOWLENS_TOKEN_FILE)\n");
@@ -456,9 +315,7 @@ int options_parse(struct agent_options *o, int argc, char **argv)
 
 void options_free(struct agent_options *o)
 {
+	opts_free(&program, o);
 	free(o->collector_url);
-	free(o->token_file);
-	free(o->collector_ca_file);
-	free_globs(o->interfaces, &o->n_interfaces);
-	free_globs(o->pod_interfaces, &o->n_pod_interfaces);
+	o->collector_url = NULL;
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include "log.h"
+#include "optparse.h"
 
 enum attach_mode {
 	ATTACH_AUTO = 0, /* tcx where the kernel has it, else legacy clsact */
@@ -24,8 +25,6 @@ enum output_mode {
 	OUTPUT_JSON, /* one JSON line per flow aggregate per interval on stdout */
 };
 
-#define OPT_GLOBS_MAX 16
-
 struct agent_options {
 	char *interfaces[OPT_GLOBS_MAX];
 	int n_interfaces;
@@ -35,7 +34,7 @@ struct agent_options {
 	uint64_t idle_timeout_ms;
 	uint64_t reconcile_ms; /* attachments checked against live interfaces this often */
 	uint64_t netlink_rcvbuf; /* interface notification buffer, bytes */
-	char listen_host[64];
+	char listen_host[OPT_HOST_MAX];
 	int listen_port;
 	uint32_t flow_table_size;
 	uint32_t ringbuf_size;
@@ -54,12 +53,12 @@ struct agent_options {
 	int signal_dns; /* DNS queries */
 	int signal_drops; /* kernel drops with their reason */
 	uint64_t dns_timeout_ms;
-	double dns_buckets[32];
+	double dns_buckets[OPT_BUCKETS_MAX];
 	unsigned int n_dns_buckets;
-	double http_buckets[32];
+	double http_buckets[OPT_BUCKETS_MAX];
 	unsigned int n_http_buckets;
 	uint64_t tcp_connect_timeout_ms;
-	double tcp_connect_buckets[32];
+	double tcp_connect_buckets[OPT_BUCKETS_MAX];
 	unsigned int n_tcp_connect_buckets;
 };
 
@@ -69,8 +68,5 @@ struct agent_options {
  */
 int options_parse(struct agent_options *opts, int argc, char **argv);
 void options_free(struct agent_options *opts);
-
-/* Splits a comma-separated glob list; returns the count or -EINVAL. */
-int options_parse_globs(const char *s, char **out, int max);
 
 #endif

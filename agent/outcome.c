@@ -150,7 +150,8 @@ void attrib_sample(struct attrib *a, const struct fl_sample *sm)
 
 static void dns_count(struct attrib *a, struct flow_agg *agg, const struct fl_sample *sm)
 {
-	int rc = sm->status == FL_DNS_TIMEOUT ? DNS_RCODE_TIMEOUT : vocab_dns_rcode_index(sm->status);
+	int rc = sm->status == FL_DNS_TIMEOUT ? DNS_RCODE_TIMEOUT :
+						vocab_dns_rcode_index(sm->status);
 
 	if (!agg->dns && !(agg->dns = calloc(1, sizeof(*agg->dns))))
 		return;

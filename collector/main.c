@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <stddef.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,70 +21,32 @@
 #include "kube.h"
 #include "meta.h"
 #include "log.h"
-#include "optparse.h"
+#include "options.h"
 #include "persist.h"
 #include "secret.h"
 #include "store.h"
+#include "vocab.h"
 #include "wire.h"
 
-enum batch_result {
-	RES_APPLIED,
-	RES_DUPLICATE,
-	RES_UNAUTHORIZED,
-	RES_UNSUPPORTED_MEDIA_TYPE,
-	RES_TOO_LARGE,
-	RES_DECOMPRESSED_TOO_LARGE,
-	RES_DECODED_TOO_LARGE,
-	RES_MALFORMED,
-	RES_INVALID,
-	RES_UNSUPPORTED_VERSION,
-	RES_UNAVAILABLE,
-	RES_NOT_DURABLE,
-	RES_TOO_MANY_AGENTS,
-	RES_MAX,
-};
+/* What became of a batch: flowlens_collector_batches_total{result}. */
+#define BATCH_RESULTS(X)                                        \
+	X(RES_APPLIED, "applied")                               \
+	X(RES_DUPLICATE, "duplicate")                           \
+	X(RES_UNAUTHORIZED, "unauthorized")                     \
+	X(RES_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type") \
+	X(RES_TOO_LARGE, "too_large")                           \
+	X(RES_DECOMPRESSED_TOO_LARGE, "decompressed_too_large") \
+	X(RES_DECODED_TOO_LARGE, "decoded_too_large")           \
+	X(RES_MALFORMED, "malformed")                           \
+	X(RES_INVALID, "invalid")                               \
+	X(RES_UNSUPPORTED_VERSION, "unsupported_version")       \
+	X(RES_UNAVAILABLE, "unavailable")                       \
+	X(RES_NOT_DURABLE, "not_durable")                       \
+	X(RES_TOO_MANY_AGENTS, "too_many_agents")
 
-static const char *const result_names[RES_MAX] = {
-	"applied",	     "duplicate",
-	"unauthorized",	     "unsupported_media_type",
-	"too_large",	     "decompressed_too_large",
-	"decoded_too_large", "malformed",
-	"invalid",	     "unsupported_version",
-	"unavailable",	     "not_durable",
-	"too_many_agents",
-};
-
-struct collector_options {
-	char listen_host[64];
-	int listen_port;
-	char *token_file;
-	char *tls_cert_file;
-	char *tls_key_file;
-	uint64_t max_body;
-	uint64_t max_decompressed;
-	uint64_t max_series;
-	uint64_t max_agents;
-	uint64_t ttl_ms;
-	uint64_t shutdown_grace_ms;
-	uint64_t zero_hold_ms;
-	char *state_dir;
-	uint64_t snapshot_ms;
-	enum log_level log_level;
-	char *metadata_file;
-	char *kubeconfig;
-	int in_cluster; /* -1 auto (when KUBERNETES_SERVICE_HOST is set), 0 off, 1 on */
-	char *cluster_cidrs;
-	int pod_labels;
-	int ip_labels;
-	uint64_t join_wait_ms;
-	uint64_t ip_history_ms;
-	uint64_t max_joins;
-	uint64_t agent_protect_ms;
-	uint64_t max_connections;
-	uint64_t max_connections_per_ip;
-	uint64_t max_buffered;
-	uint64_t request_timeout_ms;
-};
+enum batch_result { BATCH_RESULTS(VOCAB_ENUM2) RES_MAX };
+#define RESULT_NAME(e, name) [e] = name,
+static const char *const result_names[RES_MAX] = { BATCH_RESULTS(RESULT_NAME) };
 
 struct collector {
 	struct collector_options o;
@@ -111,398 +72,6 @@ struct collector {
 	uint64_t snapshots;
 	uint64_t snapshot_errors;
 };
-
-static const char usage_text[] =
-	"Usage: flowlens-collector --token-file FILE [OPTIONS]\n"
-	"\n"
-	"Receives flow batches from flowlens agents (POST " WIRE_PATH "), applies each once, and\n"
-	"serves the cluster's flow series on /metrics; /healthz and /readyz for probes.\n"
-	"\n"
-	"Options (each also read from the FLOWLENS_* environment variable shown):\n"
-	"  -l, --listen ADDR:PORT        [FLOWLENS_LISTEN, default 0.0.0.0:9900]\n"
-	"      --token-file FILE         bearer token agents must present (a mounted Secret);\n"
-	"                                re-read when it changes [FLOWLENS_TOKEN_FILE, required]\n"
-	"      --tls-cert-file FILE      serve HTTPS with this PEM certificate...\n"
-	"      --tls-key-file FILE       ...and key [FLOWLENS_TLS_CERT_FILE, FLOWLENS_TLS_KEY_FILE]\n"
-	"      --max-body-bytes N        largest accepted request body [FLOWLENS_MAX_BODY_BYTES,\n"
-	"                                4194304]\n"
-	"      --max-decompressed-bytes N  largest decompressed batch\n"
-	"                                [FLOWLENS_MAX_DECOMPRESSED_BYTES, 67108864]\n"
-	"      --max-series N            flow label sets kept; new ones beyond fold into an\n"
-	"                                overflow series [FLOWLENS_MAX_SERIES, 100000]\n"
-	"      --series-ttl DURATION     stop exporting a series not updated for this long\n"
-	"                                [FLOWLENS_SERIES_TTL, 5m]\n"
-	"      --max-agents N            agent processes tracked for de-duplication; when full,\n"
-	"                                the one seen longest ago gives its place\n"
-	"                                [FLOWLENS_MAX_AGENTS, 10000]\n"
-	"      --agent-protect DURATION  ...unless it sent within this long (then the new agent\n"
-	"                                gets 503 and retries) [FLOWLENS_AGENT_PROTECT, 2m]\n"
-	"      --shutdown-grace DURATION after SIGTERM, refuse batches (agents retry them) and\n"
-	"                                keep serving /metrics this long so the last values are\n"
-	"                                scraped [FLOWLENS_SHUTDOWN_GRACE, 15s]\n"
-	"      --new-series-hold DURATION  export a new series as 0 this long first, so every\n"
-	"                                scraper sees it start from zero (set it above the scrape\n"
-	"                                interval; 0 disables) [FLOWLENS_NEW_SERIES_HOLD, 70s]\n"
-	"      --state-dir DIR           survive crashes: log every applied batch (synced) before\n"
-	"                                acknowledging it and snapshot all series; on start,\n"
-	"                                counters continue where they were [FLOWLENS_STATE_DIR]\n"
-	"      --snapshot-interval DURATION  how often the log is folded into a snapshot\n"
-	"                                [FLOWLENS_SNAPSHOT_INTERVAL, 60s]\n"
-	"      --log-level LEVEL         error, warn, info, debug [FLOWLENS_LOG_LEVEL, info]\n"
-	"\n"
-	"Names for addresses (pods, workloads, services, nodes, zones) come from one of:\n"
-	"      --metadata-file FILE      the JSON of `kubectl get pods,svc,nodes,rs,jobs -o json`,\n"
-	"                                reloaded when it changes [FLOWLENS_METADATA_FILE]\n"
-	"      --kubeconfig FILE         watch the API server of this kubeconfig's current context\n"
-	"                                [FLOWLENS_KUBECONFIG]\n"
-	"      --in-cluster MODE         auto, on or off: watch the API server with the pod's\n"
-	"                                service account (auto: when KUBERNETES_SERVICE_HOST is set)\n"
-	"                                [FLOWLENS_IN_CLUSTER, auto]\n"
-	"      --cluster-cidrs LIST      pod and service ranges: addresses outside are \"world\",\n"
-	"                                inside and unknown \"unknown\" [FLOWLENS_CLUSTER_CIDRS,\n"
-	"                                10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7]\n"
-	"      --pod-labels              add source_pod and destination_pod (cardinality!)\n"
-	"                                [FLOWLENS_POD_LABELS=1]\n"
-	"      --ip-labels               add source_ip and destination_ip [FLOWLENS_IP_LABELS=1]\n"
-	"      --join-wait DURATION      how long a server-side report waits for the client side's\n"
-	"                                (which knows the ClusterIP dialed) [FLOWLENS_JOIN_WAIT, 25s]\n"
-	"      --ip-history DURATION     how long a deleted pod's IP keeps naming late reports\n"
-	"                                [FLOWLENS_IP_HISTORY, 10m]\n"
-	"      --max-joins N             connections whose dialed ClusterIP is remembered for\n"
-	"                                the cross-node join; the oldest go first\n"
-	"                                [FLOWLENS_MAX_JOINS, 200000]\n"
-	"\n"
-	"HTTP limits (hostile or broken clients):\n"
-	"      --max-connections N       open connections [FLOWLENS_MAX_CONNECTIONS, 1024]\n"
-	"      --max-connections-per-ip N  open connections from one address\n"
-	"                                [FLOWLENS_MAX_CONNECTIONS_PER_IP, 64]\n"
-	"      --max-buffered-bytes N    request bodies held at once, all connections together;\n"
-	"                                past it a batch gets 503 before its body is read\n"
-	"                                [FLOWLENS_MAX_BUFFERED_BYTES, 67108864]\n"
-	"      --request-timeout DURATION  a request must arrive whole within this long of its\n"
-	"                                connection opening or its previous answer; also the\n"
-	"                                idle timeout [FLOWLENS_REQUEST_TIMEOUT, 10s]\n"
-	"  -h, --help, -V, --version\n"
-	"\n"
-	"Examples:\n"
-	"  flowlens-collector --token-file /var/run/secrets/flowlens/token\n"
-	"  flowlens-collector -l 127.0.0.1:9900 --token-file token --max-series 20000 --series-ttl 2m\n"
-	"  flowlens-collector --token-file token --kubeconfig ~/.kube/config\n"
-	"  kubectl get pods,svc,nodes,rs,jobs -A -o json > meta.json\n"
-	"  flowlens-collector --token-file token --metadata-file meta.json\n"
-	"  FLOWLENS_TOKEN_FILE=/etc/flowlens/token flowlens-collector --tls-cert-file tls.crt \\\n"
-	"      --tls-key-file tls.key\n";
-
-enum {
-	OPT_TOKEN = 256,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_MAX_BODY,
-	OPT_MAX_DECOMP,
-	OPT_MAX_SERIES,
-	OPT_TTL,
-	OPT_MAX_AGENTS,
-	OPT_LOG_LEVEL,
-	OPT_GRACE,
-	OPT_HOLD,
-	OPT_STATE_DIR,
-	OPT_SNAPSHOT,
-	OPT_METADATA_FILE,
-	OPT_KUBECONFIG,
-	OPT_IN_CLUSTER,
-	OPT_CIDRS,
-	OPT_POD_LABELS,
-	OPT_IP_LABELS,
-	OPT_JOIN_WAIT,
-	OPT_IP_HISTORY,
-	OPT_MAX_JOINS,
-	OPT_MAX_CONNS,
-	OPT_MAX_CONNS_IP,
-	OPT_REQ_TIMEOUT,
-	OPT_AGENT_PROTECT,
-	OPT_MAX_BUFFERED,
-};
-
-static const struct option long_opts[] = {
-	{ "listen", required_argument, NULL, 'l' },
-	{ "token-file", required_argument, NULL, OPT_TOKEN },
-	{ "tls-cert-file", required_argument, NULL, OPT_CERT },
-	{ "tls-key-file", required_argument, NULL, OPT_KEY },
-	{ "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
-	{ "max-decompressed-bytes", required_argument, NULL, OPT_MAX_DECOMP },
-	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
-	{ "series-ttl", required_argument, NULL, OPT_TTL },
-	{ "max-agents", required_argument, NULL, OPT_MAX_AGENTS },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
-	{ "new-series-hold", required_argument, NULL, OPT_HOLD },
-	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-	{ "snapshot-interval", required_argument, NULL, OPT_SNAPSHOT },
-	{ "metadata-file", required_argument, NULL, OPT_METADATA_FILE },
-	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
-	{ "in-cluster", required_argument, NULL, OPT_IN_CLUSTER },
-	{ "cluster-cidrs", required_argument, NULL, OPT_CIDRS },
-	{ "pod-labels", no_argument, NULL, OPT_POD_LABELS },
-	{ "ip-labels", no_argument, NULL, OPT_IP_LABELS },
-	{ "join-wait", required_argument, NULL, OPT_JOIN_WAIT },
-	{ "ip-history", required_argument, NULL, OPT_IP_HISTORY },
-	{ "max-joins", required_argument, NULL, OPT_MAX_JOINS },
-	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
-	{ "max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP },
-	{ "request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT },
-	{ "agent-protect", required_argument, NULL, OPT_AGENT_PROTECT },
-	{ "max-buffered-bytes", required_argument, NULL, OPT_MAX_BUFFERED },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
-};
-
-static const char *const env_names[] = {
-	"FLOWLENS_LISTEN",
-	"FLOWLENS_TOKEN_FILE",
-	"FLOWLENS_TLS_CERT_FILE",
-	"FLOWLENS_TLS_KEY_FILE",
-	"FLOWLENS_MAX_BODY_BYTES",
-	"FLOWLENS_MAX_DECOMPRESSED_BYTES",
-	"FLOWLENS_MAX_SERIES",
-	"FLOWLENS_SERIES_TTL",
-	"FLOWLENS_MAX_AGENTS",
-	"FLOWLENS_LOG_LEVEL",
-	"FLOWLENS_SHUTDOWN_GRACE",
-	"FLOWLENS_NEW_SERIES_HOLD",
-	"FLOWLENS_STATE_DIR",
-	"FLOWLENS_SNAPSHOT_INTERVAL",
-	"FLOWLENS_METADATA_FILE",
-	"FLOWLENS_KUBECONFIG",
-	"FLOWLENS_IN_CLUSTER",
-	"FLOWLENS_CLUSTER_CIDRS",
-	"FLOWLENS_POD_LABELS",
-	"FLOWLENS_IP_LABELS",
-	"FLOWLENS_JOIN_WAIT",
-	"FLOWLENS_IP_HISTORY",
-	"FLOWLENS_MAX_JOINS",
-	"FLOWLENS_MAX_CONNECTIONS",
-	"FLOWLENS_MAX_CONNECTIONS_PER_IP",
-	"FLOWLENS_REQUEST_TIMEOUT",
-	"FLOWLENS_AGENT_PROTECT",
-	"FLOWLENS_MAX_BUFFERED_BYTES",
-};
-
-static int parse_bool(const char *v, int *out)
-{
-	if (!v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
-		*out = 1;
-	else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
-		*out = 0;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-static int apply_opt(struct collector_options *o, int id, const char *v, const char *src)
-{
-	switch (id) {
-	case 'l':
-		if (opt_parse_listen(v, o->listen_host, sizeof(o->listen_host), &o->listen_port))
-			goto bad;
-		return 0;
-	case OPT_TOKEN:
-		free(o->token_file);
-		o->token_file = strdup(v);
-		return 0;
-	case OPT_CERT:
-		free(o->tls_cert_file);
-		o->tls_cert_file = strdup(v);
-		return 0;
-	case OPT_KEY:
-		free(o->tls_key_file);
-		o->tls_key_file = strdup(v);
-		return 0;
-	case OPT_MAX_BODY:
-		if (opt_parse_u64(v, 1024, 1ULL << 30, &o->max_body))
-			goto bad;
-		return 0;
-	case OPT_MAX_DECOMP:
-		if (opt_parse_u64(v, 1024, 1ULL << 32, &o->max_decompressed))
-			goto bad;
-		return 0;
-	case OPT_MAX_SERIES:
-		if (opt_parse_u64(v, 1, 100000000, &o->max_series))
-			goto bad;
-		return 0;
-	case OPT_TTL:
-		if (opt_parse_duration(v, &o->ttl_ms))
-			goto bad;
-		return 0;
-	case OPT_MAX_AGENTS:
-		if (opt_parse_u64(v, 1, 10000000, &o->max_agents))
-			goto bad;
-		return 0;
-	case OPT_LOG_LEVEL:
-		if (log_parse_level(v, &o->log_level))
-			goto bad;
-		return 0;
-	case OPT_GRACE:
-		if (strcmp(v, "0") == 0)
-			o->shutdown_grace_ms = 0;
-		else if (opt_parse_duration(v, &o->shutdown_grace_ms))
-			goto bad;
-		return 0;
-	case OPT_STATE_DIR:
-		free(o->state_dir);
-		o->state_dir = strdup(v);
-		return 0;
-	case OPT_SNAPSHOT:
-		if (opt_parse_duration(v, &o->snapshot_ms))
-			goto bad;
-		return 0;
-	case OPT_METADATA_FILE:
-		free(o->metadata_file);
-		o->metadata_file = strdup(v);
-		return 0;
-	case OPT_KUBECONFIG:
-		free(o->kubeconfig);
-		o->kubeconfig = strdup(v);
-		return 0;
-	case OPT_IN_CLUSTER:
-		if (!strcmp(v, "auto"))
-			o->in_cluster = -1;
-		else if (!strcmp(v, "on"))
-			o->in_cluster = 1;
-		else if (!strcmp(v, "off"))
-			o->in_cluster = 0;
-		else
-			goto bad;
-		return 0;
-	case OPT_CIDRS:
-		free(o->cluster_cidrs);
-		o->cluster_cidrs = strdup(v);
-		return 0;
-	case OPT_POD_LABELS:
-		if (parse_bool(v, &o->pod_labels))
-			goto bad;
-		return 0;
-	case OPT_IP_LABELS:
-		if (parse_bool(v, &o->ip_labels))
-			goto bad;
-		return 0;
-	case OPT_JOIN_WAIT:
-		if (strcmp(v, "0") == 0)
-			o->join_wait_ms = 0;
-		else if (opt_parse_duration(v, &o->join_wait_ms))
-			goto bad;
-		return 0;
-	case OPT_IP_HISTORY:
-		if (opt_parse_duration(v, &o->ip_history_ms))
-			goto bad;
-		return 0;
-	case OPT_MAX_JOINS:
-		if (opt_parse_u64(v, 1, 100000000, &o->max_joins))
-			goto bad;
-		return 0;
-	case OPT_AGENT_PROTECT:
-		if (opt_parse_duration(v, &o->agent_protect_ms))
-			goto bad;
-		return 0;
-	case OPT_MAX_BUFFERED:
-		if (opt_parse_u64(v, 1024, 1ULL << 34, &o->max_buffered))
-			goto bad;
-		return 0;
-	case OPT_MAX_CONNS:
-		if (opt_parse_u64(v, 4, 1000000, &o->max_connections))
-			goto bad;
-		return 0;
-	case OPT_MAX_CONNS_IP:
-		if (opt_parse_u64(v, 1, 1000000, &o->max_connections_per_ip))
-			goto bad;
-		return 0;
-	case OPT_REQ_TIMEOUT:
-		if (opt_parse_duration(v, &o->request_timeout_ms) || o->request_timeout_ms < 1000)
-			goto bad;
-		return 0;
-	case OPT_HOLD:
-		if (strcmp(v, "0") == 0)
-			o->zero_hold_ms = 0;
-		else if (opt_parse_duration(v, &o->zero_hold_ms))
-			goto bad;
-		return 0;
-	}
-	return -EINVAL;
-bad:
-	fprintf(stderr, "flowlens-collector: invalid value '%s' for %s (see --help)\n", v, src);
-	return -EINVAL;
-}
-
-/* Returns 0 to run, 1 to exit successfully, -EINVAL after printing why. */
-static int parse_options(struct collector_options *o, int argc, char **argv)
-{
-	char flag[64];
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	strcpy(o->listen_host, "0.0.0.0");
-	o->listen_port = 9900;
-	o->max_body = 4 << 20;
-	o->max_decompressed = 64 << 20;
-	o->max_series = 100000;
-	o->max_agents = 10000;
-	o->ttl_ms = 5 * 60 * 1000;
-	o->shutdown_grace_ms = 15000;
-	o->zero_hold_ms = 70000;
-	o->snapshot_ms = 60000;
-	o->log_level = LOG_LVL_INFO;
-	o->in_cluster = -1;
-	o->join_wait_ms = 25000;
-	o->ip_history_ms = 10 * 60 * 1000;
-	o->max_joins = STORE_DEFAULT_MAX_JOINS;
-	o->agent_protect_ms = STORE_DEFAULT_AGENT_PROTECT_MS;
-	o->max_connections = HTTPD_DEFAULT_MAX_CONNECTIONS;
-	o->max_connections_per_ip = HTTPD_DEFAULT_MAX_PER_IP;
-	o->max_buffered = 64 << 20;
-	o->request_timeout_ms = HTTPD_DEFAULT_TIMEOUT_S * 1000;
-	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
-		const char *v = getenv(env_names[i]);
-
-		if (v && *v && apply_opt(o, long_opts[i].val, v, env_names[i]))
-			return -EINVAL;
-	}
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:hV", long_opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage_text, stdout);
-			return 1;
-		}
-		if (c == 'V') {
-			printf("flowlens-collector %s\n", FLOWLENS_VERSION);
-			return 1;
-		}
-		if (c == '?') {
-			fprintf(stderr, "flowlens-collector: see --help\n");
-			return -EINVAL;
-		}
-		for (size_t i = 0; long_opts[i].name; i++)
-			if (long_opts[i].val == c)
-				snprintf(flag, sizeof(flag), "--%s", long_opts[i].name);
-		if (apply_opt(o, c, optarg, flag))
-			return -EINVAL;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "flowlens-collector: unexpected argument '%s' (see --help)\n",
-			argv[optind]);
-		return -EINVAL;
-	}
-	if (!o->token_file) {
-		fprintf(stderr, "flowlens-collector: --token-file (or FLOWLENS_TOKEN_FILE) is "
-				"required: agents must authenticate\n");
-		return -EINVAL;
-	}
-	if (!o->tls_cert_file != !o->tls_key_file) {
-		fprintf(stderr,
-			"flowlens-collector: --tls-cert-file and --tls-key-file go together\n");
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static char *read_file(const char *path, size_t max, size_t *len)
 {
@@ -1025,7 +594,7 @@ int main(int argc, char **argv)
 	uint64_t last_snapshot;
 
 	memset(&c, 0, sizeof(c));
-	err = parse_options(&c.o, argc, argv);
+	err = collector_options_parse(&c.o, argc, argv);
 	if (err)
 		return err > 0 ? 0 : 2;
 	log_level = c.o.log_level;
@@ -1191,20 +760,14 @@ out:
 		pthread_mutex_unlock(&c.lock);
 	}
 	persist_close(c.persist);
-	free(c.o.state_dir);
 	store_free(c.store);
 	kube_stop(c.kube);
 	metafile_close(c.mfile);
 	meta_free(c.meta);
-	free(c.o.metadata_file);
-	free(c.o.kubeconfig);
-	free(c.o.cluster_cidrs);
 	free(c.token);
 	free(cert);
 	free(key);
-	free(c.o.token_file);
-	free(c.o.tls_cert_file);
-	free(c.o.tls_key_file);
+	collector_options_free(&c.o);
 	pthread_mutex_destroy(&c.lock);
 	return err ? 1 : 0;
 }

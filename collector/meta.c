@@ -124,8 +124,7 @@ int meta_new(struct meta **out, uint64_t history_ms)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
 	m->history_ms = history_ms;
-	if (meta_set_cluster_cidrs(m, "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,"
-				      "fc00::/7")) {
+	if (meta_set_cluster_cidrs(m, META_DEFAULT_CLUSTER_CIDRS)) {
 		meta_free(m);
 		return -EINVAL;
 	}

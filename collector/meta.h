@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+/* Pod and service ranges when none are configured: the private and CGNAT ranges, ULA. */
+#define META_DEFAULT_CLUSTER_CIDRS "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
+
 enum meta_kind {
 	META_POD = 0,
 	META_SERVICE,

@@ -54,8 +54,8 @@ int vocab_find(const char *const *list, int n, const char *name, size_t len)
 }
 
 /* "<a>:<b>" after a prefix: both parts found in their lists. */
-static int pair(const char *s, const char *const *la, int na, const char *const *lb, int nb,
-		int *a, int *b)
+static int pair(const char *s, const char *const *la, int na, const char *const *lb, int nb, int *a,
+		int *b)
 {
 	const char *colon = strchr(s, ':');
 
@@ -71,12 +71,12 @@ enum vocab_count_kind vocab_parse_count(const char *key, struct vocab_count *out
 	memset(out, 0, sizeof(*out));
 	if (!strcmp(key, "tcp_retransmits"))
 		out->kind = COUNT_RETRANSMITS;
-	else if (!strncmp(key, "tcp_", 4) &&
-		 (out->i = vocab_find(vocab_tcp_result, TCP_RESULT_MAX, key + 4,
-				      strlen(key + 4))) >= 0)
+	else if (!strncmp(key, "tcp_", 4) && (out->i = vocab_find(vocab_tcp_result, TCP_RESULT_MAX,
+								  key + 4, strlen(key + 4))) >= 0)
 		out->kind = COUNT_TCP;
-	else if (!strncmp(key, "http:", 5) && pair(key + 5, vocab_http_method, HTTP_METHODS,
-						   vocab_http_class, HTTP_CLASSES, &out->i, &out->j))
+	else if (!strncmp(key, "http:", 5) &&
+		 pair(key + 5, vocab_http_method, HTTP_METHODS, vocab_http_class, HTTP_CLASSES,
+		      &out->i, &out->j))
 		out->kind = COUNT_HTTP;
 	else if (!strncmp(key, "dns:", 4) && pair(key + 4, vocab_dns_rcode, DNS_RCODES,
 						  vocab_dns_qtype, DNS_QTYPES, &out->i, &out->j))

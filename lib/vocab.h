@@ -19,67 +19,67 @@
 #include <stdint.h>
 
 /* TCP connection attempts by how they ended: flowlens_tcp_connections_total{result}. */
-#define VOCAB_TCP_RESULTS(X)                                                                   \
-	X(TCP_ESTABLISHED, "established") /* SYN answered by SYN-ACK */                        \
-	X(TCP_REFUSED, "refused") /* SYN answered by RST */                                    \
-	X(TCP_TIMEOUT, "timeout") /* SYN without an answer within the connect timeout */       \
+#define VOCAB_TCP_RESULTS(X)                                                             \
+	X(TCP_ESTABLISHED, "established") /* SYN answered by SYN-ACK */                  \
+	X(TCP_REFUSED, "refused") /* SYN answered by RST */                              \
+	X(TCP_TIMEOUT, "timeout") /* SYN without an answer within the connect timeout */ \
 	X(TCP_RESET, "reset") /* established, then reset */
 
 /* DNS response codes the agent tells apart (the first six are the rcode values 0..5). */
-#define VOCAB_DNS_RCODES(X)                                                                    \
-	X(DNS_NOERROR, "NOERROR")                                                              \
-	X(DNS_FORMERR, "FORMERR")                                                              \
-	X(DNS_SERVFAIL, "SERVFAIL")                                                            \
-	X(DNS_NXDOMAIN, "NXDOMAIN")                                                            \
-	X(DNS_NOTIMP, "NOTIMP")                                                                \
-	X(DNS_REFUSED, "REFUSED")                                                              \
-	X(DNS_RCODE_OTHER, "other")                                                            \
+#define VOCAB_DNS_RCODES(X)         \
+	X(DNS_NOERROR, "NOERROR")   \
+	X(DNS_FORMERR, "FORMERR")   \
+	X(DNS_SERVFAIL, "SERVFAIL") \
+	X(DNS_NXDOMAIN, "NXDOMAIN") \
+	X(DNS_NOTIMP, "NOTIMP")     \
+	X(DNS_REFUSED, "REFUSED")   \
+	X(DNS_RCODE_OTHER, "other") \
 	X(DNS_RCODE_TIMEOUT, "timeout") /* no answer within the DNS timeout */
 
 /* DNS question types by their wire value; anything else is "other". */
-#define VOCAB_DNS_QTYPES(X)                                                                    \
-	X(DNS_QTYPE_A, "A", 1)                                                                 \
-	X(DNS_QTYPE_NS, "NS", 2)                                                               \
-	X(DNS_QTYPE_CNAME, "CNAME", 5)                                                         \
-	X(DNS_QTYPE_SOA, "SOA", 6)                                                             \
-	X(DNS_QTYPE_PTR, "PTR", 12)                                                            \
-	X(DNS_QTYPE_MX, "MX", 15)                                                              \
-	X(DNS_QTYPE_TXT, "TXT", 16)                                                            \
-	X(DNS_QTYPE_AAAA, "AAAA", 28)                                                          \
-	X(DNS_QTYPE_SRV, "SRV", 33)                                                            \
-	X(DNS_QTYPE_HTTPS, "HTTPS", 65)                                                        \
+#define VOCAB_DNS_QTYPES(X)             \
+	X(DNS_QTYPE_A, "A", 1)          \
+	X(DNS_QTYPE_NS, "NS", 2)        \
+	X(DNS_QTYPE_CNAME, "CNAME", 5)  \
+	X(DNS_QTYPE_SOA, "SOA", 6)      \
+	X(DNS_QTYPE_PTR, "PTR", 12)     \
+	X(DNS_QTYPE_MX, "MX", 15)       \
+	X(DNS_QTYPE_TXT, "TXT", 16)     \
+	X(DNS_QTYPE_AAAA, "AAAA", 28)   \
+	X(DNS_QTYPE_SRV, "SRV", 33)     \
+	X(DNS_QTYPE_HTTPS, "HTTPS", 65) \
 	X(DNS_QTYPE_OTHER, "other", 0)
 
 /* HTTP methods, in the order of the datapath's enum fl_http_method (bpf/flow.h). */
-#define VOCAB_HTTP_METHODS(X)                                                                  \
-	X(FL_HTTP_OTHER, "OTHER")                                                              \
-	X(FL_HTTP_GET, "GET")                                                                  \
-	X(FL_HTTP_POST, "POST")                                                                \
-	X(FL_HTTP_PUT, "PUT")                                                                  \
-	X(FL_HTTP_DELETE, "DELETE")                                                            \
-	X(FL_HTTP_HEAD, "HEAD")                                                                \
-	X(FL_HTTP_PATCH, "PATCH")                                                              \
+#define VOCAB_HTTP_METHODS(X)       \
+	X(FL_HTTP_OTHER, "OTHER")   \
+	X(FL_HTTP_GET, "GET")       \
+	X(FL_HTTP_POST, "POST")     \
+	X(FL_HTTP_PUT, "PUT")       \
+	X(FL_HTTP_DELETE, "DELETE") \
+	X(FL_HTTP_HEAD, "HEAD")     \
+	X(FL_HTTP_PATCH, "PATCH")   \
 	X(FL_HTTP_OPTIONS, "OPTIONS")
 
 /* HTTP status classes: index = status / 100 for 100..599, 0 for anything else. */
-#define VOCAB_HTTP_CLASSES(X)                                                                  \
-	X(HTTP_CLASS_OTHER, "other")                                                           \
-	X(HTTP_CLASS_1XX, "1xx")                                                               \
-	X(HTTP_CLASS_2XX, "2xx")                                                               \
-	X(HTTP_CLASS_3XX, "3xx")                                                               \
-	X(HTTP_CLASS_4XX, "4xx")                                                               \
+#define VOCAB_HTTP_CLASSES(X)        \
+	X(HTTP_CLASS_OTHER, "other") \
+	X(HTTP_CLASS_1XX, "1xx")     \
+	X(HTTP_CLASS_2XX, "2xx")     \
+	X(HTTP_CLASS_3XX, "3xx")     \
+	X(HTTP_CLASS_4XX, "4xx")     \
 	X(HTTP_CLASS_5XX, "5xx")
 
 /* Which interface counted an aggregate: flowlens_*{reporter}. */
-#define VOCAB_REPORTERS(X)                                                                     \
-	X(REPORTER_CLIENT, "client") /* the initiating pod's veth */                           \
-	X(REPORTER_SERVER, "server") /* the responding pod's veth */                           \
+#define VOCAB_REPORTERS(X)                                           \
+	X(REPORTER_CLIENT, "client") /* the initiating pod's veth */ \
+	X(REPORTER_SERVER, "server") /* the responding pod's veth */ \
 	X(REPORTER_NODE, "node") /* only a node interface (ENI) */
 
 /* Histograms on the wire (Histogram.name) and in the collector (flowlens_<name>). */
-#define VOCAB_HISTS(X)                                                                         \
-	X(HIST_CONNECT, "tcp_connect_duration_seconds")                                        \
-	X(HIST_HTTP, "http_request_duration_seconds")                                          \
+#define VOCAB_HISTS(X)                                  \
+	X(HIST_CONNECT, "tcp_connect_duration_seconds") \
+	X(HIST_HTTP, "http_request_duration_seconds")   \
 	X(HIST_DNS, "dns_request_duration_seconds")
 
 #define VOCAB_ENUM2(e, name) e,

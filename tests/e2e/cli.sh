@@ -13,7 +13,7 @@ bad() { # WHAT ARGS... : must exit 2 and say what was wrong
 	shift
 	err=$("$@" 2>&1 >/dev/null)
 	rc=$?
-	if [ "$rc" = 2 ] && grep -q "invalid value\|unexpected argument\|unrecognized\|is required\|go together" <<<"$err"; then
+	if [ "$rc" = 2 ] && grep -q "invalid value\|unexpected argument\|unrecognized\|needs a value\|is required\|go together" <<<"$err"; then
 		pass "$what refused: $err"
 	else
 		fail "$what: exit $rc, message '$err'"
@@ -25,6 +25,7 @@ bad "listen without port" "$AGENT" --listen 127.0.0.1
 bad "attach mode" "$AGENT" --attach-mode xdp
 bad "table size" "$AGENT" --flow-table-size 0
 bad "unknown flag" "$AGENT" --frobnicate
+bad "flag without its value" "$AGENT" --interval
 bad "FLOWLENS_INTERVAL" env FLOWLENS_INTERVAL=-3s "$AGENT"
 bad "FLOWLENS_TC_PRIORITY" env FLOWLENS_TC_PRIORITY=70000 "$AGENT"
 
@@ -37,6 +38,7 @@ echo "0123456789abcdef0123" >"$WORK/token"
 bad "collector without a token file" "$COLLECTOR"
 bad "collector listen" "$COLLECTOR" --token-file "$WORK/token" --listen nowhere
 bad "collector max series" "$COLLECTOR" --token-file "$WORK/token" --max-series 0
+bad "collector flag without its value" "$COLLECTOR" --token-file "$WORK/token" --max-series
 bad "collector ttl" "$COLLECTOR" --token-file "$WORK/token" --series-ttl forever
 bad "collector cert without key" "$COLLECTOR" --token-file "$WORK/token" --tls-cert-file x.pem
 bad "FLOWLENS_MAX_BODY_BYTES" env FLOWLENS_MAX_BODY_BYTES=-1 "$COLLECTOR" --token-file "$WORK/token"

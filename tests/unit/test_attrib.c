@@ -112,7 +112,8 @@ static const struct flow_agg *find_agg(const struct attrib *a, const char *clien
 static void test_attrib_syn_and_connect_latency(void)
 {
 	struct attrib *a = new_attrib(NULL);
-	struct fl_key req = key("10.0.0.1", 40000, "10.0.0.2", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key req =
+		key("10.0.0.1", 40000, "10.0.0.2", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_key rep = key("10.0.0.2", 80, "10.0.0.1", 40000, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
 	struct fl_stats syn = pkts(4, 400, 100 * MS), synack = pkts(3, 3000, 100 * MS + 2500000);
 	const struct flow_agg *g;
@@ -149,11 +150,15 @@ static void test_attrib_syn_and_connect_latency(void)
 static void test_attrib_initiator_heuristics(void)
 {
 	struct attrib *a = new_attrib(NULL);
-	struct fl_key dns_rep = key("10.0.0.3", 53, "10.0.0.1", 45000, 17, POD_CLIENT_IF, FL_DIR_EGRESS);
-	struct fl_key dns_req = key("10.0.0.1", 45000, "10.0.0.3", 53, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key dns_rep =
+		key("10.0.0.3", 53, "10.0.0.1", 45000, 17, POD_CLIENT_IF, FL_DIR_EGRESS);
+	struct fl_key dns_req =
+		key("10.0.0.1", 45000, "10.0.0.3", 53, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_key echo_rep = key("10.0.0.5", 0, "10.0.0.1", 7, 1, POD_CLIENT_IF, FL_DIR_EGRESS);
-	struct fl_key same_a = key("10.0.0.9", 5000, "10.0.0.1", 5000, 17, POD_CLIENT_IF, FL_DIR_EGRESS);
-	struct fl_key same_b = key("10.0.0.1", 5000, "10.0.0.9", 5000, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key same_a =
+		key("10.0.0.9", 5000, "10.0.0.1", 5000, 17, POD_CLIENT_IF, FL_DIR_EGRESS);
+	struct fl_key same_b =
+		key("10.0.0.1", 5000, "10.0.0.9", 5000, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_stats d1 = pkts(1, 100, 10 * MS), d2 = pkts(1, 60, 20 * MS);
 	const struct flow_agg *g;
 
@@ -221,8 +226,10 @@ static void test_attrib_translation(void)
 	struct attrib_ops ops = { .datapath = fake_datapath, .query = fake_query, .ctx = &f };
 	struct attrib *a = new_attrib(&ops);
 	/* At the client's veth the request is still addressed to the ClusterIP. */
-	struct fl_key req = key("10.0.0.1", 40000, "10.96.0.10", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
-	struct fl_key rep = key("10.96.0.10", 80, "10.0.0.1", 40000, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
+	struct fl_key req =
+		key("10.0.0.1", 40000, "10.96.0.10", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key rep =
+		key("10.96.0.10", 80, "10.0.0.1", 40000, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
 	struct fl_stats d = pkts(2, 200, 5 * MS), r = pkts(2, 900, 6 * MS);
 	const struct flow_agg *g;
 
@@ -315,11 +322,16 @@ static void test_attrib_eni(void)
 static void test_attrib_tcp_outcomes(void)
 {
 	struct attrib *a = new_attrib(NULL);
-	struct fl_key r_syn = key("10.0.0.1", 40001, "10.0.0.2", 81, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
-	struct fl_key r_rst = key("10.0.0.2", 81, "10.0.0.1", 40001, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
-	struct fl_key t_syn = key("10.0.0.1", 40002, "10.0.0.2", 82, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
-	struct fl_key e_syn = key("10.0.0.1", 40003, "10.0.0.2", 83, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
-	struct fl_key e_ack = key("10.0.0.2", 83, "10.0.0.1", 40003, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
+	struct fl_key r_syn =
+		key("10.0.0.1", 40001, "10.0.0.2", 81, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key r_rst =
+		key("10.0.0.2", 81, "10.0.0.1", 40001, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
+	struct fl_key t_syn =
+		key("10.0.0.1", 40002, "10.0.0.2", 82, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key e_syn =
+		key("10.0.0.1", 40003, "10.0.0.2", 83, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key e_ack =
+		key("10.0.0.2", 83, "10.0.0.1", 40003, 6, POD_CLIENT_IF, FL_DIR_EGRESS);
 	struct fl_stats syn = pkts(1, 60, 10 * MS), rst = pkts(1, 40, 11 * MS);
 	struct fl_stats synack = pkts(1, 60, 12 * MS), data = pkts(3, 300, 20 * MS), syn_rst;
 	const struct flow_agg *g;
@@ -365,7 +377,8 @@ static void test_attrib_tcp_outcomes(void)
 static void test_attrib_samples(void)
 {
 	struct attrib *a = new_attrib(NULL);
-	struct fl_key req = key("10.0.0.1", 40000, "10.0.0.2", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key req =
+		key("10.0.0.1", 40000, "10.0.0.2", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_key q = key("10.0.0.1", 45000, "10.0.0.3", 53, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_stats d = pkts(1, 100, 1 * MS);
 	struct fl_sample sm;
@@ -426,7 +439,8 @@ static void test_attrib_samples(void)
 static void test_attrib_tracepoints(void)
 {
 	struct attrib *a = new_attrib(NULL);
-	struct fl_key req = key("10.0.0.1", 40000, "10.0.1.2", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key req =
+		key("10.0.0.1", 40000, "10.0.1.2", 80, 6, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_key rep = key("10.0.1.2", 80, "10.0.0.1", 40000, 6, 0, 0);
 	struct fl_key tp = req;
 	struct fl_stats syn = pkts(2, 120, 1 * MS);
@@ -461,7 +475,8 @@ static void test_attrib_clock_and_expiry(void)
 {
 	struct attrib *a = new_attrib(NULL);
 	struct kernel_clock clk = { .jiffies = 10000, .ktime_ns = 50 * S, .hz = 250 };
-	struct fl_key req = key("10.0.0.1", 40000, "10.0.0.2", 80, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
+	struct fl_key req =
+		key("10.0.0.1", 40000, "10.0.0.2", 80, 17, POD_CLIENT_IF, FL_DIR_INGRESS);
 	struct fl_stats d = pkts(1, 100, 1 * MS);
 	const struct flow_agg *g;
 

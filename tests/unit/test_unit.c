@@ -11,6 +11,7 @@
 #include "meta.h"
 #include "optparse.h"
 #include "options.h"
+#include "../../collector/options.h"
 #include "probe.h"
 #include "store.h"
 #include "wire.h"
@@ -147,6 +148,42 @@ static void test_options(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(parse(bad[i]) == -EINVAL, "accepted %s %s", bad[i][0],
 		      bad[i][1] ? bad[i][1] : "");
+}
+
+/* The collector's table: documented defaults, a flag without value, "0" where it disables. */
+static void test_collector_options(void)
+{
+	struct collector_options o;
+	char *argv[] = {
+		"flowlens-collector", "--token-file", "t", "--pod-labels", "--shutdown-grace", "0",
+		"--in-cluster",	      "off",	      NULL
+	};
+	char *bad_grace[] = {
+		"flowlens-collector", "--token-file", "t", "--series-ttl", "0", NULL
+	};
+
+	CHECK(collector_options_parse(&o, 8, argv) == 0, "valid collector options");
+	CHECK(!strcmp(o.listen_host, "0.0.0.0") && o.listen_port == 9900 && o.max_body == 4194304 &&
+		      o.max_decompressed == 67108864 && o.max_series == 100000 &&
+		      o.ttl_ms == 300000 && o.zero_hold_ms == 70000 && o.join_wait_ms == 25000 &&
+		      o.ip_history_ms == 600000 && o.max_joins == 200000 &&
+		      o.agent_protect_ms == 120000 && o.max_connections == 1024 &&
+		      o.max_connections_per_ip == 64 && o.request_timeout_ms == 10000 &&
+		      o.snapshot_ms == 60000,
+	      "documented defaults");
+	CHECK(o.pod_labels == 1 && o.ip_labels == 0 && o.shutdown_grace_ms == 0 &&
+		      o.in_cluster == 0 && !strcmp(o.token_file, "t"),
+	      "flags");
+	collector_options_free(&o);
+	CHECK(collector_options_parse(&o, 5, bad_grace) == -EINVAL, "a zero TTL refused");
+	collector_options_free(&o);
+	setenv("FLOWLENS_IP_LABELS", "yes", 1);
+	setenv("FLOWLENS_IN_CLUSTER", "auto", 1);
+	CHECK(collector_options_parse(&o, 3, argv) == 0 && o.ip_labels == 1 && o.in_cluster == -1,
+	      "environment");
+	collector_options_free(&o);
+	unsetenv("FLOWLENS_IP_LABELS");
+	unsetenv("FLOWLENS_IN_CLUSTER");
 }
 
 /* A batch with one IPv4 and one IPv6 aggregate, built field by field. */
@@ -791,6 +828,7 @@ int main(void)
 	test_expo_histogram();
 	test_durations();
 	test_options();
+	test_collector_options();
 	test_wire_round_trip();
 	test_store_merge();
 	test_store_snapshot();

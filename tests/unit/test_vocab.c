@@ -24,17 +24,17 @@ static void test_vocab_literal_keys(void)
 	CHECK(vocab_parse_count("drop:netfilter_drop", &c) == COUNT_DROP &&
 		      !strcmp(c.reason, "netfilter_drop"),
 	      "drop:netfilter_drop");
-	for (const char *const *k = (const char *const[]){ "tcp_bogus", "http:GET", "http:GET:6xx",
-							   "dns:NOERROR:ZZZ", "dns::A", "tcp_",
-							   "", NULL };
+	for (const char *const *k =
+		     (const char *const[]){ "tcp_bogus", "http:GET", "http:GET:6xx",
+					    "dns:NOERROR:ZZZ", "dns::A", "tcp_", "", NULL };
 	     *k; k++)
 		CHECK(vocab_parse_count(*k, &c) == COUNT_UNKNOWN, "'%s' is not a key", *k);
-	CHECK(vocab_dns_qtype_index(28) == DNS_QTYPE_AAAA && vocab_dns_qtype_index(65) ==
-								     DNS_QTYPE_HTTPS &&
+	CHECK(vocab_dns_qtype_index(28) == DNS_QTYPE_AAAA &&
+		      vocab_dns_qtype_index(65) == DNS_QTYPE_HTTPS &&
 		      vocab_dns_qtype_index(999) == DNS_QTYPE_OTHER,
 	      "qtype numbers");
-	CHECK(vocab_http_class_of(404) == HTTP_CLASS_4XX && vocab_http_class_of(99) ==
-								    HTTP_CLASS_OTHER &&
+	CHECK(vocab_http_class_of(404) == HTTP_CLASS_4XX &&
+		      vocab_http_class_of(99) == HTTP_CLASS_OTHER &&
 		      vocab_http_class_of(600) == HTTP_CLASS_OTHER,
 	      "status classes");
 	CHECK(!strcmp(vocab_reporter_name(REPORTER_SERVER), "server") &&
