@@ -12,11 +12,11 @@ static const struct opt_choice attach_modes[] = { { "auto", ATTACH_AUTO },
 						  { "tcx", ATTACH_TCX },
 						  { "tc", ATTACH_TC },
 						  { NULL, 0 } };
-static const struct opt_choice translations[] = { { "auto", XLATE_AUTO },
-						  { "kfunc", XLATE_KFUNC },
-						  { "netlink", XLATE_NETLINK },
-						  { "off", XLATE_OFF },
-						  { NULL, 0 } };
+const struct opt_choice options_translations[] = { { "auto", XLATE_AUTO },
+						   { "kfunc", XLATE_KFUNC },
+						   { "netlink", XLATE_NETLINK },
+						   { "off", XLATE_OFF },
+						   { NULL, 0 } };
 static const struct opt_choice outputs[] = { { "none", OUTPUT_NONE },
 					     { "json", OUTPUT_JSON },
 					     { NULL, 0 } };
@@ -220,7 +220,7 @@ static const struct opt_def defs[] = {
 	  .kind = OPT_CHOICE,
 	  .offset = F(translation),
 	  .def = "auto",
-	  .choices = translations,
+	  .choices = options_translations,
 	  .arg = "MODE",
 	  .help = "where ClusterIP (DNAT) translations come from: auto (kfunc, else netlink), "
 		  "kfunc (conntrack lookups in the TC programs), netlink (user-space conntrack "

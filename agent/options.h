@@ -69,4 +69,7 @@ struct agent_options {
 int options_parse(struct agent_options *opts, int argc, char **argv);
 void options_free(struct agent_options *opts);
 
+/* Names of enum xlate_mode values, as --translation takes them. */
+extern const struct opt_choice options_translations[];
+
 #endif

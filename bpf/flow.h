@@ -133,21 +133,23 @@ enum {
  * datapath does not put into the flow table is counted here; exported by the agent as
  * flowlens_agent_datapath_events_total{reason}.
  */
-enum fl_counter {
-	FL_CNT_TABLE_FULL = 0, /* flow table full: packet handed over via the ring buffer */
-	FL_CNT_RINGBUF_FULL, /* ...and the ring buffer was full too: packet lost */
-	FL_CNT_TRUNCATED, /* L2/L3/L4 header shorter than its protocol requires */
-	FL_CNT_NON_IP, /* ARP and other non-IP frames (not flows) */
-	FL_CNT_FRAGMENT, /* non-first IP fragments, counted with ports 0 */
-	FL_CNT_IPV6_EXT_LIMIT, /* IPv6 extension header chain longer than we walk */
-	FL_CNT_PULLED, /* headers were outside the linear area and had to be pulled */
-	FL_CNT_CT_LOOKUP, /* conntrack lookups made (bpf_skb_ct_lookup calls) */
-	FL_CNT_CT_NAT, /* ...that found a destination translation */
-	FL_CNT_NAT_FULL, /* a translation could not be stored: nat map update failed */
-	FL_CNT_HTTP_QUEUE_FULL, /* more pipelined HTTP requests than a connection's queue holds */
-	FL_CNT_SAMPLES_FULL, /* a finished request could not be handed over: ring buffer full */
-	FL_CNT_MAX,
-};
+#define FL_COUNTERS(X)                                                                            \
+	X(FL_CNT_TABLE_FULL, "table_full") /* flow table full: packet sent via the ring buffer */ \
+	X(FL_CNT_RINGBUF_FULL, "ringbuf_full") /* ...and the ring buffer was full: lost */        \
+	X(FL_CNT_TRUNCATED, "truncated") /* L2/L3/L4 header shorter than its protocol needs */    \
+	X(FL_CNT_NON_IP, "non_ip") /* ARP and other non-IP frames (not flows) */                  \
+	X(FL_CNT_FRAGMENT, "fragment") /* non-first IP fragments, counted with ports 0 */         \
+	X(FL_CNT_IPV6_EXT_LIMIT, "ipv6_ext_limit") /* more IPv6 extension headers than walked */  \
+	X(FL_CNT_PULLED, "headers_pulled") /* headers outside the linear area: pulled */          \
+	X(FL_CNT_CT_LOOKUP, "ct_lookup") /* conntrack lookups made (bpf_skb_ct_lookup calls) */   \
+	X(FL_CNT_CT_NAT, "ct_nat") /* ...that found a destination translation */                  \
+	X(FL_CNT_NAT_FULL, "nat_full") /* a translation could not be stored (nat map) */          \
+	X(FL_CNT_HTTP_QUEUE_FULL, "http_queue_full") /* more pipelined requests than queued */    \
+	X(FL_CNT_SAMPLES_FULL, "samples_full") /* a finished request not handed over: ring full */
+
+#define FL_COUNTER_ENUM(e, name) e,
+enum fl_counter { FL_COUNTERS(FL_COUNTER_ENUM) FL_CNT_MAX };
+#undef FL_COUNTER_ENUM
 
 /* Ring buffer record for a packet that did not fit the flow table. */
 struct fl_overflow_event {

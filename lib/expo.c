@@ -116,6 +116,22 @@ void expo_family(struct expo *e, const char *name, const char *type, const char 
 	fprintf(e->f, "\n# TYPE %s %s\n", name, type);
 }
 
+void expo_begin(struct expo *e, const struct expo_def *d)
+{
+	e->family = d->name;
+	expo_family(e, d->name, d->type, d->help);
+}
+
+void expo_put(struct expo *e, const char *labels, uint64_t v)
+{
+	expo_u64(e, e->family, labels, v);
+}
+
+void expo_put_double(struct expo *e, const char *labels, double v)
+{
+	expo_double(e, e->family, labels, v);
+}
+
 /* Label values escape backslash, double quote and newline. Returns bytes written or -1. */
 static int escape_value(char *out, size_t size, const char *v)
 {

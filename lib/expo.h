@@ -26,6 +26,14 @@ struct expo {
 	struct expo_block *head, *tail;
 	size_t len;
 	int nomem;
+	const char *family; /* the family expo_begin() started */
+};
+
+/* A metric family declared as data. */
+struct expo_def {
+	const char *name;
+	const char *type; /* "counter", "gauge", "histogram" */
+	const char *help;
 };
 
 /* Returns 0 or -errno. */
@@ -34,6 +42,10 @@ int expo_open(struct expo *e);
 int expo_close(struct expo *e, char **out, size_t *len);
 
 void expo_family(struct expo *e, const char *name, const char *type, const char *help);
+/* Starts family d: HELP and TYPE, then the samples expo_put*() write under its name. */
+void expo_begin(struct expo *e, const struct expo_def *d);
+void expo_put(struct expo *e, const char *labels, uint64_t v);
+void expo_put_double(struct expo *e, const char *labels, double v);
 
 /*
  * Formats {k1="v1",k2="v2"} into buf from NULL-terminated key/value pairs; pairs with a NULL

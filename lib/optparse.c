@@ -413,3 +413,11 @@ void opts_usage(const struct opt_program *p, FILE *f)
 	if (p->examples)
 		fprintf(f, "\nExamples:\n%s", p->examples);
 }
+
+const char *opt_choice_name(const struct opt_choice *c, int value)
+{
+	for (; c && c->name; c++)
+		if (c->value == value)
+			return c->name;
+	return "?";
+}

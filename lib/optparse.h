@@ -87,6 +87,8 @@ struct opt_program {
  */
 int opts_parse(const struct opt_program *p, void *opts, int argc, char **argv);
 void opts_usage(const struct opt_program *p, FILE *f);
+/* The name of value in a choice list, or "?". */
+const char *opt_choice_name(const struct opt_choice *c, int value);
 /* Frees what opts_parse allocated (strings, globs). */
 void opts_free(const struct opt_program *p, void *opts);
 
