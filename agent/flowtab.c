@@ -555,13 +555,12 @@ static void sweep_dns(struct flowtab *t)
 /*
  * Takes the counts a tracepoint map holds for the retired generation (lookup and delete, so
  * a count is taken once) and hands each to attribution. Keys of the current generation stay
- * for the next drain. Without generations (event_gen NULL), every key is taken. In both maps
- * fl_key.dir carries the generation; in the drops map fl_key.ifindex carries the reason.
+ * for the next drain. Without generations (event_gen NULL), every key is taken.
  */
 static void take_events(struct flowtab *t, int fd, int drops)
 {
-	static struct fl_key keys[16384]; /* the maps' max_entries */
-	struct fl_key k, *prev = NULL;
+	static struct fl_event_key keys[16384]; /* the maps' max_entries */
+	struct fl_event_key k, *prev = NULL;
 	unsigned int n = 0;
 	uint64_t v;
 
@@ -581,26 +580,28 @@ static void take_events(struct flowtab *t, int fd, int drops)
 	while (n < sizeof(keys) / sizeof(keys[0]) && bpf_map_get_next_key(fd, prev, &k) == 0) {
 		keys[n] = k;
 		prev = &keys[n];
-		if (!t->event_gen || k.dir == t->taking_gen)
+		if (!t->event_gen || k.gen == t->taking_gen)
 			n++;
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		int err = bpf_map_lookup_and_delete_elem(fd, &keys[i], &v);
+		struct fl_key tuple;
 
 		/* Hash maps take lookup-and-delete from Linux 5.14; before, two calls. */
 		if (err && errno != ENOENT && bpf_map_lookup_elem(fd, &keys[i], &v) == 0)
 			err = bpf_map_delete_elem(fd, &keys[i]);
-		keys[i].dir = 0;
 		if (err || !v)
 			continue;
-		if (drops) {
-			uint16_t reason = (uint16_t)keys[i].ifindex;
-
-			keys[i].ifindex = 0;
-			attrib_drops(t->attrib, &keys[i], reason, v);
-		} else {
-			attrib_retransmits(t->attrib, &keys[i], v);
-		}
+		memset(&tuple, 0, sizeof(tuple));
+		memcpy(tuple.saddr, keys[i].saddr, sizeof(tuple.saddr));
+		memcpy(tuple.daddr, keys[i].daddr, sizeof(tuple.daddr));
+		tuple.sport = keys[i].sport;
+		tuple.dport = keys[i].dport;
+		tuple.proto = keys[i].proto;
+		if (drops)
+			attrib_drops(t->attrib, &tuple, (uint16_t)keys[i].reason, v);
+		else
+			attrib_retransmits(t->attrib, &tuple, v);
 	}
 }
 

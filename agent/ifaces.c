@@ -15,7 +15,6 @@
 
 static void keep_first(struct agent *a, struct iface *i);
 
-
 static int glob_match(char *const *globs, int n, const char *name)
 {
 	for (int i = 0; i < n; i++)

@@ -8,61 +8,133 @@
 #include "log.h"
 
 const double drain_bounds[N_DRAIN_BOUNDS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-						0.01,   0.025,  0.05,  0.1,   0.25,   1 };
+					      0.01,   0.025,   0.05,   0.1,   0.25,   1 };
 
 #define COUNTER_NAME(e, name) [e] = name,
 static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAME) };
 #undef COUNTER_NAME
 #define N_PACKET_REASONS (FL_CNT_PULLED + 1)
 
-
 /*
  * The agent's own metric families, one row each: identifier, name, type, help. Samples are
  * written under the family begun last (expo_begin), so a name is written once.
  */
-#define AGENT_METRICS(X) \
-	X(M_BUILD_INFO, "flowlens_agent_build_info", "gauge", "Build of the running agent (always 1).") \
-	X(M_INTERFACES, "flowlens_agent_interfaces", "gauge", "Interfaces the flow programs are attached to, by kind and attach " "mode.") \
-	X(M_INTERFACE_INFO, "flowlens_agent_interface_info", "gauge", "One series per attached interface: its name, kind and attach mode " "(always 1).") \
-	X(M_INTERFACE_EVENTS_TOTAL, "flowlens_agent_interface_events_total", "counter", "Interfaces attached and forgotten since start.") \
-	X(M_ATTACH_FAILURES_TOTAL, "flowlens_agent_attach_failures_total", "counter", "Interfaces that matched but could not be attached.") \
-	X(M_TC_REORDERS_TOTAL, "flowlens_agent_tc_reorders_total", "counter", "Legacy TC: times another filter at our priority (e.g. the VPC CNI " "network policy agent's) had gone ahead of ours and ours was put " "first again.") \
-	X(M_NETLINK_OVERRUNS_TOTAL, "flowlens_agent_netlink_overruns_total", "counter", "Netlink notification overruns, each followed by a full resync.") \
-	X(M_NETLINK_DUMP_RETRIES_TOTAL, "flowlens_agent_netlink_dump_retries_total", "counter", "Netlink dumps done again because the kernel flagged them interrupted " "(interfaces changed during the dump).") \
-	X(M_RECONCILES_TOTAL, "flowlens_agent_reconciles_total", "counter", "Periodic comparisons of attachments with the live interfaces " "(--reconcile-interval), by result.") \
-	X(M_RECONCILE_REPAIRS_TOTAL, "flowlens_agent_reconcile_repairs_total", "counter", "Interfaces a reconcile found unattached (attached them) or gone " "(forgot them): a missed event (or one that raced the reconcile's " "dump). Should stay near 0.") \
-	X(M_ATTACH_FAILED_INTERFACES, "flowlens_agent_attach_failed_interfaces", "gauge", "Interfaces that match but are not attached (retried at each " "reconcile).") \
-	X(M_FLOW_TABLE_ENTRIES, "flowlens_agent_flow_table_entries", "gauge", "Entries in the kernel flow tables at the last drain, by address " "family.") \
-	X(M_FLOW_TABLE_CAPACITY, "flowlens_agent_flow_table_capacity", "gauge", "Capacity of each family's kernel flow table (--flow-table-size).") \
-	X(M_DATAPATH_EVENTS_TOTAL, "flowlens_agent_datapath_events_total", "counter", "Packets the datapath did not count in the flow table, by reason. " "table_full packets are handed over through the ring buffer; " "ringbuf_full ones are lost.") \
-	X(M_FEATURE_INFO, "flowlens_agent_feature_info", "gauge", "What this kernel and the agent's privileges allow: each optional " "mechanism and signal is on, off (configured) or unavailable, with " "the reason.") \
-	X(M_TRANSLATION_INFO, "flowlens_agent_translation_info", "gauge", "Where ClusterIP (DNAT) translations come from: kfunc (conntrack " "lookups in the TC programs), netlink (user-space conntrack queries) " "or off.") \
-	X(M_CONNTRACK_LOOKUPS_TOTAL, "flowlens_agent_conntrack_lookups_total", "counter", "Conntrack lookups for destination translations, by where they ran.") \
-	X(M_CONNTRACK_ERRORS_TOTAL, "flowlens_agent_conntrack_errors_total", "counter", "Conntrack lookups that failed: netlink query errors, and " "translations the datapath could not store (nat map update failed).") \
-	X(M_TCP_CONNECTIONS_TOTAL, "flowlens_agent_tcp_connections_total", "counter", "TCP connection attempts seen at this node's interfaces, by result " "(each observation point counts its own view).") \
-	X(M_SAMPLES_TOTAL, "flowlens_agent_samples_total", "counter", "Finished exchanges (HTTP requests) handed over by the datapath, by " "fate: applied, unattributed (ENI copies of what a pod veth " "reported), dropped (too many waiting for the next drain). The " "datapath's own losses are in " "flowlens_agent_datapath_events_total{reason=~\"samples_full|http_queue_full\"}.") \
-	X(M_TCP_RETRANSMITS_TOTAL, "flowlens_agent_tcp_retransmits_total", "counter", "TCP retransmissions the kernel made (tcp_retransmit_skb tracepoint).") \
-	X(M_DROPS_TOTAL, "flowlens_agent_drops_total", "counter", "Packets the kernel dropped (kfree_skb tracepoint), by drop reason.") \
-	X(M_TCP_CONNECTIONS_PENDING, "flowlens_agent_tcp_connections_pending", "gauge", "TCP connection attempts waiting for an answer (SYN seen, no SYN-ACK " "or RST).") \
-	X(M_CONNECTIONS_TRANSLATED_TOTAL, "flowlens_agent_connections_translated_total", "counter", "Connections by what conntrack said about their destination: nat " "(e.g. a ClusterIP translated to a backend) or direct.") \
-	X(M_OVERFLOW_RECORDS_TOTAL, "flowlens_agent_overflow_records_total", "counter", "Packets received through the overflow ring buffer.") \
-	X(M_OVERFLOW_DROPPED_PACKETS_TOTAL, "flowlens_agent_overflow_dropped_packets_total", "counter", "Overflow packets dropped because the pending overflow table was " "full.") \
-	X(M_ENI_DUPLICATE_PACKETS_TOTAL, "flowlens_agent_eni_duplicate_packets_total", "counter", "Packets seen at a node interface that were already counted at a pod " "veth.") \
-	X(M_FLOWS_EVICTED_TOTAL, "flowlens_agent_flows_evicted_total", "counter", "Idle or orphaned kernel flow entries removed after their final read.") \
-	X(M_DRAINS_TOTAL, "flowlens_agent_drains_total", "counter", "Drains of the kernel tables.") \
-	X(M_DRAIN_ERRORS_TOTAL, "flowlens_agent_drain_errors_total", "counter", "Drains that could not read the kernel flow table.") \
-	X(M_DRAIN_DURATION_SECONDS, "flowlens_agent_drain_duration_seconds", "histogram", "Time to drain the kernel tables and build the interval's aggregates.") \
-	X(M_LAST_DRAIN_DURATION_SECONDS, "flowlens_agent_last_drain_duration_seconds", "gauge", "Duration of the most recent drain.") \
-	X(M_CONNECTIONS, "flowlens_agent_connections", "gauge", "Connections tracked for initiator detection.") \
-	X(M_LOCAL_POD_IPS, "flowlens_agent_local_pod_ips", "gauge", "Addresses known to belong to pods on this node.") \
-	X(M_FLOW_AGGREGATES, "flowlens_agent_flow_aggregates", "gauge", "Flow aggregates produced by the last interval.") \
-	X(M_OUTPUT_ERRORS_TOTAL, "flowlens_agent_output_errors_total", "counter", "Flow log lines that could not be written.") \
-	X(M_EXPORT_BATCHES_TOTAL, "flowlens_agent_export_batches_total", "counter", "Batches for the collector by outcome: sent, rejected by the " "collector as bad input, dropped because the buffer was full, or not " "encodable.") \
-	X(M_EXPORT_RETRIES_TOTAL, "flowlens_agent_export_retries_total", "counter", "Failed sends that were retried after a backoff.") \
-	X(M_EXPORT_QUEUE_BATCHES, "flowlens_agent_export_queue_batches", "gauge", "Batches waiting to be sent.") \
-	X(M_EXPORT_QUEUE_BYTES, "flowlens_agent_export_queue_bytes", "gauge", "Compressed bytes waiting to be sent.") \
-	X(M_EXPORT_QUEUE_LIMIT_BYTES, "flowlens_agent_export_queue_limit_bytes", "gauge", "Bound on queued bytes (--export-buffer-bytes).") \
-	X(M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS, "flowlens_agent_export_last_success_timestamp_seconds", "gauge", "Unix time of the last batch the collector accepted.")
+#define AGENT_METRICS(X)                                                                          \
+	X(M_BUILD_INFO, "flowlens_agent_build_info", "gauge",                                     \
+	  "Build of the running agent (always 1).")                                               \
+	X(M_INTERFACES, "flowlens_agent_interfaces", "gauge",                                     \
+	  "Interfaces the flow programs are attached to, by kind and attach "                     \
+	  "mode.")                                                                                \
+	X(M_INTERFACE_INFO, "flowlens_agent_interface_info", "gauge",                             \
+	  "One series per attached interface: its name, kind and attach mode "                    \
+	  "(always 1).")                                                                          \
+	X(M_INTERFACE_EVENTS_TOTAL, "flowlens_agent_interface_events_total", "counter",           \
+	  "Interfaces attached and forgotten since start.")                                       \
+	X(M_ATTACH_FAILURES_TOTAL, "flowlens_agent_attach_failures_total", "counter",             \
+	  "Interfaces that matched but could not be attached.")                                   \
+	X(M_TC_REORDERS_TOTAL, "flowlens_agent_tc_reorders_total", "counter",                     \
+	  "Legacy TC: times another filter at our priority (e.g. the VPC CNI "                    \
+	  "network policy agent's) had gone ahead of ours and ours was put "                      \
+	  "first again.")                                                                         \
+	X(M_NETLINK_OVERRUNS_TOTAL, "flowlens_agent_netlink_overruns_total", "counter",           \
+	  "Netlink notification overruns, each followed by a full resync.")                       \
+	X(M_NETLINK_DUMP_RETRIES_TOTAL, "flowlens_agent_netlink_dump_retries_total", "counter",   \
+	  "Netlink dumps done again because the kernel flagged them interrupted "                 \
+	  "(interfaces changed during the dump).")                                                \
+	X(M_RECONCILES_TOTAL, "flowlens_agent_reconciles_total", "counter",                       \
+	  "Periodic comparisons of attachments with the live interfaces "                         \
+	  "(--reconcile-interval), by result.")                                                   \
+	X(M_RECONCILE_REPAIRS_TOTAL, "flowlens_agent_reconcile_repairs_total", "counter",         \
+	  "Interfaces a reconcile found unattached (attached them) or gone "                      \
+	  "(forgot them): a missed event (or one that raced the reconcile's "                     \
+	  "dump). Should stay near 0.")                                                           \
+	X(M_ATTACH_FAILED_INTERFACES, "flowlens_agent_attach_failed_interfaces", "gauge",         \
+	  "Interfaces that match but are not attached (retried at each "                          \
+	  "reconcile).")                                                                          \
+	X(M_FLOW_TABLE_ENTRIES, "flowlens_agent_flow_table_entries", "gauge",                     \
+	  "Entries in the kernel flow tables at the last drain, by address "                      \
+	  "family.")                                                                              \
+	X(M_FLOW_TABLE_CAPACITY, "flowlens_agent_flow_table_capacity", "gauge",                   \
+	  "Capacity of each family's kernel flow table (--flow-table-size).")                     \
+	X(M_DATAPATH_EVENTS_TOTAL, "flowlens_agent_datapath_events_total", "counter",             \
+	  "Packets the datapath did not count in the flow table, by reason. "                     \
+	  "table_full packets are handed over through the ring buffer; "                          \
+	  "ringbuf_full ones are lost.")                                                          \
+	X(M_FEATURE_INFO, "flowlens_agent_feature_info", "gauge",                                 \
+	  "What this kernel and the agent's privileges allow: each optional "                     \
+	  "mechanism and signal is on, off (configured) or unavailable, with "                    \
+	  "the reason.")                                                                          \
+	X(M_TRANSLATION_INFO, "flowlens_agent_translation_info", "gauge",                         \
+	  "Where ClusterIP (DNAT) translations come from: kfunc (conntrack "                      \
+	  "lookups in the TC programs), netlink (user-space conntrack queries) "                  \
+	  "or off.")                                                                              \
+	X(M_CONNTRACK_LOOKUPS_TOTAL, "flowlens_agent_conntrack_lookups_total", "counter",         \
+	  "Conntrack lookups for destination translations, by where they ran.")                   \
+	X(M_CONNTRACK_ERRORS_TOTAL, "flowlens_agent_conntrack_errors_total", "counter",           \
+	  "Conntrack lookups that failed: netlink query errors, and "                             \
+	  "translations the datapath could not store (nat map update failed).")                   \
+	X(M_TCP_CONNECTIONS_TOTAL, "flowlens_agent_tcp_connections_total", "counter",             \
+	  "TCP connection attempts seen at this node's interfaces, by result "                    \
+	  "(each observation point counts its own view).")                                        \
+	X(M_SAMPLES_TOTAL, "flowlens_agent_samples_total", "counter",                             \
+	  "Finished exchanges (HTTP requests) handed over by the datapath, by "                   \
+	  "fate: applied, unattributed (ENI copies of what a pod veth "                           \
+	  "reported), dropped (too many waiting for the next drain). The "                        \
+	  "datapath's own losses are in "                                                         \
+	  "flowlens_agent_datapath_events_total{reason=~\"samples_full|http_queue_full\"}.")      \
+	X(M_TCP_RETRANSMITS_TOTAL, "flowlens_agent_tcp_retransmits_total", "counter",             \
+	  "TCP retransmissions the kernel made (tcp_retransmit_skb tracepoint).")                 \
+	X(M_DROPS_TOTAL, "flowlens_agent_drops_total", "counter",                                 \
+	  "Packets the kernel dropped (kfree_skb tracepoint), by drop reason.")                   \
+	X(M_TCP_CONNECTIONS_PENDING, "flowlens_agent_tcp_connections_pending", "gauge",           \
+	  "TCP connection attempts waiting for an answer (SYN seen, no SYN-ACK "                  \
+	  "or RST).")                                                                             \
+	X(M_CONNECTIONS_TRANSLATED_TOTAL, "flowlens_agent_connections_translated_total",          \
+	  "counter",                                                                              \
+	  "Connections by what conntrack said about their destination: nat "                      \
+	  "(e.g. a ClusterIP translated to a backend) or direct.")                                \
+	X(M_OVERFLOW_RECORDS_TOTAL, "flowlens_agent_overflow_records_total", "counter",           \
+	  "Packets received through the overflow ring buffer.")                                   \
+	X(M_OVERFLOW_DROPPED_PACKETS_TOTAL, "flowlens_agent_overflow_dropped_packets_total",      \
+	  "counter",                                                                              \
+	  "Overflow packets dropped because the pending overflow table was "                      \
+	  "full.")                                                                                \
+	X(M_ENI_DUPLICATE_PACKETS_TOTAL, "flowlens_agent_eni_duplicate_packets_total", "counter", \
+	  "Packets seen at a node interface that were already counted at a pod "                  \
+	  "veth.")                                                                                \
+	X(M_FLOWS_EVICTED_TOTAL, "flowlens_agent_flows_evicted_total", "counter",                 \
+	  "Idle or orphaned kernel flow entries removed after their final read.")                 \
+	X(M_DRAINS_TOTAL, "flowlens_agent_drains_total", "counter",                               \
+	  "Drains of the kernel tables.")                                                         \
+	X(M_DRAIN_ERRORS_TOTAL, "flowlens_agent_drain_errors_total", "counter",                   \
+	  "Drains that could not read the kernel flow table.")                                    \
+	X(M_DRAIN_DURATION_SECONDS, "flowlens_agent_drain_duration_seconds", "histogram",         \
+	  "Time to drain the kernel tables and build the interval's aggregates.")                 \
+	X(M_LAST_DRAIN_DURATION_SECONDS, "flowlens_agent_last_drain_duration_seconds", "gauge",   \
+	  "Duration of the most recent drain.")                                                   \
+	X(M_CONNECTIONS, "flowlens_agent_connections", "gauge",                                   \
+	  "Connections tracked for initiator detection.")                                         \
+	X(M_LOCAL_POD_IPS, "flowlens_agent_local_pod_ips", "gauge",                               \
+	  "Addresses known to belong to pods on this node.")                                      \
+	X(M_FLOW_AGGREGATES, "flowlens_agent_flow_aggregates", "gauge",                           \
+	  "Flow aggregates produced by the last interval.")                                       \
+	X(M_OUTPUT_ERRORS_TOTAL, "flowlens_agent_output_errors_total", "counter",                 \
+	  "Flow log lines that could not be written.")                                            \
+	X(M_EXPORT_BATCHES_TOTAL, "flowlens_agent_export_batches_total", "counter",               \
+	  "Batches for the collector by outcome: sent, rejected by the "                          \
+	  "collector as bad input, dropped because the buffer was full, or not "                  \
+	  "encodable.")                                                                           \
+	X(M_EXPORT_RETRIES_TOTAL, "flowlens_agent_export_retries_total", "counter",               \
+	  "Failed sends that were retried after a backoff.")                                      \
+	X(M_EXPORT_QUEUE_BATCHES, "flowlens_agent_export_queue_batches", "gauge",                 \
+	  "Batches waiting to be sent.")                                                          \
+	X(M_EXPORT_QUEUE_BYTES, "flowlens_agent_export_queue_bytes", "gauge",                     \
+	  "Compressed bytes waiting to be sent.")                                                 \
+	X(M_EXPORT_QUEUE_LIMIT_BYTES, "flowlens_agent_export_queue_limit_bytes", "gauge",         \
+	  "Bound on queued bytes (--export-buffer-bytes).")                                       \
+	X(M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,                                                \
+	  "flowlens_agent_export_last_success_timestamp_seconds", "gauge",                        \
+	  "Unix time of the last batch the collector accepted.")
 
 enum agent_metric {
 #define METRIC_ENUM(id, name, type, help) id,
@@ -105,7 +177,9 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	if (err)
 		return err;
 	expo_begin(&e, &agent_metrics[M_BUILD_INFO]);
-	expo_put(&e, expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, "node", a->node, NULL), 1);
+	expo_put(&e,
+		 expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, "node", a->node, NULL),
+		 1);
 
 	expo_begin(&e, &agent_metrics[M_INTERFACES]);
 	for (size_t k = 0; k < 2; k++) {
@@ -115,15 +189,19 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 			for (i = a->ifaces; i; i = i->hh.next)
 				if ((size_t)i->kind == k && i->att.used == modes[m])
 					n++;
-			expo_put(&e, expo_labels(lb, sizeof(lb), "kind", kinds[k], "mode",
-					     attach_used_name(modes[m]), NULL), n);
+			expo_put(&e,
+				 expo_labels(lb, sizeof(lb), "kind", kinds[k], "mode",
+					     attach_used_name(modes[m]), NULL),
+				 n);
 		}
 	}
 	expo_begin(&e, &agent_metrics[M_INTERFACE_INFO]);
 	for (i = a->ifaces; i; i = i->hh.next)
-		expo_put(&e, expo_labels(lb, sizeof(lb), "interface", i->name, "kind",
+		expo_put(&e,
+			 expo_labels(lb, sizeof(lb), "interface", i->name, "kind",
 				     kinds[i->kind == IFACE_POD ? 0 : 1], "mode",
-				     attach_used_name(i->att.used), NULL), 1);
+				     attach_used_name(i->att.used), NULL),
+			 1);
 	expo_begin(&e, &agent_metrics[M_INTERFACE_EVENTS_TOTAL]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "event", "attached", NULL), a->ifaces_added);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "event", "forgotten", NULL), a->ifaces_removed);
@@ -148,31 +226,45 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_begin(&e, &agent_metrics[M_DATAPATH_EVENTS_TOTAL]);
 	for (int r = 0; r < FL_CNT_MAX; r++)
 		if (r < N_PACKET_REASONS || r >= FL_CNT_HTTP_QUEUE_FULL)
-			expo_put(&e, expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL), st->datapath[r]);
+			expo_put(&e,
+				 expo_labels(lb, sizeof(lb), "reason", counter_reasons[r], NULL),
+				 st->datapath[r]);
 	expo_begin(&e, &agent_metrics[M_FEATURE_INFO]);
 	for (int f = 0; f < FEAT_MAX; f++)
-		expo_put(&e, expo_labels(lb, sizeof(lb), "feature", feature_name(f), "state",
+		expo_put(&e,
+			 expo_labels(lb, sizeof(lb), "feature", feature_name(f), "state",
 				     feature_state_name(a->feat.f[f].state), "reason",
-				     a->feat.f[f].reason, NULL), 1);
+				     a->feat.f[f].reason, NULL),
+			 1);
 	expo_begin(&e, &agent_metrics[M_TRANSLATION_INFO]);
-	expo_put(&e, expo_labels(lb, sizeof(lb), "mode", opt_choice_name(options_translations, a->xlate), NULL), 1);
+	expo_put(&e,
+		 expo_labels(lb, sizeof(lb), "mode",
+			     opt_choice_name(options_translations, a->xlate), NULL),
+		 1);
 	expo_begin(&e, &agent_metrics[M_CONNTRACK_LOOKUPS_TOTAL]);
-	expo_put(&e, expo_labels(lb, sizeof(lb), "source", "datapath", NULL), st->datapath[FL_CNT_CT_LOOKUP]);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "source", "datapath", NULL),
+		 st->datapath[FL_CNT_CT_LOOKUP]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "source", "netlink", NULL), as->xlate_queries);
-	metric_u64(&e, M_CONNTRACK_ERRORS_TOTAL, as->xlate_query_errors + st->datapath[FL_CNT_NAT_FULL]);
+	metric_u64(&e, M_CONNTRACK_ERRORS_TOTAL,
+		   as->xlate_query_errors + st->datapath[FL_CNT_NAT_FULL]);
 	expo_begin(&e, &agent_metrics[M_TCP_CONNECTIONS_TOTAL]);
 	for (int r = 0; r < TCP_RESULT_MAX; r++)
-		expo_put(&e, expo_labels(lb, sizeof(lb), "result", vocab_tcp_result[r], NULL), as->tcp[r]);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", vocab_tcp_result[r], NULL),
+			 as->tcp[r]);
 	expo_begin(&e, &agent_metrics[M_SAMPLES_TOTAL]);
-	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "applied", NULL), as->samples - as->samples_unattributed - as->samples_dropped);
-	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "unattributed", NULL), as->samples_unattributed);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "applied", NULL),
+		 as->samples - as->samples_unattributed - as->samples_dropped);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "unattributed", NULL),
+		 as->samples_unattributed);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), as->samples_dropped);
 	metric_u64(&e, M_TCP_RETRANSMITS_TOTAL, as->retransmits);
 	expo_begin(&e, &agent_metrics[M_DROPS_TOTAL]);
 	for (int r = 0; r < DROP_REASONS_MAX; r++)
 		if (as->drops[r])
-			expo_put(&e, expo_labels(lb, sizeof(lb), "reason",
-					     a->drop_names[r] ? a->drop_names[r] : "other", NULL), as->drops[r]);
+			expo_put(&e,
+				 expo_labels(lb, sizeof(lb), "reason",
+					     a->drop_names[r] ? a->drop_names[r] : "other", NULL),
+				 as->drops[r]);
 	expo_begin(&e, &agent_metrics[M_TCP_CONNECTIONS_PENDING]);
 	expo_put(&e, NULL, as->tcp_open);
 	expo_begin(&e, &agent_metrics[M_CONNECTIONS_TRANSLATED_TOTAL]);
@@ -185,8 +277,8 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	metric_u64(&e, M_DRAINS_TOTAL, st->drains);
 	metric_u64(&e, M_DRAIN_ERRORS_TOTAL, a->drain_errors);
 	expo_begin(&e, &agent_metrics[M_DRAIN_DURATION_SECONDS]);
-	expo_histogram(&e, agent_metrics[M_DRAIN_DURATION_SECONDS].name, "", drain_bounds, a->drain_hist,
-		       N_DRAIN_BOUNDS, a->drain_sum);
+	expo_histogram(&e, agent_metrics[M_DRAIN_DURATION_SECONDS].name, "", drain_bounds,
+		       a->drain_hist, N_DRAIN_BOUNDS, a->drain_sum);
 	metric_double(&e, M_LAST_DRAIN_DURATION_SECONDS, a->last_drain_seconds);
 	metric_double(&e, M_CONNECTIONS, (double)as->connections);
 	metric_double(&e, M_LOCAL_POD_IPS, (double)as->local_ips);
@@ -200,12 +292,14 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "sent", NULL), xs.sent);
 		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "rejected", NULL), xs.rejected);
 		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "dropped", NULL), xs.dropped);
-		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "encode_error", NULL), a->export_errors);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "encode_error", NULL),
+			 a->export_errors);
 		metric_u64(&e, M_EXPORT_RETRIES_TOTAL, xs.retries);
 		metric_double(&e, M_EXPORT_QUEUE_BATCHES, (double)xs.queued_batches);
 		metric_double(&e, M_EXPORT_QUEUE_BYTES, (double)xs.queued_bytes);
 		metric_double(&e, M_EXPORT_QUEUE_LIMIT_BYTES, (double)a->opts.export_buffer_bytes);
-		metric_double(&e, M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS, (double)xs.last_success_unix_ms / 1000.0);
+		metric_double(&e, M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
+			      (double)xs.last_success_unix_ms / 1000.0);
 	}
 	return expo_close(&e, out, len);
 }

@@ -89,7 +89,24 @@ enum {
 };
 
 /*
- * The drops map's reason (fl_key.ifindex) for kernels whose kfree_skb tracepoint has none
+ * Key of the tracepoints' maps (retrans, drops): the tuple as the socket or the dropped packet
+ * has it (saddr = the sender), the generation the count belongs to (see event_gen) and, for
+ * drops, the kernel's enum skb_drop_reason. Laid out like fl_key, which it converts to.
+ */
+struct fl_event_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 reason; /* drops: enum skb_drop_reason; retransmissions: 0 */
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 gen; /* event_gen when counted */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct fl_event_key) == 44, "fl_event_key layout");
+
+/*
+ * The drops map's reason for kernels whose kfree_skb tracepoint has none
  * (before 5.17): 0, which is SKB_DROP_REASON_NOT_SPECIFIED where reasons exist and which the
  * reason-aware program never counts.
  */
