@@ -164,8 +164,8 @@ slo-rules: $(OUT)/flowlens-slo
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 # Fuzz target for the collector's decode path (clang libFuzzer + ASan/UBSan).
-$(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collector/labels.c \
-		collector/meta.c \
+$(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collector/signals.c \
+		collector/render.c collector/snapshot.c collector/labels.c collector/meta.c \
 		$(OUT)/proto/flowlens.pb-c.c lib/*.h collector/*.h $(PROTO_H) | $(OUT)
 	$(call msg,FUZZ,$@)
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Ibpf -Icollector \

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* /metrics from the store: every family, rendered while the caller's lock is yielded now and then. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "clock.h"
+#include "store_impl.h"
+
+/*
+ * Whether a series is exported as 0 (its hold): new series start from 0 so that increase()
+ * sees their first delta. While draining, a series that has been shown as 0 is shown at its
+ * real value (the last scrapes must see it); one never shown keeps 0: a scraper that saw no
+ * 0 first would lose its first value (with --state-dir the next process shows it).
+ */
+static int series_held(struct store *s, struct series *x, uint64_t now_ms)
+{
+	if (x->created_ms + s->cfg.zero_hold_ms <= now_ms)
+		return 0;
+	return !(s->draining && x->zero_shown);
+}
+
+/* Fast unsigned formatting for the render loop. */
+static size_t u64_str(uint64_t v, char *out)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+struct render_pace {
+	void (*yield)(void *);
+	void *arg;
+	unsigned int since;
+};
+
+static void pace(struct render_pace *p)
+{
+	if (p->yield && ++p->since >= STORE_RENDER_CHUNK) {
+		p->since = 0;
+		p->yield(p->arg);
+	}
+}
+
+static void render_family(struct store *s, struct expo *e, enum family fam, const char *name,
+			  const char *help, int bytes, uint64_t now_ms, struct render_pace *rp)
+{
+	size_t nlen = strlen(name);
+	char num[26];
+	struct series *x;
+
+	expo_family(e, name, "counter", help);
+	/* Only this thread writes to the stream: skip stdio's per-call locking. */
+	for (x = s->series; x; x = x->hh.next) {
+		uint64_t v;
+		size_t n;
+
+		pace(rp);
+		if (x->key[0] != (char)fam)
+			continue;
+		v = series_held(s, x, now_ms) ? 0 : bytes ? x->bytes : x->packets;
+		n = u64_str(v, num + 1);
+		num[0] = ' ';
+		num[n + 1] = '\n';
+		fwrite_unlocked(name, 1, nlen, e->f);
+		fwrite_unlocked(x->key + 1, 1, x->key_len - 1u, e->f);
+		fwrite_unlocked(num, 1, n + 2, e->f);
+	}
+}
+
+static const char *const hist_help[HIST_KINDS] = {
+	"TCP connect latency: from the first SYN to the SYN-ACK, as seen at the reporter's "
+	"interface (a retransmitted SYN counts from the first).",
+	"HTTP/1.x request duration: from the request line's first segment to the status line's, "
+	"as seen at the reporter's interface.",
+	"DNS query duration: from the query to its answer (same client tuple and id), as seen "
+	"at the reporter's interface; unanswered queries are not in it.",
+};
+
+static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
+			      struct render_pace *rp)
+{
+	static const uint64_t zeros[WIRE_HIST_BOUNDS_MAX + 1];
+	char name[128], labels[LABELS_TEXT_MAX];
+
+	for (size_t h = 0; h < HIST_KINDS; h++) {
+		size_t nl = strlen(vocab_hist[h]);
+
+		snprintf(name, sizeof(name), "flowlens_%s", vocab_hist[h]);
+		expo_family(e, name, "histogram", hist_help[h]);
+		for (struct series *x = s->series; x; x = x->hh.next) {
+			size_t ll;
+			int held;
+
+			pace(rp);
+			if (x->key[0] != (char)FAM_HIST || !x->h || x->h->name_len != nl ||
+			    memcmp(x->key + 1, vocab_hist[h], nl))
+				continue;
+			/* "{a=\"b\",...}" -> "a=\"b\",..." */
+			ll = x->key_len - 1u - nl;
+			if (ll < 2 || ll - 2 >= sizeof(labels))
+				continue;
+			memcpy(labels, x->key + 1 + nl + 1, ll - 2);
+			labels[ll - 2] = 0;
+			held = series_held(s, x, now_ms);
+			expo_histogram(e, name, labels, x->h->bounds, held ? zeros : x->h->counts,
+				       x->h->nb, held ? 0 : x->h->sum);
+		}
+	}
+}
+
+void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield)(void *),
+		  void *yield_arg)
+{
+	struct render_pace rp = { .yield = yield, .arg = yield_arg };
+
+	s->rendering++;
+	render_family(s, e, FAM_FLOW, "flowlens_flow_bytes_total",
+		      "L3 bytes of flows from the source (the initiator) to the destination (the "
+		      "backend that answered; destination_service and destination_port are what "
+		      "the client dialed) or back (direction), as counted at the reporter.",
+		      1, now_ms, &rp);
+	render_family(s, e, FAM_FLOW, "flowlens_flow_packets_total",
+		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0, now_ms, &rp);
+	render_family(s, e, FAM_ZONE, "flowlens_zone_bytes_total",
+		      "L3 bytes by the availability zone they left (source_zone) and entered "
+		      "(destination_zone), per reporter; \"\" where the zone is not known. Count "
+		      "one reporter (client) to see each byte once.",
+		      1, now_ms, &rp);
+	render_family(s, e, FAM_TCP, "flowlens_tcp_connections_total",
+		      "TCP connection attempts by result: established (SYN answered by SYN-ACK), "
+		      "refused (SYN answered by RST), timeout (no answer within the agent's "
+		      "--tcp-connect-timeout), reset (established, then reset); per reporter.",
+		      0, now_ms, &rp);
+	render_family(
+		s, e, FAM_HTTP, "flowlens_http_requests_total",
+		"HTTP/1.x requests, by method and status class (other: no valid status "
+		"line), from request start to response start on the connection; per reporter.",
+		0, now_ms, &rp);
+	render_family(s, e, FAM_DNS, "flowlens_dns_requests_total",
+		      "DNS queries over UDP, by rcode (timeout: no answer within the agent's "
+		      "--dns-timeout) and question type; per reporter.",
+		      0, now_ms, &rp);
+	render_family(s, e, FAM_RETRANS, "flowlens_tcp_retransmits_total",
+		      "TCP retransmissions by the sending pod's socket, counted at that pod's side "
+		      "(reporter client: the client retransmitted; server: the server did).",
+		      0, now_ms, &rp);
+	render_family(s, e, FAM_DROP, "flowlens_drops_total",
+		      "Packets of the flow the kernel dropped, by the kernel's drop reason "
+		      "(enum skb_drop_reason, lowercase), at the receiving pod's node when it has "
+		      "an agent, else the sending pod's.",
+		      0, now_ms, &rp);
+	render_histograms(s, e, now_ms, &rp);
+	/*
+	 * Marked after every family: a series is shown as 0 in all of them in one scrape. One
+	 * created during this render's yields may have missed a family: not marked.
+	 */
+	for (struct series *x = s->series; x; x = x->hh.next)
+		if (series_held(s, x, now_ms) && x->created_ms <= now_ms)
+			x->zero_shown = 1;
+	s->rendering--;
+}
