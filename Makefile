@@ -130,6 +130,7 @@ $(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h tests/unit/check.h $(SKE
 		$(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-unit: tests/unit/test_unit.c tests/unit/test_attrib.c tests/unit/test_vocab.c \
+		tests/unit/test_store.c \
 		tests/unit/check.h $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) \
 		$(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) $(LIB_OBJS)
 	$(call msg,CC,$@)
@@ -165,7 +166,7 @@ slo-rules: $(OUT)/flowlens-slo
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 # Fuzz target for the collector's decode path (clang libFuzzer + ASan/UBSan).
 $(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collector/signals.c \
-		collector/render.c collector/snapshot.c collector/labels.c collector/meta.c \
+		collector/render.c collector/snapshot.c collector/labels.c collector/meta.c collector/meta_apply.c \
 		$(OUT)/proto/flowlens.pb-c.c lib/*.h collector/*.h $(PROTO_H) | $(OUT)
 	$(call msg,FUZZ,$@)
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Ibpf -Icollector \

@@ -3,6 +3,10 @@
  * BPF_PROG_TEST_RUN tests of bpf/flow.bpf.c: crafted frames go through the real programs in
  * the kernel and the flow table and counters are read back. The expected numbers come from
  * the frames the test built (their length, tuple and flags), not from the code under test.
+ *
+ * (Longer than ~600 lines on purpose: one fixture, the objects the agent may load on this
+ * kernel each opened and loaded once, runs every check against each object; the parsers'
+ * cases are short and read best next to each other.)
  */
 #include <errno.h>
 #include <stdarg.h>

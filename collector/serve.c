@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* What the collector serves: routing, its own /metrics families and the store's, /healthz, /readyz. */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include "clock.h"
+#include "collector.h"
+#include "expo.h"
+#include "log.h"
+#include "wire.h"
+
+int collector_metadata_ready(struct collector *c)
+{
+	int r;
+
+	if (!c->kube)
+		return 1;
+	meta_lock(c->meta);
+	r = meta_synced(c->meta);
+	meta_unlock(c->meta);
+	return r;
+}
+
+static void render_meta_metrics(struct collector *c, struct expo *e)
+{
+	char lb[EXPO_LABELS_MAX];
+	struct meta_stats ms;
+
+	meta_lock(c->meta);
+	meta_stats(c->meta, &ms);
+	meta_unlock(c->meta);
+	expo_family(e, "flowlens_collector_metadata_objects", "gauge",
+		    "Kubernetes objects known, by kind.");
+	for (int k = 0; k < META_KINDS; k++)
+		expo_u64(e, "flowlens_collector_metadata_objects",
+			 expo_labels(lb, sizeof(lb), "kind", meta_kind_name((enum meta_kind)k),
+				     NULL),
+			 ms.objects[k]);
+	expo_family(e, "flowlens_collector_metadata_ip_bindings", "gauge",
+		    "Pod IP bindings kept, those of deleted pods (--ip-history) included.");
+	expo_u64(e, "flowlens_collector_metadata_ip_bindings", NULL, ms.ip_bindings);
+	expo_family(e, "flowlens_collector_metadata_bad_objects_total", "counter",
+		    "Objects without the fields the collector needs (ignored).");
+	expo_u64(e, "flowlens_collector_metadata_bad_objects_total", NULL, ms.bad_objects_total);
+	if (c->mfile) {
+		expo_family(e, "flowlens_collector_metadata_file_loads_total", "counter",
+			    "Loads of --metadata-file, by result.");
+		expo_u64(e, "flowlens_collector_metadata_file_loads_total",
+			 expo_labels(lb, sizeof(lb), "result", "ok", NULL),
+			 metafile_loads(c->mfile));
+		expo_u64(e, "flowlens_collector_metadata_file_loads_total",
+			 expo_labels(lb, sizeof(lb), "result", "error", NULL),
+			 metafile_errors(c->mfile));
+	}
+	if (c->kube) {
+		static const struct {
+			const char *name, *help;
+			size_t off;
+		} f[] = {
+			{ "flowlens_collector_kube_lists_total", "Full lists, by kind.",
+			  offsetof(struct kube_kind_stats, lists_total) },
+			{ "flowlens_collector_kube_watches_total", "Watch requests, by kind.",
+			  offsetof(struct kube_kind_stats, watches_total) },
+			{ "flowlens_collector_kube_events_total", "Watch events applied, by kind.",
+			  offsetof(struct kube_kind_stats, events_total) },
+			{ "flowlens_collector_kube_bookmarks_total", "Watch bookmarks, by kind.",
+			  offsetof(struct kube_kind_stats, bookmarks_total) },
+			{ "flowlens_collector_kube_gone_total",
+			  "410 Gone answers (resourceVersion too old), each followed by a list.",
+			  offsetof(struct kube_kind_stats, gone_total) },
+			{ "flowlens_collector_kube_errors_total",
+			  "Failed API requests, broken watch streams and bad JSON, by kind.",
+			  offsetof(struct kube_kind_stats, errors_total) },
+		};
+		struct kube_kind_stats ks[META_KINDS];
+
+		for (int k = 0; k < META_KINDS; k++)
+			kube_stats(c->kube, (enum meta_kind)k, &ks[k]);
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+			expo_family(e, f[i].name, "counter", f[i].help);
+			for (int k = 0; k < META_KINDS; k++)
+				expo_u64(e, f[i].name,
+					 expo_labels(lb, sizeof(lb), "kind",
+						     meta_kind_name((enum meta_kind)k), NULL),
+					 *(const uint64_t *)((const char *)&ks[k] + f[i].off));
+		}
+		expo_family(e, "flowlens_collector_kube_synced", "gauge",
+			    "1 once the kind has been listed.");
+		for (int k = 0; k < META_KINDS; k++)
+			expo_u64(e, "flowlens_collector_kube_synced",
+				 expo_labels(lb, sizeof(lb), "kind",
+					     meta_kind_name((enum meta_kind)k), NULL),
+				 (uint64_t)ks[k].synced);
+	}
+}
+
+/* Between chunks of a large /metrics: batches waiting for the lock go first. */
+static void render_yield(void *arg)
+{
+	struct collector *c = arg;
+
+	pthread_mutex_unlock(&c->lock);
+	sched_yield();
+	pthread_mutex_lock(&c->lock);
+}
+
+static int serve_metrics(struct collector *c, char **out, size_t *len)
+{
+	char lb[EXPO_LABELS_MAX];
+	struct store_stats st;
+	struct expo e;
+	int err = expo_open(&e);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&c->lock);
+	store_stats(c->store, clock_mono_ms(), &st);
+	expo_family(&e, "flowlens_collector_build_info", "gauge",
+		    "Build of the running collector (always 1).");
+	expo_u64(&e, "flowlens_collector_build_info",
+		 expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, NULL), 1);
+	expo_family(&e, "flowlens_collector_batches_total", "counter",
+		    "Batches received from agents, by result.");
+	for (int r = 0; r < RES_MAX; r++)
+		expo_u64(&e, "flowlens_collector_batches_total",
+			 expo_labels(lb, sizeof(lb), "result", result_names[r], NULL),
+			 c->results[r]);
+	expo_family(&e, "flowlens_collector_series", "gauge",
+		    "Flow label sets exported (each in both flow families), overflow included.");
+	expo_u64(&e, "flowlens_collector_series", NULL, st.series);
+	expo_family(
+		&e, "flowlens_collector_series_limit", "gauge",
+		"Label sets kept before new ones fold into the overflow series (--max-series).");
+	expo_u64(&e, "flowlens_collector_series_limit", NULL, c->o.max_series);
+	expo_family(&e, "flowlens_collector_series_overflow_total", "counter",
+		    "Aggregate directions folded into the overflow series because of the limit.");
+	expo_u64(&e, "flowlens_collector_series_overflow_total", NULL, st.series_overflow_total);
+	expo_family(&e, "flowlens_collector_series_expired_total", "counter",
+		    "Series that stopped being exported after --series-ttl without updates.");
+	expo_u64(&e, "flowlens_collector_series_expired_total", NULL, st.series_expired_total);
+	expo_family(&e, "flowlens_collector_aggregates_total", "counter",
+		    "Flow aggregates applied.");
+	expo_u64(&e, "flowlens_collector_aggregates_total", NULL, st.aggregates_total);
+	expo_family(&e, "flowlens_collector_agents", "gauge",
+		    "Agents (nodes) that sent a batch within --series-ttl.");
+	expo_u64(&e, "flowlens_collector_agents", NULL, st.agents);
+	expo_family(&e, "flowlens_collector_agents_tracked", "gauge",
+		    "(node, boot id) de-duplication entries held, against --max-agents.");
+	expo_u64(&e, "flowlens_collector_agents_tracked", NULL, st.agents_tracked);
+	expo_family(&e, "flowlens_collector_agents_limit", "gauge", "--max-agents.");
+	expo_u64(&e, "flowlens_collector_agents_limit", NULL, c->o.max_agents);
+	expo_family(&e, "flowlens_collector_agents_evicted_total", "counter",
+		    "De-duplication entries of the agent seen longest ago, dropped to make room "
+		    "for a new agent at --max-agents.");
+	expo_u64(&e, "flowlens_collector_agents_evicted_total", NULL, st.agents_evicted_total);
+	expo_family(&e, "flowlens_collector_agent_dropped_batches", "gauge",
+		    "Batches agents report having dropped (their buffer was full), summed.");
+	expo_u64(&e, "flowlens_collector_agent_dropped_batches", NULL, st.agents_dropped_batches);
+	if (c->persist) {
+		expo_family(&e, "flowlens_collector_wal_errors_total", "counter",
+			    "Batches refused (503, retried by the agent) because the state log "
+			    "could not hold them durably.");
+		expo_u64(&e, "flowlens_collector_wal_errors_total", NULL, c->wal_errors);
+		expo_family(&e, "flowlens_collector_state_restore_corrupt", "gauge",
+			    "What was damaged in the state found at start, by part: snapshot (1: "
+			    "unreadable, moved aside, counters restarted), log_records (damaged "
+			    "stretches skipped; the intact records around them were replayed).");
+		expo_u64(&e, "flowlens_collector_state_restore_corrupt",
+			 expo_labels(lb, sizeof(lb), "part", "snapshot", NULL),
+			 (uint64_t)c->restored.snapshot_corrupt);
+		expo_u64(&e, "flowlens_collector_state_restore_corrupt",
+			 expo_labels(lb, sizeof(lb), "part", "log_records", NULL),
+			 c->restored.corrupt_records);
+		expo_family(&e, "flowlens_collector_state_replayed_batches", "gauge",
+			    "Logged batches applied at start.");
+		expo_u64(&e, "flowlens_collector_state_replayed_batches", NULL,
+			 c->restored.replayed);
+		expo_family(&e, "flowlens_collector_snapshots_total", "counter",
+			    "State snapshots written, by result.");
+		expo_u64(&e, "flowlens_collector_snapshots_total",
+			 expo_labels(lb, sizeof(lb), "result", "ok", NULL), c->snapshots);
+		expo_u64(&e, "flowlens_collector_snapshots_total",
+			 expo_labels(lb, sizeof(lb), "result", "error", NULL), c->snapshot_errors);
+	}
+	expo_family(&e, "flowlens_collector_join_total", "counter",
+		    "Server-side aggregates whose client dialed a ClusterIP translated on another "
+		    "node, by how that was settled: joined (named by the client side's report), "
+		    "timeout (no report within --join-wait: named as dialed directly), full (could "
+		    "not wait).");
+	expo_u64(&e, "flowlens_collector_join_total",
+		 expo_labels(lb, sizeof(lb), "result", "joined", NULL), st.joined_total);
+	expo_u64(&e, "flowlens_collector_join_total",
+		 expo_labels(lb, sizeof(lb), "result", "timeout", NULL), st.join_timeouts_total);
+	expo_u64(&e, "flowlens_collector_join_total",
+		 expo_labels(lb, sizeof(lb), "result", "full", NULL), st.pending_full_total);
+	expo_family(&e, "flowlens_collector_signals_discarded_total", "counter",
+		    "Signal data not exported, by reason: unknown (an error count or histogram "
+		    "name this collector does not know), series_limit (past --max-series), "
+		    "bounds_mismatch (a histogram whose bounds differ from its series').");
+	expo_u64(&e, "flowlens_collector_signals_discarded_total",
+		 expo_labels(lb, sizeof(lb), "reason", "unknown", NULL), st.signals_ignored_total);
+	expo_u64(&e, "flowlens_collector_signals_discarded_total",
+		 expo_labels(lb, sizeof(lb), "reason", "series_limit", NULL),
+		 st.signals_dropped_total);
+	expo_u64(&e, "flowlens_collector_signals_discarded_total",
+		 expo_labels(lb, sizeof(lb), "reason", "bounds_mismatch", NULL),
+		 st.histogram_mismatch_total);
+	expo_family(&e, "flowlens_collector_join_pending", "gauge",
+		    "Server-side aggregates waiting for their client side's report.");
+	expo_u64(&e, "flowlens_collector_join_pending", NULL, st.pending);
+	expo_family(&e, "flowlens_collector_join_entries", "gauge",
+		    "Connections whose dialed address is remembered (--max-joins).");
+	expo_u64(&e, "flowlens_collector_join_entries", NULL, st.joins);
+	expo_family(&e, "flowlens_collector_join_evicted_total", "counter",
+		    "Remembered dialed addresses dropped, oldest first, at --max-joins.");
+	expo_u64(&e, "flowlens_collector_join_evicted_total", NULL, st.joins_evicted_total);
+	if (c->http)
+		httpd_render_metrics(c->http, &e, "flowlens_collector");
+	render_meta_metrics(c, &e);
+	store_render(c->store, &e, clock_mono_ms(), render_yield, c);
+	pthread_mutex_unlock(&c->lock);
+	return expo_close(&e, out, len);
+}
+
+void collector_serve_http(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
+{
+	struct collector *c = ctx;
+
+	if (strcmp(req->path, WIRE_PATH) == 0) {
+		if (strcmp(req->method, "POST") != 0)
+			httpd_text(resp, 405, "POST only\n");
+		else
+			ingest_batch(c, req, resp);
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		httpd_text(resp, 405, "method not allowed\n");
+		return;
+	}
+	if (strcmp(req->path, "/metrics") == 0) {
+		if (serve_metrics(c, &resp->body, &resp->len) == 0) {
+			resp->status = 200;
+			resp->content_type = EXPO_CONTENT_TYPE;
+		}
+	} else if (strcmp(req->path, "/healthz") == 0) {
+		httpd_text(resp, 200, "ok\n");
+	} else if (strcmp(req->path, "/readyz") == 0) {
+		/* Ready once names are known: series named "unknown" would linger a TTL. */
+		int ready = c->ready && !c->draining && collector_metadata_ready(c);
+
+		httpd_text(resp, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+	}
+}
