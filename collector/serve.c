@@ -21,6 +21,91 @@ int collector_metadata_ready(struct collector *c)
 	return r;
 }
 
+/*
+ * The collector's own metric families, one row each: identifier, name, type, help. (The flow
+ * families are the store's: render.c.)
+ */
+#define COLLECTOR_METRICS(X)                                                                      \
+	X(M_METADATA_OBJECTS, "flowlens_collector_metadata_objects", "gauge",                     \
+	  "Kubernetes objects known, by kind.")                                                   \
+	X(M_METADATA_IP_BINDINGS, "flowlens_collector_metadata_ip_bindings", "gauge",             \
+	  "Pod IP bindings kept, those of deleted pods (--ip-history) included.")                 \
+	X(M_METADATA_BAD_OBJECTS_TOTAL, "flowlens_collector_metadata_bad_objects_total",          \
+	  "counter", "Objects without the fields the collector needs (ignored).")                 \
+	X(M_METADATA_FILE_LOADS_TOTAL, "flowlens_collector_metadata_file_loads_total", "counter", \
+	  "Loads of --metadata-file, by result.")                                                 \
+	X(M_, "", "counter", "")                                                                  \
+	X(M_KUBE_SYNCED, "flowlens_collector_kube_synced", "gauge",                               \
+	  "1 once the kind has been listed.")                                                     \
+	X(M_BUILD_INFO, "flowlens_collector_build_info", "gauge",                                 \
+	  "Build of the running collector (always 1).")                                           \
+	X(M_BATCHES_TOTAL, "flowlens_collector_batches_total", "counter",                         \
+	  "Batches received from agents, by result.")                                             \
+	X(M_SERIES, "flowlens_collector_series", "gauge",                                         \
+	  "Flow label sets exported (each in both flow families), overflow "                      \
+	  "included.")                                                                            \
+	X(M_SERIES_LIMIT, "flowlens_collector_series_limit", "gauge",                             \
+	  "Label sets kept before new ones fold into the overflow series "                        \
+	  "(--max-series).")                                                                      \
+	X(M_SERIES_OVERFLOW_TOTAL, "flowlens_collector_series_overflow_total", "counter",         \
+	  "Aggregate directions folded into the overflow series because of the "                  \
+	  "limit.")                                                                               \
+	X(M_SERIES_EXPIRED_TOTAL, "flowlens_collector_series_expired_total", "counter",           \
+	  "Series that stopped being exported after --series-ttl without "                        \
+	  "updates.")                                                                             \
+	X(M_AGGREGATES_TOTAL, "flowlens_collector_aggregates_total", "counter",                   \
+	  "Flow aggregates applied.")                                                             \
+	X(M_AGENTS, "flowlens_collector_agents", "gauge",                                         \
+	  "Agents (nodes) that sent a batch within --series-ttl.")                                \
+	X(M_AGENTS_TRACKED, "flowlens_collector_agents_tracked", "gauge",                         \
+	  "(node, boot id) de-duplication entries held, against --max-agents.")                   \
+	X(M_AGENTS_LIMIT, "flowlens_collector_agents_limit", "gauge", "--max-agents.")            \
+	X(M_AGENTS_EVICTED_TOTAL, "flowlens_collector_agents_evicted_total", "counter",           \
+	  "De-duplication entries of the agent seen longest ago, dropped to "                     \
+	  "make room for a new agent at --max-agents.")                                           \
+	X(M_AGENT_DROPPED_BATCHES, "flowlens_collector_agent_dropped_batches", "gauge",           \
+	  "Batches agents report having dropped (their buffer was full), "                        \
+	  "summed.")                                                                              \
+	X(M_WAL_ERRORS_TOTAL, "flowlens_collector_wal_errors_total", "counter",                   \
+	  "Batches refused (503, retried by the agent) because the state log "                    \
+	  "could not hold them durably.")                                                         \
+	X(M_STATE_RESTORE_CORRUPT, "flowlens_collector_state_restore_corrupt", "gauge",           \
+	  "What was damaged in the state found at start, by part: snapshot (1: "                  \
+	  "unreadable, moved aside, counters restarted), log_records (damaged "                   \
+	  "stretches skipped; the intact records around them were replayed).")                    \
+	X(M_STATE_REPLAYED_BATCHES, "flowlens_collector_state_replayed_batches", "gauge",         \
+	  "Logged batches applied at start.")                                                     \
+	X(M_SNAPSHOTS_TOTAL, "flowlens_collector_snapshots_total", "counter",                     \
+	  "State snapshots written, by result.")                                                  \
+	X(M_JOIN_TOTAL, "flowlens_collector_join_total", "counter",                               \
+	  "Server-side aggregates whose client dialed a ClusterIP translated on "                 \
+	  "another node, by how that was settled: joined (named by the client "                   \
+	  "side's report), timeout (no report within --join-wait: named as "                      \
+	  "dialed directly), full (could not wait).")                                             \
+	X(M_SIGNALS_DISCARDED_TOTAL, "flowlens_collector_signals_discarded_total", "counter",     \
+	  "Signal data not exported, by reason: unknown (an error count or "                      \
+	  "histogram name this collector does not know), series_limit (past "                     \
+	  "--max-series), bounds_mismatch (a histogram whose bounds differ from "                 \
+	  "its series').")                                                                        \
+	X(M_JOIN_PENDING, "flowlens_collector_join_pending", "gauge",                             \
+	  "Server-side aggregates waiting for their client side's report.")                       \
+	X(M_JOIN_ENTRIES, "flowlens_collector_join_entries", "gauge",                             \
+	  "Connections whose dialed address is remembered (--max-joins).")                        \
+	X(M_JOIN_EVICTED_TOTAL, "flowlens_collector_join_evicted_total", "counter",               \
+	  "Remembered dialed addresses dropped, oldest first, at --max-joins.")
+
+enum collector_metric {
+#define METRIC_ENUM(id, name, type, help) id,
+	COLLECTOR_METRICS(METRIC_ENUM)
+#undef METRIC_ENUM
+};
+
+static const struct expo_def collector_metrics[] = {
+#define METRIC_DEF(id, name, type, help) [id] = { name, type, help },
+	COLLECTOR_METRICS(METRIC_DEF)
+#undef METRIC_DEF
+};
+
 static void render_meta_metrics(struct collector *c, struct expo *e)
 {
 	char lb[EXPO_LABELS_MAX];
@@ -29,27 +114,21 @@ static void render_meta_metrics(struct collector *c, struct expo *e)
 	meta_lock(c->meta);
 	meta_stats(c->meta, &ms);
 	meta_unlock(c->meta);
-	expo_family(e, "flowlens_collector_metadata_objects", "gauge",
-		    "Kubernetes objects known, by kind.");
+	expo_begin(e, &collector_metrics[M_METADATA_OBJECTS]);
 	for (int k = 0; k < META_KINDS; k++)
-		expo_u64(e, "flowlens_collector_metadata_objects",
+		expo_put(e,
 			 expo_labels(lb, sizeof(lb), "kind", meta_kind_name((enum meta_kind)k),
 				     NULL),
 			 ms.objects[k]);
-	expo_family(e, "flowlens_collector_metadata_ip_bindings", "gauge",
-		    "Pod IP bindings kept, those of deleted pods (--ip-history) included.");
-	expo_u64(e, "flowlens_collector_metadata_ip_bindings", NULL, ms.ip_bindings);
-	expo_family(e, "flowlens_collector_metadata_bad_objects_total", "counter",
-		    "Objects without the fields the collector needs (ignored).");
-	expo_u64(e, "flowlens_collector_metadata_bad_objects_total", NULL, ms.bad_objects_total);
+	expo_begin(e, &collector_metrics[M_METADATA_IP_BINDINGS]);
+	expo_put(e, NULL, ms.ip_bindings);
+	expo_begin(e, &collector_metrics[M_METADATA_BAD_OBJECTS_TOTAL]);
+	expo_put(e, NULL, ms.bad_objects_total);
 	if (c->mfile) {
-		expo_family(e, "flowlens_collector_metadata_file_loads_total", "counter",
-			    "Loads of --metadata-file, by result.");
-		expo_u64(e, "flowlens_collector_metadata_file_loads_total",
-			 expo_labels(lb, sizeof(lb), "result", "ok", NULL),
+		expo_begin(e, &collector_metrics[M_METADATA_FILE_LOADS_TOTAL]);
+		expo_put(e, expo_labels(lb, sizeof(lb), "result", "ok", NULL),
 			 metafile_loads(c->mfile));
-		expo_u64(e, "flowlens_collector_metadata_file_loads_total",
-			 expo_labels(lb, sizeof(lb), "result", "error", NULL),
+		expo_put(e, expo_labels(lb, sizeof(lb), "result", "error", NULL),
 			 metafile_errors(c->mfile));
 	}
 	if (c->kube) {
@@ -77,17 +156,16 @@ static void render_meta_metrics(struct collector *c, struct expo *e)
 		for (int k = 0; k < META_KINDS; k++)
 			kube_stats(c->kube, (enum meta_kind)k, &ks[k]);
 		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-			expo_family(e, f[i].name, "counter", f[i].help);
+			expo_begin(e, &collector_metrics[M_]);
 			for (int k = 0; k < META_KINDS; k++)
-				expo_u64(e, f[i].name,
+				expo_put(e,
 					 expo_labels(lb, sizeof(lb), "kind",
 						     meta_kind_name((enum meta_kind)k), NULL),
 					 *(const uint64_t *)((const char *)&ks[k] + f[i].off));
 		}
-		expo_family(e, "flowlens_collector_kube_synced", "gauge",
-			    "1 once the kind has been listed.");
+		expo_begin(e, &collector_metrics[M_KUBE_SYNCED]);
 		for (int k = 0; k < META_KINDS; k++)
-			expo_u64(e, "flowlens_collector_kube_synced",
+			expo_put(e,
 				 expo_labels(lb, sizeof(lb), "kind",
 					     meta_kind_name((enum meta_kind)k), NULL),
 				 (uint64_t)ks[k].synced);
@@ -115,105 +193,65 @@ static int serve_metrics(struct collector *c, char **out, size_t *len)
 		return err;
 	pthread_mutex_lock(&c->lock);
 	store_stats(c->store, clock_mono_ms(), &st);
-	expo_family(&e, "flowlens_collector_build_info", "gauge",
-		    "Build of the running collector (always 1).");
-	expo_u64(&e, "flowlens_collector_build_info",
-		 expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, NULL), 1);
-	expo_family(&e, "flowlens_collector_batches_total", "counter",
-		    "Batches received from agents, by result.");
+	expo_begin(&e, &collector_metrics[M_BUILD_INFO]);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, NULL), 1);
+	expo_begin(&e, &collector_metrics[M_BATCHES_TOTAL]);
 	for (int r = 0; r < RES_MAX; r++)
-		expo_u64(&e, "flowlens_collector_batches_total",
-			 expo_labels(lb, sizeof(lb), "result", result_names[r], NULL),
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", result_names[r], NULL),
 			 c->results[r]);
-	expo_family(&e, "flowlens_collector_series", "gauge",
-		    "Flow label sets exported (each in both flow families), overflow included.");
-	expo_u64(&e, "flowlens_collector_series", NULL, st.series);
-	expo_family(
-		&e, "flowlens_collector_series_limit", "gauge",
-		"Label sets kept before new ones fold into the overflow series (--max-series).");
-	expo_u64(&e, "flowlens_collector_series_limit", NULL, c->o.max_series);
-	expo_family(&e, "flowlens_collector_series_overflow_total", "counter",
-		    "Aggregate directions folded into the overflow series because of the limit.");
-	expo_u64(&e, "flowlens_collector_series_overflow_total", NULL, st.series_overflow_total);
-	expo_family(&e, "flowlens_collector_series_expired_total", "counter",
-		    "Series that stopped being exported after --series-ttl without updates.");
-	expo_u64(&e, "flowlens_collector_series_expired_total", NULL, st.series_expired_total);
-	expo_family(&e, "flowlens_collector_aggregates_total", "counter",
-		    "Flow aggregates applied.");
-	expo_u64(&e, "flowlens_collector_aggregates_total", NULL, st.aggregates_total);
-	expo_family(&e, "flowlens_collector_agents", "gauge",
-		    "Agents (nodes) that sent a batch within --series-ttl.");
-	expo_u64(&e, "flowlens_collector_agents", NULL, st.agents);
-	expo_family(&e, "flowlens_collector_agents_tracked", "gauge",
-		    "(node, boot id) de-duplication entries held, against --max-agents.");
-	expo_u64(&e, "flowlens_collector_agents_tracked", NULL, st.agents_tracked);
-	expo_family(&e, "flowlens_collector_agents_limit", "gauge", "--max-agents.");
-	expo_u64(&e, "flowlens_collector_agents_limit", NULL, c->o.max_agents);
-	expo_family(&e, "flowlens_collector_agents_evicted_total", "counter",
-		    "De-duplication entries of the agent seen longest ago, dropped to make room "
-		    "for a new agent at --max-agents.");
-	expo_u64(&e, "flowlens_collector_agents_evicted_total", NULL, st.agents_evicted_total);
-	expo_family(&e, "flowlens_collector_agent_dropped_batches", "gauge",
-		    "Batches agents report having dropped (their buffer was full), summed.");
-	expo_u64(&e, "flowlens_collector_agent_dropped_batches", NULL, st.agents_dropped_batches);
+	expo_begin(&e, &collector_metrics[M_SERIES]);
+	expo_put(&e, NULL, st.series);
+	expo_begin(&e, &collector_metrics[M_SERIES_LIMIT]);
+	expo_put(&e, NULL, c->o.max_series);
+	expo_begin(&e, &collector_metrics[M_SERIES_OVERFLOW_TOTAL]);
+	expo_put(&e, NULL, st.series_overflow_total);
+	expo_begin(&e, &collector_metrics[M_SERIES_EXPIRED_TOTAL]);
+	expo_put(&e, NULL, st.series_expired_total);
+	expo_begin(&e, &collector_metrics[M_AGGREGATES_TOTAL]);
+	expo_put(&e, NULL, st.aggregates_total);
+	expo_begin(&e, &collector_metrics[M_AGENTS]);
+	expo_put(&e, NULL, st.agents);
+	expo_begin(&e, &collector_metrics[M_AGENTS_TRACKED]);
+	expo_put(&e, NULL, st.agents_tracked);
+	expo_begin(&e, &collector_metrics[M_AGENTS_LIMIT]);
+	expo_put(&e, NULL, c->o.max_agents);
+	expo_begin(&e, &collector_metrics[M_AGENTS_EVICTED_TOTAL]);
+	expo_put(&e, NULL, st.agents_evicted_total);
+	expo_begin(&e, &collector_metrics[M_AGENT_DROPPED_BATCHES]);
+	expo_put(&e, NULL, st.agents_dropped_batches);
 	if (c->persist) {
-		expo_family(&e, "flowlens_collector_wal_errors_total", "counter",
-			    "Batches refused (503, retried by the agent) because the state log "
-			    "could not hold them durably.");
-		expo_u64(&e, "flowlens_collector_wal_errors_total", NULL, c->wal_errors);
-		expo_family(&e, "flowlens_collector_state_restore_corrupt", "gauge",
-			    "What was damaged in the state found at start, by part: snapshot (1: "
-			    "unreadable, moved aside, counters restarted), log_records (damaged "
-			    "stretches skipped; the intact records around them were replayed).");
-		expo_u64(&e, "flowlens_collector_state_restore_corrupt",
-			 expo_labels(lb, sizeof(lb), "part", "snapshot", NULL),
+		expo_begin(&e, &collector_metrics[M_WAL_ERRORS_TOTAL]);
+		expo_put(&e, NULL, c->wal_errors);
+		expo_begin(&e, &collector_metrics[M_STATE_RESTORE_CORRUPT]);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "part", "snapshot", NULL),
 			 (uint64_t)c->restored.snapshot_corrupt);
-		expo_u64(&e, "flowlens_collector_state_restore_corrupt",
-			 expo_labels(lb, sizeof(lb), "part", "log_records", NULL),
+		expo_put(&e, expo_labels(lb, sizeof(lb), "part", "log_records", NULL),
 			 c->restored.corrupt_records);
-		expo_family(&e, "flowlens_collector_state_replayed_batches", "gauge",
-			    "Logged batches applied at start.");
-		expo_u64(&e, "flowlens_collector_state_replayed_batches", NULL,
-			 c->restored.replayed);
-		expo_family(&e, "flowlens_collector_snapshots_total", "counter",
-			    "State snapshots written, by result.");
-		expo_u64(&e, "flowlens_collector_snapshots_total",
-			 expo_labels(lb, sizeof(lb), "result", "ok", NULL), c->snapshots);
-		expo_u64(&e, "flowlens_collector_snapshots_total",
-			 expo_labels(lb, sizeof(lb), "result", "error", NULL), c->snapshot_errors);
+		expo_begin(&e, &collector_metrics[M_STATE_REPLAYED_BATCHES]);
+		expo_put(&e, NULL, c->restored.replayed);
+		expo_begin(&e, &collector_metrics[M_SNAPSHOTS_TOTAL]);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "ok", NULL), c->snapshots);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "error", NULL),
+			 c->snapshot_errors);
 	}
-	expo_family(&e, "flowlens_collector_join_total", "counter",
-		    "Server-side aggregates whose client dialed a ClusterIP translated on another "
-		    "node, by how that was settled: joined (named by the client side's report), "
-		    "timeout (no report within --join-wait: named as dialed directly), full (could "
-		    "not wait).");
-	expo_u64(&e, "flowlens_collector_join_total",
-		 expo_labels(lb, sizeof(lb), "result", "joined", NULL), st.joined_total);
-	expo_u64(&e, "flowlens_collector_join_total",
-		 expo_labels(lb, sizeof(lb), "result", "timeout", NULL), st.join_timeouts_total);
-	expo_u64(&e, "flowlens_collector_join_total",
-		 expo_labels(lb, sizeof(lb), "result", "full", NULL), st.pending_full_total);
-	expo_family(&e, "flowlens_collector_signals_discarded_total", "counter",
-		    "Signal data not exported, by reason: unknown (an error count or histogram "
-		    "name this collector does not know), series_limit (past --max-series), "
-		    "bounds_mismatch (a histogram whose bounds differ from its series').");
-	expo_u64(&e, "flowlens_collector_signals_discarded_total",
-		 expo_labels(lb, sizeof(lb), "reason", "unknown", NULL), st.signals_ignored_total);
-	expo_u64(&e, "flowlens_collector_signals_discarded_total",
-		 expo_labels(lb, sizeof(lb), "reason", "series_limit", NULL),
+	expo_begin(&e, &collector_metrics[M_JOIN_TOTAL]);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "result", "joined", NULL), st.joined_total);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "result", "timeout", NULL),
+		 st.join_timeouts_total);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "result", "full", NULL), st.pending_full_total);
+	expo_begin(&e, &collector_metrics[M_SIGNALS_DISCARDED_TOTAL]);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "reason", "unknown", NULL),
+		 st.signals_ignored_total);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "reason", "series_limit", NULL),
 		 st.signals_dropped_total);
-	expo_u64(&e, "flowlens_collector_signals_discarded_total",
-		 expo_labels(lb, sizeof(lb), "reason", "bounds_mismatch", NULL),
+	expo_put(&e, expo_labels(lb, sizeof(lb), "reason", "bounds_mismatch", NULL),
 		 st.histogram_mismatch_total);
-	expo_family(&e, "flowlens_collector_join_pending", "gauge",
-		    "Server-side aggregates waiting for their client side's report.");
-	expo_u64(&e, "flowlens_collector_join_pending", NULL, st.pending);
-	expo_family(&e, "flowlens_collector_join_entries", "gauge",
-		    "Connections whose dialed address is remembered (--max-joins).");
-	expo_u64(&e, "flowlens_collector_join_entries", NULL, st.joins);
-	expo_family(&e, "flowlens_collector_join_evicted_total", "counter",
-		    "Remembered dialed addresses dropped, oldest first, at --max-joins.");
-	expo_u64(&e, "flowlens_collector_join_evicted_total", NULL, st.joins_evicted_total);
+	expo_begin(&e, &collector_metrics[M_JOIN_PENDING]);
+	expo_put(&e, NULL, st.pending);
+	expo_begin(&e, &collector_metrics[M_JOIN_ENTRIES]);
+	expo_put(&e, NULL, st.joins);
+	expo_begin(&e, &collector_metrics[M_JOIN_EVICTED_TOTAL]);
+	expo_put(&e, NULL, st.joins_evicted_total);
 	if (c->http)
 		httpd_render_metrics(c->http, &e, "flowlens_collector");
 	render_meta_metrics(c, &e);
