@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "hashutil.h"
 #include "addr.h"
 #include "attrib_impl.h"
 
@@ -50,19 +51,10 @@ int attrib_new(struct attrib **out, uint64_t idle_ns, const struct attrib_ops *o
 
 void attrib_free(struct attrib *a)
 {
-	struct conn *c, *ctmp;
-	struct local_ip *l, *ltmp;
-
 	if (!a)
 		return;
-	HASH_ITER (hh, a->conns, c, ctmp) {
-		HASH_DEL(a->conns, c);
-		free(c);
-	}
-	HASH_ITER (hh, a->local, l, ltmp) {
-		HASH_DEL(a->local, l);
-		free(l);
-	}
+	HASH_FREE_ALL(hh, a->conns);
+	HASH_FREE_ALL(hh, a->local);
 	outcome_free(a);
 	free_aggs(a);
 	free(a->deltas);
@@ -362,15 +354,9 @@ static struct local_ip *local_find(struct attrib *a, const uint32_t addr[4])
 
 static struct local_ip *local_get(struct attrib *a, const uint32_t addr[4])
 {
-	struct local_ip *l = local_find(a, addr);
+	struct local_ip *l;
 
-	if (l)
-		return l;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return NULL;
-	memcpy(l->addr, addr, 16);
-	HASH_ADD(hh, a->local, addr, sizeof(l->addr), l);
+	HASH_FIND_OR_ADD(hh, a->local, addr, addr, l);
 	return l;
 }
 
@@ -463,14 +449,7 @@ struct flow_agg *agg_get(struct attrib *a, const struct agg_key *ak)
 {
 	struct flow_agg *agg;
 
-	HASH_FIND(hh, a->aggs, ak, sizeof(*ak), agg);
-	if (agg)
-		return agg;
-	agg = calloc(1, sizeof(*agg));
-	if (!agg)
-		return NULL;
-	agg->key = *ak;
-	HASH_ADD(hh, a->aggs, key, sizeof(agg->key), agg);
+	HASH_FIND_OR_ADD(hh, a->aggs, key, ak, agg);
 	return agg;
 }
 

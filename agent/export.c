@@ -276,6 +276,18 @@ static void add_count(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 	f->error_counts = sc->ecp;
 }
 
+/* The non-zero cells of a ni x nj matrix of counts (requests by method and class, ...). */
+static void add_counts(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
+		       enum vocab_count_kind kind, const uint32_t *m, int ni, int nj)
+{
+	for (int i = 0; i < ni; i++)
+		for (int j = 0; j < nj; j++)
+			if (m[i * nj + j])
+				add_count(f, sc,
+					  &(struct vocab_count){ .kind = kind, .i = i, .j = j },
+					  m[i * nj + j]);
+}
+
 /* Connection outcomes, requests, queries and drops as error_counts; latencies as histograms. */
 static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 			 const struct flow_agg *a, const struct sig_config *sig)
@@ -299,25 +311,13 @@ static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 		add_hist(f, sc, HIST_CONNECT, a->connect, sig->connect_bounds,
 			 sig->n_connect_bounds);
 	if (a->http) {
-		for (int m = 0; m < HTTP_METHODS; m++)
-			for (int c = 0; c < HTTP_CLASSES; c++)
-				if (a->http->requests[m][c])
-					add_count(f, sc,
-						  &(struct vocab_count){
-							  .kind = COUNT_HTTP, .i = m, .j = c },
-						  a->http->requests[m][c]);
+		add_counts(f, sc, COUNT_HTTP, &a->http->requests[0][0], HTTP_METHODS, HTTP_CLASSES);
 		if (a->http->duration.n)
 			add_hist(f, sc, HIST_HTTP, &a->http->duration, sig->http_bounds,
 				 sig->n_http_bounds);
 	}
 	if (a->dns) {
-		for (int r = 0; r < DNS_RCODES; r++)
-			for (int q = 0; q < DNS_QTYPES; q++)
-				if (a->dns->requests[r][q])
-					add_count(f, sc,
-						  &(struct vocab_count){
-							  .kind = COUNT_DNS, .i = r, .j = q },
-						  a->dns->requests[r][q]);
+		add_counts(f, sc, COUNT_DNS, &a->dns->requests[0][0], DNS_RCODES, DNS_QTYPES);
 		if (a->dns->duration.n)
 			add_hist(f, sc, HIST_DNS, &a->dns->duration, sig->dns_bounds,
 				 sig->n_dns_bounds);

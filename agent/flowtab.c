@@ -20,6 +20,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "hashutil.h"
 #include "clock.h"
 #include "flowtab.h"
 
@@ -178,24 +179,11 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 
 void flowtab_free(struct flowtab *t)
 {
-	struct flow_entry *e, *etmp;
-	struct pending *p, *ptmp;
-	struct gone_iface *g, *gtmp;
-
 	if (!t)
 		return;
-	HASH_ITER (hh, t->entries, e, etmp) {
-		HASH_DEL(t->entries, e);
-		free(e);
-	}
-	HASH_ITER (hh, t->pending, p, ptmp) {
-		HASH_DEL(t->pending, p);
-		free(p);
-	}
-	HASH_ITER (hh, t->gone, g, gtmp) {
-		HASH_DEL(t->gone, g);
-		free(g);
-	}
+	HASH_FREE_ALL(hh, t->entries);
+	HASH_FREE_ALL(hh, t->pending);
+	HASH_FREE_ALL(hh, t->gone);
 	attrib_free(t->attrib);
 	free(t->kbuf);
 	free(t->vbuf);
@@ -410,12 +398,7 @@ static void evict(struct flowtab *t)
 /* Flows of vanished interfaces were read and removed in this drain. */
 static void forget_gone(struct flowtab *t)
 {
-	struct gone_iface *g, *gtmp;
-
-	HASH_ITER (hh, t->gone, g, gtmp) {
-		HASH_DEL(t->gone, g);
-		free(g);
-	}
+	HASH_FREE_ALL(hh, t->gone);
 }
 
 void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind)

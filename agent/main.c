@@ -23,6 +23,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <uthash.h>
+#include "hashutil.h"
 #include "agent.h"
 #include "clock.h"
 #include "flow.h"
@@ -175,8 +176,6 @@ int main(int argc, char **argv)
 	struct httpd_options hopts = { 0 };
 	struct agent a;
 	struct iface *i, *itmp;
-	struct route_ent *r, *rtmp;
-	struct failed_iface *f, *ftmp;
 	struct httpd *http = NULL;
 	sigset_t mask;
 	const char *node;
@@ -337,14 +336,8 @@ cleanup:
 		HASH_DEL(a.ifaces, i);
 		free(i);
 	}
-	HASH_ITER (hh, a.routes, r, rtmp) {
-		HASH_DEL(a.routes, r);
-		free(r);
-	}
-	HASH_ITER (hh, a.failed, f, ftmp) {
-		HASH_DEL(a.failed, f);
-		free(f);
-	}
+	HASH_FREE_ALL(hh, a.routes);
+	HASH_FREE_ALL(hh, a.failed);
 	for (int i = 0; i < 2; i++)
 		bpf_link__destroy(a.tp_links[i]);
 	for (int i = 0; i < DROP_REASONS_MAX; i++)

@@ -20,12 +20,6 @@ const struct opt_choice options_translations[] = { { "auto", XLATE_AUTO },
 static const struct opt_choice outputs[] = { { "none", OUTPUT_NONE },
 					     { "json", OUTPUT_JSON },
 					     { NULL, 0 } };
-static const struct opt_choice log_levels[] = { { "error", LOG_LVL_ERROR },
-						{ "warn", LOG_LVL_WARN },
-						{ "info", LOG_LVL_INFO },
-						{ "debug", LOG_LVL_DEBUG },
-						{ NULL, 0 } };
-
 /* "tcp,http,dns,drops", or "none". */
 static int parse_signals(void *opts, const char *val)
 {
@@ -182,7 +176,7 @@ static const struct opt_def defs[] = {
 	  .kind = OPT_CHOICE,
 	  .offset = F(log_level),
 	  .def = "info",
-	  .choices = log_levels,
+	  .choices = opt_log_levels,
 	  .arg = "LEVEL",
 	  .help = "error, warn, info, debug" },
 	{ .name = "collector",

@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "hashutil.h"
 #include "attrib_impl.h"
 
 static struct tcp_attempt *attempt_find(struct attrib *a, const struct conn_key *ck,
@@ -259,12 +260,7 @@ void attrib_drops(struct attrib *a, const struct fl_key *k, uint16_t reason, uin
 
 void outcome_free(struct attrib *a)
 {
-	struct tcp_attempt *o, *tmp;
-
-	HASH_ITER (hh, a->attempts, o, tmp) {
-		HASH_DEL(a->attempts, o);
-		free(o);
-	}
+	HASH_FREE_ALL(hh, a->attempts);
 	free(a->samples);
 	free(a->rsts);
 }

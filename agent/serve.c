@@ -136,30 +136,9 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "flowlens_agent_export_last_success_timestamp_seconds", "gauge",                        \
 	  "Unix time of the last batch the collector accepted.")
 
-enum agent_metric {
-#define METRIC_ENUM(id, name, type, help) id,
-	AGENT_METRICS(METRIC_ENUM)
-#undef METRIC_ENUM
-};
+enum agent_metric { AGENT_METRICS(EXPO_ENUM) };
 
-static const struct expo_def agent_metrics[] = {
-#define METRIC_DEF(id, name, type, help) [id] = { name, type, help },
-	AGENT_METRICS(METRIC_DEF)
-#undef METRIC_DEF
-};
-
-/* A family with one unlabelled sample. */
-static void metric_u64(struct expo *e, enum agent_metric m, uint64_t v)
-{
-	expo_begin(e, &agent_metrics[m]);
-	expo_put(e, NULL, v);
-}
-
-static void metric_double(struct expo *e, enum agent_metric m, double v)
-{
-	expo_begin(e, &agent_metrics[m]);
-	expo_put_double(e, NULL, v);
-}
+static const struct expo_def agent_metrics[] = { AGENT_METRICS(EXPO_DEF) };
 
 /* Called with a->lock held. */
 static int serve_metrics(struct agent *a, char **out, size_t *len)
@@ -205,15 +184,18 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_begin(&e, &agent_metrics[M_INTERFACE_EVENTS_TOTAL]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "event", "attached", NULL), a->ifaces_added);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "event", "forgotten", NULL), a->ifaces_removed);
-	metric_u64(&e, M_ATTACH_FAILURES_TOTAL, a->attach_failures);
-	metric_u64(&e, M_TC_REORDERS_TOTAL, a->tc_reorders);
-	metric_u64(&e, M_NETLINK_OVERRUNS_TOTAL, a->watch ? ifwatch_overruns(a->watch) : 0);
-	metric_u64(&e, M_NETLINK_DUMP_RETRIES_TOTAL, a->watch ? ifwatch_dump_retries(a->watch) : 0);
+	expo_single(&e, &agent_metrics[M_ATTACH_FAILURES_TOTAL], a->attach_failures);
+	expo_single(&e, &agent_metrics[M_TC_REORDERS_TOTAL], a->tc_reorders);
+	expo_single(&e, &agent_metrics[M_NETLINK_OVERRUNS_TOTAL],
+		    a->watch ? ifwatch_overruns(a->watch) : 0);
+	expo_single(&e, &agent_metrics[M_NETLINK_DUMP_RETRIES_TOTAL],
+		    a->watch ? ifwatch_dump_retries(a->watch) : 0);
 	expo_begin(&e, &agent_metrics[M_RECONCILES_TOTAL]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "result", "ok", NULL), a->reconciles);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "result", "error", NULL), a->reconcile_errors);
-	metric_u64(&e, M_RECONCILE_REPAIRS_TOTAL, a->reconcile_repairs);
-	metric_double(&e, M_ATTACH_FAILED_INTERFACES, (double)HASH_COUNT(a->failed));
+	expo_single(&e, &agent_metrics[M_RECONCILE_REPAIRS_TOTAL], a->reconcile_repairs);
+	expo_single_double(&e, &agent_metrics[M_ATTACH_FAILED_INTERFACES],
+			   (double)HASH_COUNT(a->failed));
 	if (a->http)
 		httpd_render_metrics(a->http, &e, "flowlens_agent");
 
@@ -245,8 +227,8 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_put(&e, expo_labels(lb, sizeof(lb), "source", "datapath", NULL),
 		 st->datapath[FL_CNT_CT_LOOKUP]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "source", "netlink", NULL), as->xlate_queries);
-	metric_u64(&e, M_CONNTRACK_ERRORS_TOTAL,
-		   as->xlate_query_errors + st->datapath[FL_CNT_NAT_FULL]);
+	expo_single(&e, &agent_metrics[M_CONNTRACK_ERRORS_TOTAL],
+		    as->xlate_query_errors + st->datapath[FL_CNT_NAT_FULL]);
 	expo_begin(&e, &agent_metrics[M_TCP_CONNECTIONS_TOTAL]);
 	for (int r = 0; r < TCP_RESULT_MAX; r++)
 		expo_put(&e, expo_labels(lb, sizeof(lb), "result", vocab_tcp_result[r], NULL),
@@ -257,7 +239,7 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "unattributed", NULL),
 		 as->samples_unattributed);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), as->samples_dropped);
-	metric_u64(&e, M_TCP_RETRANSMITS_TOTAL, as->retransmits);
+	expo_single(&e, &agent_metrics[M_TCP_RETRANSMITS_TOTAL], as->retransmits);
 	expo_begin(&e, &agent_metrics[M_DROPS_TOTAL]);
 	for (int r = 0; r < DROP_REASONS_MAX; r++)
 		if (as->drops[r])
@@ -270,20 +252,22 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_begin(&e, &agent_metrics[M_CONNECTIONS_TRANSLATED_TOTAL]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "translation", "nat", NULL), as->xlate_nat);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "translation", "direct", NULL), as->xlate_direct);
-	metric_u64(&e, M_OVERFLOW_RECORDS_TOTAL, st->overflow_records);
-	metric_u64(&e, M_OVERFLOW_DROPPED_PACKETS_TOTAL, st->overflow_dropped_packets);
-	metric_u64(&e, M_ENI_DUPLICATE_PACKETS_TOTAL, as->eni_duplicate_packets);
-	metric_u64(&e, M_FLOWS_EVICTED_TOTAL, st->evicted);
-	metric_u64(&e, M_DRAINS_TOTAL, st->drains);
-	metric_u64(&e, M_DRAIN_ERRORS_TOTAL, a->drain_errors);
+	expo_single(&e, &agent_metrics[M_OVERFLOW_RECORDS_TOTAL], st->overflow_records);
+	expo_single(&e, &agent_metrics[M_OVERFLOW_DROPPED_PACKETS_TOTAL],
+		    st->overflow_dropped_packets);
+	expo_single(&e, &agent_metrics[M_ENI_DUPLICATE_PACKETS_TOTAL], as->eni_duplicate_packets);
+	expo_single(&e, &agent_metrics[M_FLOWS_EVICTED_TOTAL], st->evicted);
+	expo_single(&e, &agent_metrics[M_DRAINS_TOTAL], st->drains);
+	expo_single(&e, &agent_metrics[M_DRAIN_ERRORS_TOTAL], a->drain_errors);
 	expo_begin(&e, &agent_metrics[M_DRAIN_DURATION_SECONDS]);
 	expo_histogram(&e, agent_metrics[M_DRAIN_DURATION_SECONDS].name, "", drain_bounds,
 		       a->drain_hist, N_DRAIN_BOUNDS, a->drain_sum);
-	metric_double(&e, M_LAST_DRAIN_DURATION_SECONDS, a->last_drain_seconds);
-	metric_double(&e, M_CONNECTIONS, (double)as->connections);
-	metric_double(&e, M_LOCAL_POD_IPS, (double)as->local_ips);
-	metric_double(&e, M_FLOW_AGGREGATES, (double)as->aggregates);
-	metric_u64(&e, M_OUTPUT_ERRORS_TOTAL, a->output_errors);
+	expo_single_double(&e, &agent_metrics[M_LAST_DRAIN_DURATION_SECONDS],
+			   a->last_drain_seconds);
+	expo_single_double(&e, &agent_metrics[M_CONNECTIONS], (double)as->connections);
+	expo_single_double(&e, &agent_metrics[M_LOCAL_POD_IPS], (double)as->local_ips);
+	expo_single_double(&e, &agent_metrics[M_FLOW_AGGREGATES], (double)as->aggregates);
+	expo_single(&e, &agent_metrics[M_OUTPUT_ERRORS_TOTAL], a->output_errors);
 	if (a->exp) {
 		struct export_stats xs;
 
@@ -294,12 +278,15 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "dropped", NULL), xs.dropped);
 		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "encode_error", NULL),
 			 a->export_errors);
-		metric_u64(&e, M_EXPORT_RETRIES_TOTAL, xs.retries);
-		metric_double(&e, M_EXPORT_QUEUE_BATCHES, (double)xs.queued_batches);
-		metric_double(&e, M_EXPORT_QUEUE_BYTES, (double)xs.queued_bytes);
-		metric_double(&e, M_EXPORT_QUEUE_LIMIT_BYTES, (double)a->opts.export_buffer_bytes);
-		metric_double(&e, M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,
-			      (double)xs.last_success_unix_ms / 1000.0);
+		expo_single(&e, &agent_metrics[M_EXPORT_RETRIES_TOTAL], xs.retries);
+		expo_single_double(&e, &agent_metrics[M_EXPORT_QUEUE_BATCHES],
+				   (double)xs.queued_batches);
+		expo_single_double(&e, &agent_metrics[M_EXPORT_QUEUE_BYTES],
+				   (double)xs.queued_bytes);
+		expo_single_double(&e, &agent_metrics[M_EXPORT_QUEUE_LIMIT_BYTES],
+				   (double)a->opts.export_buffer_bytes);
+		expo_single_double(&e, &agent_metrics[M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS],
+				   (double)xs.last_success_unix_ms / 1000.0);
 	}
 	return expo_close(&e, out, len);
 }

@@ -262,6 +262,17 @@ static CURL *request(struct watcher *w, const char *url, struct curl_slist **hdr
 	return c;
 }
 
+/* Runs a request to its end and frees it; returns curl's result, *status the HTTP status. */
+static CURLcode perform(CURL *c, struct curl_slist *hdrs, long *status)
+{
+	CURLcode rc = curl_easy_perform(c);
+
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	return rc;
+}
+
 /*
  * A full list, page by page; what is missing from it is deleted. Returns 0, or -EAGAIN after
  * an error (the caller backs off), -ESTALE when a continue token expired (list again).
@@ -298,10 +309,7 @@ static int do_list(struct watcher *w)
 		free(url);
 		if (!c)
 			return -EAGAIN;
-		rc = curl_easy_perform(c);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_cleanup(c);
-		curl_slist_free_all(hdrs);
+		rc = perform(c, hdrs, &status);
 		if (k->stop)
 			return -EINTR;
 		if (rc != CURLE_OK || status != 200) {
@@ -375,10 +383,7 @@ static int do_watch(struct watcher *w)
 	if (!c)
 		return -EAGAIN;
 	stat_add(w, &w->st.watches_total, 1);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	rc = perform(c, hdrs, &status);
 	if (k->stop)
 		return -EINTR;
 	if (w->gone || status == 410)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
+#include "hashutil.h"
 #include "meta_impl.h"
 
 /* JSON helpers: a string at a path of keys, or "" */
@@ -76,14 +77,7 @@ static struct ip_entry *ip_get(struct meta *m, const uint8_t a[16])
 {
 	struct ip_entry *e;
 
-	HASH_FIND(hh, m->ips, a, 16, e);
-	if (e)
-		return e;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return NULL;
-	memcpy(e->addr, a, 16);
-	HASH_ADD(hh, m->ips, addr, sizeof(e->addr), e);
+	HASH_FIND_OR_ADD(hh, m->ips, addr, a, e);
 	return e;
 }
 

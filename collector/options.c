@@ -13,11 +13,6 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-static const struct opt_choice log_levels[] = { { "error", LOG_LVL_ERROR },
-						{ "warn", LOG_LVL_WARN },
-						{ "info", LOG_LVL_INFO },
-						{ "debug", LOG_LVL_DEBUG },
-						{ NULL, 0 } };
 static const struct opt_choice in_cluster_modes[] = { { "auto", -1 },
 						      { "on", 1 },
 						      { "off", 0 },
@@ -140,7 +135,7 @@ static const struct opt_def defs[] = {
 	  .kind = OPT_CHOICE,
 	  .offset = F(log_level),
 	  .def = "info",
-	  .choices = log_levels,
+	  .choices = opt_log_levels,
 	  .arg = "LEVEL",
 	  .help = "error, warn, info, debug" },
 	{ .help = "Names for addresses (pods, workloads, services, nodes, zones) come from one "

@@ -50,23 +50,75 @@ static void pace(struct render_pace *p)
 	}
 }
 
-static void render_family(struct store *s, struct expo *e, enum family fam, const char *name,
-			  const char *help, int bytes, uint64_t now_ms, struct render_pace *rp)
+/* The flow families in the order rendered: which series, which of their counters, name, help. */
+static const struct flow_family {
+	enum family fam;
+	int bytes; /* the series' bytes, else its packets (signal counts are kept there) */
+	struct expo_def def;
+} flow_families[] = {
+	{ FAM_FLOW,
+	  1,
+	  { "flowlens_flow_bytes_total", "counter",
+	    "L3 bytes of flows from the source (the initiator) to the destination (the "
+	    "backend that answered; destination_service and destination_port are what "
+	    "the client dialed) or back (direction), as counted at the reporter." } },
+	{ FAM_FLOW,
+	  0,
+	  { "flowlens_flow_packets_total", "counter",
+	    "Packets of flows, labelled like flowlens_flow_bytes_total." } },
+	{ FAM_ZONE,
+	  1,
+	  { "flowlens_zone_bytes_total", "counter",
+	    "L3 bytes by the availability zone they left (source_zone) and entered "
+	    "(destination_zone), per reporter; \"\" where the zone is not known. Count "
+	    "one reporter (client) to see each byte once." } },
+	{ FAM_TCP,
+	  0,
+	  { "flowlens_tcp_connections_total", "counter",
+	    "TCP connection attempts by result: established (SYN answered by SYN-ACK), "
+	    "refused (SYN answered by RST), timeout (no answer within the agent's "
+	    "--tcp-connect-timeout), reset (established, then reset); per reporter." } },
+	{ FAM_HTTP,
+	  0,
+	  { "flowlens_http_requests_total", "counter",
+	    "HTTP/1.x requests, by method and status class (other: no valid status "
+	    "line), from request start to response start on the connection; per reporter." } },
+	{ FAM_DNS,
+	  0,
+	  { "flowlens_dns_requests_total", "counter",
+	    "DNS queries over UDP, by rcode (timeout: no answer within the agent's "
+	    "--dns-timeout) and question type; per reporter." } },
+	{ FAM_RETRANS,
+	  0,
+	  { "flowlens_tcp_retransmits_total", "counter",
+	    "TCP retransmissions by the sending pod's socket, counted at that pod's side "
+	    "(reporter client: the client retransmitted; server: the server did)." } },
+	{ FAM_DROP,
+	  0,
+	  { "flowlens_drops_total", "counter",
+	    "Packets of the flow the kernel dropped, by the kernel's drop reason "
+	    "(enum skb_drop_reason, lowercase), at the receiving pod's node when it has "
+	    "an agent, else the sending pod's." } },
+};
+
+static void render_family(struct store *s, struct expo *e, const struct flow_family *ff,
+			  uint64_t now_ms, struct render_pace *rp)
 {
+	const char *name = ff->def.name;
 	size_t nlen = strlen(name);
 	char num[26];
 	struct series *x;
 
-	expo_family(e, name, "counter", help);
+	expo_begin(e, &ff->def);
 	/* Only this thread writes to the stream: skip stdio's per-call locking. */
 	for (x = s->series; x; x = x->hh.next) {
 		uint64_t v;
 		size_t n;
 
 		pace(rp);
-		if (x->key[0] != (char)fam)
+		if (x->key[0] != (char)ff->fam)
 			continue;
-		v = series_held(s, x, now_ms) ? 0 : bytes ? x->bytes : x->packets;
+		v = series_held(s, x, now_ms) ? 0 : ff->bytes ? x->bytes : x->packets;
 		n = u64_str(v, num + 1);
 		num[0] = ' ';
 		num[n + 1] = '\n';
@@ -123,41 +175,8 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield
 	struct render_pace rp = { .yield = yield, .arg = yield_arg };
 
 	s->rendering++;
-	render_family(s, e, FAM_FLOW, "flowlens_flow_bytes_total",
-		      "L3 bytes of flows from the source (the initiator) to the destination (the "
-		      "backend that answered; destination_service and destination_port are what "
-		      "the client dialed) or back (direction), as counted at the reporter.",
-		      1, now_ms, &rp);
-	render_family(s, e, FAM_FLOW, "flowlens_flow_packets_total",
-		      "Packets of flows, labelled like flowlens_flow_bytes_total.", 0, now_ms, &rp);
-	render_family(s, e, FAM_ZONE, "flowlens_zone_bytes_total",
-		      "L3 bytes by the availability zone they left (source_zone) and entered "
-		      "(destination_zone), per reporter; \"\" where the zone is not known. Count "
-		      "one reporter (client) to see each byte once.",
-		      1, now_ms, &rp);
-	render_family(s, e, FAM_TCP, "flowlens_tcp_connections_total",
-		      "TCP connection attempts by result: established (SYN answered by SYN-ACK), "
-		      "refused (SYN answered by RST), timeout (no answer within the agent's "
-		      "--tcp-connect-timeout), reset (established, then reset); per reporter.",
-		      0, now_ms, &rp);
-	render_family(
-		s, e, FAM_HTTP, "flowlens_http_requests_total",
-		"HTTP/1.x requests, by method and status class (other: no valid status "
-		"line), from request start to response start on the connection; per reporter.",
-		0, now_ms, &rp);
-	render_family(s, e, FAM_DNS, "flowlens_dns_requests_total",
-		      "DNS queries over UDP, by rcode (timeout: no answer within the agent's "
-		      "--dns-timeout) and question type; per reporter.",
-		      0, now_ms, &rp);
-	render_family(s, e, FAM_RETRANS, "flowlens_tcp_retransmits_total",
-		      "TCP retransmissions by the sending pod's socket, counted at that pod's side "
-		      "(reporter client: the client retransmitted; server: the server did).",
-		      0, now_ms, &rp);
-	render_family(s, e, FAM_DROP, "flowlens_drops_total",
-		      "Packets of the flow the kernel dropped, by the kernel's drop reason "
-		      "(enum skb_drop_reason, lowercase), at the receiving pod's node when it has "
-		      "an agent, else the sending pod's.",
-		      0, now_ms, &rp);
+	for (size_t f = 0; f < sizeof(flow_families) / sizeof(flow_families[0]); f++)
+		render_family(s, e, &flow_families[f], now_ms, &rp);
 	render_histograms(s, e, now_ms, &rp);
 	/*
 	 * Marked after every family: a series is shown as 0 in all of them in one scrape. One

@@ -94,17 +94,9 @@ int collector_metadata_ready(struct collector *c)
 	X(M_JOIN_EVICTED_TOTAL, "flowlens_collector_join_evicted_total", "counter",               \
 	  "Remembered dialed addresses dropped, oldest first, at --max-joins.")
 
-enum collector_metric {
-#define METRIC_ENUM(id, name, type, help) id,
-	COLLECTOR_METRICS(METRIC_ENUM)
-#undef METRIC_ENUM
-};
+enum collector_metric { COLLECTOR_METRICS(EXPO_ENUM) };
 
-static const struct expo_def collector_metrics[] = {
-#define METRIC_DEF(id, name, type, help) [id] = { name, type, help },
-	COLLECTOR_METRICS(METRIC_DEF)
-#undef METRIC_DEF
-};
+static const struct expo_def collector_metrics[] = { COLLECTOR_METRICS(EXPO_DEF) };
 
 static void render_meta_metrics(struct collector *c, struct expo *e)
 {

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <uthash.h>
 #include <zlib.h>
+#include "hashutil.h"
 #include "clock.h"
 #include "store_impl.h"
 
@@ -35,21 +36,13 @@ int store_new(struct store **out, const struct store_config *cfg)
 
 static void drop_names(struct store *s)
 {
-	struct name_entry *e, *et;
-
-	HASH_ITER (hh, s->names, e, et) {
-		HASH_DEL(s->names, e);
-		free(e);
-	}
+	HASH_FREE_ALL(hh, s->names);
 	s->n_names = 0;
 }
 
 void store_free(struct store *s)
 {
 	struct series *x, *xt;
-	struct agent *a, *at;
-	struct join *j, *jt;
-	struct pending *p, *pt;
 
 	if (!s)
 		return;
@@ -58,18 +51,9 @@ void store_free(struct store *s)
 		free(x->h);
 		free(x);
 	}
-	HASH_ITER (hh, s->agents, a, at) {
-		HASH_DEL(s->agents, a);
-		free(a);
-	}
-	HASH_ITER (hh, s->joins, j, jt) {
-		HASH_DEL(s->joins, j);
-		free(j);
-	}
-	HASH_ITER (hh, s->pending, p, pt) {
-		HASH_DEL(s->pending, p);
-		free(p);
-	}
+	HASH_FREE_ALL(hh, s->agents);
+	HASH_FREE_ALL(hh, s->joins);
+	HASH_FREE_ALL(hh, s->pending);
 	drop_names(s);
 	{
 		struct node_name *n, *nt;
@@ -602,7 +586,7 @@ struct node_seen {
 
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 {
-	struct node_seen *nodes = NULL, *n, *nt;
+	struct node_seen *nodes = NULL, *n;
 	struct agent *a;
 
 	*out = s->st;
@@ -626,8 +610,5 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 		HASH_ADD_KEYPTR(hh, nodes, n->node, strlen(n->node), n);
 		out->agents++;
 	}
-	HASH_ITER (hh, nodes, n, nt) {
-		HASH_DEL(nodes, n);
-		free(n);
-	}
+	HASH_FREE_ALL(hh, nodes);
 }

@@ -132,6 +132,18 @@ void expo_put_double(struct expo *e, const char *labels, double v)
 	expo_double(e, e->family, labels, v);
 }
 
+void expo_single(struct expo *e, const struct expo_def *d, uint64_t v)
+{
+	expo_begin(e, d);
+	expo_put(e, NULL, v);
+}
+
+void expo_single_double(struct expo *e, const struct expo_def *d, double v)
+{
+	expo_begin(e, d);
+	expo_put_double(e, NULL, v);
+}
+
 /* Label values escape backslash, double quote and newline. Returns bytes written or -1. */
 static int escape_value(char *out, size_t size, const char *v)
 {

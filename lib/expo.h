@@ -29,12 +29,19 @@ struct expo {
 	const char *family; /* the family expo_begin() started */
 };
 
-/* A metric family declared as data. */
+/*
+ * A metric family declared as data. A program lists its families once as an X-macro of
+ * X(id, name, type, help) rows and makes the enum and the table from it:
+ *   enum my_metric { MY_METRICS(EXPO_ENUM) };
+ *   static const struct expo_def my_metrics[] = { MY_METRICS(EXPO_DEF) };
+ */
 struct expo_def {
 	const char *name;
 	const char *type; /* "counter", "gauge", "histogram" */
 	const char *help;
 };
+#define EXPO_ENUM(id, name, type, help) id,
+#define EXPO_DEF(id, name, type, help) [id] = { name, type, help },
 
 /* Returns 0 or -errno. */
 int expo_open(struct expo *e);
@@ -46,6 +53,9 @@ void expo_family(struct expo *e, const char *name, const char *type, const char 
 void expo_begin(struct expo *e, const struct expo_def *d);
 void expo_put(struct expo *e, const char *labels, uint64_t v);
 void expo_put_double(struct expo *e, const char *labels, double v);
+/* A family with one unlabelled sample. */
+void expo_single(struct expo *e, const struct expo_def *d, uint64_t v);
+void expo_single_double(struct expo *e, const struct expo_def *d, double v);
 
 /*
  * Formats {k1="v1",k2="v2"} into buf from NULL-terminated key/value pairs; pairs with a NULL

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include <uthash.h>
+#include "hashutil.h"
 #include "clock.h"
 #include "expo.h"
 #include "httpd.h"
@@ -570,8 +571,6 @@ void httpd_render_metrics(struct httpd *h, struct expo *e, const char *prefix)
 
 void httpd_stop(struct httpd *h)
 {
-	struct ip_count *ic, *tmp;
-
 	if (!h)
 		return;
 	pthread_mutex_lock(&h->lock);
@@ -580,10 +579,7 @@ void httpd_stop(struct httpd *h)
 	pthread_mutex_unlock(&h->lock);
 	pthread_join(h->sweeper, NULL);
 	MHD_stop_daemon(h->d);
-	HASH_ITER (hh, h->ips, ic, tmp) {
-		HASH_DEL(h->ips, ic);
-		free(ic);
-	}
+	HASH_FREE_ALL(hh, h->ips);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

@@ -13,8 +13,6 @@ enum log_level {
 extern enum log_level log_level;
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Parses "error", "warn", "info", "debug"; returns 0 or -EINVAL. */
-int log_parse_level(const char *s, enum log_level *out);
 /* Routes libbpf's own messages through log_msg (warnings and above unless debug). */
 void log_setup_libbpf(void);
 

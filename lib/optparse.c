@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include "log.h"
 #include "optparse.h"
 
 int opt_parse_duration(const char *s, uint64_t *ms)
@@ -97,6 +98,12 @@ int opt_parse_buckets(const char *s, double *out, unsigned int max)
 	return err ? err : n ? (int)n : -EINVAL;
 }
 
+const struct opt_choice opt_log_levels[] = { { "error", LOG_LVL_ERROR },
+					     { "warn", LOG_LVL_WARN },
+					     { "info", LOG_LVL_INFO },
+					     { "debug", LOG_LVL_DEBUG },
+					     { NULL, 0 } };
+
 /* Comma-separated globs, each shorter than 16 characters; returns the count or -errno. */
 static int parse_globs(const char *s, char **out, int max)
 {
@@ -167,19 +174,16 @@ static int apply(const struct opt_def *d, void *opts, const char *v)
 		return 0;
 	}
 	case OPT_U64:
-		if (parse_int(d, v, &u))
-			return -EINVAL;
-		*(uint64_t *)field = u;
-		return 0;
 	case OPT_U32:
-		if (parse_int(d, v, &u))
-			return -EINVAL;
-		*(uint32_t *)field = (uint32_t)u;
-		return 0;
 	case OPT_U16:
 		if (parse_int(d, v, &u))
 			return -EINVAL;
-		*(uint16_t *)field = (uint16_t)u;
+		if (d->kind == OPT_U64)
+			*(uint64_t *)field = u;
+		else if (d->kind == OPT_U32)
+			*(uint32_t *)field = (uint32_t)u;
+		else
+			*(uint16_t *)field = (uint16_t)u;
 		return 0;
 	case OPT_DURATION:
 		if ((d->flags & OPT_ZERO_OK) && !strcmp(v, "0"))

@@ -55,6 +55,9 @@ struct opt_choice {
 	int value;
 };
 
+/* --log-level: error, warn, info, debug (enum log_level). */
+extern const struct opt_choice opt_log_levels[];
+
 struct opt_def {
 	const char *name; /* --name; NULL: a section heading (help) in the usage text */
 	int short_flag; /* 'x' for -x, or 0 */

@@ -42,36 +42,34 @@ static void test_vocab_literal_keys(void)
 	      "reporters");
 }
 
+/* Keys of every cell of an ni x nj vocabulary written and read back; returns how many agree. */
+static int round_trip(enum vocab_count_kind kind, int ni, int nj)
+{
+	char buf[VOCAB_KEY_MAX];
+	struct vocab_count c, back;
+	int ok = 0;
+
+	for (int i = 0; i < ni; i++) {
+		for (int j = 0; j < nj; j++) {
+			c = (struct vocab_count){ .kind = kind, .i = i, .j = j };
+			ok += vocab_count_key(&c, buf, sizeof(buf)) > 0 &&
+			      vocab_parse_count(buf, &back) == kind && back.i == i &&
+			      (nj == 1 || back.j == j);
+		}
+	}
+	return ok;
+}
+
 /* Every key the agent can write, the collector reads back as the same signal. */
 static void test_vocab_round_trip(void)
 {
 	char buf[VOCAB_KEY_MAX];
-	struct vocab_count c, back;
-	int n = 0, ok = 0;
+	struct vocab_count c;
+	int ok = round_trip(COUNT_TCP, TCP_RESULT_MAX, 1) +
+		 round_trip(COUNT_HTTP, HTTP_METHODS, HTTP_CLASSES) +
+		 round_trip(COUNT_DNS, DNS_RCODES, DNS_QTYPES);
 
-	for (int r = 0; r < TCP_RESULT_MAX; r++) {
-		c = (struct vocab_count){ .kind = COUNT_TCP, .i = r };
-		n++;
-		ok += vocab_count_key(&c, buf, sizeof(buf)) > 0 &&
-		      vocab_parse_count(buf, &back) == COUNT_TCP && back.i == r;
-	}
-	for (int m = 0; m < HTTP_METHODS; m++)
-		for (int k = 0; k < HTTP_CLASSES; k++) {
-			c = (struct vocab_count){ .kind = COUNT_HTTP, .i = m, .j = k };
-			n++;
-			ok += vocab_count_key(&c, buf, sizeof(buf)) > 0 &&
-			      vocab_parse_count(buf, &back) == COUNT_HTTP && back.i == m &&
-			      back.j == k;
-		}
-	for (int r = 0; r < DNS_RCODES; r++)
-		for (int q = 0; q < DNS_QTYPES; q++) {
-			c = (struct vocab_count){ .kind = COUNT_DNS, .i = r, .j = q };
-			n++;
-			ok += vocab_count_key(&c, buf, sizeof(buf)) > 0 &&
-			      vocab_parse_count(buf, &back) == COUNT_DNS && back.i == r &&
-			      back.j == q;
-		}
-	CHECK(n == 4 + 8 * 6 + 8 * 11 && ok == n, "%d of %d keys round-trip", ok, n);
+	CHECK(ok == 4 + 8 * 6 + 8 * 11, "%d of %d keys round-trip", ok, 4 + 8 * 6 + 8 * 11);
 	c = (struct vocab_count){ .kind = COUNT_DNS, .i = 0, .j = 0 };
 	CHECK(vocab_count_key(&c, buf, 8) == -ENOSPC, "a short buffer is refused");
 }
