@@ -34,7 +34,6 @@ int collector_metadata_ready(struct collector *c)
 	  "counter", "Objects without the fields the collector needs (ignored).")                 \
 	X(M_METADATA_FILE_LOADS_TOTAL, "flowlens_collector_metadata_file_loads_total", "counter", \
 	  "Loads of --metadata-file, by result.")                                                 \
-	X(M_, "", "counter", "")                                                                  \
 	X(M_KUBE_SYNCED, "flowlens_collector_kube_synced", "gauge",                               \
 	  "1 once the kind has been listed.")                                                     \
 	X(M_BUILD_INFO, "flowlens_collector_build_info", "gauge",                                 \
@@ -124,23 +123,28 @@ static void render_meta_metrics(struct collector *c, struct expo *e)
 			 metafile_errors(c->mfile));
 	}
 	if (c->kube) {
+		/* Counters of the API watchers, by kind: a family per field. */
 		static const struct {
-			const char *name, *help;
+			struct expo_def def;
 			size_t off;
 		} f[] = {
-			{ "flowlens_collector_kube_lists_total", "Full lists, by kind.",
+			{ { "flowlens_collector_kube_lists_total", "counter",
+			    "Full lists, by kind." },
 			  offsetof(struct kube_kind_stats, lists_total) },
-			{ "flowlens_collector_kube_watches_total", "Watch requests, by kind.",
+			{ { "flowlens_collector_kube_watches_total", "counter",
+			    "Watch requests, by kind." },
 			  offsetof(struct kube_kind_stats, watches_total) },
-			{ "flowlens_collector_kube_events_total", "Watch events applied, by kind.",
+			{ { "flowlens_collector_kube_events_total", "counter",
+			    "Watch events applied, by kind." },
 			  offsetof(struct kube_kind_stats, events_total) },
-			{ "flowlens_collector_kube_bookmarks_total", "Watch bookmarks, by kind.",
+			{ { "flowlens_collector_kube_bookmarks_total", "counter",
+			    "Watch bookmarks, by kind." },
 			  offsetof(struct kube_kind_stats, bookmarks_total) },
-			{ "flowlens_collector_kube_gone_total",
-			  "410 Gone answers (resourceVersion too old), each followed by a list.",
+			{ { "flowlens_collector_kube_gone_total", "counter",
+			    "410 Gone answers (resourceVersion too old), each followed by a list." },
 			  offsetof(struct kube_kind_stats, gone_total) },
-			{ "flowlens_collector_kube_errors_total",
-			  "Failed API requests, broken watch streams and bad JSON, by kind.",
+			{ { "flowlens_collector_kube_errors_total", "counter",
+			    "Failed API requests, broken watch streams and bad JSON, by kind." },
 			  offsetof(struct kube_kind_stats, errors_total) },
 		};
 		struct kube_kind_stats ks[META_KINDS];
@@ -148,7 +152,7 @@ static void render_meta_metrics(struct collector *c, struct expo *e)
 		for (int k = 0; k < META_KINDS; k++)
 			kube_stats(c->kube, (enum meta_kind)k, &ks[k]);
 		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-			expo_begin(e, &collector_metrics[M_]);
+			expo_begin(e, &f[i].def);
 			for (int k = 0; k < META_KINDS; k++)
 				expo_put(e,
 					 expo_labels(lb, sizeof(lb), "kind",
