@@ -14,11 +14,11 @@
 #include "vocab.h"
 #include "wire.h"
 
-struct item {
+struct queued_batch {
 	uint64_t seq;
 	uint8_t *data;
 	size_t len;
-	struct item *next;
+	struct queued_batch *next;
 };
 
 struct exporter {
@@ -28,8 +28,8 @@ struct exporter {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct item *head, *tail;
-	struct item *in_flight; /* never dropped while curl uses it */
+	struct queued_batch *head, *tail;
+	struct queued_batch *in_flight; /* never dropped while curl uses it */
 	int stopping;
 	uint64_t flush_deadline_ms;
 	struct export_stats st;
@@ -44,7 +44,7 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 /* POSTs one batch. Returns the HTTP status, or 0 when no response was received. */
-static long post(struct exporter *x, CURL *curl, const struct item *it)
+static long post(struct exporter *x, CURL *curl, const struct queued_batch *it)
 {
 	struct curl_slist *hdrs = NULL;
 	char auth[SECRET_MAX_LEN + 32];
@@ -85,7 +85,7 @@ static long post(struct exporter *x, CURL *curl, const struct item *it)
 
 static void pop_head(struct exporter *x)
 {
-	struct item *it = x->head;
+	struct queued_batch *it = x->head;
 
 	x->head = it->next;
 	if (!x->head)
@@ -116,7 +116,7 @@ static void *sender(void *arg)
 
 	pthread_mutex_lock(&x->lock);
 	for (;;) {
-		struct item *it;
+		struct queued_batch *it;
 		long status;
 
 		while (!x->head && !x->stopping)
@@ -367,7 +367,7 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 	Flowlens__V1__Batch b = FLOWLENS__V1__BATCH__INIT;
 	Flowlens__V1__FlowAggregate *flows = NULL, **ptrs = NULL;
 	Flowlens__V1__Counters *ctrs = NULL;
-	struct item *it;
+	struct queued_batch *it;
 	size_t n = 0, i = 0;
 	int err;
 
@@ -414,14 +414,14 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 	}
 	/* Make room: drop the oldest batches that are not being sent right now. */
 	while (x->head && x->st.queued_bytes + it->len > x->cfg.buffer_bytes) {
-		struct item **pp = &x->head;
+		struct queued_batch **pp = &x->head;
 
 		if (*pp == x->in_flight)
 			pp = &(*pp)->next;
 		if (!*pp)
 			break;
 		{
-			struct item *victim = *pp;
+			struct queued_batch *victim = *pp;
 
 			*pp = victim->next;
 			if (x->tail == victim)

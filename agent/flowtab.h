@@ -3,7 +3,7 @@
  * The kernel side of an interval: reads the datapath's maps and hands plain deltas, samples
  * and tracepoint counts to attribution (attrib.h), which decides what they mean.
  *
- * The flow tables hold cumulative per-CPU-summed counters per (directional 5-tuple,
+ * The flow tables (shared hash maps) hold cumulative counters per (directional 5-tuple,
  * interface, hook) that are never reset in place; every drain reads them all (batch lookups)
  * and subtracts what the previous drain saw. Idle entries, and those of vanished interfaces,
  * are removed with an atomic lookup-and-delete so that their last packets are still counted.

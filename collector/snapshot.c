@@ -80,7 +80,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 	uint64_t n = HASH_COUNT(s->series);
 	uLong crc = crc32(0, NULL, 0);
 	struct series *x;
-	struct agent *a;
+	struct agent_seq *a;
 	struct pending *p;
 	int err = put(f, &crc, hdr, sizeof(hdr));
 
@@ -216,7 +216,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		return -EINVAL;
 	for (uint64_t i = 0; i < n; i++) {
 		struct snap_agent r;
-		struct agent *a;
+		struct agent_seq *a;
 
 		if (get(f, &crc, &r, sizeof(r)))
 			return -EINVAL;

@@ -445,10 +445,10 @@ static void agent_key_of(const Flowlens__V1__Batch *b, struct agent_key *ak)
 	memcpy(ak->boot_id, b->boot_id.data, sizeof(ak->boot_id));
 }
 
-static struct agent *agent_find(struct store *s, const Flowlens__V1__Batch *b)
+static struct agent_seq *agent_find(struct store *s, const Flowlens__V1__Batch *b)
 {
 	struct agent_key ak;
-	struct agent *a;
+	struct agent_seq *a;
 
 	agent_key_of(b, &ak);
 	HASH_FIND(hh, s->agents, &ak, sizeof(ak), a);
@@ -456,16 +456,16 @@ static struct agent *agent_find(struct store *s, const Flowlens__V1__Batch *b)
 }
 
 /* The least recently seen agent, if it may make room for a new one. */
-static struct agent *agent_evictable(struct store *s, uint64_t now_ms)
+static struct agent_seq *agent_evictable(struct store *s, uint64_t now_ms)
 {
-	struct agent *a = s->agents; /* kept in order of last batch: the head is the oldest */
+	struct agent_seq *a = s->agents; /* kept in order of last batch: the head is the oldest */
 
 	return a && a->last_seen_ms + s->cfg.agent_protect_ms <= now_ms ? a : NULL;
 }
 
 enum store_result store_check(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
 {
-	struct agent *a = agent_find(s, b);
+	struct agent_seq *a = agent_find(s, b);
 
 	if (a)
 		return b->seq <= a->last_seq ? STORE_DUPLICATE : STORE_APPLIED;
@@ -476,7 +476,7 @@ enum store_result store_check(struct store *s, const Flowlens__V1__Batch *b, uin
 
 enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uint64_t now_ms)
 {
-	struct agent *a = agent_find(s, b);
+	struct agent_seq *a = agent_find(s, b);
 	uint64_t when, start;
 
 	if (!a) {
@@ -486,7 +486,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 		 * it later retries a batch already applied; that is counted as an eviction.
 		 */
 		if (s->n_agents >= s->cfg.max_agents) {
-			struct agent *old = agent_evictable(s, now_ms);
+			struct agent_seq *old = agent_evictable(s, now_ms);
 
 			if (!old)
 				return STORE_TOO_MANY_AGENTS;
@@ -525,7 +525,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 void store_expire(struct store *s, uint64_t now_ms)
 {
 	struct series *x, *xt;
-	struct agent *a, *at;
+	struct agent_seq *a, *at;
 	struct join *j, *jt;
 
 	if (s->rendering)
@@ -587,7 +587,7 @@ struct node_seen {
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 {
 	struct node_seen *nodes = NULL, *n;
-	struct agent *a;
+	struct agent_seq *a;
 
 	*out = s->st;
 	out->series = HASH_COUNT(s->series);

@@ -79,7 +79,7 @@ struct agent_key {
 	uint8_t boot_id[16];
 };
 
-struct agent {
+struct agent_seq {
 	struct agent_key key;
 	uint64_t last_seq;
 	uint64_t last_seen_ms;
@@ -154,7 +154,7 @@ struct store {
 	struct meta *own_meta;
 	struct series *series;
 	size_t n_series; /* excluding the overflow series */
-	struct agent *agents;
+	struct agent_seq *agents;
 	size_t n_agents;
 	struct join *joins;
 	size_t n_joins;
