@@ -14,6 +14,9 @@
 #include <bpf/libbpf.h>
 #include <net/if.h>
 #include <signal.h>
+#include <poll.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include "attach.h"
 #include "flowtab.h"
 #include "flow.h"
@@ -188,6 +191,67 @@ static void send_flow(int prog, uint32_t i, uint8_t *buf)
 }
 
 /*
+ * `flowlens-bench dns-storm SERVER SECONDS [PARALLEL]`: a DNS query storm as short-lived
+ * clients make it: every query from a new socket (a new source port, so a new flow in both
+ * directions), PARALLEL queries in flight, each waited for up to 1 s. Prints "sent answered".
+ */
+static int dns_storm(const char *server, double seconds, int parallel)
+{
+	static const uint8_t query[] = { 0x12, 0x34, 0x01, 0x00, 0,   1,   0,	0,   0, 0,
+					 0,    0,    5,	   'b',	 'e', 'n', 'c', 'h', 5, 'l',
+					 'o',  'c',  'a',  'l',	 0,   0,   1,	0,   1 };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(53) };
+	struct pollfd pfd[64];
+	double end = mono_s() + seconds;
+	unsigned long sent = 0, answered = 0;
+	uint8_t buf[512];
+
+	if (parallel < 1 || parallel > 64 || inet_pton(AF_INET, server, &to.sin_addr) != 1) {
+		fprintf(stderr, "usage: flowlens-bench dns-storm IPV4 SECONDS [1-64]\n");
+		return 2;
+	}
+	for (int i = 0; i < parallel; i++)
+		pfd[i].fd = -1;
+	while (mono_s() < end) {
+		for (int i = 0; i < parallel; i++) {
+			if (pfd[i].fd >= 0)
+				continue;
+			pfd[i].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+			pfd[i].events = POLLIN;
+			if (pfd[i].fd < 0 || sendto(pfd[i].fd, query, sizeof(query), 0,
+						    (struct sockaddr *)&to, sizeof(to)) < 0) {
+				if (pfd[i].fd >= 0)
+					close(pfd[i].fd);
+				pfd[i].fd = -1;
+				continue;
+			}
+			sent++;
+		}
+		if (poll(pfd, (nfds_t)parallel, 1000) <= 0) {
+			/* Nothing answered within 1 s: give those queries up. */
+			for (int i = 0; i < parallel; i++) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+			continue;
+		}
+		for (int i = 0; i < parallel; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & POLLIN))
+				continue;
+			if (recv(pfd[i].fd, buf, sizeof(buf), 0) > 0)
+				answered++;
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+		}
+	}
+	for (int i = 0; i < parallel; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	printf("%lu %lu\n", sent, answered);
+	return 0;
+}
+
+/*
  * `flowlens-bench drain`: the agent's user-space cost per interval, flowtab_drain() over
  * kernel tables holding N flows, for N = 1k, 10k, 50k: a drain where every flow changed (and
  * is new to the agent), and a steady one where a tenth of them did.
@@ -305,6 +369,8 @@ int main(int argc, char **argv)
 	int fprog, nprog;
 	double worst = 0;
 
+	if (argc >= 4 && strcmp(argv[1], "dns-storm") == 0)
+		return dns_storm(argv[2], atof(argv[3]), argc > 4 ? atoi(argv[4]) : 16);
 	if (geteuid() != 0) {
 		fprintf(stderr, "flowlens-bench: needs root to load BPF programs\n");
 		return 1;
@@ -318,7 +384,8 @@ int main(int argc, char **argv)
 	repeat = argc > 1 ? atoi(argv[1]) : 2000000;
 	if (repeat <= 0) {
 		fprintf(stderr,
-			"usage: flowlens-bench [REPEAT] | attach IFNAME noop|flowlens [tcx|tc]\n");
+			"usage: flowlens-bench [REPEAT] | attach IFNAME noop|flowlens [tcx|tc] | "
+			"drain | dns-storm IPV4 SECONDS [PARALLEL]\n");
 		return 2;
 	}
 	flow = flow_bpf__open();
