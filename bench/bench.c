@@ -53,7 +53,8 @@ static double time_prog(int prog, const uint8_t *buf, int len, int repeat)
 }
 
 /* Every run a flow the table has not seen: the insert path. */
-static double time_new_flows(int prog, int n)
+/* A flow's first packet: n flows of proto (6: a SYN to port 80, 17: a DNS query), each new. */
+static double time_new_flows(int prog, int n, uint8_t proto)
 {
 	double r[ROUNDS];
 	uint8_t buf[1600];
@@ -66,11 +67,12 @@ static double time_new_flows(int prog, int n)
 			char src[32];
 			uint32_t id = next++;
 			struct pkt_spec s = { .family = AF_INET,
-					      .proto = 6,
+					      .proto = proto,
 					      .dst = "10.1.2.3",
 					      .sport = (uint16_t)(1024 + id % 60000),
-					      .dport = 80,
-					      .tcp_flags = TCPF_SYN_BIT };
+					      .dport = proto == 6 ? 80 : 53,
+					      .tcp_flags = proto == 6 ? TCPF_SYN_BIT : 0,
+					      .payload = proto == 6 ? 0 : 40 };
 			int len;
 
 			snprintf(src, sizeof(src), "10.%u.%u.%u", 100 + (id >> 16) % 100,
@@ -422,11 +424,14 @@ int main(int argc, char **argv)
 		if (f / n > worst)
 			worst = f / n;
 	}
-	{
-		double n = time_new_flows(nprog, 20000);
-		double f = time_new_flows(fprog, 20000);
+	for (int p = 0; p < 2; p++) {
+		uint8_t proto = p ? 17 : 6;
+		double n = time_new_flows(nprog, 20000, proto);
+		double f = time_new_flows(fprog, 20000, proto);
 
-		printf("%-32s %10.1f %10.1f %7.2fx\n", "new flow SYN (insert path)", n, f, f / n);
+		printf("%-32s %10.1f %10.1f %7.2fx\n",
+		       p ? "new flow UDP/53 (insert path)" : "new flow SYN (insert path)", n, f,
+		       f / n);
 	}
 	printf("worst per-packet ratio on known flows: %.2fx\n", worst);
 	flow_bpf__destroy(flow);

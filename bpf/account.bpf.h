@@ -76,6 +76,21 @@ static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, 
 	return 0;
 }
 
+/*
+ * The conntrack state a new flow entry starts with. A SYN at an ingress hook opens a
+ * connection netfilter has not seen yet (TC ingress runs before it): both lookups would miss,
+ * so none is made and no try is used; the connection's next packet looks it up. Any other
+ * first packet (a reply, UDP, a hook after netfilter) is looked up now.
+ */
+static __always_inline __u8 ct_first(struct __sk_buff *skb, const struct fl_key *k, int ipv4,
+				     __u8 tcp_flags)
+{
+	if (k->dir == FL_DIR_INGRESS && k->proto == IPPROTO_TCP &&
+	    (tcp_flags & (TCPF_SYN_BIT | TCPF_ACK_BIT)) == TCPF_SYN_BIT)
+		return 0;
+	return ct_step(skb, k, ipv4, 0);
+}
+
 /* (BPF functions take at most five arguments: the cold path reads jiffies again.) */
 static __noinline int flow_insert4(struct __sk_buff *skb, struct fl_key4 *k, struct fl_key *full,
 				   __u32 bytes, __u8 tcp_flags)
@@ -83,7 +98,7 @@ static __noinline int flow_insert4(struct __sk_buff *skb, struct fl_key4 *k, str
 	if (!full)
 		return 0;
 	return flow_insert(&flows4, k, full, bytes, tcp_flags, bpf_jiffies64(),
-			   ct_step(skb, full, 1, 0));
+			   ct_first(skb, full, 1, tcp_flags));
 }
 
 static __noinline int flow_insert6(struct __sk_buff *skb, struct fl_key *k, __u32 bytes,
@@ -91,7 +106,8 @@ static __noinline int flow_insert6(struct __sk_buff *skb, struct fl_key *k, __u3
 {
 	if (!k)
 		return 0;
-	return flow_insert(&flows6, k, k, bytes, tcp_flags, bpf_jiffies64(), ct_step(skb, k, 0, 0));
+	return flow_insert(&flows6, k, k, bytes, tcp_flags, bpf_jiffies64(),
+			   ct_first(skb, k, 0, tcp_flags));
 }
 
 #endif

@@ -283,6 +283,27 @@ static void test_conntrack_budget(struct env *e)
 	k = make_key(&icmp, FL_DIR_INGRESS);
 	CHECK(read_flow(e, &k, &st) == 0 && st.ct == FL_CT_SKIP, "ICMP not looked up (%#x)", st.ct);
 	CHECK(counter(e, FL_CNT_CT_LOOKUP) == before, "no lookups for ICMP");
+
+	/*
+	 * A SYN opening a flow at ingress precedes netfilter: not looked up, no try used; the
+	 * next packet of the flow is. The same SYN at egress (after netfilter) is looked up.
+	 */
+	p.sport = 41001;
+	p.tcp_flags = TCPF_SYN_BIT;
+	before = counter(e, FL_CNT_CT_LOOKUP);
+	run(e->prog_in, &p, &len);
+	k = make_key(&p, FL_DIR_INGRESS);
+	CHECK(read_flow(e, &k, &st) == 0 && st.ct == 0, "ingress SYN: ct state %#x, want 0", st.ct);
+	CHECK(counter(e, FL_CNT_CT_LOOKUP) == before, "ingress SYN: no lookup");
+	p.tcp_flags = TCPF_ACK_BIT;
+	run(e->prog_in, &p, &len);
+	CHECK(read_flow(e, &k, &st) == 0 && st.ct == 1, "its next packet: one miss (%#x)", st.ct);
+	CHECK(counter(e, FL_CNT_CT_LOOKUP) - before == 2, "its next packet: both directions");
+	p.sport = 41002;
+	p.tcp_flags = TCPF_SYN_BIT;
+	before = counter(e, FL_CNT_CT_LOOKUP);
+	run(e->prog_eg, &p, &len);
+	CHECK(counter(e, FL_CNT_CT_LOOKUP) - before == 2, "egress SYN: looked up");
 }
 
 static int on_sample(void *ctx, void *data, size_t len)
