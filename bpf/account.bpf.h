@@ -87,7 +87,7 @@ static __always_inline __u8 ct_first(struct __sk_buff *skb, const struct fl_key 
 {
 	if (k->dir == FL_DIR_INGRESS && k->proto == IPPROTO_TCP &&
 	    (tcp_flags & (TCPF_SYN_BIT | TCPF_ACK_BIT)) == TCPF_SYN_BIT)
-		return 0;
+		return ct_wanted(k) ? 0 : FL_CT_SKIP;
 	return ct_step(skb, k, ipv4, 0);
 }
 

@@ -104,16 +104,26 @@ static __noinline __u8 ct_probe(struct __sk_buff *skb, const struct fl_key *k, i
 }
 #endif
 
+/* Whether conntrack is asked about k's flow at all (this object, the agent, the protocol). */
+static __always_inline int ct_wanted(const struct fl_key *k)
+{
+#ifndef FL_NO_CT
+	return ct_enabled && (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP);
+#else
+	return 0;
+#endif
+}
+
 /* Where conntrack is on and this flow still needs a lookup: one try. Cold after a few packets. */
 static __always_inline __u8 ct_step(struct __sk_buff *skb, const struct fl_key *k, int ipv4,
 				    __u8 state)
 {
-#ifndef FL_NO_CT
-	if (!ct_enabled || (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP))
+	if (!ct_wanted(k))
 		return FL_CT_SKIP;
+#ifndef FL_NO_CT
 	return ct_probe(skb, k, ipv4, state);
 #else
-	return FL_CT_SKIP;
+	return state;
 #endif
 }
 
