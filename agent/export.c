@@ -344,9 +344,9 @@ static void fill_flow(Flowlens__V1__FlowAggregate *f, Flowlens__V1__Counters *fw
 		f->dialed_port = a->key.dialed_port;
 	}
 	f->protocol = a->key.proto;
-	f->reporter = a->key.reporter == REPORTER_CLIENT ? FLOWLENS__V1__REPORTER__REPORTER_CLIENT :
-		      a->key.reporter == REPORTER_SERVER ? FLOWLENS__V1__REPORTER__REPORTER_SERVER :
-							   FLOWLENS__V1__REPORTER__REPORTER_NODE;
+	/* (wire value = reporter + 1, asserted in lib/wire.c) */
+	f->reporter = (Flowlens__V1__Reporter)(a->key.reporter < REPORTERS ? a->key.reporter + 1 :
+									     REPORTER_NODE + 1);
 	fwd->packets = a->fwd.packets;
 	fwd->bytes = a->fwd.bytes;
 	rev->packets = a->rev.packets;

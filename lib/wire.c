@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "vocab.h"
 #include "wire.h"
 
 int wire_encode(const Flowlens__V1__Batch *b, uint8_t **out, size_t *len)
@@ -286,16 +287,13 @@ void wire_free(struct wire_batch *wb)
 	wb->b = NULL;
 }
 
+/* The wire's Reporter values are the vocabulary's reporters shifted by one (0: unspecified). */
+_Static_assert(FLOWLENS__V1__REPORTER__REPORTER_CLIENT == REPORTER_CLIENT + 1 &&
+		       FLOWLENS__V1__REPORTER__REPORTER_SERVER == REPORTER_SERVER + 1 &&
+		       FLOWLENS__V1__REPORTER__REPORTER_NODE == REPORTER_NODE + 1,
+	       "wire reporters follow lib/vocab.h");
+
 const char *wire_reporter_name(int reporter)
 {
-	switch (reporter) {
-	case FLOWLENS__V1__REPORTER__REPORTER_CLIENT:
-		return "client";
-	case FLOWLENS__V1__REPORTER__REPORTER_SERVER:
-		return "server";
-	case FLOWLENS__V1__REPORTER__REPORTER_NODE:
-		return "node";
-	default:
-		return "unknown";
-	}
+	return reporter >= 1 && reporter <= REPORTERS ? vocab_reporter[reporter - 1] : "unknown";
 }
