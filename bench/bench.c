@@ -129,8 +129,8 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 		noop = noop_bpf__open_and_load();
 		if (!noop)
 			return 1;
-		ctx.prog_ingress = ctx.prog_egress =
-			bpf_program__fd(which[0] == 'n' ? noop->progs.noop_tc : noop->progs.floor_tc);
+		ctx.prog_ingress = ctx.prog_egress = bpf_program__fd(
+			which[0] == 'n' ? noop->progs.noop_tc : noop->progs.floor_tc);
 	} else {
 		flow = flow_bpf__open();
 		if (!flow)
