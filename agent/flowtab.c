@@ -4,8 +4,9 @@
  *
  *   1. retire the tracepoints' generation (their counts are taken last, step 6)
  *   2. read both flow tables in batches; each entry's delta since the previous drain goes to
- *      attribution; idle entries and those of vanished interfaces are removed (their final
- *      delta kept)
+ *      attribution; entries that are done are removed (their final delta kept): idle ones,
+ *      those of vanished interfaces, finished TCP connections after a quiet interval, and,
+ *      while a table is at least half full, any entry quiet for an interval (evict())
  *   3. merge the packets that came through the overflow ring buffer
  *   4. sum the datapath's per-CPU counters
  *   5. attribution's passes over the deltas (attrib_flows)
@@ -16,6 +17,7 @@
  * Everything that decides what the numbers mean is in attrib.c and outcome.c.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -69,6 +71,7 @@ struct flowtab {
 	int drops_fd;
 	int ncpus;
 	uint32_t overflow_max;
+	uint32_t max4, max6; /* the tables' sizes */
 	uint64_t idle_ns;
 	flowtab_kind_fn kind;
 	void *kind_ctx;
@@ -89,6 +92,12 @@ struct flowtab {
 	struct fl_stats *vbuf;
 
 	struct flowtab_stats st;
+};
+
+const char *const flowtab_evict_names[FLOWTAB_EVICT_N] = {
+#define FLOWTAB_EVICT_NAME(id, name) [id] = name,
+	FLOWTAB_EVICT_REASONS(FLOWTAB_EVICT_NAME)
+#undef FLOWTAB_EVICT_NAME
 };
 
 static int read_tables(struct flowtab *t);
@@ -141,6 +150,15 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 	return err;
 }
 
+static uint32_t map_size(int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
 int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters_fd,
 		uint32_t overflow_max, uint64_t idle_timeout_ns, flowtab_kind_fn kind, void *ctx)
 {
@@ -162,6 +180,8 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 	t->dns_fd = -1;
 	t->retrans_fd = -1;
 	t->drops_fd = -1;
+	t->max4 = map_size(flows4_fd);
+	t->max6 = map_size(flows6_fd);
 	if (t->ncpus <= 0) {
 		free(t);
 		return -EINVAL;
@@ -354,16 +374,42 @@ static int read_tables(struct flowtab *t)
 	return n4 + n6;
 }
 
-/* Removes idle entries and those of vanished interfaces; their final deltas are kept. */
+/*
+ * Why e should leave the kernel table now, or -1. An entry that changed in this drain stays
+ * (its flow is active), except for a vanished interface. A TCP entry that has seen FIN or
+ * RST and was quiet for an interval is finished: the connection's last packets have passed
+ * (a late one re-creates the entry). While its table is at least half full, any entry quiet
+ * for an interval goes: a busy node's short flows (DNS from new sockets, short connections
+ * whose close the hook did not see) would otherwise fill the table for --idle-timeout and
+ * send every new flow through the overflow ring buffer, the datapath's slowest path.
+ */
+static int evict_reason(struct flowtab *t, const struct flow_entry *e, int pressure)
+{
+	struct gone_iface *gi;
+
+	HASH_FIND_INT(t->gone, &e->id.key.ifindex, gi);
+	if (gi)
+		return FLOWTAB_EVICT_GONE;
+	if (e->changed_ns + t->idle_ns <= t->now_ns)
+		return FLOWTAB_EVICT_IDLE;
+	if (e->changed_ns == t->now_ns)
+		return -1;
+	if (e->id.key.proto == IPPROTO_TCP && (e->last.flags_or & (TCPF_FIN_BIT | TCPF_RST_BIT)))
+		return FLOWTAB_EVICT_FINISHED;
+	return pressure ? FLOWTAB_EVICT_PRESSURE : -1;
+}
+
+/* Removes the entries evict_reason() names; their final deltas are kept. */
 static void evict(struct flowtab *t)
 {
+	int pressure4 = t->max4 && t->st.kernel_entries4 * 2 >= t->max4;
+	int pressure6 = t->max6 && t->st.kernel_entries6 * 2 >= t->max6;
 	struct flow_entry *e, *tmp;
 
 	HASH_ITER (hh, t->entries, e, tmp) {
-		struct gone_iface *gi;
 		struct fl_stats cur, d;
 		struct fl_key4 k4;
-		int fd;
+		int fd, why;
 		void *kp;
 
 		if (e->gen != t->gen) {
@@ -372,8 +418,8 @@ static void evict(struct flowtab *t)
 			free(e);
 			continue;
 		}
-		HASH_FIND_INT(t->gone, &e->id.key.ifindex, gi);
-		if (!gi && (e->changed_ns + t->idle_ns > t->now_ns))
+		why = evict_reason(t, e, e->id.table4 ? pressure4 : pressure6);
+		if (why < 0)
 			continue;
 		if (e->id.table4)
 			key4_of(&e->id.key, &k4);
@@ -390,6 +436,7 @@ static void evict(struct flowtab *t)
 		if (t->nat_fd >= 0 && (e->last.ct & FL_CT_NAT))
 			bpf_map_delete_elem(t->nat_fd, &e->id.key);
 		t->st.evicted++;
+		t->st.evicted_by[why]++;
 		HASH_DEL(t->entries, e);
 		free(e);
 	}

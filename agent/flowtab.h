@@ -5,8 +5,10 @@
  *
  * The flow tables (shared hash maps) hold cumulative counters per (directional 5-tuple,
  * interface, hook) that are never reset in place; every drain reads them all (batch lookups)
- * and subtracts what the previous drain saw. Idle entries, and those of vanished interfaces,
- * are removed with an atomic lookup-and-delete so that their last packets are still counted.
+ * and subtracts what the previous drain saw. Entries are removed with an atomic
+ * lookup-and-delete, so that their last packets are still counted, when they are idle, when
+ * their interface vanished, when their TCP connection finished (FIN or RST seen, then a quiet
+ * interval), and, while a table is at least half full, when they were quiet for an interval.
  * Packets that did not fit the table arrive through a ring buffer and are merged here.
  */
 #ifndef FLOWLENS_FLOWTAB_H
@@ -15,12 +17,29 @@
 #include <stdint.h>
 #include "attrib.h"
 
+/* Why a kernel entry was removed (the label of flowlens_agent_flows_evicted_total). */
+#define FLOWTAB_EVICT_REASONS(X)                                                           \
+	X(FLOWTAB_EVICT_IDLE, "idle") /* no packet for --idle-timeout */                   \
+	X(FLOWTAB_EVICT_FINISHED, "finished") /* TCP FIN or RST, then a quiet interval */  \
+	X(FLOWTAB_EVICT_PRESSURE, "pressure") /* table half full: quiet for an interval */ \
+	X(FLOWTAB_EVICT_GONE, "interface_gone")
+
+enum flowtab_evict_reason {
+#define FLOWTAB_EVICT_ENUM(id, name) id,
+	FLOWTAB_EVICT_REASONS(FLOWTAB_EVICT_ENUM)
+#undef FLOWTAB_EVICT_ENUM
+		FLOWTAB_EVICT_N
+};
+
+extern const char *const flowtab_evict_names[FLOWTAB_EVICT_N];
+
 struct flowtab_stats {
 	uint64_t drains;
 	uint64_t kernel_entries;
 	uint64_t kernel_entries4;
 	uint64_t kernel_entries6;
-	uint64_t evicted;
+	uint64_t evicted; /* all reasons */
+	uint64_t evicted_by[FLOWTAB_EVICT_N];
 	uint64_t overflow_records; /* ring buffer records received */
 	uint64_t overflow_dropped_packets; /* pending overflow table full */
 	uint64_t read_errors;

@@ -103,7 +103,9 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "Packets seen at a node interface that were already counted at a pod "                  \
 	  "veth.")                                                                                \
 	X(M_FLOWS_EVICTED_TOTAL, "flowlens_agent_flows_evicted_total", "counter",                 \
-	  "Idle or orphaned kernel flow entries removed after their final read.")                 \
+	  "Kernel flow entries removed after their final read, by reason: idle, finished "        \
+	  "(TCP FIN or RST, then a quiet interval), pressure (table half full, quiet for an "     \
+	  "interval), interface_gone.")                                                           \
 	X(M_DRAINS_TOTAL, "flowlens_agent_drains_total", "counter",                               \
 	  "Drains of the kernel tables.")                                                         \
 	X(M_DRAIN_ERRORS_TOTAL, "flowlens_agent_drain_errors_total", "counter",                   \
@@ -256,7 +258,10 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_single(&e, &agent_metrics[M_OVERFLOW_DROPPED_PACKETS_TOTAL],
 		    st->overflow_dropped_packets);
 	expo_single(&e, &agent_metrics[M_ENI_DUPLICATE_PACKETS_TOTAL], as->eni_duplicate_packets);
-	expo_single(&e, &agent_metrics[M_FLOWS_EVICTED_TOTAL], st->evicted);
+	expo_begin(&e, &agent_metrics[M_FLOWS_EVICTED_TOTAL]);
+	for (int r = 0; r < FLOWTAB_EVICT_N; r++)
+		expo_put(&e, expo_labels(lb, sizeof(lb), "reason", flowtab_evict_names[r], NULL),
+			 st->evicted_by[r]);
 	expo_single(&e, &agent_metrics[M_DRAINS_TOTAL], st->drains);
 	expo_single(&e, &agent_metrics[M_DRAIN_ERRORS_TOTAL], a->drain_errors);
 	expo_begin(&e, &agent_metrics[M_DRAIN_DURATION_SECONDS]);

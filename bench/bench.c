@@ -105,18 +105,49 @@ static unsigned int prog_id(int fd)
 	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int kind_pod(void *ctx, int ifindex)
+{
+	(void)ctx;
+	(void)ifindex;
+	return IFACE_POD;
+}
+
+/* The agent's overflow path: packets the full table handed over, merged at the drain. */
+static int hold_overflow(void *ctx, void *data, size_t len)
+{
+	if (len >= sizeof(struct fl_overflow_event))
+		flowtab_overflow(ctx, data);
+	return 0;
+}
+
 /*
- * `flowlens-bench attach IFNAME noop|floor|flowlens [tcx|tc]`: attaches one program pair the way
- * the agent does and holds it until SIGINT/SIGTERM, printing the program ids, so that a live
- * benchmark can compare both under bpf_stats on the same interface.
+ * `flowlens-bench attach IFNAME noop|floor|flowlens [tcx|tc]`: attaches one program pair the
+ * way the agent does and holds it until SIGINT/SIGTERM, printing the program ids, so that a
+ * live benchmark can compare both under bpf_stats on the same interface. flowlens runs with
+ * every signal on and its tables drained as the agent drains them (the agent's drain code,
+ * default table sizes), every FLOWLENS_BENCH_DRAIN_MS (default 1000); at exit it prints to
+ * stderr what the drains saw: entries evicted by reason and packets that overflowed.
  */
 static int attach_and_hold(const char *ifname, const char *which, const char *mode)
 {
 	struct attach_ctx ctx = { .mode = ATTACH_TCX, .tc_priority = 1 };
+	const char *drain_env = getenv("FLOWLENS_BENCH_DRAIN_MS");
+	long drain_ms = drain_env ? atol(drain_env) : 1000;
 	struct flow_bpf *flow = NULL;
 	struct noop_bpf *noop = NULL;
+	struct flowtab *tab = NULL;
+	struct ring_buffer *rb = NULL;
 	struct attachment att;
 	int ifindex = (int)if_nametoindex(ifname), err, sig;
+	struct timespec wait = { .tv_sec = drain_ms / 1000, .tv_nsec = drain_ms % 1000 * 1000000 };
 	sigset_t mask;
 
 	if (!ifindex) {
@@ -142,6 +173,13 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 			return 1;
 		ctx.prog_ingress = bpf_program__fd(flow->progs.flowlens_ingress);
 		ctx.prog_egress = bpf_program__fd(flow->progs.flowlens_egress);
+		if (flowtab_new(&tab, bpf_map__fd(flow->maps.flows4),
+				bpf_map__fd(flow->maps.flows6), bpf_map__fd(flow->maps.counters),
+				65536, 60ULL * 1000000000ULL, kind_pod, NULL))
+			return 1;
+		flowtab_set_translation(tab, bpf_map__fd(flow->maps.nat), NULL, NULL);
+		rb = ring_buffer__new(bpf_map__fd(flow->maps.overflow), hold_overflow, tab, NULL);
+		flowtab_set_dns_map(tab, bpf_map__fd(flow->maps.dns));
 	}
 	err = attach_iface(&ctx, ifindex, &att);
 	if (err) {
@@ -154,26 +192,34 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sigwait(&mask, &sig);
+	for (;;) {
+		sig = tab ? sigtimedwait(&mask, NULL, &wait) : sigwaitinfo(&mask, NULL);
+		if (sig >= 0)
+			break;
+		if (rb)
+			ring_buffer__consume(rb);
+		if (tab)
+			flowtab_drain(tab, (uint64_t)(mono_s() * 1e9));
+	}
 	attach_detach(&ctx, ifindex, &att, 0);
+	if (tab) {
+		const struct flowtab_stats *st = flowtab_stats(tab);
+
+		flowtab_drain(tab, (uint64_t)(mono_s() * 1e9));
+		fprintf(stderr,
+			"  flowlens tables: %llu drains, evicted %llu finished / %llu pressure / "
+			"%llu idle, %llu packets overflowed (table full)\n",
+			(unsigned long long)st->drains,
+			(unsigned long long)st->evicted_by[FLOWTAB_EVICT_FINISHED],
+			(unsigned long long)st->evicted_by[FLOWTAB_EVICT_PRESSURE],
+			(unsigned long long)st->evicted_by[FLOWTAB_EVICT_IDLE],
+			(unsigned long long)st->datapath[FL_CNT_TABLE_FULL]);
+		flowtab_free(tab);
+	}
+	ring_buffer__free(rb);
 	flow_bpf__destroy(flow);
 	noop_bpf__destroy(noop);
 	return 0;
-}
-
-static int kind_pod(void *ctx, int ifindex)
-{
-	(void)ctx;
-	(void)ifindex;
-	return IFACE_POD;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Sends one UDP packet of flow i through prog (distinct source address per flow). */

@@ -846,6 +846,105 @@ static void test_flowtab_initiator(void)
 	flow_bpf__destroy(e.skel);
 }
 
+/* Bytes of every aggregate of the last drain, both directions. */
+static uint64_t drained_bytes(struct flowtab *t)
+{
+	uint64_t b = 0;
+
+	for (const struct flow_agg *a = attrib_aggregates(flowtab_attrib(t)); a; a = a->hh.next)
+		b += a->fwd.bytes + a->rev.bytes;
+	return b;
+}
+
+/*
+ * Entries leave the kernel table when they are done, not only after --idle-timeout: a
+ * finished TCP connection (FIN or RST seen) after a quiet interval, and while the table is at
+ * least half full any entry quiet for an interval. Nothing is lost: the bytes drained over
+ * all drains equal the bytes of the frames sent, a late packet re-creates its entry.
+ */
+static void test_flowtab_eviction(void)
+{
+	const uint64_t s = 1000000000ULL;
+	struct pkt_spec fin = { .family = AF_INET,
+				.proto = 6,
+				.src = "10.4.0.2",
+				.dst = "10.4.0.9",
+				.sport = 41000,
+				.dport = 80,
+				.tcp_flags = TCPF_ACK_BIT | TCPF_FIN_BIT,
+				.payload = 20 };
+	struct pkt_spec open = fin;
+	struct pkt_spec udp = { .family = AF_INET,
+				.proto = 17,
+				.src = "10.4.0.2",
+				.dst = "10.4.0.53",
+				.dport = 53,
+				.payload = 30 };
+	const struct flowtab_stats *st;
+	struct flowtab *t;
+	struct env e;
+	uint64_t sent = 0, drained = 0;
+	int len;
+
+	open.sport = 41001;
+	open.tcp_flags = TCPF_ACK_BIT;
+	CHECK(env_open(&e, 16) == 0, "load a table of 16");
+	CHECK(flowtab_new(&t, e.flows4_fd, e.flows6_fd, e.counters_fd, 1024, 60 * s, kind_pod,
+			  NULL) == 0,
+	      "flowtab");
+	st = flowtab_stats(t);
+
+	/* Drain 1: a finished connection, an open one, 3 UDP flows: 5 of 16, all changed. */
+	run(e.prog_in, &fin, &len), sent += (uint64_t)(len - 14);
+	run(e.prog_in, &open, &len), sent += (uint64_t)(len - 14);
+	for (int i = 0; i < 3; i++) {
+		udp.sport = (uint16_t)(42000 + i);
+		run(e.prog_in, &udp, &len), sent += (uint64_t)(len - 14);
+	}
+	CHECK(flowtab_drain(t, 1 * s) == 0, "drain 1");
+	drained += drained_bytes(t);
+	CHECK(flow_count(&e) == 5 && st->evicted == 0, "drain 1 keeps what changed: %u entries",
+	      flow_count(&e));
+
+	/* Drain 2: only the open connection moved; the finished one goes, the UDP flows stay. */
+	run(e.prog_in, &open, &len), sent += (uint64_t)(len - 14);
+	CHECK(flowtab_drain(t, 2 * s) == 0, "drain 2");
+	drained += drained_bytes(t);
+	CHECK(flow_count(&e) == 4 && st->evicted_by[FLOWTAB_EVICT_FINISHED] == 1 &&
+		      st->evicted == 1,
+	      "finished TCP evicted after a quiet interval: %u entries, %llu finished",
+	      flow_count(&e), (unsigned long long)st->evicted_by[FLOWTAB_EVICT_FINISHED]);
+
+	/* Its late packet (the last ACK) re-creates the entry and is counted. */
+	fin.tcp_flags = TCPF_ACK_BIT;
+	fin.payload = 0;
+	run(e.prog_in, &fin, &len), sent += (uint64_t)(len - 14);
+
+	/* Drain 3: 5 more UDP flows make 10 of 16 (at least half): the quiet ones go. */
+	for (int i = 3; i < 8; i++) {
+		udp.sport = (uint16_t)(42000 + i);
+		run(e.prog_in, &udp, &len), sent += (uint64_t)(len - 14);
+	}
+	CHECK(flowtab_drain(t, 3 * s) == 0, "drain 3");
+	drained += drained_bytes(t);
+	CHECK(flow_count(&e) == 6 && st->evicted_by[FLOWTAB_EVICT_PRESSURE] == 4,
+	      "pressure: the 3 quiet UDP flows and the quiet open connection go, %u entries left, "
+	      "%llu for pressure",
+	      flow_count(&e), (unsigned long long)st->evicted_by[FLOWTAB_EVICT_PRESSURE]);
+	CHECK(drained == sent, "nothing lost: drained %llu bytes, sent %llu",
+	      (unsigned long long)drained, (unsigned long long)sent);
+
+	/* Drain 4: 6 of 16, no pressure, nothing finished: everything stays until idle. */
+	CHECK(flowtab_drain(t, 4 * s) == 0, "drain 4");
+	CHECK(flow_count(&e) == 6 && st->evicted == 5, "below half: quiet entries stay (%u)",
+	      flow_count(&e));
+	CHECK(flowtab_drain(t, 64 * s) == 0 && flow_count(&e) == 0 &&
+		      st->evicted_by[FLOWTAB_EVICT_IDLE] == 6,
+	      "idle timeout: the rest go (%u left)", flow_count(&e));
+	flowtab_free(t);
+	flow_bpf__destroy(e.skel);
+}
+
 static void run_all(void)
 {
 	struct env e;
@@ -876,6 +975,7 @@ static void run_all(void)
 	flow_bpf__destroy(e.skel);
 	test_table_full();
 	test_flowtab_initiator();
+	test_flowtab_eviction();
 }
 
 int main(void)
