@@ -78,7 +78,7 @@ static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, 
 
 /*
  * The conntrack state a new flow entry starts with. A SYN at an ingress hook opens a
- * connection netfilter has not seen yet (TC ingress runs before it): both lookups would miss,
+ * connection netfilter has not seen yet (TC ingress runs before it): its lookup would miss,
  * so none is made and no try is used; the connection's next packet looks it up. Any other
  * first packet (a reply, UDP, a hook after netfilter) is looked up now.
  */

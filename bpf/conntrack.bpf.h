@@ -62,9 +62,16 @@ static __always_inline void ct_addr(const union nf_inet_addr *a, int ipv4, __u32
 }
 
 /*
- * One conntrack lookup for the packet's connection, in either direction: the packet's own
- * tuple matches before the translation (client side: pod -> ClusterIP) and for replies after
- * it (backend -> pod); the reversed tuple matches the other two cases. Returns the new
+ * One conntrack lookup for the packet's connection, with the one tuple that can match at this
+ * hook. TC ingress runs before netfilter: the packet is as conntrack first sees it, so its
+ * own tuple is the connection's original tuple (pod -> ClusterIP) or its reply tuple
+ * (backend -> pod, before the reply is translated back). TC egress runs after netfilter has
+ * translated the packet: pod -> backend after DNAT, ClusterIP -> pod after the reply's
+ * translation, or an untranslated packet; in each case the reversed tuple is the other
+ * direction's tuple as conntrack holds it (the reply tuple, the original tuple, and for an
+ * untranslated connection either), while the packet's own tuple matches only when nothing
+ * was translated. (Looking up both, as before, cost a second lookup on every miss at ingress
+ * and on every translated flow at egress, and never found more.) Returns the new
  * fl_stats.ct value; on a translation, stores both sides in the nat map under the flow key.
  */
 static __noinline __u8 ct_probe(struct __sk_buff *skb, const struct fl_key *k, int ipv4, __u8 state)
@@ -76,9 +83,7 @@ static __noinline __u8 ct_probe(struct __sk_buff *skb, const struct fl_key *k, i
 
 	if (!skb || !k)
 		return FL_CT_SKIP;
-	ct = ct_find(skb, k, ipv4, 0);
-	if (!ct)
-		ct = ct_find(skb, k, ipv4, 1);
+	ct = ct_find(skb, k, ipv4, k->dir == FL_DIR_EGRESS);
 	if (!ct)
 		return state + 1;
 	o = &ct->tuplehash[0].tuple;

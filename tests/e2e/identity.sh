@@ -79,6 +79,15 @@ for _ in 1 2 3; do
 	lab_exec a curl -sf -o /dev/null "http://$B:9090/blob" || fail "curl the new pod"
 done
 sleep 2
+if [ "$XLATE" = kfunc ]; then
+	# Every connection here is complete, so the datapath's one lookup per try (own tuple at
+	# ingress, reversed at egress) must have found each translation itself: the netlink
+	# complement (for connections whose packets all passed before conntrack) had nothing to do.
+	check_eq "kfunc: the datapath translated every connection, no netlink query needed" \
+		"$(agent_metric n1 'flowlens_agent_conntrack_lookups_total{source="netlink"}')" 0
+	check_true "kfunc: ...and translations were found" \
+		test "$(agent_metric n1 'flowlens_agent_connections_translated_total{translation="nat"}')" -gt 0
+fi
 agent_stop n1
 agent_stop n2
 sleep 6 # the join wait, then Prometheus' next scrapes
