@@ -96,6 +96,29 @@ static double time_new_flows(int prog, int n, uint8_t proto)
 	return r[ROUNDS / 2];
 }
 
+/*
+ * The flow object for BPF_PROG_TEST_RUN, tables at the agent's default size (their bucket
+ * array and elements decide the cache misses): with every signal and the conntrack kfuncs as
+ * the agent runs it by default, or bare (--signals none --translation off).
+ */
+static struct flow_bpf *open_flow(int signals)
+{
+	struct flow_bpf *f = flow_bpf__open();
+
+	if (!f)
+		return NULL;
+	bpf_map__set_max_entries(f->maps.flows4, 65536);
+	bpf_map__set_max_entries(f->maps.flows6, 65536);
+	f->rodata->ct_enabled = (__u8)signals;
+	f->rodata->http_enabled = (__u8)signals;
+	f->rodata->dns_enabled = (__u8)signals;
+	if (flow_bpf__load(f)) {
+		flow_bpf__destroy(f);
+		return NULL;
+	}
+	return f;
+}
+
 static unsigned int prog_id(int fd)
 {
 	struct bpf_prog_info info;
@@ -133,7 +156,8 @@ static int hold_overflow(void *ctx, void *data, size_t len)
  * way the agent does and holds it until SIGINT/SIGTERM, printing the program ids, so that a
  * live benchmark can compare both under bpf_stats on the same interface. flowlens runs with
  * every signal on and its tables drained as the agent drains them (the agent's drain code,
- * default table sizes), every FLOWLENS_BENCH_DRAIN_MS (default 1000); at exit it prints to
+ * table size 65,536 or FLOWLENS_BENCH_TABLE), every FLOWLENS_BENCH_DRAIN_MS (default 1000),
+ * and the overflow ring buffer taken as it fills, as the agent does; at exit it prints to
  * stderr what the drains saw: entries evicted by reason and packets that overflowed.
  */
 static int attach_and_hold(const char *ifname, const char *which, const char *mode)
@@ -141,13 +165,14 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 	struct attach_ctx ctx = { .mode = ATTACH_TCX, .tc_priority = 1 };
 	const char *drain_env = getenv("FLOWLENS_BENCH_DRAIN_MS");
 	long drain_ms = drain_env ? atol(drain_env) : 1000;
+	const char *table_env = getenv("FLOWLENS_BENCH_TABLE");
 	struct flow_bpf *flow = NULL;
 	struct noop_bpf *noop = NULL;
 	struct flowtab *tab = NULL;
 	struct ring_buffer *rb = NULL;
 	struct attachment att;
 	int ifindex = (int)if_nametoindex(ifname), err, sig;
-	struct timespec wait = { .tv_sec = drain_ms / 1000, .tv_nsec = drain_ms % 1000 * 1000000 };
+	double next_drain;
 	sigset_t mask;
 
 	if (!ifindex) {
@@ -166,6 +191,10 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 		flow = flow_bpf__open();
 		if (!flow)
 			return 1;
+		if (table_env && atol(table_env) > 0) {
+			bpf_map__set_max_entries(flow->maps.flows4, (__u32)atol(table_env));
+			bpf_map__set_max_entries(flow->maps.flows6, (__u32)atol(table_env));
+		}
 		flow->rodata->ct_enabled = 1; /* as the agent runs it by default */
 		flow->rodata->http_enabled = 1;
 		flow->rodata->dns_enabled = 1;
@@ -192,14 +221,19 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	next_drain = mono_s() + (double)drain_ms / 1000;
 	for (;;) {
-		sig = tab ? sigtimedwait(&mask, NULL, &wait) : sigwaitinfo(&mask, NULL);
+		struct timespec tick = { .tv_nsec = 50 * 1000000 };
+
+		sig = sigtimedwait(&mask, NULL, &tick);
 		if (sig >= 0)
 			break;
 		if (rb)
 			ring_buffer__consume(rb);
-		if (tab)
+		if (tab && mono_s() >= next_drain) {
 			flowtab_drain(tab, (uint64_t)(mono_s() * 1e9));
+			next_drain += (double)drain_ms / 1000;
+		}
 	}
 	attach_detach(&ctx, ifindex, &att, 0);
 	if (tab) {
@@ -413,12 +447,12 @@ int main(int argc, char **argv)
 		{ "tcp established data (IPv6)", &tcp6 },
 	};
 	int repeat;
-	struct flow_bpf *flow;
+	struct flow_bpf *flow, *bare;
 	struct noop_bpf *noop;
 	uint8_t buf[1600];
 
 	dns.dport = 53;
-	int fprog, nprog, lprog;
+	int fprog, nprog, lprog, mprog, cprog;
 	double worst = 0;
 
 	if (argc >= 4 && strcmp(argv[1], "dns-storm") == 0)
@@ -440,46 +474,43 @@ int main(int argc, char **argv)
 			"drain | dns-storm IPV4 SECONDS [PARALLEL]\n");
 		return 2;
 	}
-	flow = flow_bpf__open();
-	if (!flow)
-		return 1;
-	/* The agent's default table size: its bucket array and elements decide the cache misses. */
-	bpf_map__set_max_entries(flow->maps.flows4, 65536);
-	bpf_map__set_max_entries(flow->maps.flows6, 65536);
-	flow->rodata->ct_enabled = 1;
-	flow->rodata->http_enabled = 1;
-	flow->rodata->dns_enabled = 1;
-	if (flow_bpf__load(flow)) {
-		fprintf(stderr, "loading flow.bpf.o failed\n");
-		return 1;
-	}
+	flow = open_flow(1);
+	bare = open_flow(0);
 	noop = noop_bpf__open();
 	if (noop)
 		bpf_map__set_max_entries(noop->maps.floor_flows, 65536);
-	if (!noop || noop_bpf__load(noop)) {
-		fprintf(stderr, "loading noop.bpf.o failed\n");
+	if (!flow || !bare || !noop || noop_bpf__load(noop)) {
+		fprintf(stderr, "loading the BPF objects failed\n");
 		return 1;
 	}
 	fprog = bpf_program__fd(flow->progs.flowlens_ingress);
+	mprog = bpf_program__fd(bare->progs.flowlens_ingress);
 	nprog = bpf_program__fd(noop->progs.noop_tc);
 	lprog = bpf_program__fd(noop->progs.floor_tc);
+	cprog = bpf_program__fd(noop->progs.cache_tc);
 
 	printf("BPF_PROG_TEST_RUN, %d repeats, median of %d rounds, %d CPUs\n", repeat, ROUNDS,
 	       libbpf_num_possible_cpus());
-	printf("(floor: the least a flow table in a shared BPF hash does, bpf/noop.bpf.c)\n");
-	printf("%-32s %8s %8s %8s %8s %8s\n", "packet", "noop ns", "floor", "flowlens", "floor/n",
-	       "ratio");
+	printf("floor: the least a flow table in a shared BPF hash does; cache: the floor behind a\n"
+	       "per-CPU last-flow slot (both bpf/noop.bpf.c); bare: flowlens with --signals none\n"
+	       "--translation off; flowlens: every signal and the conntrack kfuncs. ns, then / no-op\n");
+	printf("%-28s %6s %6s %6s %6s %6s %6s %6s %6s %6s\n", "packet", "noop", "floor", "cache",
+	       "bare", "flens", "floor", "cache", "bare", "flens");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int len = pkt_build(buf, cases[i].spec);
-		double n, l, f;
+		double n, l, c, m, f;
 
-		time_prog(fprog, buf, len, 1); /* the flow exists from here on */
+		/* the flow exists from here on */
+		time_prog(fprog, buf, len, 1);
+		time_prog(mprog, buf, len, 1);
 		time_prog(lprog, buf, len, 1);
 		n = time_prog(nprog, buf, len, repeat);
 		l = time_prog(lprog, buf, len, repeat);
+		c = time_prog(cprog, buf, len, repeat);
+		m = time_prog(mprog, buf, len, repeat);
 		f = time_prog(fprog, buf, len, repeat);
-		printf("%-32s %8.1f %8.1f %8.1f %7.2fx %7.2fx\n", cases[i].name, n, l, f, l / n,
-		       f / n);
+		printf("%-28s %6.1f %6.1f %6.1f %6.1f %6.1f %5.2fx %5.2fx %5.2fx %5.2fx\n",
+		       cases[i].name, n, l, c, m, f, l / n, c / n, m / n, f / n);
 		if (f / n > worst)
 			worst = f / n;
 	}
@@ -487,14 +518,16 @@ int main(int argc, char **argv)
 		uint8_t proto = p ? 17 : 6;
 		double n = time_new_flows(nprog, 3000, proto);
 		double l = time_new_flows(lprog, 3000, proto);
+		double m = time_new_flows(mprog, 3000, proto);
 		double f = time_new_flows(fprog, 3000, proto);
 
-		printf("%-32s %8.1f %8.1f %8.1f %7.2fx %7.2fx\n",
-		       p ? "new flow UDP/53 (insert path)" : "new flow SYN (insert path)", n, l, f,
-		       l / n, f / n);
+		printf("%-28s %6.1f %6.1f %6s %6.1f %6.1f %5.2fx %6s %5.2fx %5.2fx\n",
+		       p ? "new flow UDP/53 (insert)" : "new flow SYN (insert)", n, l, "-", m, f,
+		       l / n, "-", m / n, f / n);
 	}
 	printf("worst per-packet ratio on known flows: %.2fx\n", worst);
 	flow_bpf__destroy(flow);
+	flow_bpf__destroy(bare);
 	noop_bpf__destroy(noop);
 	return 0;
 }
