@@ -340,7 +340,9 @@ static int dns_storm(const char *server, double seconds, int parallel)
 /*
  * `flowlens-bench drain`: the agent's user-space cost per interval, flowtab_drain() over
  * kernel tables holding N flows, for N = 1k, 10k, 50k: a drain where every flow changed (and
- * is new to the agent), and a steady one where a tenth of them did.
+ * is new to the agent), a steady one where a tenth of them did (the table under half full, so
+ * nothing is evicted), and one that evicts them all (their idle timeout passed: the cost of
+ * removing entries, the same per entry as for finished or pressure evictions).
  */
 static int drain_bench(void)
 {
@@ -348,15 +350,16 @@ static int drain_bench(void)
 	uint8_t buf[1600];
 
 	printf("agent drain (user space, one thread): ms per drain\n");
-	printf("%8s %14s %16s %14s\n", "flows", "all new", "10% changed", "us per flow");
+	printf("%8s %14s %16s %14s %14s\n", "flows", "all new", "10% changed", "us per flow",
+	       "evict all");
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint32_t n = sizes[si];
 		struct flow_bpf *flow = flow_bpf__open();
 		struct flowtab *tab;
-		double t0, t_new, t_steady;
+		double t0, t_new, t_steady, t_evict;
 		int prog;
 
-		bpf_map__set_max_entries(flow->maps.flows4, n + 1024);
+		bpf_map__set_max_entries(flow->maps.flows4, 2 * n + 1024);
 		bpf_map__set_max_entries(flow->maps.flows6, 1024);
 		if (flow_bpf__load(flow))
 			return 1;
@@ -375,8 +378,11 @@ static int drain_bench(void)
 		t0 = mono_s();
 		flowtab_drain(tab, 2000000000ULL);
 		t_steady = mono_s() - t0;
-		printf("%8u %14.2f %16.2f %14.2f\n", n, t_new * 1e3, t_steady * 1e3,
-		       t_steady * 1e6 / n);
+		t0 = mono_s();
+		flowtab_drain(tab, 700ULL * 1000000000ULL);
+		t_evict = mono_s() - t0;
+		printf("%8u %14.2f %16.2f %14.2f %14.2f\n", n, t_new * 1e3, t_steady * 1e3,
+		       t_steady * 1e6 / n, t_evict * 1e3);
 		flowtab_free(tab);
 		flow_bpf__destroy(flow);
 	}
