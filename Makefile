@@ -123,11 +123,12 @@ $(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(DRAIN_OBJS) $(LIB_O
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
-$(OUT)/test-bpf: tests/unit/test_bpf.c tests/unit/pkt.h tests/unit/check.h $(SKELS) bpf/flow.h \
-		$(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)
+TEST_BPF_SRCS := tests/unit/test_bpf.c tests/unit/test_slots.c tests/unit/bpf_env.c
+$(OUT)/test-bpf: $(TEST_BPF_SRCS) tests/unit/bpf_env.h tests/unit/pkt.h tests/unit/check.h \
+		$(SKELS) bpf/flow.h $(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) \
-		$(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(TEST_BPF_SRCS) $(DRAIN_OBJS) $(OUT)/agent/probe.o \
+		$(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-unit: tests/unit/test_unit.c tests/unit/test_attrib.c tests/unit/test_vocab.c \
 		tests/unit/test_store.c \

@@ -112,6 +112,8 @@ void load_drop_names(struct agent *a);
 const char *load_drop_name(void *ctx, unsigned int reason);
 /* Attaches the tracepoints of the signals that are on; a failing one turns its signal off. */
 void load_tracepoints(struct agent *a);
+/* Turns the per-CPU last-flow slots on where the kernel can flush them on each CPU. */
+void load_slots(struct agent *a);
 int load_sample_clock(struct agent *a, struct kernel_clock *c);
 int load_calibrate_hz(struct agent *a);
 unsigned int load_prog_id(const struct bpf_program *p);

@@ -69,6 +69,7 @@ struct flowtab {
 	int dns_fd;
 	int retrans_fd;
 	int drops_fd;
+	int slots_fd; /* flowlens_cache_flush, or -1 */
 	int ncpus;
 	uint32_t overflow_max;
 	uint32_t max4, max6; /* the tables' sizes */
@@ -127,6 +128,9 @@ int flowtab_drain(struct flowtab *t, uint64_t now_ns)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		t->flip_ns = clock_mono_ns();
 	}
+	if (t->slots_fd >= 0 &&
+	    flowtab_flush_slots(t->slots_fd, t->ncpus, &t->st.slot_flush_retries) < 0)
+		t->st.slot_flush_errors++;
 	n = read_tables(t);
 	if (n < 0) {
 		err = n;
@@ -180,6 +184,7 @@ int flowtab_new(struct flowtab **out, int flows4_fd, int flows6_fd, int counters
 	t->dns_fd = -1;
 	t->retrans_fd = -1;
 	t->drops_fd = -1;
+	t->slots_fd = -1;
 	t->max4 = map_size(flows4_fd);
 	t->max6 = map_size(flows6_fd);
 	if (t->ncpus <= 0) {
@@ -463,7 +468,10 @@ void flowtab_iface_gone(struct flowtab *t, int ifindex, int kind)
 	HASH_ADD_INT(t->gone, ifindex, g);
 }
 
-/* The overflow ring buffer: one record per packet, merged per key until the next drain. */
+/*
+ * The overflow ring buffer: one record per packet (or per spilled slot), merged per key until
+ * the next drain.
+ */
 
 void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev)
 {
@@ -471,7 +479,7 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev)
 	struct fl_stats one = { 0 };
 
 	t->st.overflow_records++;
-	one.packets = 1;
+	one.packets = ev->packets;
 	one.bytes = ev->bytes;
 	one.first_ns = ev->ts_ns;
 	one.last_jiffies = ev->jiffies;
@@ -488,7 +496,7 @@ void flowtab_overflow(struct flowtab *t, const struct fl_overflow_event *ev)
 	HASH_FIND(hh, t->pending, &ev->key, sizeof(ev->key), p);
 	if (!p) {
 		if (t->n_pending >= t->overflow_max || !(p = calloc(1, sizeof(*p)))) {
-			t->st.overflow_dropped_packets++;
+			t->st.overflow_dropped_packets += ev->packets;
 			return;
 		}
 		p->key = ev->key;
@@ -633,6 +641,36 @@ static void take_events(struct flowtab *t, int fd, int drops)
 		else
 			attrib_retransmits(t->attrib, &tuple, v);
 	}
+}
+
+void flowtab_set_slots(struct flowtab *t, int prog_fd)
+{
+	t->slots_fd = prog_fd;
+}
+
+int flowtab_flush_slots(int prog_fd, int ncpus, uint64_t *retries)
+{
+	int err = 0;
+
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU,
+			    .cpu = (__u32)cpu);
+		int tries = 0;
+
+		/* busy lasts for a few instructions of an interrupted program */
+		do {
+			if (bpf_prog_test_run_opts(prog_fd, &opts)) {
+				opts.retval = 0;
+				if (errno != ENXIO) /* an offline CPU */
+					err = -errno;
+			} else if (opts.retval && retries) {
+				(*retries)++;
+			}
+		} while (opts.retval && ++tries < 1000);
+		if (opts.retval)
+			err = -EBUSY;
+	}
+	return err;
 }
 
 void flowtab_set_translation(struct flowtab *t, int nat_fd, flowtab_ct_fn query, void *ctx)

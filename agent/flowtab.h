@@ -43,6 +43,8 @@ struct flowtab_stats {
 	uint64_t overflow_records; /* ring buffer records received */
 	uint64_t overflow_dropped_packets; /* pending overflow table full */
 	uint64_t read_errors;
+	uint64_t slot_flush_retries; /* a CPU's slot was being changed: flushed again */
+	uint64_t slot_flush_errors; /* a CPU's slot could not be flushed this drain */
 	uint64_t datapath[FL_CNT_MAX]; /* the datapath's per-CPU counters, summed */
 };
 
@@ -77,6 +79,19 @@ void flowtab_set_event_maps(struct flowtab *t, int retrans_fd, int drops_fd,
 			    volatile uint8_t *event_gen);
 /* The datapath's map of unanswered DNS queries, swept for timeouts at every drain. */
 void flowtab_set_dns_map(struct flowtab *t, int dns_fd);
+
+/*
+ * The datapath's per-CPU last-flow slots (bpf/cache.bpf.h): prog_fd is flowlens_cache_flush,
+ * run on every CPU before each drain so that the tables hold every packet counted so far.
+ */
+void flowtab_set_slots(struct flowtab *t, int prog_fd);
+
+/*
+ * Empties every CPU's slot into the tables (offline CPUs have no slot to empty). Returns 0, or
+ * a negative errno when this kernel cannot run the flush on a chosen CPU (before 5.10) or a
+ * slot stayed busy; retries counts the flushes run again because a slot was being changed.
+ */
+int flowtab_flush_slots(int prog_fd, int ncpus, uint64_t *retries);
 
 /*
  * Reads the kernel tables and replaces the interval's aggregates. now_ns is CLOCK_MONOTONIC.

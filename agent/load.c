@@ -104,6 +104,47 @@ void load_tracepoints(struct agent *a)
 			       &a->skel->bss->event_gen);
 }
 
+/*
+ * The per-CPU last-flow slots (bpf/cache.bpf.h) are turned on only once every CPU's slot was
+ * flushed, which proves this kernel runs the flush on a chosen CPU; not on PREEMPT_RT, where
+ * TC programs on one CPU can interleave.
+ */
+void load_slots(struct agent *a)
+{
+	int fd = bpf_program__fd(a->skel->progs.flowlens_cache_flush);
+	char rt = '0';
+	FILE *f;
+	int err;
+
+	if (!a->opts.flow_slots) {
+		features_set(&a->feat, FEAT_FLOW_SLOTS, FEAT_STATE_OFF, "--flow-slots off");
+		return;
+	}
+	f = fopen("/sys/kernel/realtime", "r");
+	if (f) {
+		if (fread(&rt, 1, 1, f) != 1)
+			rt = '0';
+		fclose(f);
+	}
+	if (rt == '1') {
+		features_set(&a->feat, FEAT_FLOW_SLOTS, FEAT_STATE_UNAVAILABLE,
+			     "PREEMPT_RT kernel: TC programs of one CPU can interleave");
+		pr_warn("flow_slots unavailable: %s", a->feat.f[FEAT_FLOW_SLOTS].reason);
+		return;
+	}
+	err = flowtab_flush_slots(fd, libbpf_num_possible_cpus(), NULL);
+	if (err) {
+		features_set(
+			&a->feat, FEAT_FLOW_SLOTS, FEAT_STATE_UNAVAILABLE,
+			"cannot run the flush on a chosen CPU (BPF_F_TEST_RUN_ON_CPU, 5.10+): %s",
+			strerror(-err));
+		pr_warn("flow_slots unavailable: %s", a->feat.f[FEAT_FLOW_SLOTS].reason);
+		return;
+	}
+	a->skel->bss->cache_on = 1;
+	flowtab_set_slots(a->tab, fd);
+}
+
 /* Reads jiffies and CLOCK_MONOTONIC together through the flowlens_clock program. */
 int load_sample_clock(struct agent *a, struct kernel_clock *c)
 {

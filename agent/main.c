@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 		flowtab_set_dns_map(a.tab, bpf_map__fd(a.skel->maps.dns));
 		load_drop_names(&a);
 		load_tracepoints(&a);
+		load_slots(&a);
 		export_set_drop_names(load_drop_name, &a);
 		/*
 		 * CAP_SYS_ADMIN (granted only to use conntrack kfuncs that live in a module) is

@@ -17,6 +17,7 @@ const struct opt_choice options_translations[] = { { "auto", XLATE_AUTO },
 						   { "netlink", XLATE_NETLINK },
 						   { "off", XLATE_OFF },
 						   { NULL, 0 } };
+static const struct opt_choice on_off[] = { { "on", 1 }, { "off", 0 }, { NULL, 0 } };
 static const struct opt_choice outputs[] = { { "none", OUTPUT_NONE },
 					     { "json", OUTPUT_JSON },
 					     { NULL, 0 } };
@@ -135,6 +136,15 @@ static const struct opt_def defs[] = {
 	  .max = 1 << 24,
 	  .arg = "N",
 	  .help = "kernel flow table entries" },
+	{ .name = "flow-slots",
+	  .env = "FLOWLENS_FLOW_SLOTS",
+	  .kind = OPT_CHOICE,
+	  .offset = F(flow_slots),
+	  .def = "on",
+	  .choices = on_off,
+	  .arg = "on|off",
+	  .help = "count a known flow's packets in a per-CPU last-flow slot, flushed into the table "
+		  "before every drain (needs 5.10+; off: every packet updates the table)" },
 	{ .name = "ringbuf-size",
 	  .env = "FLOWLENS_RINGBUF_SIZE",
 	  .kind = OPT_U32,

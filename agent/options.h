@@ -48,6 +48,7 @@ struct agent_options {
 	char *collector_ca_file;
 	uint32_t export_buffer_bytes;
 	enum xlate_mode translation;
+	int flow_slots; /* per-CPU last-flow slots (bpf/cache.bpf.h) */
 	int signal_tcp; /* TCP connection outcomes and connect latency */
 	int signal_http; /* HTTP/1.x requests */
 	int signal_dns; /* DNS queries */

@@ -33,6 +33,7 @@ static const char *const feature_names[FEAT_MAX] = {
 	[FEAT_SIG_HTTP] = "signal_http",
 	[FEAT_SIG_DNS] = "signal_dns",
 	[FEAT_SIG_DROPS] = "signal_drops",
+	[FEAT_FLOW_SLOTS] = "flow_slots",
 };
 
 const char *feature_name(enum feature_id id)

@@ -19,6 +19,7 @@ enum feature_id {
 	FEAT_SIG_HTTP,
 	FEAT_SIG_DNS,
 	FEAT_SIG_DROPS, /* kfree_skb tracepoint */
+	FEAT_FLOW_SLOTS, /* per-CPU last-flow slots (BPF_F_TEST_RUN_ON_CPU, 5.10+) */
 	FEAT_MAX,
 };
 

@@ -106,6 +106,11 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "Kernel flow entries removed after their final read, by reason: idle, finished "        \
 	  "(TCP FIN or RST, then a quiet interval), pressure (table half full, quiet for an "     \
 	  "interval), interface_gone.")                                                           \
+	X(M_SLOT_FLUSH_RETRIES_TOTAL, "flowlens_agent_slot_flush_retries_total", "counter",       \
+	  "Flushes of a CPU's last-flow slot run again because a packet was changing it.")        \
+	X(M_SLOT_FLUSH_ERRORS_TOTAL, "flowlens_agent_slot_flush_errors_total", "counter",         \
+	  "Drains before which a CPU's last-flow slot could not be flushed (its packets "         \
+	  "are counted at a later drain).")                                                       \
 	X(M_DRAINS_TOTAL, "flowlens_agent_drains_total", "counter",                               \
 	  "Drains of the kernel tables.")                                                         \
 	X(M_DRAIN_ERRORS_TOTAL, "flowlens_agent_drain_errors_total", "counter",                   \
@@ -262,6 +267,8 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	for (int r = 0; r < FLOWTAB_EVICT_N; r++)
 		expo_put(&e, expo_labels(lb, sizeof(lb), "reason", flowtab_evict_names[r], NULL),
 			 st->evicted_by[r]);
+	expo_single(&e, &agent_metrics[M_SLOT_FLUSH_RETRIES_TOTAL], st->slot_flush_retries);
+	expo_single(&e, &agent_metrics[M_SLOT_FLUSH_ERRORS_TOTAL], st->slot_flush_errors);
 	expo_single(&e, &agent_metrics[M_DRAINS_TOTAL], st->drains);
 	expo_single(&e, &agent_metrics[M_DRAIN_ERRORS_TOTAL], a->drain_errors);
 	expo_begin(&e, &agent_metrics[M_DRAIN_DURATION_SECONDS]);

@@ -21,29 +21,58 @@ static __always_inline void add_tcp_flags(struct fl_stats *v, __u8 flags)
 		__sync_fetch_and_add(&v->rst, 1);
 }
 
-static __always_inline void account(struct fl_stats *v, __u32 bytes, __u8 tcp_flags, __u64 jiffies)
+/* Adds packets (one, or what a per-CPU slot held) to an entry in place. */
+static __always_inline void account_n(struct fl_stats *v, __u64 packets, __u64 bytes,
+				      __u8 tcp_flags, __u64 jiffies)
 {
-	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->packets, packets);
 	__sync_fetch_and_add(&v->bytes, bytes);
-	if (v->last_jiffies != jiffies)
+	if (v->last_jiffies < jiffies)
 		v->last_jiffies = jiffies;
 	add_tcp_flags(v, tcp_flags);
 }
 
+static __always_inline void account(struct fl_stats *v, __u32 bytes, __u8 tcp_flags, __u64 jiffies)
+{
+	account_n(v, 1, bytes, tcp_flags, jiffies);
+}
+
+/* Packets no entry could hold go to user space through the overflow ring buffer, counted. */
+static __always_inline void hand_over(const struct fl_key *full, __u32 packets, __u64 bytes,
+				      __u8 tcp_flags, __u64 now, __u64 jiffies)
+{
+	struct fl_overflow_event *ev;
+
+	count(FL_CNT_TABLE_FULL);
+	ev = bpf_ringbuf_reserve(&overflow, sizeof(*ev), 0);
+	if (!ev) {
+		count(FL_CNT_RINGBUF_FULL);
+		return;
+	}
+	__builtin_memcpy(&ev->key, full, sizeof(*full));
+	ev->packets = packets;
+	ev->bytes = bytes;
+	ev->ts_ns = now;
+	ev->jiffies = jiffies;
+	ev->tcp_flags = tcp_flags;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	bpf_ringbuf_submit(ev, 0);
+}
+
 /*
  * Cold path: the key is not in the table yet. map/k are the family's table and key; full is
- * the common form for the overflow ring buffer.
+ * the common form for the overflow ring buffer. packets is 1 for a packet, more when a
+ * per-CPU slot spills into an entry the agent removed meanwhile.
  */
-static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, __u32 bytes,
-				       __u8 tcp_flags, __u64 jiffies, __u8 ct)
+static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, __u32 packets,
+				       __u64 bytes, __u8 tcp_flags, __u64 jiffies, __u8 ct)
 {
 	struct fl_stats init = {};
-	struct fl_overflow_event *ev;
 	struct fl_stats *v;
 	__u64 now = bpf_ktime_get_ns();
 	long err;
 
-	init.packets = 1;
+	init.packets = packets;
 	init.bytes = bytes;
 	init.first_ns = now;
 	init.last_jiffies = jiffies;
@@ -55,24 +84,12 @@ static __always_inline int flow_insert(void *map, void *k, struct fl_key *full, 
 	if (err == -17 /* EEXIST: another CPU inserted it first */) {
 		v = bpf_map_lookup_elem(map, k);
 		if (v) {
-			account(v, bytes, tcp_flags, jiffies);
+			account_n(v, packets, bytes, tcp_flags, jiffies);
 			return 0;
 		}
 	}
-	/* Table full (E2BIG/ENOMEM), or the entry vanished under us: hand the packet over. */
-	count(FL_CNT_TABLE_FULL);
-	ev = bpf_ringbuf_reserve(&overflow, sizeof(*ev), 0);
-	if (!ev) {
-		count(FL_CNT_RINGBUF_FULL);
-		return 0;
-	}
-	__builtin_memcpy(&ev->key, full, sizeof(*full));
-	ev->bytes = bytes;
-	ev->ts_ns = now;
-	ev->jiffies = jiffies;
-	ev->tcp_flags = tcp_flags;
-	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
-	bpf_ringbuf_submit(ev, 0);
+	/* Table full (E2BIG/ENOMEM), or the entry vanished under us: hand the packets over. */
+	hand_over(full, packets, bytes, tcp_flags, now, jiffies);
 	return 0;
 }
 
@@ -97,7 +114,7 @@ static __noinline int flow_insert4(struct __sk_buff *skb, struct fl_key4 *k, str
 {
 	if (!full)
 		return 0;
-	return flow_insert(&flows4, k, full, bytes, tcp_flags, bpf_jiffies64(),
+	return flow_insert(&flows4, k, full, 1, bytes, tcp_flags, bpf_jiffies64(),
 			   ct_first(skb, full, 1, tcp_flags));
 }
 
@@ -106,7 +123,7 @@ static __noinline int flow_insert6(struct __sk_buff *skb, struct fl_key *k, __u3
 {
 	if (!k)
 		return 0;
-	return flow_insert(&flows6, k, k, bytes, tcp_flags, bpf_jiffies64(),
+	return flow_insert(&flows6, k, k, 1, bytes, tcp_flags, bpf_jiffies64(),
 			   ct_first(skb, k, 0, tcp_flags));
 }
 

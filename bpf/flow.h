@@ -171,13 +171,34 @@ enum fl_counter { FL_COUNTERS(FL_COUNTER_ENUM) FL_CNT_MAX };
 /* Ring buffer record for a packet that did not fit the flow table. */
 struct fl_overflow_event {
 	struct fl_key key;
-	__u32 bytes;
+	__u32 packets; /* 1, or the packets a per-CPU slot held (cache.bpf.h) */
+	__u64 bytes;
 	__u64 ts_ns;
 	__u64 jiffies;
-	__u8 tcp_flags;
+	__u8 tcp_flags; /* of the packet, or the OR of the slot's packets' flags */
 	__u8 pad[7];
 };
-_Static_assert(sizeof(struct fl_overflow_event) == 72, "fl_overflow_event layout");
+_Static_assert(sizeof(struct fl_overflow_event) == 80, "fl_overflow_event layout");
+
+/*
+ * Value of the per-CPU map "slots" (bpf/cache.bpf.h): packets of the flow this CPU counted
+ * last that its table entry has not seen yet. busy is set while a program on this CPU
+ * changes the slot; user space reads it only in tests.
+ */
+struct fl_slot {
+	struct fl_key key;
+	__u8 valid;
+	__u8 busy;
+	__u8 ipv4;
+	__u8 l7_done; /* HTTP has nothing more to look at in this flow's payloads */
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_jiffies;
+	__u8 flags_or;
+	__u8 misses; /* settled packets of other flows since this flow's last hit */
+	__u8 pad[6];
+};
+_Static_assert(sizeof(struct fl_slot) == 80, "fl_slot layout");
 
 /* Finished exchanges the datapath hands to user space (ring buffer "samples"). */
 enum fl_sample_kind {

@@ -101,6 +101,20 @@ struct {
  */
 __u8 event_gen;
 
+/* Each CPU's "last flow" slot (struct fl_slot, cache.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_slot);
+} slots SEC(".maps");
+
+/*
+ * Set by the agent after load, once it has flushed every CPU's slot through
+ * flowlens_cache_flush (which proves this kernel runs it on a chosen CPU): 1 = use the slots.
+ */
+__u8 cache_on;
+
 /*
  * Set by the agent: wake it only when this much is waiting; otherwise it takes the samples at
  * its next drain. (A wakeup per sample costs the agent a context switch per request.)
