@@ -104,6 +104,14 @@ static double time_new_flows(int prog, int n, uint8_t proto)
 	return r[ROUNDS / 2];
 }
 
+/* The per-CPU last-flow slots, on as the agent turns them on unless FLOWLENS_FLOW_SLOTS=off. */
+static int slots_on(void)
+{
+	const char *v = getenv("FLOWLENS_FLOW_SLOTS");
+
+	return !v || strcmp(v, "off") != 0;
+}
+
 /*
  * The flow object for BPF_PROG_TEST_RUN, tables at the agent's default size (their bucket
  * array and elements decide the cache misses): with every signal and the conntrack kfuncs as
@@ -124,9 +132,7 @@ static struct flow_bpf *open_flow(int signals)
 		flow_bpf__destroy(f);
 		return NULL;
 	}
-	/* the per-CPU last-flow slots, as the agent turns them on (FLOWLENS_FLOW_SLOTS=off: not) */
-	f->bss->cache_on =
-		!getenv("FLOWLENS_FLOW_SLOTS") || strcmp(getenv("FLOWLENS_FLOW_SLOTS"), "off");
+	f->bss->cache_on = (__u8)slots_on();
 	return f;
 }
 
@@ -168,7 +174,8 @@ static int hold_overflow(void *ctx, void *data, size_t len)
  * live benchmark can compare both under bpf_stats on the same interface. flowlens runs with
  * every signal on and its tables drained as the agent drains them (the agent's drain code,
  * table size 65,536 or FLOWLENS_BENCH_TABLE), every FLOWLENS_BENCH_DRAIN_MS (default 1000),
- * and the overflow ring buffer taken as it fills, as the agent does; at exit it prints to
+ * and the overflow ring buffer taken as it fills, as the agent does (per-CPU last-flow slots
+ * on, flushed before each drain, unless FLOWLENS_FLOW_SLOTS=off); at exit it prints to
  * stderr what the drains saw: entries evicted by reason and packets that overflowed.
  */
 static int attach_and_hold(const char *ifname, const char *which, const char *mode)
@@ -218,6 +225,10 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 				65536, 60ULL * 1000000000ULL, kind_pod, NULL))
 			return 1;
 		flowtab_set_translation(tab, bpf_map__fd(flow->maps.nat), NULL, NULL);
+		if (slots_on()) {
+			flow->bss->cache_on = 1;
+			flowtab_set_slots(tab, bpf_program__fd(flow->progs.flowlens_cache_flush));
+		}
 		rb = ring_buffer__new(bpf_map__fd(flow->maps.overflow), hold_overflow, tab, NULL);
 		flowtab_set_dns_map(tab, bpf_map__fd(flow->maps.dns));
 	}

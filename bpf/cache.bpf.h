@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* A per-CPU "last flow" slot in front of the flow table: known flows' packets skip the hash. */
+/* Per-CPU "last flow" slots in front of the flow table: known flows' packets skip the hash. */
 #ifndef FLOWLENS_CACHE_BPF_H
 #define FLOWLENS_CACHE_BPF_H
 
 /*
+ * Each CPU has one slot per hook (ingress, egress): a stream's data and its ACKs, or one
+ * packet passing the egress of one veth and the ingress of another, do not take turns in one.
+ *
  * Why: a lookup in the shared hash table and two atomic adds cost about twice a no-op
  * program per packet (docs/benchmarks.md, "floor"); a per-CPU array lookup and plain adds
  * cost next to nothing, and a CPU's consecutive packets mostly belong to one flow (GRO/TSO
@@ -79,19 +82,19 @@ static __noinline int spill(struct fl_slot *s)
 	return 0;
 }
 
-/* The fast path: 1 when the packet was counted in this CPU's slot. */
+/* The fast path: 1 when the packet was counted in this CPU's slot of its hook. */
 static __always_inline int cache_hit(const struct fl_key *key, const struct parsed *p, __u32 bytes,
 				     __u32 l3_end, __u64 jiffies)
 {
+	__u32 hook = key->dir;
 	struct fl_slot *s;
-	__u32 zero = 0;
 	int hit = 0;
 
 	if (!cache_on || (p->tcp_flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT)))
 		return 0;
 	if (dns_enabled && (key->dport == 53 || key->sport == 53))
 		return 0; /* DNS flows never take the slot (every packet is looked at) */
-	s = bpf_map_lookup_elem(&slots, &zero);
+	s = bpf_map_lookup_elem(&slots, &hook);
 	if (!s || !s->valid || s->busy || !same_key(&s->key, key) ||
 	    !(s->l7_done || l3_end < p->payload_off + 12))
 		return 0;
@@ -121,9 +124,9 @@ static __always_inline int cache_hit(const struct fl_key *key, const struct pars
 static __always_inline void cache_take(const struct fl_key *key, int ipv4, __u8 tcp_flags,
 				       const struct fl_stats *v)
 {
+	__u32 hook = key->dir;
 	struct fl_slot old;
 	struct fl_slot *s;
-	__u32 zero = 0;
 	__u8 l7_done;
 
 	if (!cache_on || v->ct < FL_CT_TRIES ||
@@ -134,7 +137,7 @@ static __always_inline void cache_take(const struct fl_key *key, int ipv4, __u8 
 		return;
 	l7_done = !http_enabled || key->proto != IPPROTO_TCP ||
 		  (v->l7 >= FL_L7_TRIES && v->l7 != FL_L7_HTTP);
-	s = bpf_map_lookup_elem(&slots, &zero);
+	s = bpf_map_lookup_elem(&slots, &hook);
 	if (!s || s->busy)
 		return;
 	s->busy = 1;
@@ -167,14 +170,13 @@ static __always_inline void cache_take(const struct fl_key *key, int ipv4, __u8 
 		spill(&old);
 }
 
-/* The agent's flush of this CPU's slot: 0 when done, 1 when a program was changing it. */
-static __always_inline int cache_flush(void)
+/* Empties one slot of this CPU: 0 when done, 1 when a program was changing it. */
+static __always_inline int cache_flush_slot(__u32 hook)
 {
 	struct fl_slot old;
 	struct fl_slot *s;
-	__u32 zero = 0;
 
-	s = bpf_map_lookup_elem(&slots, &zero);
+	s = bpf_map_lookup_elem(&slots, &hook);
 	if (!s)
 		return 0;
 	if (s->busy)
@@ -192,6 +194,14 @@ static __always_inline int cache_flush(void)
 	if (old.valid && old.packets)
 		spill(&old);
 	return 0;
+}
+
+/* The agent's flush of this CPU's slots (both hooks): 1 when one was being changed. */
+static __always_inline int cache_flush(void)
+{
+	int busy = cache_flush_slot(FL_DIR_INGRESS);
+
+	return cache_flush_slot(FL_DIR_EGRESS) | busy;
 }
 
 #endif

@@ -101,10 +101,10 @@ struct {
  */
 __u8 event_gen;
 
-/* Each CPU's "last flow" slot (struct fl_slot, cache.bpf.h). */
+/* Each CPU's "last flow" slots (struct fl_slot, cache.bpf.h), indexed by hook (enum fl_dir). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct fl_slot);
 } slots SEC(".maps");

@@ -65,7 +65,7 @@ for k in $kernels; do
 	grep -E '^  (ok|FAIL|info)|^test-bpf:|^RESULT|^tests/kernels|initramfs' "$log" | grep -v '^  info  flowlens_agent_feature_info' | sed 's/^/  /'
 	[ "$rc" = 124 ] && echo "  FAIL  the guest did not finish within ${KERNEL_BOOT_TIMEOUT:-900} s"
 	features=$(sed -n 's/.*flowlens_agent_feature_info{feature="\([a-z_]*\)",state="\([a-z]*\)".*/\1=\2/p' "$log" |
-		head -10 | grep -v '=on$' | tr '\n' ' ')
+		sort -u | grep -v '=on$' | tr '\n' ' ')
 	verdict=pass
 	[ "$rc" = 0 ] || { verdict=FAIL; failed=1; }
 	rows+=("$(printf '%-44s %-5s %4ss  not on: %s' "$name" "$verdict" $(($(date +%s) - start)) "${features:-none}")")
