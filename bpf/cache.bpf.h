@@ -82,46 +82,93 @@ static __noinline int spill(struct fl_slot *s)
 	return 0;
 }
 
-/* The fast path: 1 when the packet was counted in this CPU's slot of its hook. */
-static __always_inline int cache_hit(const struct fl_key *key, const struct parsed *p, __u32 bytes,
-				     __u32 l3_end, __u64 jiffies)
+/*
+ * The fast path, before the general parse: 1 when the packet was counted in its CPU's slot of
+ * its hook. Only frames of the common shape take it (Ethernet, then IPv4 without options and
+ * not a fragment, or IPv6 without extension headers, then TCP or UDP, headers in the linear
+ * area); their key fields are compared with the slot's as parse_packet would fill them. Every
+ * other frame goes through the general parse and the table (and cannot take a slot).
+ */
+static __always_inline int cache_hit(struct __sk_buff *skb, __u8 dir)
 {
-	__u32 hook = key->dir;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u32 hook = dir, l3_end, payload_off;
 	struct fl_slot *s;
-	int hit = 0;
+	__u8 flags = 0, proto;
+	__u8 *l4;
 
-	if (!cache_on || (p->tcp_flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT)))
+	if (!cache_on)
 		return 0;
-	if (dns_enabled && (key->dport == 53 || key->sport == 53))
-		return 0; /* DNS flows never take the slot (every packet is looked at) */
 	s = bpf_map_lookup_elem(&slots, &hook);
-	if (!s || !s->valid || s->busy || !same_key(&s->key, key) ||
-	    !(s->l7_done || l3_end < p->payload_off + 12))
+	if (!s || !s->valid || s->busy || (void *)(eth + 1) > data_end)
 		return 0;
+	if (s->ipv4) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		l4 = (void *)(ip + 1);
+		if ((void *)(l4 + 20) > data_end || eth->h_proto != bpf_htons(ETH_P_IP_) ||
+		    *(__u8 *)ip != 0x45 || (ip->frag_off & bpf_htons(0x1fff)) ||
+		    s->key.saddr[3] != ip->saddr || s->key.daddr[3] != ip->daddr)
+			return 0;
+		proto = ip->protocol;
+		l3_end = 14 + (__u32)bpf_ntohs(ip->tot_len);
+	} else {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		__u32 *sa, *da;
+
+		l4 = (void *)(ip6 + 1);
+		if ((void *)(l4 + 20) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6_))
+			return 0;
+		sa = (__u32 *)&ip6->saddr;
+		da = (__u32 *)&ip6->daddr;
+		if (((s->key.saddr[0] ^ sa[0]) | (s->key.saddr[1] ^ sa[1]) |
+		     (s->key.saddr[2] ^ sa[2]) | (s->key.saddr[3] ^ sa[3]) |
+		     (s->key.daddr[0] ^ da[0]) | (s->key.daddr[1] ^ da[1]) |
+		     (s->key.daddr[2] ^ da[2]) | (s->key.daddr[3] ^ da[3])) != 0)
+			return 0;
+		proto = ip6->nexthdr; /* an extension header never equals the slot's TCP/UDP */
+		l3_end = 14 + 40 + (__u32)bpf_ntohs(ip6->payload_len);
+	}
+	if (s->key.proto != proto || s->key.sport != bpf_ntohs(*(__u16 *)l4) ||
+	    s->key.dport != bpf_ntohs(*(__u16 *)(l4 + 2)) || s->key.ifindex != skb->ifindex)
+		return 0;
+	if (proto == IPPROTO_TCP_) {
+		flags = l4[13];
+		if (flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT))
+			return 0;
+		/* HTTP may still look at this flow's payloads: a payload of 12 bytes goes on. */
+		payload_off = (__u32)(l4 - (__u8 *)data) + (__u32)(l4[12] >> 4) * 4;
+		if (!s->l7_done && l3_end >= payload_off + 12)
+			return 0;
+	}
 	/*
 	 * Only a flush can interrupt from here (TC programs do not nest): it empties the slot,
 	 * so valid is read again once busy is set. Another flow cannot have taken it.
 	 */
 	s->busy = 1;
 	barrier_();
-	if (s->valid) {
-		s->packets++;
-		s->bytes += bytes;
-		s->last_jiffies = jiffies;
-		s->flags_or |= p->tcp_flags;
-		s->misses = 0;
-		hit = 1;
+	if (!s->valid) {
+		barrier_();
+		s->busy = 0;
+		return 0;
 	}
+	s->packets++;
+	s->bytes += skb->len - 14;
+	s->last_jiffies = bpf_jiffies64();
+	s->flags_or |= flags;
+	s->misses = 0;
 	barrier_();
 	s->busy = 0;
-	return hit;
+	return 1;
 }
 
 /*
  * After the table path: a flow whose entry needs nothing more of the datapath may take the
  * slot (see the rules above).
  */
-static __always_inline void cache_take(const struct fl_key *key, int ipv4, __u8 tcp_flags,
+static __always_inline void cache_take(const struct fl_key *key, const struct parsed *p,
 				       const struct fl_stats *v)
 {
 	__u32 hook = key->dir;
@@ -130,7 +177,11 @@ static __always_inline void cache_take(const struct fl_key *key, int ipv4, __u8 
 	__u8 l7_done;
 
 	if (!cache_on || v->ct < FL_CT_TRIES ||
-	    (tcp_flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT)))
+	    (p->tcp_flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT)))
+		return;
+	/* Only a flow whose frames cache_hit can recognise (the common shape). */
+	if (p->l3_off != 14 || p->l4_off != 14 + (p->ipv4 ? 20 : 40) ||
+	    (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP))
 		return;
 	if (dns_enabled && (key->proto == IPPROTO_UDP || key->proto == IPPROTO_TCP) &&
 	    (key->dport == 53 || key->sport == 53))
@@ -156,7 +207,7 @@ static __always_inline void cache_take(const struct fl_key *key, int ipv4, __u8 
 	}
 	old = *s;
 	__builtin_memcpy(&s->key, key, sizeof(*key));
-	s->ipv4 = (__u8)ipv4;
+	s->ipv4 = p->ipv4;
 	s->l7_done = l7_done;
 	s->packets = 0;
 	s->bytes = 0;

@@ -47,6 +47,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	__u32 bytes;
 	int ret;
 
+	/* A packet of the flow in its CPU's slot costs only this (cache.bpf.h). */
+	if (cache_hit(skb, dir))
+		return TC_ACT_UNSPEC_;
+
 	/* Parse; headers beyond the linear area are made readable and parsed again. */
 	__builtin_memset(&key, 0, sizeof(key));
 	ret = parse_packet(data, data_end, &key, &p);
@@ -80,9 +84,6 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	key.dir = dir;
 	bytes = skb->len - p.l3_off;
 	jiffies = bpf_jiffies64();
-	if (ret == PARSE_OK &&
-	    cache_hit(&key, &p, bytes, p.l3_len ? p.l3_off + p.l3_len : skb->len, jiffies))
-		return TC_ACT_UNSPEC_;
 
 	if (p.ipv4) {
 		struct fl_key4 k4 = {
@@ -116,7 +117,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	    ret == PARSE_OK && (key.dport == 53 || key.sport == 53))
 		dns_step(skb, &key, &p);
 	if (v && ret == PARSE_OK)
-		cache_take(&key, p.ipv4, p.tcp_flags, v);
+		cache_take(&key, &p, v);
 	return TC_ACT_UNSPEC_;
 }
 

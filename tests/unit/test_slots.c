@@ -75,9 +75,9 @@ static void send_n(int prog, const struct pkt_spec *s, int n, struct sent *tally
  */
 static void test_slot_exact(void)
 {
-	struct pkt_spec other = bulk, fin = bulk, acks = bulk;
-	struct fl_key ka = make_key(&bulk, FL_DIR_INGRESS), kb, kr;
-	struct sent a = { 0 }, b = { 0 }, r = { 0 };
+	struct pkt_spec other = bulk, fin = bulk, acks = bulk, six = bulk, tagged = bulk;
+	struct fl_key ka = make_key(&bulk, FL_DIR_INGRESS), kb, kr, k6, kt;
+	struct sent a = { 0 }, b = { 0 }, r = { 0 }, s6 = { 0 }, tg = { 0 };
 	struct fl_slot sl[ncpus];
 	struct fl_stats v;
 	struct env e;
@@ -140,6 +140,27 @@ static void test_slot_exact(void)
 	CHECK(read_flow(&e, &ka, &v) == 0 && v.packets == a.packets && v.bytes == a.bytes,
 	      "data after a flush");
 
+	/* IPv6 takes the slot too; a VLAN-tagged frame (not the common shape) never does. */
+	six.family = AF_INET6;
+	six.src = "fd00:9::2";
+	six.dst = "fd00:9::3";
+	k6 = make_key(&six, FL_DIR_INGRESS);
+	send_n(e.prog_in, &six, 30, &s6);
+	CHECK(read_flow_raw(&e, &k6, &v) == 0 && v.packets < s6.packets,
+	      "IPv6: the slot holds packets (%llu of %llu in the entry)",
+	      (unsigned long long)v.packets, (unsigned long long)s6.packets);
+	CHECK(read_flow(&e, &k6, &v) == 0 && v.packets == s6.packets && v.bytes == s6.bytes,
+	      "IPv6 after a flush: %llu packets, sent %llu", (unsigned long long)v.packets,
+	      (unsigned long long)s6.packets);
+	tagged.vlan_tags = 1;
+	tagged.sport = 45002;
+	kt = make_key(&tagged, FL_DIR_INGRESS);
+	send_n(e.prog_in, &tagged, 30, &tg);
+	CHECK(read_flow_raw(&e, &kt, &v) == 0 && v.packets == tg.packets &&
+		      v.bytes == tg.bytes - 4 * tg.packets /* L3 bytes: after the tag */,
+	      "VLAN-tagged: every packet in the entry (%llu of %llu)",
+	      (unsigned long long)v.packets, (unsigned long long)tg.packets);
+
 	/* Another CPU's slot is flushed too (the run there is an IPI). */
 	if (ncpus >= 2) {
 		pin(1);
@@ -152,6 +173,73 @@ static void test_slot_exact(void)
 		      "two CPUs: %llu packets, sent %llu", (unsigned long long)v.packets,
 		      (unsigned long long)a.packets);
 	}
+	flow_bpf__destroy(e.skel);
+}
+
+/*
+ * The fast path compares the frame with the slot field by field: a slot that differs from the
+ * packet's flow in any one field (put there by hand) must not take the packet, one that
+ * differs in none must.
+ */
+static void test_slot_key_fields(void)
+{
+	static const char *const names[] = { "source address", "destination address",
+					     "source port",    "destination port",
+					     "protocol",       "interface" };
+	struct fl_key ka = make_key(&bulk, FL_DIR_INGRESS);
+	struct fl_slot sl[ncpus], held;
+	struct fl_stats v0, v1;
+	struct sent a = { 0 };
+	struct env e;
+
+	CHECK(env_open(&e, 1024) == 0, "load");
+	pin(0);
+	send_n(e.prog_in, &bulk, 30, &a);
+	flush(&e);
+	CHECK(slots_read(&e, sl) == 0 && memcmp(&sl[0].key, &ka, sizeof(ka)) == 0, "slot's key");
+	held = sl[0];
+	for (int f = -1; f < 6; f++) {
+		flush(&e); /* the previous round's packet into the table */
+		CHECK(slots_read(&e, sl) == 0, "read the slots");
+		sl[0] = held;
+		sl[0].valid = 1;
+		sl[0].packets = 0;
+		sl[0].bytes = 0;
+		switch (f) {
+		case 0:
+			sl[0].key.saddr[3] ^= htonl(1);
+			break;
+		case 1:
+			sl[0].key.daddr[3] ^= htonl(1);
+			break;
+		case 2:
+			sl[0].key.sport++;
+			break;
+		case 3:
+			sl[0].key.dport++;
+			break;
+		case 4:
+			sl[0].key.proto = 17;
+			break;
+		case 5:
+			sl[0].key.ifindex += 1000;
+			break;
+		}
+		CHECK(slots_write(&e, sl) == 0, "write the slot");
+		CHECK(read_flow_raw(&e, &ka, &v0) == 0, "entry");
+		send_n(e.prog_in, &bulk, 1, &a);
+		CHECK(read_flow_raw(&e, &ka, &v1) == 0 && slots_read(&e, sl) == 0, "read back");
+		if (f < 0)
+			CHECK(v1.packets == v0.packets && sl[0].packets == 1,
+			      "the same flow: counted in the slot");
+		else
+			CHECK(v1.packets == v0.packets + 1 && sl[0].packets == 0,
+			      "a slot whose %s differs: the packet is counted in the table",
+			      names[f]);
+	}
+	CHECK(read_flow(&e, &ka, &v1) == 0 && v1.packets == a.packets && v1.bytes == a.bytes,
+	      "%llu packets, sent %llu", (unsigned long long)v1.packets,
+	      (unsigned long long)a.packets);
 	flow_bpf__destroy(e.skel);
 }
 
@@ -214,9 +302,7 @@ static void test_slot_removed_entry(void)
 	      (unsigned long long)a.packets);
 
 	/* Again, with 4 other flows filling the table meanwhile. */
-	CHECK(take_entry(e.flows4_fd, &k4, &v1) == 0 &&
-		      v1.packets == v2.packets,
-	      "take it again");
+	CHECK(take_entry(e.flows4_fd, &k4, &v1) == 0 && v1.packets == v2.packets, "take it again");
 	a.packets = a.bytes = 0;
 	send_n(e.prog_in, &bulk, 20, &a);
 	CHECK(take_entry(e.flows4_fd, &k4, &v1) == 0, "take it a third time");
@@ -373,6 +459,7 @@ void test_slots(void)
 		return;
 	}
 	test_slot_exact();
+	test_slot_key_fields();
 	test_slot_removed_entry();
 	test_slot_busy();
 	test_slot_signals();
