@@ -360,6 +360,36 @@ static int dns_storm(const char *server, double seconds, int parallel)
 }
 
 /*
+ * What the flush of the per-CPU slots adds to every drain: one BPF_PROG_TEST_RUN per CPU (an
+ * IPI for every CPU but the agent's own), each slot holding a flow's packets.
+ */
+static int slot_flush_bench(void)
+{
+	struct flow_bpf *flow = flow_bpf__open();
+	int ncpus = libbpf_num_possible_cpus(), rounds = 2000, prog, fprog;
+	uint8_t buf[1600];
+	double t0, t = 0;
+
+	if (!flow || flow_bpf__load(flow))
+		return 1;
+	flow->bss->cache_on = 1;
+	prog = bpf_program__fd(flow->progs.flowlens_ingress);
+	fprog = bpf_program__fd(flow->progs.flowlens_cache_flush);
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < 12; i++)
+			send_flow(prog, 7, buf); /* settles, then fills this CPU's slot */
+		t0 = mono_s();
+		if (flowtab_flush_slots(fprog, ncpus, NULL))
+			return 1;
+		t += mono_s() - t0;
+	}
+	printf("slot flush before each drain: %.1f us (%d CPUs, one slot holding packets)\n",
+	       t * 1e6 / rounds, ncpus);
+	flow_bpf__destroy(flow);
+	return 0;
+}
+
+/*
  * `flowlens-bench drain`: the agent's user-space cost per interval, flowtab_drain() over
  * kernel tables holding N flows, for N = 1k, 10k, 50k: a drain where every flow changed (and
  * is new to the agent), a steady one where a tenth of them did (the table under half full, so
@@ -408,7 +438,7 @@ static int drain_bench(void)
 		flowtab_free(tab);
 		flow_bpf__destroy(flow);
 	}
-	return 0;
+	return slot_flush_bench();
 }
 
 /* `flowlens-bench tcx-query IFNAME ingress|egress`: program ids of the tcx chain, in order. */

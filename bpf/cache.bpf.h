@@ -8,19 +8,22 @@
  * packet passing the egress of one veth and the ingress of another, do not take turns in one.
  *
  * Why: a lookup in the shared hash table and two atomic adds cost about twice a no-op
- * program per packet (docs/benchmarks.md, "floor"); a per-CPU array lookup and plain adds
- * cost next to nothing, and a CPU's consecutive packets mostly belong to one flow (GRO/TSO
- * batches, one busy connection per softirq).
+ * program per packet (docs/benchmarks.md, "floor"), the general parse a little more; a
+ * per-CPU array lookup, a few header loads compared with the slot and plain adds cost next to
+ * nothing, and a CPU's consecutive packets mostly belong to one flow (GRO/TSO batches, one
+ * busy connection per softirq).
  *
- * Which packets: those of the flow in this CPU's slot, without SYN, FIN or RST (the entry
- * counts those), and, while HTTP may still find a head in the flow, without a payload to look
- * at. Every other packet takes the table path; nothing depends on the order in which a flow's
+ * Which packets: frames of the common shape (Ethernet, IPv4 without options and not a
+ * fragment or IPv6 without extension headers, TCP or UDP) of the flow in this CPU's slot,
+ * without SYN, FIN or RST (the entry counts those) and, while HTTP may still find a head in
+ * the flow, without a payload to look at. They are recognised before the general parse.
+ * Every other packet takes the table path; nothing depends on the order in which a flow's
  * counts reach its entry.
  *
- * Which flow: a packet that took the table path to an entry that needs nothing more of the
- * datapath (conntrack settled, not DNS) takes the slot when it is empty or when its flow was
- * passed over twice since its last hit (two flows taking turns do not evict each other at
- * every packet); the packets the slot held spill into their entry.
+ * Which flow: a common-shape packet that took the table path to an entry that needs nothing
+ * more of the datapath (conntrack settled, not DNS) takes the slot when it is empty or when
+ * its flow was passed over twice since its last hit (two flows taking turns do not evict
+ * each other at every packet); the packets the slot held spill into their entry.
  *
  * Exactness: before every drain the agent runs flowlens_cache_flush on each CPU
  * (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU), which empties the slot into the table. On

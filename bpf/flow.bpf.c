@@ -2,9 +2,10 @@
 /*
  * Flow accounting on the TC hooks of pod veths and node ENIs.
  *
- * Hot path: one bounded parse, then plain adds into a per-CPU slot when the packet belongs to
- * the flow that CPU counted last (cache.bpf.h), else one hash lookup (IPv4 and IPv6 have a
- * table each) and atomic adds in place. A shared table rather than a per-CPU one: its memory does not grow with the
+ * Hot path: a packet of the flow its CPU counted last at this hook is recognised from a few
+ * header fields and added to a per-CPU slot with plain stores (cache.bpf.h); any other packet
+ * takes one bounded parse, one hash lookup (IPv4 and IPv6 have a table each) and atomic adds
+ * in place. A shared table rather than a per-CPU one: its memory does not grow with the
  * number of CPUs (a per-CPU table of 64k flows costs 350 MB on a 96-vCPU node), and a flow's
  * packets mostly stay on one CPU, so the atomics rarely contend. A flow's first packet
  * inserts; a full table hands the packet to user space through a ring buffer and counts it.
