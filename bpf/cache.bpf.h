@@ -22,8 +22,9 @@
  *
  * Which flow: a common-shape packet that took the table path to an entry that needs nothing
  * more of the datapath (conntrack settled, not DNS) takes the slot when it is empty or when
- * its flow was passed over twice since its last hit (two flows taking turns do not evict
- * each other at every packet); the packets the slot held spill into their entry.
+ * SLOT_PATIENCE such packets of other flows came since the slot's flow last hit (flows taking
+ * turns do not evict each other at every packet); the packets the slot held spill into their
+ * entry.
  *
  * Exactness: before every drain the agent runs flowlens_cache_flush on each CPU
  * (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU), which empties the slot into the table. On
@@ -38,6 +39,13 @@
  */
 
 #define barrier_() __asm__ __volatile__("" ::: "memory")
+
+/*
+ * Packets of other flows that may take the table path, while the slot's flow gets no hit,
+ * before one of them takes the slot: a busy flow keeps it against many interleaved ones
+ * (taking the slot costs a copy, and a spill when it held packets).
+ */
+#define SLOT_PATIENCE 8
 
 /* Both keys 8-byte aligned (the slot's, and the caller's stack key, declared so). */
 static __always_inline int same_key(const struct fl_key *a, const struct fl_key *b)
@@ -194,20 +202,22 @@ static __always_inline void cache_take(const struct fl_key *key, const struct pa
 	s = bpf_map_lookup_elem(&slots, &hook);
 	if (!s || s->busy)
 		return;
+	/*
+	 * l7_done only ever turns on and misses is a hint: a flush interrupting these plain
+	 * updates can cost a hit, never a count, so they need no busy mark.
+	 */
+	if (s->valid) {
+		if (same_key(&s->key, key)) {
+			s->l7_done = l7_done;
+			return;
+		}
+		if (s->misses < SLOT_PATIENCE) {
+			s->misses++;
+			return;
+		}
+	}
 	s->busy = 1;
 	barrier_();
-	if (s->valid && same_key(&s->key, key)) {
-		s->l7_done = l7_done;
-		barrier_();
-		s->busy = 0;
-		return;
-	}
-	if (s->valid && s->misses < 1) {
-		s->misses++;
-		barrier_();
-		s->busy = 0;
-		return;
-	}
 	old = *s;
 	__builtin_memcpy(&s->key, key, sizeof(*key));
 	s->ipv4 = p->ipv4;
