@@ -49,7 +49,7 @@ SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 BINS := $(OUT)/netpol.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
-.PHONY: kernel-matrix arm64 all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
+.PHONY: kernel-matrix arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
 all: $(BINS)
 
 $(OUT) $(OUT)/agent $(OUT)/slo $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
@@ -64,10 +64,12 @@ $(PROTO_OBJ): $(OUT)/proto/flowlens.pb-c.c $(PROTO_H)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
 
-# vmlinux.h from the running kernel's BTF (CO-RE: the objects run on other kernels too).
-$(OUT)/vmlinux.h: | $(OUT)
+# vmlinux.h from a pinned kernel's BTF (Debian's 6.1 cloud kernel, bpf/vmlinux/SOURCE), never
+# the build machine's: the objects are the same wherever they are built, and CO-RE relocates
+# them on every kernel they load on. scripts/vmlinux-h.sh regenerates it.
+$(OUT)/vmlinux.h: bpf/vmlinux/vmlinux.h.xz | $(OUT)
 	$(call msg,GEN,$@)
-	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+	$(Q)xz -dc $< > $@.tmp && mv $@.tmp $@
 
 $(OUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
@@ -196,7 +198,13 @@ demo:
 # arm64 guest. The BPF objects in them are the same as amd64's (CO-RE, no arch-specific code).
 arm64:
 	$(Q)$(MAKE) --no-print-directory OUT=$(OUT)/arm64 CC=aarch64-linux-gnu-gcc \
-		$(OUT)/arm64/flowlens-agent $(OUT)/arm64/flowlens-collector $(OUT)/arm64/test-bpf
+		$(OUT)/arm64/flowlens-agent $(OUT)/arm64/flowlens-collector $(OUT)/arm64/flowlens-slo \
+		$(OUT)/arm64/test-bpf
+
+# The OCI image for amd64 and arm64 (scripts/image.sh: Debian packages unpacked by mmdebstrap,
+# buildah, no Docker): OUT/image/flowlens-VERSION.oci.tar and localhost/flowlens:VERSION.
+image: $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo arm64
+	$(Q)scripts/image.sh $(OUT) $(VERSION)
 
 # The kernel matrix alone (tests/run runs it too): this machine's kernel and Debian's cloud
 # kernels 5.10, 6.1, 6.12 under QEMU. KERNELS="bullseye host" picks some.

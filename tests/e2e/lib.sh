@@ -14,6 +14,7 @@ WORK=$(mktemp -d "/tmp/${LAB_ID}.XXXX")
 FAILS=0
 CHECKS=0
 declare -gA AGENT_PID
+CONTAINERS=() # podman containers the test started (cleanup removes them)
 
 pass() { CHECKS=$((CHECKS + 1)); echo "  ok    $*"; }
 fail() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "  FAIL  $*"; }
@@ -39,6 +40,7 @@ cleanup() {
 	for n in "${!AGENT_PID[@]}"; do
 		wait "${AGENT_PID[$n]}" 2>/dev/null
 	done
+	for n in "${CONTAINERS[@]}"; do podman rm -f -t 5 "$n" >/dev/null 2>&1; done
 	lab_down
 	[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
 }
