@@ -10,6 +10,10 @@ CLANG    ?= clang
 BPFTOOL  ?= bpftool
 CC       ?= gcc
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+# Rewritten only when the version changes: what prints or exports the version is rebuilt then
+# (an image's binaries report the version its label names).
+VERSION_STAMP := $(OUT)/version.stamp
+$(shell mkdir -p $(OUT) && echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP))
 
 ifeq ($(V),1)
 Q :=
@@ -84,6 +88,9 @@ $(OUT)/netpol.bpf.o: tests/tools/netpol.bpf.c $(OUT)/vmlinux.h | $(OUT)
 $(OUT)/flow_noct.bpf.o: bpf/flow.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -DFL_NO_CT -c $< -o $@
+
+$(OUT)/agent/main.o $(OUT)/agent/serve.o $(OUT)/agent/export.o $(OUT)/collector/main.o \
+	$(OUT)/collector/serve.o $(OUT)/lib/optparse.o: $(VERSION_STAMP)
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)

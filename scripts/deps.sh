@@ -8,6 +8,8 @@ PKGS=(
 	libmicrohttpd-dev libjson-c-dev libmnl-dev uthash-dev clang-format
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libclang-rt-dev
 	libnetfilter-conntrack-dev libyaml-dev libssl-dev xz-utils
+	# the image (make image) and running it (tests)
+	mmdebstrap buildah podman runc
 	# lab, demo and tests
 	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk

@@ -14,7 +14,8 @@
 # Output in OUT/image: flowlens-VERSION.oci.tar (OCI archive with the index; `skopeo copy
 # --all oci-archive:... docker://<registry>/flowlens:VERSION` pushes both), sbom-ARCH.spdx.json,
 # and sizes.txt. The images stay in the local containers storage as localhost/flowlens:VERSION
-# (the index) and localhost/flowlens:VERSION-ARCH, which podman runs.
+# (the index) and localhost/flowlens:VERSION-ARCH, which podman runs; earlier builds' are
+# removed from it.
 #
 # The unpacked root file systems are cached under IMAGE_CACHE (default
 # /var/cache/flowlens-image), keyed by suite, architecture and package list; IMAGE_REFRESH=1
@@ -78,7 +79,11 @@ elf_machine() { # FILE -> amd64 | arm64 | other
 	esac
 }
 
-buildah manifest rm "$name:$version" >/dev/null 2>&1 || true
+# Earlier builds' images (and this version's, or an import of its archive by `podman run
+# oci-archive:`, which takes the same name) leave the local storage first.
+for old in $(buildah images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep "^$name:" || true); do
+	buildah manifest rm "$old" >/dev/null 2>&1 || buildah rmi -f "$old" >/dev/null 2>&1 || true
+done
 buildah manifest create "$name:$version" >/dev/null
 for arch in "${archs[@]}"; do
 	bin=$(bindir "$arch")
