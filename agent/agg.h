@@ -15,7 +15,7 @@
 #include "vocab.h"
 
 enum iface_kind {
-	IFACE_POD = 0, /* host side of a pod veth (eni*, veth*) */
+	IFACE_POD = 0, /* host side of a pod veth (eni*, veth*, vlan<hex>) */
 	IFACE_NODE, /* a node interface (ENI: eth*, ens*) */
 };
 

@@ -73,7 +73,7 @@ static const struct opt_def defs[] = {
 	  .kind = OPT_GLOBS,
 	  .offset = F(interfaces),
 	  .offset2 = F(n_interfaces),
-	  .def = "eni*,eth*,ens*,veth*",
+	  .def = "eni*,eth*,ens*,veth*,vlan[0-9a-f]*",
 	  .arg = "GLOBS",
 	  .help = "interfaces to watch, comma-separated globs" },
 	{ .name = "pod-interfaces",
@@ -81,10 +81,11 @@ static const struct opt_def defs[] = {
 	  .kind = OPT_GLOBS,
 	  .offset = F(pod_interfaces),
 	  .offset2 = F(n_pod_interfaces),
-	  .def = "eni*,veth*",
+	  .def = "eni*,veth*,vlan[0-9a-f]*",
 	  .arg = "GLOBS",
 	  .help = "which watched interfaces are host-side pod veths; the rest are node "
-		  "interfaces (ENIs)" },
+		  "interfaces (ENIs). vlan<hex>: the host side of a pod with its own security "
+		  "groups (VPC CNI branch ENI); its VLAN device vlan.eth.N is not a pod" },
 	{ .name = "interval",
 	  .short_flag = 't',
 	  .env = "FLOWLENS_INTERVAL",
@@ -290,7 +291,7 @@ static const struct opt_program program = {
 	.about = "eBPF flow agent: attaches TC programs to pod veths and node ENIs, drains the "
 		 "flow table every interval and serves /metrics, /healthz and /v1/flows.",
 	.examples =
-		"  flowlens-agent                                  # EKS defaults: eni*, eth*, ens*\n"
+		"  flowlens-agent                                  # EKS defaults: eni*, eth*, ens*, vlan<hex>\n"
 		"  flowlens-agent -i 'eni*,eth0' -t 5s -l 127.0.0.1:9810\n"
 		"  flowlens-agent --output json -t 1s | jq .      # a flow log without a collector\n"
 		"  FLOWLENS_ATTACH_MODE=tc FLOWLENS_TC_PRIORITY=1 flowlens-agent\n"

@@ -88,6 +88,50 @@ lab_pod() {
 	ip -n "$nns" -6 neigh add "$ip6" lladdr "$podmac" dev "$veth" nud permanent
 }
 
+# lab_branch_pod NODE POD IPV4 VLAN PEER: a pod with its own security groups, wired the way
+# the VPC CNI wires a branch ENI: the host side of its veth is vlan<11 hex>, its traffic leaves
+# through the branch ENI's interface vlan.eth.VLAN, kept there by policy routing (table
+# 100 + VLAN, rules on both interfaces). On EKS vlan.eth.VLAN is an 802.1Q sub-interface of the
+# trunk ENI; this machine's kernel has no 8021q, so here it is a veth pair of that name to PEER,
+# the other node, which stands for the VPC's end of the branch ENI and routes the pod's /32
+# through it.
+lab_branch_pod() {
+	local node=$1 pod=$2 ip4=$3 vid=$4 peer=$5 nns pns qns veth vl net mac podmac
+	local table=$((100 + $4))
+	nns=$(lab_ns "$node")
+	pns=$(lab_ns "$pod")
+	qns=$(lab_ns "$peer")
+	veth=vlan$(printf '%s' "$LAB_ID-$pod" | sha1sum | cut -c1-11)
+	vl=vlan.eth.$vid
+	net=192.168.$table
+	ip netns add "$pns"
+	LAB_PODS+=("$pod")
+	LAB_POD_NODE[$pod]=$node
+	LAB_POD_IP[$pod]=$ip4
+	LAB_POD_VETH[$pod]=$veth
+	ip -n "$nns" link add "$veth" type veth peer name eth0 netns "$pns"
+	ip -n "$pns" link set lo up
+	ip -n "$pns" addr add "$ip4/32" dev eth0
+	ip -n "$pns" link set eth0 up
+	ip -n "$nns" link set "$veth" up
+	mac=$(ip -n "$nns" -o link show "$veth" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	podmac=$(ip -n "$pns" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	ip -n "$pns" route add 169.254.1.1 dev eth0 scope link
+	ip -n "$pns" route add default via 169.254.1.1 dev eth0
+	ip -n "$pns" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
+	ip -n "$nns" link add "$vl" type veth peer name "$vl" netns "$qns"
+	ip -n "$nns" addr add "$net.11/24" dev "$vl"
+	ip -n "$qns" addr add "$net.12/24" dev "$vl"
+	ip -n "$nns" link set "$vl" up
+	ip -n "$qns" link set "$vl" up
+	ip -n "$nns" route add "$ip4/32" dev "$veth" scope link table "$table"
+	ip -n "$nns" route add default via "$net.12" dev "$vl" table "$table"
+	ip -n "$nns" rule add iif "$veth" table "$table" priority 10
+	ip -n "$nns" rule add iif "$vl" table "$table" priority 10
+	ip -n "$nns" neigh add "$ip4" lladdr "$podmac" dev "$veth" nud permanent
+	ip -n "$qns" route add "$ip4/32" via "$net.11" dev "$vl"
+}
+
 lab_pod_del() {
 	local pod=$1
 	ip netns pids "$(lab_ns "$pod")" 2>/dev/null | xargs -r kill 2>/dev/null
