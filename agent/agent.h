@@ -88,6 +88,7 @@ struct agent {
 	uint64_t drain_errors;
 	uint64_t output_errors;
 	uint64_t export_errors;
+	uint64_t flows_refused[2]; /* /v1/flows: [0] no or wrong bearer token, [1] not loopback */
 	uint64_t drain_hist[N_DRAIN_BOUNDS + 1];
 	double drain_sum;
 	double last_drain_seconds;

@@ -127,7 +127,8 @@ static const struct opt_def defs[] = {
 	  .offset2 = F(listen_port),
 	  .def = "0.0.0.0:9810",
 	  .arg = "ADDR:PORT",
-	  .help = "HTTP server address (/metrics, /healthz, /v1/flows)" },
+	  .help = "HTTP server address (/metrics, /healthz, /v1/flows); [::]:PORT serves both "
+		  "IPv4 and IPv6" },
 	{ .name = "flow-table-size",
 	  .env = "FLOWLENS_FLOW_TABLE_SIZE",
 	  .kind = OPT_U32,

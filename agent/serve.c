@@ -6,6 +6,7 @@
 #include "agent.h"
 #include "clock.h"
 #include "log.h"
+#include "secret.h"
 
 const double drain_bounds[N_DRAIN_BOUNDS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					      0.01,   0.025,   0.05,   0.1,   0.25,   1 };
@@ -127,6 +128,9 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "Flow aggregates produced by the last interval.")                                       \
 	X(M_OUTPUT_ERRORS_TOTAL, "flowlens_agent_output_errors_total", "counter",                 \
 	  "Flow log lines that could not be written.")                                            \
+	X(M_FLOWS_API_REFUSED_TOTAL, "flowlens_agent_flows_api_refused_total", "counter",         \
+	  "/v1/flows requests refused: without the agent's bearer token (reason "                 \
+	  "unauthorized), or from another host when the agent has no token (not_loopback).")      \
 	X(M_EXPORT_BATCHES_TOTAL, "flowlens_agent_export_batches_total", "counter",               \
 	  "Batches for the collector by outcome: sent, rejected by the "                          \
 	  "collector as bad input, dropped because the buffer was full, or not "                  \
@@ -280,6 +284,11 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_single_double(&e, &agent_metrics[M_LOCAL_POD_IPS], (double)as->local_ips);
 	expo_single_double(&e, &agent_metrics[M_FLOW_AGGREGATES], (double)as->aggregates);
 	expo_single(&e, &agent_metrics[M_OUTPUT_ERRORS_TOTAL], a->output_errors);
+	expo_begin(&e, &agent_metrics[M_FLOWS_API_REFUSED_TOTAL]);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "reason", "unauthorized", NULL),
+		 a->flows_refused[0]);
+	expo_put(&e, expo_labels(lb, sizeof(lb), "reason", "not_loopback", NULL),
+		 a->flows_refused[1]);
 	if (a->exp) {
 		struct export_stats xs;
 
@@ -303,10 +312,30 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	return expo_close(&e, out, len);
 }
 
+/*
+ * Who may read /v1/flows (every flow's addresses on the node): with --token-file, whoever
+ * presents the same bearer token the agent sends to the collector (re-read, it rotates);
+ * without one, only clients on this host. /metrics and /healthz stay open to Prometheus and
+ * the kubelet. Returns -1 when allowed, else the index of the refusal's counter.
+ */
+static int flows_refusal(const struct agent *a, const struct httpd_request *req)
+{
+	char *token;
+	int ok;
+
+	if (!a->opts.token_file)
+		return httpd_from_loopback(req) ? -1 : 1;
+	token = secret_read(a->opts.token_file);
+	ok = token && secret_bearer_ok(httpd_header(req, "Authorization"), token, strlen(token));
+	free(token);
+	return ok ? -1 : 0;
+}
+
 void serve_http(void *ctx, const struct httpd_request *req, struct httpd_response *resp)
 {
 	struct agent *a = ctx;
 	const char *path = req->path;
+	int refusal = strcmp(path, "/v1/flows") == 0 ? flows_refusal(a, req) : -1;
 
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		httpd_text(resp, 405, "method not allowed\n");
@@ -323,6 +352,14 @@ void serve_http(void *ctx, const struct httpd_request *req, struct httpd_respons
 			httpd_text(resp, 200, "ok\n");
 		else
 			httpd_text(resp, 503, "starting\n");
+	} else if (strcmp(path, "/v1/flows") == 0 && refusal >= 0) {
+		a->flows_refused[refusal]++;
+		if (refusal == 0)
+			httpd_text(resp, 401, "/v1/flows needs the agent's bearer token\n");
+		else
+			httpd_text(resp, 403,
+				   "/v1/flows: only from this host when the agent has no "
+				   "--token-file\n");
 	} else if (strcmp(path, "/v1/flows") == 0) {
 		resp->status = 200;
 		resp->content_type = "application/json";

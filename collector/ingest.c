@@ -82,21 +82,9 @@ const char *ingest_token_error(int err)
 	return strerror(-err);
 }
 
-/* Constant-time comparison of the presented bearer token. */
 static int token_ok(struct collector *c, const char *auth)
 {
-	const char *p;
-	size_t n, i;
-	unsigned char diff = 0;
-
-	/* The scheme is case-insensitive (RFC 9110 11.1). */
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !c->token)
-		return 0;
-	p = auth + 7;
-	n = strlen(p);
-	for (i = 0; i < c->token_len; i++)
-		diff |= (unsigned char)(c->token[i] ^ (i < n ? p[i] : 0));
-	return diff == 0 && n == c->token_len;
+	return secret_bearer_ok(auth, c->token, c->token_len);
 }
 
 /* Answers a batch and counts the result; returns 0 so handlers can end with it. */

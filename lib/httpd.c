@@ -116,6 +116,22 @@ const char *httpd_header(const struct httpd_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+int httpd_from_loopback(const struct httpd_request *req)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const union MHD_ConnectionInfo *ci;
+	uint8_t k[16];
+
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return 0;
+	addr_key(ci->client_addr, k);
+	if (memcmp(k, v4_mapped, sizeof(v4_mapped)) == 0)
+		return k[12] == 127;
+	return memcmp(k, v6_loopback, sizeof(v6_loopback)) == 0;
+}
+
 unsigned long httpd_raise_nofile(void)
 {
 	struct rlimit rl;
@@ -477,7 +493,9 @@ int httpd_start(struct httpd **out, const struct httpd_options *o, httpd_handler
 		s6->sin6_port = htons((uint16_t)o->port);
 		if (inet_pton(AF_INET6, o->host, &s6->sin6_addr) != 1)
 			return -EINVAL;
-		flags |= MHD_USE_IPv6;
+		/* [::] is every address of both families (dual-stack and IPv6-only clusters). */
+		flags |=
+			IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 

@@ -100,6 +100,9 @@ const char *httpd_reject_name(enum httpd_reject r);
 
 /* A request header, or NULL. */
 const char *httpd_header(const struct httpd_request *req, const char *name);
+
+/* Whether the request came from a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). */
+int httpd_from_loopback(const struct httpd_request *req);
 /* Helper for handlers: a copy of a constant text. */
 void httpd_text(struct httpd_response *resp, int status, const char *text);
 

@@ -3,7 +3,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "secret.h"
+
+int secret_bearer_ok(const char *authorization, const char *token, size_t len)
+{
+	const char *p;
+	size_t n, i;
+	unsigned char diff = 0;
+
+	if (!authorization || !token || strncasecmp(authorization, "Bearer ", 7) != 0)
+		return 0;
+	p = authorization + 7;
+	n = strlen(p);
+	for (i = 0; i < len; i++)
+		diff |= (unsigned char)(token[i] ^ (i < n ? p[i] : 0));
+	return diff == 0 && n == len;
+}
 
 char *secret_read(const char *path)
 {

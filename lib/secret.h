@@ -12,4 +12,11 @@
  */
 char *secret_read(const char *path);
 
+/*
+ * Whether an Authorization header value presents token (len bytes) as a bearer token. The
+ * scheme is case-insensitive (RFC 9110 11.1); the comparison takes the same time wherever the
+ * first difference is.
+ */
+int secret_bearer_ok(const char *authorization, const char *token, size_t len);
+
 #endif

@@ -17,7 +17,22 @@ gt_init n1 iptables GT FORWARD
 gt_rule n1 iptables GT -s "$D" -d "$C" -p tcp --dport 8080 # 1
 gt_rule n1 iptables GT -s "$C" -d "$D" -p tcp --sport 8080 # 2
 
-agent_start n1 || exit 1 # the default --interfaces and --pod-interfaces
+# The default --interfaces and --pod-interfaces; listening on every address of both families,
+# as the chart's dual-stack default does.
+agent_start n1 --listen '[::]:9810' || exit 1
+# /v1/flows shows every flow's addresses: without --token-file only clients on this host get
+# it; /metrics stays open to Prometheus.
+N1=${LAB_NODE_IP[n1]}
+check_eq "/v1/flows from a pod over IPv4 (no token configured): refused" \
+	"$(lab_exec a curl -s -o /dev/null -w '%{http_code}' "http://$N1:9810/v1/flows")" 403
+check_eq "/v1/flows from a pod over IPv6: refused" \
+	"$(lab_exec a curl -s -o /dev/null -w '%{http_code}' "http://[fd00:0:0:ff::11]:9810/v1/flows")" 403
+check_eq "/metrics from a pod over IPv4 and IPv6" \
+	"$(lab_exec a curl -s -o /dev/null -w '%{http_code}' "http://$N1:9810/metrics") $(lab_exec a curl -s -o /dev/null -w '%{http_code}' "http://[fd00:0:0:ff::11]:9810/metrics")" "200 200"
+check_eq "/v1/flows on the node itself (127.0.0.1, ::1)" \
+	"$(lab_exec n1 curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9810/v1/flows) $(lab_exec n1 curl -s -o /dev/null -w '%{http_code}' 'http://[::1]:9810/v1/flows')" "200 200"
+check_eq "refusals counted (not_loopback)" \
+	"$(agent_metric n1 'flowlens_agent_flows_api_refused_total{reason="not_loopback"}')" 2
 check_true "branch pod's veth $veth attached as a pod interface" \
 	grep -q "$veth (ifindex [0-9]*): attached, kind pod" "$WORK/n1.log"
 check_true "trunk ENI eth0 attached as a node interface" \

@@ -176,6 +176,13 @@ check_eq "agent: every interface attached" "$(agent_metric n1 flowlens_agent_att
 check_eq "agent: version reported = the image's" \
 	"$(lab_exec n1 curl -sf http://127.0.0.1:9810/metrics | sed -n 's/^flowlens_agent_build_info{.*version="\([^"]*\)".*/\1/p')" "$version"
 
+# With a token (the chart always gives one) /v1/flows wants it, even from the node itself.
+code() { lab_exec n1 curl -s -o /dev/null -w '%{http_code}' "$@" http://127.0.0.1:9810/v1/flows; }
+check_eq "/v1/flows: no token, wrong token, the agent's token" \
+	"$(code) $(code -H 'Authorization: Bearer wrong') $(code -H "Authorization: Bearer $(cat "$WORK/token")")" \
+	"401 401 200"
+check_eq "/v1/flows refusals counted (unauthorized)" \
+	"$(agent_metric n1 'flowlens_agent_flows_api_refused_total{reason="unauthorized"}')" 2
 for _ in $(seq 8); do lab_exec a curl -s -o /dev/null "http://$B:8080/blob" || fail "curl a->b"; done
 sleep 2.5
 podman stop -t 30 "$agent" >/dev/null
