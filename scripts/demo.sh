@@ -201,7 +201,7 @@ where() {
 	echo "Where to look (the lab lives in network namespaces $LAB_ID-*):"
 	echo "  Prometheus UI + API   http://127.0.0.1:$PROM_PORT  (rules: Status > Rules; alerts: Alerts)"
 	echo "  collector /metrics    sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9900/metrics"
-	echo "  an agent's flows      sudo ip netns exec $(lab_ns n1) curl -s 127.0.0.1:9810/v1/flows"
+	echo "  an agent's flows      sudo ip netns exec $(lab_ns n1) curl -s -H \"Authorization: Bearer \$(cat $WORK/token)\" 127.0.0.1:9810/v1/flows"
 	if [ -n "$GRAFANA" ]; then
 		echo "  Grafana               $GRAFANA"
 	else

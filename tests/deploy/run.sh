@@ -17,7 +17,7 @@ bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 helm_quiet() { helm "$@" 2> >(grep -v 'found symbolic link' >&2); }
 
 chart=deploy/helm/flowlens
-if helm_quiet lint "$chart" >"$tmp/lint" 2>&1; then ok "helm lint"; else cat "$tmp/lint"; bad "helm lint"; fi
+if helm_quiet lint --strict "$chart" >"$tmp/lint" 2>&1; then ok "helm lint --strict"; else cat "$tmp/lint"; bad "helm lint --strict"; fi
 helm_quiet template flowlens "$chart" --namespace flowlens >"$tmp/helm-default.yaml" &&
 	ok "helm template (defaults): $(grep -c '^kind:' "$tmp/helm-default.yaml") objects" || bad "helm template (defaults)"
 helm_quiet template fl "$chart" --namespace observability --set auth.create=false \
@@ -31,6 +31,108 @@ if grep -q 'https://fl-flowlens-collector.observability.svc:9900' "$tmp/helm-tls
 	ok "TLS variant: agents dial https and trust the CA; no Secret created"
 else
 	bad "TLS variant renders wrong"
+fi
+# Without the Prometheus Operator's API (AMP managed scraper, ADOT, CloudWatch agent) nothing
+# of monitoring.coreos.com is rendered and the scrape annotations are; with it, the reverse.
+mon_kinds() { grep -cE '^kind: (PodMonitor|ServiceMonitor|PrometheusRule)$' "$1"; }
+helm_quiet template flowlens "$chart" --namespace flowlens --api-versions monitoring.coreos.com/v1 \
+	>"$tmp/helm-operator.yaml" || bad "helm template (Prometheus Operator API present)"
+if [ "$(mon_kinds "$tmp/helm-default.yaml")" = 0 ] &&
+	[ "$(grep -c 'prometheus.io/scrape: "true"' "$tmp/helm-default.yaml")" = 2 ] &&
+	[ "$(mon_kinds "$tmp/helm-operator.yaml")" = 3 ] && ! grep -q 'prometheus.io/scrape' "$tmp/helm-operator.yaml"; then
+	ok "monitoring: no CRDs -> 0 operator objects + scrape annotations (agent pods, collector Service); CRDs -> 3 objects, no annotations"
+else
+	bad "monitoring gating: default $(mon_kinds "$tmp/helm-default.yaml") objects, with the API $(mon_kinds "$tmp/helm-operator.yaml")"
+fi
+if [ "$(helm_quiet template fl "$chart" --set monitoring.prometheusOperator=true | grep -cE '^kind: (PodMonitor|ServiceMonitor|PrometheusRule)$')" = 3 ]; then
+	ok "monitoring.prometheusOperator=true forces the 3 objects"
+else
+	bad "monitoring.prometheusOperator=true"
+fi
+# Fargate nodes run no DaemonSets: the agent must not be scheduled there.
+if sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml" |
+	grep -A3 'key: eks.amazonaws.com/compute-type' | grep -q 'operator: NotIn' &&
+	sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml" | grep -A5 'key: eks.amazonaws.com/compute-type' | grep -q -- '- fargate'; then
+	ok "agent: node affinity excludes eks.amazonaws.com/compute-type=fargate"
+else
+	bad "agent: no Fargate exclusion"
+fi
+# Listen addresses: dual-stack by default, any literal bracketed once.
+listen_of() { helm_quiet template fl "$chart" "$@" | grep -A1 'name: FLOWLENS_LISTEN' | sed -n 's/.*value: "\(.*\)"/\1/p' | tr '\n' ' '; }
+got="$(listen_of) / $(listen_of --set agent.listenAddress=0.0.0.0 --set collector.listenAddress=fd00::1)"
+if [ "$got" = "[::]:9810 [::]:9900  / 0.0.0.0:9810 [fd00::1]:9900 " ]; then
+	ok "listen addresses: [::] (both families) by default; 0.0.0.0 and fd00::1 as given"
+else
+	bad "listen addresses: $got"
+fi
+if grep -q 'ipFamilyPolicy: PreferDualStack' "$tmp/helm-default.yaml"; then
+	ok "collector Service: PreferDualStack"
+else
+	bad "collector Service family policy"
+fi
+# A bring-your-own token renders the same Secret every time (GitOps: helm template, Argo CD).
+secret_of() { helm_quiet template fl "$chart" "$@" --show-only templates/secret.yaml | sed -n 's/^  token: //p'; }
+t1=$(secret_of --set auth.token=0123456789abcdef0123) t2=$(secret_of --set auth.token=0123456789abcdef0123)
+if [ -n "$t1" ] && [ "$t1" = "$t2" ] && [ "$(echo "$t1" | base64 -d)" = 0123456789abcdef0123 ]; then
+	ok "auth.token: the same Secret on every render"
+else
+	bad "auth.token renders '$t1' then '$t2'"
+fi
+# The schema rejects misspelled values and wrong choices.
+for bad_value in agent.intervall=5s agent.attachMode=xdp auth.token=short collector.tuning.shutdowngrace=1s; do
+	if helm_quiet template fl "$chart" --set "$bad_value" >/dev/null 2>"$tmp/err"; then
+		bad "values.schema.json accepts $bad_value"
+	else
+		ok "values.schema.json rejects $bad_value: $(grep -m1 -o '[a-zA-Z.]*: .*' "$tmp/err" | tail -1 | cut -c1-70)"
+	fi
+done
+# Every flag of both binaries is reachable from the values: as an environment variable the
+# chart sets, from a named value or agent/collector.tuning (all set here), or named below as
+# set otherwise.
+helm_quiet template fl "$chart" --set collector.tls.secretName=t --set collector.podLabels=true \
+	--set collector.ipLabels=true --set collector.clusterCIDRs=10.0.0.0/8 \
+	$(for k in $(sed -n '/^  tuning:/,/^  [a-z]/s/^    \([a-zA-Z]*\):.*/\1/p' "$chart/values.yaml"); do
+		case $k in
+		*Timeout | *Interval | *Grace | *Hold | *Protect | *Wait | *History) v=1s ;;
+		*Buckets) v=0.1 ;;
+		flowSlots) v=off ;;
+		*) v=1 ;;
+		esac
+		grep -q "^    $k:" <(sed -n '/^agent:/,/^collector:/p' "$chart/values.yaml") &&
+			echo "--set agent.tuning.$k=$v" || echo "--set collector.tuning.$k=$v"
+	done) >"$tmp/helm-all.yaml" 2>"$tmp/err" || bad "helm template with every tuning value: $(grep -v symbolic "$tmp/err")"
+unreachable=
+for bin in agent collector; do
+	kind=DaemonSet
+	[ $bin = collector ] && kind=Deployment
+	envs=$(sed -n "/^kind: $kind/,/^---/p" "$tmp/helm-all.yaml" | sed -n 's/.*- name: \(FLOWLENS_[A-Z_]*\)/\1/p')
+	for flag in $(build/flowlens-$bin --help 2>&1 | grep -oE '^ +(-[a-z], )?--[a-z0-9-]+' | sed 's/.*--//'); do
+		case "$bin:$flag" in
+		*:help | agent:output | collector:metadata-file | collector:kubeconfig) continue ;;
+		esac
+		v=FLOWLENS_$(echo "$flag" | tr 'a-z-' 'A-Z_')
+		grep -qx "$v" <<<"$envs" || unreachable="$unreachable $bin:--$flag"
+	done
+done
+if [ -z "$unreachable" ]; then
+	ok "every agent and collector flag is reachable from the values (--help, minus --output, --metadata-file, --kubeconfig)"
+else
+	bad "flags the chart cannot set:$unreachable"
+fi
+# values.yaml, the schema and the generated README agree.
+if node scripts/chart-readme.mjs --check 2>"$tmp/err"; then
+	ok "deploy/helm/flowlens/README.md lists every value with its default and description (current)"
+else
+	bad "$(cat "$tmp/err")"
+fi
+# A packaged chart, versioned.
+if helm_quiet package "$chart" --version 0.1.0 --app-version 0.1.0 -d "$tmp/pkg" >/dev/null &&
+	tar -xzOf "$tmp/pkg/flowlens-0.1.0.tgz" flowlens/Chart.yaml | grep -q '^appVersion: 0.1.0' &&
+	tar -tzf "$tmp/pkg/flowlens-0.1.0.tgz" | grep -q 'flowlens/values.schema.json' &&
+	tar -tzf "$tmp/pkg/flowlens-0.1.0.tgz" | grep -q 'flowlens/templates/NOTES.txt'; then
+	ok "helm package: flowlens-0.1.0.tgz with appVersion, schema and NOTES"
+else
+	bad "helm package"
 fi
 # Least privilege, as rendered.
 dsa=$(sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml")
@@ -56,17 +158,23 @@ else
 	bad "collector RBAC"
 fi
 
-# The kustomize base is the chart's render.
-cp deploy/kustomize/base/flowlens.yaml "$tmp/base-committed.yaml"
+# The kustomize base and the Prometheus Operator resources are the chart's render.
+for f in deploy/kustomize/base/flowlens.yaml deploy/kustomize/prometheus-operator/monitoring.yaml \
+	deploy/helm/flowlens/README.md; do
+	cp "$f" "$tmp/committed-$(basename "$f")"
+done
 scripts/render-deploy.sh
-if cmp -s deploy/kustomize/base/flowlens.yaml "$tmp/base-committed.yaml"; then
-	ok "deploy/kustomize/base is the chart's current render"
-else
-	diff "$tmp/base-committed.yaml" deploy/kustomize/base/flowlens.yaml | head -20
-	cp "$tmp/base-committed.yaml" deploy/kustomize/base/flowlens.yaml
-	bad "deploy/kustomize/base differs from the chart (run make deploy-manifests)"
-fi
-for k in deploy/kustomize/base deploy/kustomize/slo grafana; do
+for f in deploy/kustomize/base/flowlens.yaml deploy/kustomize/prometheus-operator/monitoring.yaml \
+	deploy/helm/flowlens/README.md; do
+	if cmp -s "$f" "$tmp/committed-$(basename "$f")"; then
+		ok "$f is the chart's current render"
+	else
+		diff "$tmp/committed-$(basename "$f")" "$f" | head -20
+		cp "$tmp/committed-$(basename "$f")" "$f"
+		bad "$f differs from the chart (run make deploy-manifests)"
+	fi
+done
+for k in deploy/kustomize/base deploy/kustomize/prometheus-operator deploy/kustomize/slo grafana; do
 	if kubectl kustomize "$k" >"$tmp/kustomize-$(basename "$k").yaml" 2>"$tmp/err"; then
 		ok "kubectl kustomize $k"
 	else

@@ -32,3 +32,35 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "flowlens.collectorURL" -}}
 {{ if .Values.collector.tls.secretName }}https{{ else }}http{{ end }}://{{ include "flowlens.fullname" . }}-collector.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
 {{- end }}
+
+{{- /* Whether the Prometheus Operator resources are rendered: "true" or "". */ -}}
+{{- define "flowlens.operator" -}}
+{{- $m := .Values.monitoring.prometheusOperator -}}
+{{- if eq (toString $m) "auto" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end -}}
+{{- else if $m }}true{{ end -}}
+{{- end }}
+
+{{- /* Whether pods and the Service carry prometheus.io/* scrape annotations: "true" or "". */ -}}
+{{- define "flowlens.scrapeAnnotations" -}}
+{{- $a := .Values.monitoring.scrapeAnnotations -}}
+{{- if eq (toString $a) "auto" -}}
+{{- if not (include "flowlens.operator" .) }}true{{ end -}}
+{{- else if $a }}true{{ end -}}
+{{- end }}
+
+{{- /* host:port for --listen: [::]:9810, 0.0.0.0:9810, [fd00::1]:9810 */ -}}
+{{- define "flowlens.listen" -}}
+{{- $h := index . 0 -}}{{- $p := index . 1 -}}
+{{- if and (contains ":" $h) (not (hasPrefix "[" $h)) -}}[{{ $h }}]:{{ $p }}{{- else -}}{{ $h }}:{{ $p }}{{- end -}}
+{{- end }}
+
+{{- /* FLOWLENS_* variables from a tuning map; empty values are left to the binary. */ -}}
+{{- define "flowlens.tuningEnv" -}}
+{{- range $k, $v := . }}
+{{- if ne (toString $v) "" }}
+- name: FLOWLENS_{{ $k | snakecase | upper }}
+  value: {{ $v | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
