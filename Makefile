@@ -50,7 +50,7 @@ AGENT_OBJS := $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
 COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
 SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 
-BINS := $(OUT)/netpol.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
+BINS := $(OUT)/netpol.bpf.o $(OUT)/xdp_pass.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
 
 .PHONY: kernel-matrix arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
@@ -81,6 +81,11 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
 
 # Tests only: a stand-in for the VPC CNI network policy agent's TC programs.
 $(OUT)/netpol.bpf.o: tests/tools/netpol.bpf.c $(OUT)/vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# Tests only: XDP_PASS, to make a veth's driver counters move (tests/e2e/ethtool.sh).
+$(OUT)/xdp_pass.bpf.o: tests/tools/xdp_pass.bpf.c $(OUT)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -16,6 +16,7 @@
 #include <uthash.h>
 #include "attach.h"
 #include "ctquery.h"
+#include "ethstats.h"
 #include "export.h"
 #include "flowtab.h"
 #include "httpd.h"
@@ -28,6 +29,7 @@ struct iface {
 	char name[IF_NAMESIZE];
 	enum iface_kind kind;
 	struct attachment att;
+	struct ethstats eth; /* node interfaces: --ethtool-stats, read at every drain */
 	time_t reorder_window; /* legacy TC: start of the minute reorders are counted in */
 	unsigned int reorders; /* ...and how many happened in it */
 	UT_hash_handle hh;
@@ -88,6 +90,8 @@ struct agent {
 	uint64_t drain_errors;
 	uint64_t output_errors;
 	uint64_t export_errors;
+	int ethtool_sock; /* for SIOCETHTOOL; -1 if none */
+	uint64_t ethtool_errors;
 	uint64_t flows_refused[2]; /* /v1/flows: [0] no or wrong bearer token, [1] not loopback */
 	uint64_t drain_hist[N_DRAIN_BOUNDS + 1];
 	double drain_sum;

@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include <linux/capability.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -53,6 +54,27 @@ static int on_overflow(void *ctx, void *data, size_t size)
 	flowtab_overflow(a->tab, data);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+/* The node interfaces' driver counters (--ethtool-stats), as of this drain. */
+static void read_ethstats(struct agent *a)
+{
+	struct iface *i;
+	int err;
+
+	if (a->ethtool_sock < 0)
+		return;
+	for (i = a->ifaces; i; i = i->hh.next) {
+		if (i->kind == IFACE_POD)
+			continue;
+		err = ethstats_read(a->ethtool_sock, i->name, a->opts.ethtool_stats,
+				    a->opts.n_ethtool_stats, &i->eth);
+		/* An interface that just went away is the watcher's business, not an error. */
+		if (err && err != -ENODEV) {
+			a->ethtool_errors++;
+			pr_debug("ethtool statistics of %s: %s", i->name, strerror(-err));
+		}
+	}
 }
 
 static void drain(struct agent *a)
@@ -91,6 +113,7 @@ static void drain(struct agent *a)
 			  end_ms, attrib_signals(flowtab_attrib(a->tab))))
 		a->export_errors++;
 	a->interval_start_ms = end_ms;
+	read_ethstats(a);
 	secs = (double)(clock_mono_ns() - t0) / 1e9;
 	for (b = 0; b < N_DRAIN_BOUNDS && secs > drain_bounds[b]; b++)
 		;
@@ -188,6 +211,8 @@ int main(int argc, char **argv)
 	log_level = a.opts.log_level;
 	log_setup_libbpf();
 	pthread_mutex_init(&a.lock, NULL);
+	a.ethtool_sock =
+		a.opts.n_ethtool_stats ? socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
 	node = getenv("FLOWLENS_NODE_NAME");
 	if (node && *node)
 		snprintf(a.node, sizeof(a.node), "%s", node);
@@ -348,6 +373,8 @@ cleanup:
 	flow_bpf__destroy(a.skel);
 	ctquery_close(a.ctq);
 	free(a.flows_json);
+	if (a.ethtool_sock >= 0)
+		close(a.ethtool_sock);
 	options_free(&a.opts);
 	pthread_mutex_destroy(&a.lock);
 	if (err)

@@ -119,6 +119,17 @@ static const struct opt_def defs[] = {
 	  .max = 1 << 30,
 	  .arg = "N",
 	  .help = "buffer for interface notifications; a burst past it costs a full resync" },
+	{ .name = "ethtool-stats",
+	  .env = "FLOWLENS_ETHTOOL_STATS",
+	  .kind = OPT_NAMES,
+	  .offset = F(ethtool_stats),
+	  .offset2 = F(n_ethtool_stats),
+	  .def = "bw_in_allowance_exceeded,bw_out_allowance_exceeded,pps_allowance_exceeded,"
+		 "conntrack_allowance_exceeded,linklocal_allowance_exceeded",
+	  .arg = "NAMES",
+	  .help = "driver counters of node interfaces (ethtool -S) exported every interval as "
+		  "flowlens_node_ethtool_stat_total; the default: the ENA driver's allowance "
+		  "counters (EKS), packets the instance's network limits queued or dropped" },
 	{ .name = "listen",
 	  .short_flag = 'l',
 	  .env = "FLOWLENS_LISTEN",

@@ -61,6 +61,8 @@ struct agent_options {
 	uint64_t tcp_connect_timeout_ms;
 	double tcp_connect_buckets[OPT_BUCKETS_MAX];
 	unsigned int n_tcp_connect_buckets;
+	char *ethtool_stats[OPT_GLOBS_MAX]; /* driver counters of node interfaces to export */
+	int n_ethtool_stats;
 };
 
 /*

@@ -128,6 +128,12 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "Flow aggregates produced by the last interval.")                                       \
 	X(M_OUTPUT_ERRORS_TOTAL, "flowlens_agent_output_errors_total", "counter",                 \
 	  "Flow log lines that could not be written.")                                            \
+	X(M_NODE_ETHTOOL_STAT_TOTAL, "flowlens_node_ethtool_stat_total", "counter",               \
+	  "Driver counters of the node's interfaces (ethtool -S, --ethtool-stats) as of the "     \
+	  "last interval; on EKS the ENA allowance counters: packets queued or dropped because "  \
+	  "the instance exceeded its bandwidth, packet rate, conntrack or link-local limit.")     \
+	X(M_ETHTOOL_ERRORS_TOTAL, "flowlens_agent_ethtool_errors_total", "counter",               \
+	  "Node interface statistics that could not be read.")                                    \
 	X(M_FLOWS_API_REFUSED_TOTAL, "flowlens_agent_flows_api_refused_total", "counter",         \
 	  "/v1/flows requests refused: without the agent's bearer token (reason "                 \
 	  "unauthorized), or from another host when the agent has no token (not_loopback).")      \
@@ -284,6 +290,15 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_single_double(&e, &agent_metrics[M_LOCAL_POD_IPS], (double)as->local_ips);
 	expo_single_double(&e, &agent_metrics[M_FLOW_AGGREGATES], (double)as->aggregates);
 	expo_single(&e, &agent_metrics[M_OUTPUT_ERRORS_TOTAL], a->output_errors);
+	expo_begin(&e, &agent_metrics[M_NODE_ETHTOOL_STAT_TOTAL]);
+	for (i = a->ifaces; i; i = i->hh.next)
+		for (int k = 0; k < a->opts.n_ethtool_stats; k++)
+			if (i->eth.present & (1U << k))
+				expo_put(&e,
+					 expo_labels(lb, sizeof(lb), "interface", i->name, "stat",
+						     a->opts.ethtool_stats[k], NULL),
+					 i->eth.value[k]);
+	expo_single(&e, &agent_metrics[M_ETHTOOL_ERRORS_TOTAL], a->ethtool_errors);
 	expo_begin(&e, &agent_metrics[M_FLOWS_API_REFUSED_TOTAL]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "reason", "unauthorized", NULL),
 		 a->flows_refused[0]);

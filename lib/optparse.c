@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <net/if.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,7 @@ const struct opt_choice opt_log_levels[] = { { "error", LOG_LVL_ERROR },
 					     { NULL, 0 } };
 
 /* Comma-separated globs, each shorter than 16 characters; returns the count or -errno. */
-static int parse_globs(const char *s, char **out, int max)
+static int parse_globs(const char *s, char **out, int max, size_t maxlen)
 {
 	char *copy = strdup(s), *tok, *save = NULL;
 	int n = 0;
@@ -117,7 +118,7 @@ static int parse_globs(const char *s, char **out, int max)
 			tok++;
 		if (!*tok)
 			continue;
-		if (n == max || strlen(tok) >= 16 || !(out[n] = strdup(tok))) {
+		if (n == max || strlen(tok) >= maxlen || !(out[n] = strdup(tok))) {
 			while (n > 0)
 				free(out[--n]);
 			n = -EINVAL;
@@ -222,10 +223,12 @@ static int apply(const struct opt_def *d, void *opts, const char *v)
 		*(unsigned int *)field2 = (unsigned int)n;
 		return 0;
 	}
-	case OPT_GLOBS: {
+	case OPT_GLOBS:
+	case OPT_NAMES: {
 		char *g[OPT_GLOBS_MAX];
 
-		n = parse_globs(v, g, OPT_GLOBS_MAX);
+		n = parse_globs(v, g, OPT_GLOBS_MAX,
+				d->kind == OPT_GLOBS ? IF_NAMESIZE : OPT_NAME_MAX);
 		if (n < 0)
 			return -EINVAL;
 		free_globs((char **)field, (int *)field2);
@@ -345,7 +348,7 @@ void opts_free(const struct opt_program *p, void *opts)
 		if (d->kind == OPT_STR) {
 			free(*(char **)field);
 			*(char **)field = NULL;
-		} else if (d->kind == OPT_GLOBS) {
+		} else if (d->kind == OPT_GLOBS || d->kind == OPT_NAMES) {
 			free_globs((char **)field, (int *)((char *)opts + d->offset2));
 		}
 	}

@@ -38,13 +38,15 @@ enum opt_kind {
 	OPT_CHOICE, /* int: the value of the matching name in choices */
 	OPT_LISTEN, /* char[OPT_HOST_MAX] at offset, int port at offset2 */
 	OPT_BUCKETS, /* double[OPT_BUCKETS_MAX] at offset, unsigned int count at offset2 */
-	OPT_GLOBS, /* char *[OPT_GLOBS_MAX] at offset, int count at offset2 */
+	OPT_GLOBS, /* char *[OPT_GLOBS_MAX] at offset, int count at offset2 (interface names) */
+	OPT_NAMES, /* as OPT_GLOBS, each up to OPT_NAME_MAX - 1 characters */
 	OPT_FUNC, /* parse(options, value) */
 };
 
 #define OPT_HOST_MAX 64
 #define OPT_BUCKETS_MAX 32
 #define OPT_GLOBS_MAX 16
+#define OPT_NAME_MAX 32 /* ETH_GSTRING_LEN */
 
 /* flags */
 #define OPT_ZERO_OK 0x1 /* OPT_DURATION: "0" is allowed (disables) */

@@ -11,7 +11,7 @@ PKGS=(
 	# the image (make image) and running it (tests)
 	mmdebstrap buildah podman runc
 	# lab, demo and tests
-	iproute2 iptables iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
+	iproute2 iptables ethtool iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk
 	# the kernel matrix: Debian's cloud kernels booted under QEMU from an initramfs
 	qemu-system-x86 busybox-static kmod cpio
