@@ -307,6 +307,8 @@ function servicesDashboard() {
   p.push(row("DNS", 35));
   p.push(timeseries("Queries/s by rcode", W(0, 36, 8, 8), [[`sum by (destination_service, rcode) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{destination_service}} {{rcode}}"]], "reqps", "timeout: no answer within the agent's --dns-timeout."));
   p.push(timeseries("Queries/s by type", W(8, 36, 8, 8), [[`sum by (qtype) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{qtype}}"]], "reqps", ""));
+  p.push(row("Node network limits (EKS)", 44));
+  p.push(timeseries("Packets over an EC2 network allowance", W(0, 45, 24, 8), [[`sum by (node, interface, stat) (rate(flowlens_node_ethtool_stat_total{stat=~".+_allowance_exceeded"}[$__rate_interval]))`, "{{node}} {{interface}} {{stat}}"]], "pps", "Packets the ENA driver queued or dropped because the instance exceeded its bandwidth (bw_in/bw_out), packet rate (pps), conntrack or link-local allowance (DNS to the VPC resolver: 1024 packets/s per ENI). They explain DNS timeouts and retransmissions that no flow shows. Empty off AWS: no ENA driver."));
   p.push(timeseries("DNS latency p50 / p99", W(16, 36, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_service, le) (rate(flowlens_dns_request_duration_seconds_bucket{${CL},reporter="client"}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", ""));
   return dashboard("flowlens-services", "flowlens / Services (RED)", "Requests, errors and duration per destination service, TCP connections and DNS, from flowlens's eBPF signals (no proxy).", p, variables(), ["red"]);
 }

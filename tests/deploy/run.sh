@@ -223,6 +223,14 @@ for f in "$out"/rules-*.yaml deploy/prometheus/*.yaml "$chart"/files/health-rule
 	fi
 done
 
+# The health alerts with logic of their own, on synthetic series.
+if promtool test rules tests/deploy/health_test.yaml >"$tmp/err" 2>&1; then
+	ok "promtool test rules tests/deploy/health_test.yaml (ENA allowance alert)"
+else
+	cat "$tmp/err"
+	bad "health rules unit tests"
+fi
+
 # The Amazon Managed Service for Prometheus example for a plain Prometheus: a valid config
 # (remote write with SigV4).
 if promtool check config deploy/examples/amp/prometheus-remote-write.yml >"$tmp/err" 2>&1; then
