@@ -96,6 +96,7 @@ helm_quiet template fl "$chart" --set collector.tls.secretName=t --set collector
 		*Timeout | *Interval | *Grace | *Hold | *Protect | *Wait | *History) v=1s ;;
 		*Buckets) v=0.1 ;;
 		flowSlots) v=off ;;
+		ethtoolStats) v=bw_in_allowance_exceeded ;;
 		*) v=1 ;;
 		esac
 		grep -q "^    $k:" <(sed -n '/^agent:/,/^collector:/p' "$chart/values.yaml") &&
