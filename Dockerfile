@@ -1,18 +1,19 @@
-# flowlens image: flowlens-agent, flowlens-collector and flowlens-slo on Debian 12.
-#   docker build -t <account>.dkr.ecr.<region>.amazonaws.com/flowlens:0.1.0 .
-# The BPF objects are CO-RE: built once against the build host's BTF (vmlinux.h), they load
-# on any kernel with BTF (EKS AL2 5.10, AL2023 6.1/6.12, Bottlerocket).
+# flowlens image with Docker: flowlens-agent, flowlens-collector and flowlens-slo on Debian 12.
+# The supported build is `make image` (scripts/image.sh: no Docker, amd64 + arm64, smaller,
+# with an SBOM, tested by tests/e2e/image.sh); this file is for Docker users and is not tested.
+#   docker build --build-arg VERSION=$(git describe --always) -t <registry>/flowlens:<version> .
+# The BPF objects are CO-RE, compiled against the pinned kernel types in bpf/vmlinux/: they
+# load on any kernel with BTF (EKS AL2 5.10, AL2023 6.1/6.12, Bottlerocket).
 FROM debian:12-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
 	make gcc clang llvm pkg-config git ca-certificates bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libmicrohttpd-dev libjson-c-dev libmnl-dev uthash-dev libprotobuf-c-dev protobuf-c-compiler \
-	libcurl4-openssl-dev libnetfilter-conntrack-dev libyaml-dev libssl-dev \
+	libcurl4-openssl-dev libnetfilter-conntrack-dev libyaml-dev libssl-dev xz-utils \
 	&& rm -rf /var/lib/apt/lists/*
+ARG VERSION=unknown
 WORKDIR /src
 COPY . .
-# vmlinux.h: from the build machine's /sys/kernel/btf/vmlinux (docker build runs on a Linux
-# kernel with BTF), or provide build/vmlinux.h in the context.
-RUN make -j"$(nproc)" build/flowlens-agent build/flowlens-collector build/flowlens-slo
+RUN make -j"$(nproc)" VERSION="$VERSION" build/flowlens-agent build/flowlens-collector build/flowlens-slo
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
