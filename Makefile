@@ -95,7 +95,7 @@ $(OUT)/flow_noct.bpf.o: bpf/flow.bpf.c bpf/*.h $(OUT)/vmlinux.h | $(OUT)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -DFL_NO_CT -c $< -o $@
 
 $(OUT)/agent/main.o $(OUT)/agent/serve.o $(OUT)/agent/export.o $(OUT)/collector/main.o \
-	$(OUT)/collector/serve.o $(OUT)/lib/optparse.o: $(VERSION_STAMP)
+	$(OUT)/collector/serve.o $(OUT)/lib/optparse.o $(OUT)/slo/main.o: $(VERSION_STAMP)
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)

@@ -9,7 +9,7 @@ PKGS=(
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libclang-rt-dev
 	libnetfilter-conntrack-dev libyaml-dev libssl-dev xz-utils
 	# the image (make image) and running it (tests)
-	mmdebstrap buildah podman runc
+	mmdebstrap buildah podman runc qemu-user
 	# lab, demo and tests
 	iproute2 iptables ethtool iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk

@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"                          release=... your Prometheus's ruleSelector wants\n"
 	"      --check             only check the SLO files\n"
 	"  -h, --help\n"
+	"      --version\n"
 	"\n"
 	"An SLO file:\n"
 	"  service: web            # a Service (destination_service), or workload: web\n"
@@ -61,7 +62,7 @@ static int parse_label(const char *arg, struct slo_output *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_NAME = 256, OPT_NAMESPACE, OPT_LABEL, OPT_CHECK };
+	enum { OPT_NAME = 256, OPT_NAMESPACE, OPT_LABEL, OPT_CHECK, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
 		{ "label", required_argument, NULL, OPT_LABEL },
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
 	};
 	struct slo_output out = { .format = SLO_FORMAT_RULES, .rule_name = "flowlens-slos" };
@@ -114,6 +116,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("flowlens-slo %s\n", FLOWLENS_VERSION);
 			return 0;
 		default:
 			fputs(usage_text, stderr);

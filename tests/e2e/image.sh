@@ -9,7 +9,7 @@
 # must equal iptables' for the same traffic.
 source "$(dirname "$0")/lib.sh"
 echo "image.sh: lab $LAB_ID"
-for t in podman buildah mmdebstrap; do
+for t in podman buildah mmdebstrap qemu-aarch64; do
 	command -v "$t" >/dev/null || { echo "  SKIP  $t not installed (make deps installs it)"; exit 77; }
 done
 version=$(git -C "$TOP" describe --always --dirty 2>/dev/null || echo unknown)
@@ -59,6 +59,17 @@ for arch in amd64 arm64; do
 		[ -e "$root/usr/lib/$triplet/$lib" ] || [ -e "$root/lib/$triplet/$lib" ] || missing="$missing $lib"
 	done
 	check_eq "$arch: libraries the binaries need that the image lacks" "${missing:-none}" none
+	# And they run there: the image's own loader and libraries (arm64 under qemu-user, its
+	# file lookups rooted in the image first).
+	runs=$(for b in flowlens-agent flowlens-collector flowlens-slo; do
+		if [ "$arch" = amd64 ]; then
+			chroot "$root" "/usr/bin/$b" --version 2>&1
+		else
+			qemu-aarch64 -L "$root" "$root/usr/bin/$b" --version 2>&1
+		fi
+	done | tr '\n' ' ')
+	check_eq "$arch: each binary runs in the image (--version)" "$runs" \
+		"flowlens-agent $version flowlens-collector $version flowlens-slo $version "
 	# The SBOM names the package of each of those libraries, at the version unpacked.
 	sbom=$root/usr/share/flowlens/sbom.spdx.json
 	check_eq "$arch: SBOM is SPDX 2.3 and names flowlens $version" \

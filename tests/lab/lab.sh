@@ -56,29 +56,40 @@ lab_link_nodes() {
 	ip -n "$(lab_ns "$b")" -6 route add fd00:1:1::/64 via fd00:0:0:ff::11 dev eth0
 }
 
+# lab_pod_wire NODE POD IPV4 VETH: the pod's namespace, its eth0 with IPV4/32 and a default
+# route via 169.254.1.1 (a permanent neighbour: the host side's MAC), the host side VETH in the
+# node. Sets LAB_POD_MAC (the pod's eth0) and LAB_HOST_MAC (VETH) for the caller.
+lab_pod_wire() {
+	local node=$1 pod=$2 ip4=$3 veth=$4 nns pns
+	nns=$(lab_ns "$node")
+	pns=$(lab_ns "$pod")
+	ip netns add "$pns"
+	LAB_PODS+=("$pod")
+	LAB_POD_NODE[$pod]=$node
+	LAB_POD_IP[$pod]=$ip4
+	LAB_POD_VETH[$pod]=$veth
+	ip -n "$nns" link add "$veth" type veth peer name eth0 netns "$pns"
+	ip -n "$pns" link set lo up
+	ip -n "$pns" addr add "$ip4/32" dev eth0
+	ip -n "$pns" link set eth0 up
+	ip -n "$nns" link set "$veth" up
+	LAB_HOST_MAC=$(ip -n "$nns" -o link show "$veth" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	LAB_POD_MAC=$(ip -n "$pns" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	ip -n "$pns" route add 169.254.1.1 dev eth0 scope link
+	ip -n "$pns" route add default via 169.254.1.1 dev eth0
+	ip -n "$pns" neigh add 169.254.1.1 lladdr "$LAB_HOST_MAC" dev eth0 nud permanent
+}
+
 # lab_pod NODE POD IPV4 IPV6: a pod wired the VPC CNI way.
 lab_pod() {
 	local node=$1 pod=$2 ip4=$3 ip6=$4 nns pns veth mac podmac
 	nns=$(lab_ns "$node")
 	pns=$(lab_ns "$pod")
 	veth=$(lab_veth_name "$pod")
-	ip netns add "$pns"
-	LAB_PODS+=("$pod")
-	LAB_POD_NODE[$pod]=$node
-	LAB_POD_IP[$pod]=$ip4
+	lab_pod_wire "$node" "$pod" "$ip4" "$veth"
 	LAB_POD_IP6[$pod]=$ip6
-	LAB_POD_VETH[$pod]=$veth
-	ip -n "$nns" link add "$veth" type veth peer name eth0 netns "$pns"
-	ip -n "$pns" link set lo up
-	ip -n "$pns" addr add "$ip4/32" dev eth0
+	mac=$LAB_HOST_MAC podmac=$LAB_POD_MAC
 	ip -n "$pns" -6 addr add "$ip6/128" dev eth0 nodad
-	ip -n "$pns" link set eth0 up
-	ip -n "$nns" link set "$veth" up
-	mac=$(ip -n "$nns" -o link show "$veth" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
-	podmac=$(ip -n "$pns" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
-	ip -n "$pns" route add 169.254.1.1 dev eth0 scope link
-	ip -n "$pns" route add default via 169.254.1.1 dev eth0
-	ip -n "$pns" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
 	ip -n "$pns" -6 route add fe80::1 dev eth0
 	ip -n "$pns" -6 route add default via fe80::1 dev eth0
 	ip -n "$pns" -6 neigh add fe80::1 lladdr "$mac" dev eth0 nud permanent
@@ -96,29 +107,14 @@ lab_pod() {
 # the other node, which stands for the VPC's end of the branch ENI and routes the pod's /32
 # through it.
 lab_branch_pod() {
-	local node=$1 pod=$2 ip4=$3 vid=$4 peer=$5 nns pns qns veth vl net mac podmac
+	local node=$1 pod=$2 ip4=$3 vid=$4 peer=$5 nns qns veth vl net
 	local table=$((100 + $4))
 	nns=$(lab_ns "$node")
-	pns=$(lab_ns "$pod")
 	qns=$(lab_ns "$peer")
 	veth=vlan$(printf '%s' "$LAB_ID-$pod" | sha1sum | cut -c1-11)
 	vl=vlan.eth.$vid
 	net=192.168.$table
-	ip netns add "$pns"
-	LAB_PODS+=("$pod")
-	LAB_POD_NODE[$pod]=$node
-	LAB_POD_IP[$pod]=$ip4
-	LAB_POD_VETH[$pod]=$veth
-	ip -n "$nns" link add "$veth" type veth peer name eth0 netns "$pns"
-	ip -n "$pns" link set lo up
-	ip -n "$pns" addr add "$ip4/32" dev eth0
-	ip -n "$pns" link set eth0 up
-	ip -n "$nns" link set "$veth" up
-	mac=$(ip -n "$nns" -o link show "$veth" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
-	podmac=$(ip -n "$pns" -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
-	ip -n "$pns" route add 169.254.1.1 dev eth0 scope link
-	ip -n "$pns" route add default via 169.254.1.1 dev eth0
-	ip -n "$pns" neigh add 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
+	lab_pod_wire "$node" "$pod" "$ip4" "$veth"
 	ip -n "$nns" link add "$vl" type veth peer name "$vl" netns "$qns"
 	ip -n "$nns" addr add "$net.11/24" dev "$vl"
 	ip -n "$qns" addr add "$net.12/24" dev "$vl"
@@ -128,7 +124,7 @@ lab_branch_pod() {
 	ip -n "$nns" route add default via "$net.12" dev "$vl" table "$table"
 	ip -n "$nns" rule add iif "$veth" table "$table" priority 10
 	ip -n "$nns" rule add iif "$vl" table "$table" priority 10
-	ip -n "$nns" neigh add "$ip4" lladdr "$podmac" dev "$veth" nud permanent
+	ip -n "$nns" neigh add "$ip4" lladdr "$LAB_POD_MAC" dev "$veth" nud permanent
 	ip -n "$qns" route add "$ip4/32" via "$net.11" dev "$vl"
 }
 
