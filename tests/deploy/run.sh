@@ -126,6 +126,25 @@ if node scripts/chart-readme.mjs --check 2>"$tmp/err"; then
 else
 	bad "$(cat "$tmp/err")"
 fi
+# NOTES.txt (helm template does not print it: rendered through a copy of the chart that
+# includes it in a manifest) says what was chosen for the cluster it is installed in.
+cp -rL "$chart" "$tmp/notes-chart"
+{
+	echo '{{- define "notes" }}'
+	cat "$chart/templates/NOTES.txt"
+	echo '{{- end }}'
+	echo 'notes: {{ include "notes" . | toJson }}'
+} >"$tmp/notes-chart/templates/notes.yaml"
+notes() { helm_quiet template fl "$tmp/notes-chart" --show-only templates/notes.yaml "$@" | sed -n 's/^notes: //p' | jq -r .; }
+n_plain=$(notes) n_op=$(notes --api-versions monitoring.coreos.com/v1 --set auth.token=0123456789abcdef0123)
+if grep -q 'prometheus.io/scrape annotations' <<<"$n_plain" && grep -q 'set auth.token or auth.secretName' <<<"$n_plain" &&
+	grep -q 'a PodMonitor (agents), a ServiceMonitor' <<<"$n_op" && ! grep -q 'set auth.token' <<<"$n_op" &&
+	grep -q 'kubectl -n default get ds/fl-flowlens-agent' <<<"$n_plain"; then
+	ok "NOTES.txt: scrape annotations vs operator objects, the GitOps token advice only without auth.token"
+else
+	printf '%s\n---\n%s\n' "$n_plain" "$n_op" | head -40
+	bad "NOTES.txt"
+fi
 # A packaged chart, versioned.
 if helm_quiet package "$chart" --version 0.1.0 --app-version 0.1.0 -d "$tmp/pkg" >/dev/null &&
 	tar -xzOf "$tmp/pkg/flowlens-0.1.0.tgz" flowlens/Chart.yaml | grep -q '^appVersion: 0.1.0' &&
