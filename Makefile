@@ -51,7 +51,7 @@ COLL_OBJS  := $(patsubst %.c,$(OUT)/%.o,$(COLL_SRCS))
 SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 
 BINS := $(OUT)/netpol.bpf.o $(OUT)/xdp_pass.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
-	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench
+	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench $(OUT)/flowlens-loadsim
 
 .PHONY: kernel-matrix arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
 all: $(BINS)
@@ -153,6 +153,11 @@ $(OUT)/test-unit: tests/unit/test_unit.c tests/unit/test_attrib.c tests/unit/tes
 
 $(OUT)/collector-bench: bench/collector_bench.c $(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) \
 		$(LIB_OBJS) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+# A bench tool, not a test: simulated agents against a real collector (bench/loadsim.sh).
+$(OUT)/flowlens-loadsim: bench/loadsim.c $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 

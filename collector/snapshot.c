@@ -249,6 +249,10 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 			p->key = r.key;
 			HASH_ADD(hh, s->pending, key, sizeof(p->key), p);
 			s->n_pending++;
+			if (pending_index(s, p)) {
+				free(p);
+				return -ENOMEM;
+			}
 		}
 		p->fwd_packets += r.fwd_packets;
 		p->fwd_bytes += r.fwd_bytes;

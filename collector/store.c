@@ -54,6 +54,7 @@ void store_free(struct store *s)
 	HASH_FREE_ALL(hh, s->agents);
 	HASH_FREE_ALL(hh, s->joins);
 	HASH_FREE_ALL(hh, s->pending);
+	HASH_FREE_ALL(hh, s->pending_groups);
 	drop_names(s);
 	{
 		struct node_name *n, *nt;
@@ -267,12 +268,56 @@ static void emit(struct store *s, const char *node, uint64_t start, uint64_t whe
 	series_add(s, x[3], 0, rb, now_ms);
 }
 
+int pending_index(struct store *s, struct pending *p)
+{
+	struct pending_group *g;
+
+	HASH_FIND(hh, s->pending_groups, &p->key.j, sizeof(p->key.j), g);
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g) {
+			HASH_DEL(s->pending, p);
+			s->n_pending--;
+			return -ENOMEM;
+		}
+		g->j = p->key.j;
+		HASH_ADD(hh, s->pending_groups, j, sizeof(g->j), g);
+	}
+	p->group = g;
+	p->gprev = NULL;
+	p->gnext = g->first;
+	if (g->first)
+		g->first->gprev = p;
+	g->first = p;
+	return 0;
+}
+
+static void pending_unindex(struct store *s, struct pending *p)
+{
+	struct pending_group *g = p->group;
+
+	if (!g)
+		return;
+	if (p->gprev)
+		p->gprev->gnext = p->gnext;
+	else
+		g->first = p->gnext;
+	if (p->gnext)
+		p->gnext->gprev = p->gprev;
+	if (!g->first) {
+		HASH_DEL(s->pending_groups, g);
+		free(g);
+	}
+	p->group = NULL;
+}
+
 static void flush_pending(struct store *s, struct pending *p, const struct join *j, uint64_t now_ms)
 {
 	emit(s, p->key.node, p->start_unix_ms, p->when_unix_ms, &p->key.j,
 	     j && !j->direct ? j->dialed : NULL, j ? j->dialed_port : 0,
 	     FLOWLENS__V1__REPORTER__REPORTER_SERVER, p->fwd_packets, p->fwd_bytes, p->rev_packets,
 	     p->rev_bytes, now_ms, &p->g);
+	pending_unindex(s, p);
 	HASH_DEL(s->pending, p);
 	s->n_pending--;
 	free(p);
@@ -307,7 +352,8 @@ struct join *join_add(struct store *s, const struct join_key *k)
 static void learn_join(struct store *s, const struct join_key *k, const uint8_t dialed[16],
 		       uint16_t dialed_port, uint64_t now_ms)
 {
-	struct pending *p, *pt;
+	struct pending_group *g;
+	struct pending *p, *next;
 	struct join *j;
 
 	HASH_FIND(hh, s->joins, k, sizeof(*k), j);
@@ -319,11 +365,12 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
 	j->updated_ms = now_ms;
 	if (!s->n_pending)
 		return;
-	HASH_ITER (hh, s->pending, p, pt) {
-		if (!memcmp(&p->key.j, k, sizeof(*k))) {
-			s->st.joined_total++;
-			flush_pending(s, p, j, now_ms);
-		}
+	/* One lookup: a walk over every pending here made ingest quadratic (flowlens-loadsim). */
+	HASH_FIND(hh, s->pending_groups, k, sizeof(*k), g);
+	for (p = g ? g->first : NULL; p; p = next) {
+		next = p->gnext; /* the group is freed with its last member */
+		s->st.joined_total++;
+		flush_pending(s, p, j, now_ms);
 	}
 }
 
@@ -405,6 +452,13 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		p->deadline_ms = now_ms + s->cfg.join_wait_ms;
 		HASH_ADD(hh, s->pending, key, sizeof(p->key), p);
 		s->n_pending++;
+		if (pending_index(s, p)) {
+			free(p);
+			s->st.pending_full_total++;
+			emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms,
+			     &g);
+			return;
+		}
 	}
 	sigs_add(s, &p->g, &g);
 	p->fwd_packets += fp;

@@ -119,8 +119,23 @@ struct pending {
 	uint64_t start_unix_ms, when_unix_ms; /* the report's interval */
 	uint64_t deadline_ms;
 	struct sigs g;
+	struct pending_group *group; /* every pending of the same connection, any node */
+	struct pending *gprev, *gnext;
 	UT_hash_handle hh;
 };
+
+/*
+ * The pendings of one connection (join key), whatever node reported them: what a client
+ * side's report releases, found in one lookup instead of a walk over every pending.
+ */
+struct pending_group {
+	struct join_key j;
+	struct pending *first;
+	UT_hash_handle hh;
+};
+
+/* Adds p (already in s->pending) to its connection's group; -ENOMEM leaves it out of both. */
+int pending_index(struct store *s, struct pending *p);
 
 #define JOIN_TTL_MS (10ULL * 60 * 1000)
 
@@ -160,6 +175,7 @@ struct store {
 	size_t n_joins;
 	struct pending *pending;
 	size_t n_pending;
+	struct pending_group *pending_groups;
 	struct name_entry *names;
 	size_t n_names;
 	struct node_name *node_names;

@@ -551,6 +551,92 @@ static void test_store_join(void)
 	meta_free(m);
 }
 
+/* A server-side report of connection (client, server:8080) from node. */
+static void apply_server_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
+			      const char *client, const char *server, uint64_t now)
+{
+	make_batch(t, node, seq);
+	t->b.interval_end_unix_ms = 2000;
+	t->b.n_flows = 1;
+	inet_pton(AF_INET, client, t->addr[0]);
+	inet_pton(AF_INET, server, t->addr[1]);
+	t->f[0].server_port = 8080;
+	t->f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+	store_apply(s, &t->b, now);
+}
+
+/* The client side's report of the same connection, dialed through 10.96.5.5:80. */
+static void apply_client_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
+			      const char *client, const char *server, uint64_t now)
+{
+	static uint8_t vip[4] = { 10, 96, 5, 5 };
+
+	make_batch(t, node, seq);
+	t->b.interval_end_unix_ms = 2000;
+	t->b.n_flows = 1;
+	inet_pton(AF_INET, client, t->addr[0]);
+	inet_pton(AF_INET, server, t->addr[1]);
+	t->f[0].server_port = 8080;
+	t->f[0].dialed_ip.data = vip;
+	t->f[0].dialed_ip.len = 4;
+	t->f[0].dialed_port = 80;
+	store_apply(s, &t->b, now);
+}
+
+/*
+ * A client side's report releases exactly the pendings of its own connection, from every node
+ * that reported it, found through the per-connection index (also after a snapshot restore),
+ * and leaves the others waiting.
+ */
+static void test_store_join_index(void)
+{
+	struct store_config cfg = {
+		.max_series = 100, .ttl_ms = 1 << 30, .max_agents = 10, .join_wait_ms = 5000
+	};
+	json_object *doc = json_tokener_parse(meta_doc);
+	struct test_batch t;
+	struct store_stats st;
+	struct store *s, *r;
+	struct meta *m;
+	FILE *f = tmpfile();
+
+	meta_new(&m, 60000);
+	kube_apply_list(m, doc, 1000);
+	json_object_put(doc);
+	cfg.meta = m;
+	store_new(&s, &cfg);
+	apply_server_side(s, &t, "n2", 1, "10.5.0.3", "10.5.0.1", 100);
+	apply_server_side(s, &t, "n2", 2, "10.5.0.3", "10.5.0.2", 100);
+	apply_server_side(s, &t, "n3", 1, "10.5.0.3", "10.5.0.1", 100);
+	store_stats(s, 100, &st);
+	CHECK(st.pending == 3, "three pendings, two of one connection: %llu",
+	      (unsigned long long)st.pending);
+	apply_client_side(s, &t, "n1", 1, "10.5.0.3", "10.5.0.1", 200);
+	store_stats(s, 200, &st);
+	CHECK(st.pending == 1 && st.joined_total == 2,
+	      "both nodes' pendings of the connection joined, the other waits: %llu pending, "
+	      "%llu joined",
+	      (unsigned long long)st.pending, (unsigned long long)st.joined_total);
+	apply_client_side(s, &t, "n1", 2, "10.5.0.3", "10.5.0.1", 300);
+	store_stats(s, 300, &st);
+	CHECK(st.pending == 1 && st.joined_total == 2, "nothing left to join for it");
+	CHECK(store_save(s, f, 400, 1700000000000ULL) == 0, "save");
+	rewind(f);
+	store_new(&r, &cfg);
+	CHECK(store_restore(r, f, 500, 1700000000100ULL, 1700000000000ULL) == 0, "restore");
+	store_stats(r, 500, &st);
+	CHECK(st.pending == 1, "the pending restored: %llu", (unsigned long long)st.pending);
+	apply_client_side(r, &t, "n1", 3, "10.5.0.3", "10.5.0.2", 600);
+	store_stats(r, 600, &st);
+	CHECK(st.pending == 0 && st.joined_total == 1,
+	      "a restored pending is found by its client side: %llu pending, %llu joined",
+	      (unsigned long long)st.pending, (unsigned long long)st.joined_total);
+	store_free(r);
+	store_free(s);
+	meta_free(m);
+	fclose(f);
+}
+
 /* Signals: known names become series, unknown ones and mismatched bounds are counted. */
 static void test_store_signals(void)
 {
@@ -622,5 +708,6 @@ void test_store(void)
 	test_store_render_yields();
 	test_meta();
 	test_store_join();
+	test_store_join_index();
 	test_store_signals();
 }
