@@ -8,7 +8,9 @@
  * as in real clusters). Each agent sends one batch per --interval, spread evenly over the
  * interval across agents, with FLOWS aggregates: 70% client-side reports of its pods dialing a
  * callee's ClusterIP (the backend on a random node), 30% server-side reports of its pods
- * serving clients on other nodes (what the collector joins across nodes). --metadata writes
+ * serving a caller's pod (on a random node: the collector waits for the client side's report
+ * of the ClusterIP dialed, which the simulation does not pair, so they end as join timeouts,
+ * the join table's worst case). No pod churn: addresses and names stay put. --metadata writes
  * the matching pods, ReplicaSets, Services and Nodes (the collector's --metadata-file), so
  * every address gets its names and the series are the ones a real cluster would make.
  *
@@ -81,6 +83,8 @@ static void svc_ip(int w, uint8_t ip[4])
 
 /* Every workload's pods, as node * pods + pod, grouped by workload (wl_first[w] ...). */
 static int *wl_first, *wl_pods;
+/* Every workload's callers (the workloads that have it among their 3 callees). */
+static int *caller_first, *callers;
 
 static int index_workloads(void)
 {
@@ -100,6 +104,23 @@ static int index_workloads(void)
 
 		wl_pods[wl_first[w] + fill[w]++] = i;
 	}
+	free(fill);
+	caller_first = calloc((size_t)workloads + 1, sizeof(int));
+	callers = calloc((size_t)workloads * 3, sizeof(int));
+	fill = calloc((size_t)workloads, sizeof(int));
+	if (!caller_first || !callers || !fill)
+		return -1;
+	for (int w = 0; w < workloads; w++)
+		for (int k = 0; k < 3; k++)
+			caller_first[callee(w, k) + 1]++;
+	for (int w = 0; w < workloads; w++)
+		caller_first[w + 1] += caller_first[w];
+	for (int w = 0; w < workloads; w++)
+		for (int k = 0; k < 3; k++) {
+			int c = callee(w, k);
+
+			callers[caller_first[c] + fill[c]++] = w;
+		}
 	free(fill);
 	return 0;
 }
@@ -202,7 +223,9 @@ static int make_batch(int node, uint64_t seq, uint8_t **out, size_t *len)
 		f->protocol = 6;
 		f->server_port = 8080;
 		f->tcp_syn = f->tcp_synack = 1;
-		if (i % 10 < 7) {
+		int n_callers = caller_first[w + 1] - caller_first[w];
+
+		if (i % 10 < 7 || !n_callers) {
 			/* This pod calls a callee's Service; the backend is anywhere. */
 			int cw = callee(w, (int)(rnd() % 3));
 
@@ -214,10 +237,12 @@ static int make_batch(int node, uint64_t seq, uint8_t **out, size_t *len)
 			f->dialed_ip = (ProtobufCBinaryData){ 4, addr[3 * i + 2] };
 			f->dialed_port = 80;
 		} else {
-			/* This pod serves a client on another node (no translation seen here). */
-			pod_ip((node + 1 + (int)(rnd() % (uint32_t)(nodes > 1 ? nodes - 1 : 1))) %
-				       nodes,
-			       (int)(rnd() % (uint32_t)pods), addr[3 * i]);
+			/* This pod serves a caller's pod, usually on another node (no translation
+			 * seen here: the collector joins it with the caller's report). */
+			int cw = callers[caller_first[w] + (int)(rnd() % (uint32_t)n_callers)];
+
+			backend_of(cw, &bn, &bp);
+			pod_ip(bn, bp, addr[3 * i]);
 			pod_ip(node, p, addr[3 * i + 1]);
 			f->reporter = 2;
 		}

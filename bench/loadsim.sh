@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/loadsim.sh [NODES...]: one real collector (as the chart runs it: --state-dir, the
-# defaults otherwise; STATE=0 without it) on 127.0.0.1 fed by flowlens-loadsim for each cluster size (default 250
+# defaults otherwise; STATE=0 without it; COLLECTOR=path another build of it) on 127.0.0.1 fed by flowlens-loadsim for each cluster size (default 250
 # 500 1000 2000 nodes, 200 aggregates per agent every 10 s, 60 s each), with the matching
 # Kubernetes metadata. Prints the simulator's figures (batches/s, aggregates/s, answers, POST
 # latency with and without a /metrics scrape in flight, the collector's CPU and RSS, the
@@ -22,7 +22,7 @@ for n in "${@:-250 500 1000 2000}"; do
 		# Every simulated agent connects from 127.0.0.1: lift the per-address connection cap.
 		state=(--state-dir "$tmp/state")
 		[ "${STATE:-1}" = 0 ] && state=()
-		build/flowlens-collector --listen "127.0.0.1:$port" --token-file "$tmp/token" \
+		"${COLLECTOR:-build/flowlens-collector}" --listen "127.0.0.1:$port" --token-file "$tmp/token" \
 			--metadata-file "$tmp/meta.json" "${state[@]}" --max-agents 60000 \
 			--max-series 1000000 --max-connections 4096 --max-connections-per-ip 4096 \
 			--log-level warn >"$tmp/collector.log" 2>&1 &
