@@ -105,7 +105,7 @@ const struct opt_choice opt_log_levels[] = { { "error", LOG_LVL_ERROR },
 					     { "debug", LOG_LVL_DEBUG },
 					     { NULL, 0 } };
 
-/* Comma-separated globs, each shorter than 16 characters; returns the count or -errno. */
+/* Comma-separated globs or names, each shorter than maxlen; returns the count or -errno. */
 static int parse_globs(const char *s, char **out, int max, size_t maxlen)
 {
 	char *copy = strdup(s), *tok, *save = NULL;

@@ -140,6 +140,25 @@ sum_of() {
 		END { printf "%d\n", s }' <<<"$metrics"
 }
 
+# caps_of PID FIELD: a capability set from /proc (CapEff, CapBnd, ...), in hex.
+caps_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# The chart's four: NET_ADMIN 12, SYS_RESOURCE 24, PERFMON 38, BPF 39.
+CHART_CAPS_MASK=$(((1 << 12) | (1 << 24) | (1 << 38) | (1 << 39)))
+
+# check_collector_gt WHAT PORT CONNS: the collector on n1 (127.0.0.1:9900) holds, for the
+# client side of PORT, the bytes of iptables rules GT 1 + GT 2 on n1 (both directions) and
+# CONNS established connections (the client's own count).
+check_collector_gt() {
+	local b1 b2 metrics
+	read -r _ b1 <<<"$(gt_read n1 iptables GT 1)"
+	read -r _ b2 <<<"$(gt_read n1 iptables GT 2)"
+	metrics=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics)
+	check_eq "$1: client-side bytes of port $2 = iptables (both ways)" \
+		"$(sum_of flowlens_flow_bytes_total 'reporter="client"' "destination_port=\"$2\"")" "$((b1 + b2))"
+	check_eq "$1: established connections = the client's $3" \
+		"$(sum_of flowlens_tcp_connections_total 'reporter="client"' 'result="established"')" "$3"
+}
+
 finish() {
 	local f
 	echo "  $CHECKS checks, $FAILS failures"

@@ -446,48 +446,71 @@ static void test_meta(void)
 	meta_free(m);
 }
 
-/* A server-side report waits for the client side, which says what was dialed. */
-static void test_store_join(void)
+/* The store and metadata the join tests share: meta_doc's objects, a 5 s join wait. */
+static struct meta *join_fixture(struct store_config *cfg, struct store **s)
 {
-	struct store_config cfg = {
+	json_object *doc = json_tokener_parse(meta_doc);
+	struct meta *m;
+
+	*cfg = (struct store_config){
 		.max_series = 100, .ttl_ms = 1 << 30, .max_agents = 10, .join_wait_ms = 5000
 	};
-	json_object *doc = json_tokener_parse(meta_doc);
-	struct test_batch t;
-	struct store_stats st;
-	struct store *s;
-	struct meta *m;
-	uint8_t vip[4];
-	char *out;
-
 	meta_new(&m, 60000);
 	kube_apply_list(m, doc, 1000);
 	json_object_put(doc);
-	cfg.meta = m;
-	store_new(&s, &cfg);
+	cfg->meta = m;
+	store_new(s, cfg);
+	return m;
+}
+
+/* A server-side report of connection (client, server:8080) from node. */
+static void apply_server_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
+			      const char *client, const char *server, uint64_t now)
+{
+	make_batch(t, node, seq);
+	t->b.interval_end_unix_ms = 2000;
+	t->b.n_flows = 1;
+	inet_pton(AF_INET, client, t->addr[0]);
+	inet_pton(AF_INET, server, t->addr[1]);
+	t->f[0].server_port = 8080;
+	t->f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+	store_apply(s, &t->b, now);
+}
+
+/* The client side's report of the same connection, dialed through 10.96.5.5:80. */
+static void apply_client_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
+			      const char *client, const char *server, uint64_t now)
+{
+	static uint8_t vip[4] = { 10, 96, 5, 5 };
+
+	make_batch(t, node, seq);
+	t->b.interval_end_unix_ms = 2000;
+	t->b.n_flows = 1;
+	inet_pton(AF_INET, client, t->addr[0]);
+	inet_pton(AF_INET, server, t->addr[1]);
+	t->f[0].server_port = 8080;
+	t->f[0].dialed_ip.data = vip;
+	t->f[0].dialed_ip.len = 4;
+	t->f[0].dialed_port = 80;
+	store_apply(s, &t->b, now);
+}
+
+/* A server-side report waits for the client side, which says what was dialed. */
+static void test_store_join(void)
+{
+	struct store_config cfg;
+	struct test_batch t;
+	struct store_stats st;
+	struct store *s;
+	struct meta *m = join_fixture(&cfg, &s);
+	char *out;
+
 	/* Server side on node n2: client 10.5.0.3 (a pod on n1) -> backend 10.5.0.1:8080. */
-	make_batch(&t, "n2", 1);
-	t.b.interval_end_unix_ms = 2000;
-	t.b.n_flows = 1;
-	inet_pton(AF_INET, "10.5.0.3", t.addr[0]);
-	inet_pton(AF_INET, "10.5.0.1", t.addr[1]);
-	t.f[0].server_port = 8080;
-	t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-	store_apply(s, &t.b, 100);
+	apply_server_side(s, &t, "n2", 1, "10.5.0.3", "10.5.0.1", 100);
 	store_stats(s, 100, &st);
 	CHECK(st.pending == 1, "server side waits: %llu pending", (unsigned long long)st.pending);
 	/* The client side on n1 reports it dialed 10.96.5.5:80. */
-	make_batch(&t, "n1", 1);
-	t.b.interval_end_unix_ms = 2000;
-	t.b.n_flows = 1;
-	inet_pton(AF_INET, "10.5.0.3", t.addr[0]);
-	inet_pton(AF_INET, "10.5.0.1", t.addr[1]);
-	inet_pton(AF_INET, "10.96.5.5", vip);
-	t.f[0].server_port = 8080;
-	t.f[0].dialed_ip.data = vip;
-	t.f[0].dialed_ip.len = 4;
-	t.f[0].dialed_port = 80;
-	store_apply(s, &t.b, 200);
+	apply_client_side(s, &t, "n1", 1, "10.5.0.3", "10.5.0.1", 200);
 	store_stats(s, 200, &st);
 	CHECK(st.pending == 0 && st.joined_total == 1, "joined: %llu pending %llu joined",
 	      (unsigned long long)st.pending, (unsigned long long)st.joined_total);
@@ -551,38 +574,6 @@ static void test_store_join(void)
 	meta_free(m);
 }
 
-/* A server-side report of connection (client, server:8080) from node. */
-static void apply_server_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
-			      const char *client, const char *server, uint64_t now)
-{
-	make_batch(t, node, seq);
-	t->b.interval_end_unix_ms = 2000;
-	t->b.n_flows = 1;
-	inet_pton(AF_INET, client, t->addr[0]);
-	inet_pton(AF_INET, server, t->addr[1]);
-	t->f[0].server_port = 8080;
-	t->f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-	store_apply(s, &t->b, now);
-}
-
-/* The client side's report of the same connection, dialed through 10.96.5.5:80. */
-static void apply_client_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
-			      const char *client, const char *server, uint64_t now)
-{
-	static uint8_t vip[4] = { 10, 96, 5, 5 };
-
-	make_batch(t, node, seq);
-	t->b.interval_end_unix_ms = 2000;
-	t->b.n_flows = 1;
-	inet_pton(AF_INET, client, t->addr[0]);
-	inet_pton(AF_INET, server, t->addr[1]);
-	t->f[0].server_port = 8080;
-	t->f[0].dialed_ip.data = vip;
-	t->f[0].dialed_ip.len = 4;
-	t->f[0].dialed_port = 80;
-	store_apply(s, &t->b, now);
-}
-
 /*
  * A client side's report releases exactly the pendings of its own connection, from every node
  * that reported it, found through the per-connection index (also after a snapshot restore),
@@ -590,21 +581,13 @@ static void apply_client_side(struct store *s, struct test_batch *t, const char 
  */
 static void test_store_join_index(void)
 {
-	struct store_config cfg = {
-		.max_series = 100, .ttl_ms = 1 << 30, .max_agents = 10, .join_wait_ms = 5000
-	};
-	json_object *doc = json_tokener_parse(meta_doc);
+	struct store_config cfg;
 	struct test_batch t;
 	struct store_stats st;
 	struct store *s, *r;
-	struct meta *m;
+	struct meta *m = join_fixture(&cfg, &s);
 	FILE *f = tmpfile();
 
-	meta_new(&m, 60000);
-	kube_apply_list(m, doc, 1000);
-	json_object_put(doc);
-	cfg.meta = m;
-	store_new(&s, &cfg);
 	apply_server_side(s, &t, "n2", 1, "10.5.0.3", "10.5.0.1", 100);
 	apply_server_side(s, &t, "n2", 2, "10.5.0.3", "10.5.0.2", 100);
 	apply_server_side(s, &t, "n3", 1, "10.5.0.3", "10.5.0.1", 100);
