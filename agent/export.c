@@ -21,11 +21,15 @@ struct queued_batch {
 	struct queued_batch *next;
 };
 
-struct exporter {
-	struct export_config cfg;
+/*
+ * One collector replica: its own queue, sender thread and backoff, so that a replica that is
+ * away delays and drops only its own copies.
+ */
+struct dest {
+	struct exporter *x;
 	char *url;
-	uint8_t boot_id[WIRE_BOOT_ID_LEN];
 	pthread_t thread;
+	int started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct queued_batch *head, *tail;
@@ -36,6 +40,15 @@ struct exporter {
 	int last_status_logged;
 };
 
+struct exporter {
+	struct export_config cfg;
+	uint8_t boot_id[WIRE_BOOT_ID_LEN];
+	pthread_mutex_t seq_lock;
+	uint64_t seq;
+	size_t n;
+	struct dest d[];
+};
+
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	(void)ptr;
@@ -44,8 +57,9 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 /* POSTs one batch. Returns the HTTP status, or 0 when no response was received. */
-static long post(struct exporter *x, CURL *curl, const struct queued_batch *it)
+static long post(struct dest *d, CURL *curl, const struct queued_batch *it)
 {
+	const struct exporter *x = d->x;
 	struct curl_slist *hdrs = NULL;
 	char auth[SECRET_MAX_LEN + 32];
 	char *token = secret_read(x->cfg.token_file);
@@ -63,7 +77,7 @@ static long post(struct exporter *x, CURL *curl, const struct queued_batch *it)
 	hdrs = curl_slist_append(hdrs, "Content-Type: " WIRE_CONTENT_TYPE);
 	hdrs = curl_slist_append(hdrs, "Content-Encoding: " WIRE_CONTENT_ENCODING);
 	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(curl, CURLOPT_URL, x->url);
+	curl_easy_setopt(curl, CURLOPT_URL, d->url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, (const char *)it->data);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
@@ -77,13 +91,13 @@ static long post(struct exporter *x, CURL *curl, const struct queued_batch *it)
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	else
-		pr_debug("export: seq %llu: %s", (unsigned long long)it->seq,
+		pr_debug("export: %s: seq %llu: %s", d->url, (unsigned long long)it->seq,
 			 curl_easy_strerror(rc));
 	curl_slist_free_all(hdrs);
 	return status;
 }
 
-static void pop_head(struct exporter *x)
+static void pop_head(struct dest *x)
 {
 	struct queued_batch *it = x->head;
 
@@ -97,7 +111,7 @@ static void pop_head(struct exporter *x)
 }
 
 /* Waits until deadline_ms or a stop; returns 1 when stopping without a flush to do. */
-static int wait_until(struct exporter *x, uint64_t deadline_ms)
+static int wait_until(struct dest *x, uint64_t deadline_ms)
 {
 	while (!x->stopping && clock_mono_ms() < deadline_ms) {
 		struct timespec ts =
@@ -110,7 +124,7 @@ static int wait_until(struct exporter *x, uint64_t deadline_ms)
 
 static void *sender(void *arg)
 {
-	struct exporter *x = arg;
+	struct dest *x = arg;
 	CURL *curl = curl_easy_init();
 	unsigned int attempt = 0;
 
@@ -136,33 +150,34 @@ static void *sender(void *arg)
 			pop_head(x);
 			attempt = 0;
 			if (x->last_status_logged) {
-				pr_info("export: collector reachable again");
+				pr_info("export: collector %s reachable again", x->url);
 				x->last_status_logged = 0;
 			}
 			continue;
 		}
 		if (status == 400 || status == 413 || status == 415) {
 			/* The collector will never take this batch: retrying cannot help. */
-			pr_warn("export: collector refused batch %llu with HTTP %ld; dropped",
-				(unsigned long long)it->seq, status);
+			pr_warn("export: collector %s refused batch %llu with HTTP %ld; dropped",
+				x->url, (unsigned long long)it->seq, status);
 			x->st.rejected++;
 			pop_head(x);
 			continue;
 		}
 		/* Unreachable, 401/403 (token rotation), 429, 5xx: back off and retry. */
 		if (!x->last_status_logged) {
-			pr_warn("export: sending batch %llu failed (%s%ld); retrying with backoff",
-				(unsigned long long)it->seq, status ? "HTTP " : "no response ",
-				status);
+			pr_warn("export: sending batch %llu to %s failed (%s%ld); retrying with "
+				"backoff",
+				(unsigned long long)it->seq, x->url,
+				status ? "HTTP " : "no response ", status);
 			x->last_status_logged = 1;
 		}
 		x->st.retries++;
 		{
-			uint64_t cap = x->cfg.backoff_min_ms << (attempt < 16 ? attempt : 16);
+			uint64_t cap = x->x->cfg.backoff_min_ms << (attempt < 16 ? attempt : 16);
 			uint32_t r;
 
-			if (cap > x->cfg.backoff_max_ms)
-				cap = x->cfg.backoff_max_ms;
+			if (cap > x->x->cfg.backoff_max_ms)
+				cap = x->x->cfg.backoff_max_ms;
 			if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 				r = (uint32_t)clock_mono_ms();
 			attempt++;
@@ -177,43 +192,99 @@ static void *sender(void *arg)
 	return NULL;
 }
 
+static void dest_free(struct dest *d)
+{
+	while (d->head)
+		pop_head(d);
+	if (d->started) {
+		pthread_cond_destroy(&d->cond);
+		pthread_mutex_destroy(&d->lock);
+	}
+	free(d->url);
+}
+
+/* The destinations of --collector: URLs separated by commas, each with WIRE_PATH appended. */
+static size_t count_urls(const char *list)
+{
+	size_t n = 1;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	return n;
+}
+
+static int dest_init(struct exporter *x, struct dest *d, const char *url, size_t n)
+{
+	pthread_condattr_t ca;
+
+	d->x = x;
+	while (n && url[n - 1] == '/')
+		n--;
+	if (!n)
+		return -EINVAL;
+	d->url = malloc(n + sizeof(WIRE_PATH));
+	if (!d->url)
+		return -ENOMEM;
+	memcpy(d->url, url, n);
+	memcpy(d->url + n, WIRE_PATH, sizeof(WIRE_PATH));
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	d->started = 1;
+	return 0;
+}
+
+static void dest_stop(struct dest *d, uint64_t flush_ms)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stopping = 1;
+	d->flush_deadline_ms = clock_mono_ms() + flush_ms;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
 int export_start(struct exporter **out, const struct export_config *cfg)
 {
-	struct exporter *x = calloc(1, sizeof(*x));
-	size_t n;
+	size_t n = count_urls(cfg->url), i;
+	struct exporter *x = calloc(1, sizeof(*x) + n * sizeof(x->d[0]));
+	const char *p = cfg->url;
+	int err = 0;
 
 	if (!x)
 		return -ENOMEM;
 	x->cfg = *cfg;
-	n = strlen(cfg->url);
-	x->url = malloc(n + sizeof(WIRE_PATH));
-	if (!x->url) {
-		free(x);
-		return -ENOMEM;
-	}
-	memcpy(x->url, cfg->url, n);
-	while (n && x->url[n - 1] == '/')
-		n--;
-	memcpy(x->url + n, WIRE_PATH, sizeof(WIRE_PATH));
-	if (getrandom(x->boot_id, sizeof(x->boot_id), 0) != sizeof(x->boot_id)) {
-		free(x->url);
-		free(x);
-		return -EIO;
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	pthread_mutex_init(&x->lock, NULL);
-	{
-		pthread_condattr_t ca;
+	x->n = n;
+	pthread_mutex_init(&x->seq_lock, NULL);
+	if (getrandom(x->boot_id, sizeof(x->boot_id), 0) != sizeof(x->boot_id))
+		err = -EIO;
+	for (i = 0; i < n && !err; i++) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
 
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&x->cond, &ca);
-		pthread_condattr_destroy(&ca);
+		err = dest_init(x, &x->d[i], p, len);
+		p += len + (end != NULL);
 	}
-	if (pthread_create(&x->thread, NULL, sender, x)) {
-		free(x->url);
+	if (!err)
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (i = 0; i < n && !err; i++) {
+		if (pthread_create(&x->d[i].thread, NULL, sender, &x->d[i]))
+			err = -EAGAIN;
+		else
+			x->d[i].started = 2;
+	}
+	if (err) {
+		for (i = 0; i < n; i++) {
+			if (x->d[i].started == 2) {
+				dest_stop(&x->d[i], 0);
+				pthread_join(x->d[i].thread, NULL);
+			}
+			dest_free(&x->d[i]);
+		}
+		pthread_mutex_destroy(&x->seq_lock);
 		free(x);
-		return -EAGAIN;
+		return err;
 	}
 	*out = x;
 	return 0;
@@ -223,6 +294,57 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 #define EC_MAX                                                                        \
 	(TCP_RESULT_MAX + 1 + HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES + \
 	 AGG_DROP_REASONS)
+
+/* Encodes b (with what this destination dropped) and queues it, dropping the oldest for room. */
+static int dest_queue(struct dest *x, Flowlens__V1__Batch *b)
+{
+	struct queued_batch *it = calloc(1, sizeof(*it));
+	int err;
+
+	if (!it)
+		return -ENOMEM;
+	pthread_mutex_lock(&x->lock);
+	it->seq = b->seq;
+	x->st.seq = b->seq;
+	b->dropped_batches = x->st.dropped;
+	err = wire_encode(b, &it->data, &it->len);
+	if (err) {
+		pthread_mutex_unlock(&x->lock);
+		free(it);
+		return err;
+	}
+	/* Make room: drop the oldest batches that are not being sent right now. */
+	while (x->head && x->st.queued_bytes + it->len > x->x->cfg.buffer_bytes) {
+		struct queued_batch **pp = &x->head;
+
+		if (*pp == x->in_flight)
+			pp = &(*pp)->next;
+		if (!*pp)
+			break;
+		{
+			struct queued_batch *victim = *pp;
+
+			*pp = victim->next;
+			if (x->tail == victim)
+				x->tail = pp == &x->head ? NULL : x->head;
+			x->st.queued_batches--;
+			x->st.queued_bytes -= victim->len;
+			x->st.dropped++;
+			free(victim->data);
+			free(victim);
+		}
+	}
+	if (x->tail)
+		x->tail->next = it;
+	else
+		x->head = it;
+	x->tail = it;
+	x->st.queued_batches++;
+	x->st.queued_bytes += it->len;
+	pthread_cond_signal(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	return 0;
+}
 
 static const char *(*drop_name_fn)(void *ctx, unsigned int reason);
 static void *drop_name_ctx;
@@ -367,9 +489,9 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 	Flowlens__V1__Batch b = FLOWLENS__V1__BATCH__INIT;
 	Flowlens__V1__FlowAggregate *flows = NULL, **ptrs = NULL;
 	Flowlens__V1__Counters *ctrs = NULL;
-	struct queued_batch *it;
+	uint64_t seq;
 	size_t n = 0, i = 0;
-	int err;
+	int err = 0;
 
 	for (const struct flow_agg *a = aggs; a; a = a->hh.next)
 		n++;
@@ -388,60 +510,25 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 		fill_signals(&flows[i], &sc[i], a, sig);
 		ptrs[i] = &flows[i];
 	}
-	it = calloc(1, sizeof(*it));
-	if (!it) {
-		err = -ENOMEM;
-		goto out;
-	}
-	pthread_mutex_lock(&x->lock);
-	it->seq = ++x->st.seq;
+	pthread_mutex_lock(&x->seq_lock);
+	seq = ++x->seq;
+	pthread_mutex_unlock(&x->seq_lock);
 	b.schema_version = WIRE_SCHEMA_VERSION;
 	b.node = (char *)x->cfg.node;
 	b.boot_id.data = x->boot_id;
 	b.boot_id.len = sizeof(x->boot_id);
-	b.seq = it->seq;
+	b.seq = seq;
 	b.interval_start_unix_ms = start_unix_ms;
 	b.interval_end_unix_ms = end_unix_ms;
 	b.agent_version = FLOWLENS_VERSION;
 	b.n_flows = n;
 	b.flows = ptrs;
-	b.dropped_batches = x->st.dropped;
-	err = wire_encode(&b, &it->data, &it->len);
-	if (err) {
-		pthread_mutex_unlock(&x->lock);
-		free(it);
-		goto out;
-	}
-	/* Make room: drop the oldest batches that are not being sent right now. */
-	while (x->head && x->st.queued_bytes + it->len > x->cfg.buffer_bytes) {
-		struct queued_batch **pp = &x->head;
-
-		if (*pp == x->in_flight)
-			pp = &(*pp)->next;
-		if (!*pp)
+	/* Every replica gets the same batch; only what it lost itself differs. */
+	for (i = 0; i < x->n; i++) {
+		err = dest_queue(&x->d[i], &b);
+		if (err)
 			break;
-		{
-			struct queued_batch *victim = *pp;
-
-			*pp = victim->next;
-			if (x->tail == victim)
-				x->tail = pp == &x->head ? NULL : x->head;
-			x->st.queued_batches--;
-			x->st.queued_bytes -= victim->len;
-			x->st.dropped++;
-			free(victim->data);
-			free(victim);
-		}
 	}
-	if (x->tail)
-		x->tail->next = it;
-	else
-		x->head = it;
-	x->tail = it;
-	x->st.queued_batches++;
-	x->st.queued_bytes += it->len;
-	pthread_cond_signal(&x->cond);
-	pthread_mutex_unlock(&x->lock);
 out:
 	free(flows);
 	free(ptrs);
@@ -452,29 +539,56 @@ out:
 
 void export_stop(struct exporter *x, uint64_t flush_ms)
 {
+	size_t i;
+
 	if (!x)
 		return;
-	pthread_mutex_lock(&x->lock);
-	x->stopping = 1;
-	x->flush_deadline_ms = clock_mono_ms() + flush_ms;
-	pthread_cond_broadcast(&x->cond);
-	pthread_mutex_unlock(&x->lock);
-	pthread_join(x->thread, NULL);
-	if (x->head)
-		pr_warn("export: %llu batches not delivered at exit",
-			(unsigned long long)x->st.queued_batches);
-	while (x->head)
-		pop_head(x);
-	pthread_cond_destroy(&x->cond);
-	pthread_mutex_destroy(&x->lock);
+	/* The replicas flush in parallel, each for up to flush_ms. */
+	for (i = 0; i < x->n; i++)
+		dest_stop(&x->d[i], flush_ms);
+	for (i = 0; i < x->n; i++) {
+		pthread_join(x->d[i].thread, NULL);
+		if (x->d[i].head)
+			pr_warn("export: %llu batches not delivered to %s at exit",
+				(unsigned long long)x->d[i].st.queued_batches, x->d[i].url);
+		dest_free(&x->d[i]);
+	}
 	curl_global_cleanup();
-	free(x->url);
+	pthread_mutex_destroy(&x->seq_lock);
 	free(x);
+}
+
+size_t export_destinations(const struct exporter *x)
+{
+	return x->n;
+}
+
+const char *export_destination(const struct exporter *x, size_t i, struct export_stats *out)
+{
+	struct dest *d = (struct dest *)&x->d[i];
+
+	pthread_mutex_lock(&d->lock);
+	*out = d->st;
+	pthread_mutex_unlock(&d->lock);
+	return d->url;
 }
 
 void export_get_stats(struct exporter *x, struct export_stats *out)
 {
-	pthread_mutex_lock(&x->lock);
-	*out = x->st;
-	pthread_mutex_unlock(&x->lock);
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < x->n; i++) {
+		struct export_stats s;
+
+		export_destination(x, i, &s);
+		out->sent += s.sent;
+		out->rejected += s.rejected;
+		out->dropped += s.dropped;
+		out->retries += s.retries;
+		out->queued_batches += s.queued_batches;
+		out->queued_bytes += s.queued_bytes;
+		/* Data reaches the collector while any replica takes it. */
+		if (s.last_success_unix_ms > out->last_success_unix_ms)
+			out->last_success_unix_ms = s.last_success_unix_ms;
+	}
+	out->seq = x->seq;
 }

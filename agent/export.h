@@ -5,6 +5,10 @@
  * with libcurl. Failed sends are retried with exponential backoff and full jitter, oldest
  * first, so the collector can apply each (node, boot id, seq) exactly once. When the buffer
  * is full the oldest batch is dropped and counted.
+ *
+ * Several URLs (comma-separated: the replicas of a highly available collector) get the same
+ * batches, each with its own buffer (of buffer_bytes), sender thread and backoff: a replica
+ * that is away costs the others nothing, and its copies wait or are dropped on their own.
  */
 #ifndef FLOWLENS_EXPORT_H
 #define FLOWLENS_EXPORT_H
@@ -14,7 +18,7 @@
 #include "agg.h"
 
 struct export_config {
-	const char *url; /* collector base URL, http:// or https:// */
+	const char *url; /* collector base URLs, http:// or https://, separated by commas */
 	const char *token_file; /* bearer token, re-read for every attempt (rotation) */
 	const char *ca_file; /* CA bundle for https, or NULL for the system's */
 	size_t buffer_bytes; /* bound on queued compressed batches */
@@ -45,6 +49,10 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 void export_set_drop_names(const char *(*fn)(void *ctx, unsigned int reason), void *ctx);
 /* Sends what is queued for up to flush_ms, then stops the sender and frees everything. */
 void export_stop(struct exporter *x, uint64_t flush_ms);
+/* Summed over the destinations; last_success_unix_ms is the latest of any. */
 void export_get_stats(struct exporter *x, struct export_stats *out);
+size_t export_destinations(const struct exporter *x);
+/* Destination i's stats; returns its URL (with the batch path). */
+const char *export_destination(const struct exporter *x, size_t i, struct export_stats *out);
 
 #endif

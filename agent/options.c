@@ -56,8 +56,19 @@ static int parse_collector_url(void *opts, const char *val)
 	struct agent_options *o = opts;
 	char *copy;
 
-	if (strncmp(val, "http://", 7) && strncmp(val, "https://", 8))
-		return -EINVAL;
+	/* One URL, or the replicas of a highly available collector separated by commas. */
+	for (const char *p = val;;) {
+		size_t len = strcspn(p, ",");
+		size_t scheme = strncmp(p, "http://", 7) == 0  ? 7 :
+				strncmp(p, "https://", 8) == 0 ? 8 :
+								 0;
+
+		if (!scheme || len <= scheme)
+			return -EINVAL;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
 	copy = strdup(val);
 	if (!copy)
 		return -ENOMEM;
@@ -207,8 +218,10 @@ static const struct opt_def defs[] = {
 	  .env = "FLOWLENS_COLLECTOR",
 	  .kind = OPT_FUNC,
 	  .parse = parse_collector_url,
-	  .arg = "URL",
-	  .help = "send every interval's aggregates to this collector (http:// or https://)" },
+	  .arg = "URL[,URL]",
+	  .help = "send every interval's aggregates to this collector (http:// or https://); "
+		  "the replicas of a highly available collector separated by commas each get "
+		  "every batch, with a buffer of their own" },
 	{ .name = "token-file",
 	  .env = "FLOWLENS_TOKEN_FILE",
 	  .kind = OPT_STR,
@@ -227,7 +240,7 @@ static const struct opt_def defs[] = {
 	  .kind = OPT_U32,
 	  .offset = F(export_buffer_bytes),
 	  .def = "16777216",
-	  .min = 65536,
+	  .min = 4096,
 	  .max = 1 << 30,
 	  .arg = "N",
 	  .help = "unsent batches kept while the collector is away; the oldest are dropped (and "

@@ -151,13 +151,59 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "Bound on queued bytes (--export-buffer-bytes).")                                       \
 	X(M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS,                                                \
 	  "flowlens_agent_export_last_success_timestamp_seconds", "gauge",                        \
-	  "Unix time of the last batch the collector accepted.")
+	  "Unix time of the last batch the collector accepted (any replica).")                    \
+	X(M_EXPORT_DEST_BATCHES_TOTAL, "flowlens_agent_export_destination_batches_total",         \
+	  "counter",                                                                              \
+	  "Batches by collector replica (--collector URL) and outcome: sent, rejected, "          \
+	  "dropped.")                                                                             \
+	X(M_EXPORT_DEST_QUEUE_BYTES, "flowlens_agent_export_destination_queue_bytes", "gauge",    \
+	  "Compressed bytes waiting to be sent, by collector replica.")                           \
+	X(M_EXPORT_DEST_LAST_SUCCESS,                                                             \
+	  "flowlens_agent_export_destination_last_success_timestamp_seconds", "gauge",            \
+	  "Unix time of the last batch the collector replica accepted.")
 
 enum agent_metric { AGENT_METRICS(EXPO_ENUM) };
 
 static const struct expo_def agent_metrics[] = { AGENT_METRICS(EXPO_DEF) };
 
 /* Called with a->lock held. */
+
+/* Each collector replica's own progress: one that is away shows here, not in the sums. */
+static void render_destinations(struct expo *e, struct exporter *x)
+{
+	static const char *const results[] = { "sent", "rejected", "dropped" };
+	size_t n = export_destinations(x);
+	char lb[EXPO_LABELS_MAX];
+
+	expo_begin(e, &agent_metrics[M_EXPORT_DEST_BATCHES_TOTAL]);
+	for (size_t i = 0; i < n; i++) {
+		struct export_stats st;
+		const char *url = export_destination(x, i, &st);
+		const uint64_t v[] = { st.sent, st.rejected, st.dropped };
+
+		for (size_t r = 0; r < 3; r++)
+			expo_put(e,
+				 expo_labels(lb, sizeof(lb), "collector", url, "result", results[r],
+					     NULL),
+				 v[r]);
+	}
+	expo_begin(e, &agent_metrics[M_EXPORT_DEST_QUEUE_BYTES]);
+	for (size_t i = 0; i < n; i++) {
+		struct export_stats st;
+		const char *url = export_destination(x, i, &st);
+
+		expo_put(e, expo_labels(lb, sizeof(lb), "collector", url, NULL), st.queued_bytes);
+	}
+	expo_begin(e, &agent_metrics[M_EXPORT_DEST_LAST_SUCCESS]);
+	for (size_t i = 0; i < n; i++) {
+		struct export_stats st;
+		const char *url = export_destination(x, i, &st);
+
+		expo_put_double(e, expo_labels(lb, sizeof(lb), "collector", url, NULL),
+				(double)st.last_success_unix_ms / 1000.0);
+	}
+}
+
 static int serve_metrics(struct agent *a, char **out, size_t *len)
 {
 	const struct flowtab_stats *st = flowtab_stats(a->tab);
@@ -323,6 +369,7 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 				   (double)a->opts.export_buffer_bytes);
 		expo_single_double(&e, &agent_metrics[M_EXPORT_LAST_SUCCESS_TIMESTAMP_SECONDS],
 				   (double)xs.last_success_unix_ms / 1000.0);
+		render_destinations(&e, a->exp);
 	}
 	return expo_close(&e, out, len);
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
+#include "ha.h"
 #include "httpd.h"
 #include "kube.h"
 #include "meta.h"
@@ -60,6 +61,22 @@ struct collector {
 	struct persist_load_stats restored;
 	uint64_t snapshots;
 	uint64_t snapshot_errors;
+	/* A shard's replicas (replica.c); c->lock guards these unless noted. */
+	struct store_config scfg; /* to make a store for a peer's copy */
+	char const_labels[256];
+	struct ha *ha; /* NULL without --ha-lease and --peers */
+	int bootstrapping; /* ingest refused: the store is being replaced */
+	int startup_bootstrap; /* keep bootstrapping set between attempts at start */
+	uint64_t gaps_carried; /* missed batches counted by stores since replaced */
+	uint64_t gaps_accepted; /* missed here and at the peer: nothing to copy */
+	uint64_t bootstraps[2]; /* peer copies: ok, failed */
+	uint64_t states_served;
+	uint64_t last_rebootstrap_ms; /* main thread only */
+	uint64_t takeover_since; /* the Lease hold being caught up (ha_holding's since) */
+	uint64_t takeover_deadline_ms;
+	uint64_t takeover_unix_ms;
+	char *takeover_progress; /* the peer's progress read since the takeover */
+	int caught_up;
 };
 
 /* ingest.c */
@@ -71,6 +88,19 @@ int ingest_load_token(struct collector *c);
 const char *ingest_token_error(int err);
 void ingest_precheck(void *ctx, const struct httpd_request *req, struct httpd_response *resp);
 int ingest_batch(struct collector *c, const struct httpd_request *req, struct httpd_response *resp);
+
+int collector_token_ok(struct collector *c, const char *auth);
+
+/* replica.c */
+void replica_serve_state(struct collector *c, const struct httpd_request *req,
+			 struct httpd_response *resp);
+void replica_serve_progress(struct collector *c, const struct httpd_request *req,
+			    struct httpd_response *resp);
+int replica_bootstrap(struct collector *c, int *peer_gapped);
+/* Once a second from the main loop, without c->lock. */
+void replica_tick(struct collector *c);
+/* Whether the flow series are exported now. Called with c->lock held. */
+int replica_exporting(struct collector *c);
 
 /* serve.c */
 /* Whether every metadata kind has been listed (always, without the Kubernetes API). */

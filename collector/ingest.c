@@ -82,7 +82,7 @@ const char *ingest_token_error(int err)
 	return strerror(-err);
 }
 
-static int token_ok(struct collector *c, const char *auth)
+int collector_token_ok(struct collector *c, const char *auth)
 {
 	return secret_bearer_ok(auth, c->token, c->token_len);
 }
@@ -128,7 +128,7 @@ static int batch_precheck(struct collector *c, const struct httpd_request *req,
 	int ok;
 
 	pthread_mutex_lock(&c->lock);
-	ok = token_ok(c, httpd_header(req, "Authorization"));
+	ok = collector_token_ok(c, httpd_header(req, "Authorization"));
 	pthread_mutex_unlock(&c->lock);
 	if (c->draining)
 		return !reply(c, resp, RES_UNAVAILABLE, 503, "shutting down; retry");
@@ -186,6 +186,12 @@ int ingest_batch(struct collector *c, const struct httpd_request *req, struct ht
 		return reply(c, resp, RES_MALFORMED, 400, why);
 	}
 	pthread_mutex_lock(&c->lock);
+	if (c->bootstrapping) {
+		/* The store is about to be replaced by a peer's copy: nothing may go into it. */
+		pthread_mutex_unlock(&c->lock);
+		wire_free(&wb);
+		return reply(c, resp, RES_UNAVAILABLE, 503, "copying a peer's state; retry");
+	}
 	/*
 	 * Durable before applied, applied before acknowledged: the log holds the batch when
 	 * the agent gets its 200; a batch that could not be logged is neither applied nor

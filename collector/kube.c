@@ -200,29 +200,10 @@ static size_t watch_write(char *p, size_t size, size_t n, void *ctx)
 
 static CURL *request(struct watcher *w, const char *url, struct curl_slist **hdrs, int watch)
 {
-	struct kube_auth *a = &w->k->auth;
-	CURL *c = curl_easy_init();
-	char *tok = a->token_file ? secret_read(a->token_file) : NULL;
+	CURL *c = kubeauth_curl(&w->k->auth, url, hdrs);
 
-	if (!c) {
-		free(tok);
+	if (!c)
 		return NULL;
-	}
-	*hdrs = curl_slist_append(NULL, "Accept: application/json");
-	if (tok || a->token) {
-		char *h;
-
-		if (asprintf(&h, "Authorization: Bearer %s", tok ? tok : a->token) >= 0) {
-			*hdrs = curl_slist_append(*hdrs, h);
-			free(h);
-		}
-	}
-	free(tok);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "flowlens-collector");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
@@ -234,31 +215,6 @@ static CURL *request(struct watcher *w, const char *url, struct curl_slist **hdr
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)w->k->cfg.watch_timeout_s + 60);
 	if (!watch)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-	if (a->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
-	if (a->ca_data) {
-		struct curl_blob b = { a->ca_data, a->ca_len, CURL_BLOB_COPY };
-
-		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
-	}
-	if (a->cert_file)
-		curl_easy_setopt(c, CURLOPT_SSLCERT, a->cert_file);
-	if (a->key_file)
-		curl_easy_setopt(c, CURLOPT_SSLKEY, a->key_file);
-	if (a->cert_data) {
-		struct curl_blob b = { a->cert_data, a->cert_len, CURL_BLOB_COPY };
-
-		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
-	}
-	if (a->key_data) {
-		struct curl_blob b = { a->key_data, a->key_len, CURL_BLOB_COPY };
-
-		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
-	}
-	if (a->insecure) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
 	return c;
 }
 

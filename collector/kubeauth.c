@@ -11,6 +11,7 @@
 #include <yaml.h>
 #include "kubeauth.h"
 #include "log.h"
+#include "secret.h"
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -266,4 +267,56 @@ int kubeauth_in_cluster(struct kube_auth *a)
 	a->ca_file = strdup(SA_DIR "/ca.crt");
 	a->token_file = strdup(SA_DIR "/token");
 	return a->ca_file && a->token_file ? 0 : -ENOMEM;
+}
+
+CURL *kubeauth_curl(const struct kube_auth *a, const char *url, struct curl_slist **hdrs)
+{
+	CURL *c = curl_easy_init();
+	char *tok = a->token_file ? secret_read(a->token_file) : NULL;
+
+	if (!c) {
+		free(tok);
+		return NULL;
+	}
+	*hdrs = curl_slist_append(NULL, "Accept: application/json");
+	if (tok || a->token) {
+		char *h;
+
+		if (asprintf(&h, "Authorization: Bearer %s", tok ? tok : a->token) >= 0) {
+			*hdrs = curl_slist_append(*hdrs, h);
+			free(h);
+		}
+	}
+	free(tok);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "flowlens-collector");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	if (a->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
+	if (a->ca_data) {
+		struct curl_blob b = { a->ca_data, a->ca_len, CURL_BLOB_COPY };
+
+		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
+	}
+	if (a->cert_file)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, a->cert_file);
+	if (a->key_file)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, a->key_file);
+	if (a->cert_data) {
+		struct curl_blob b = { a->cert_data, a->cert_len, CURL_BLOB_COPY };
+
+		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
+	}
+	if (a->key_data) {
+		struct curl_blob b = { a->key_data, a->key_len, CURL_BLOB_COPY };
+
+		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
+	}
+	if (a->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	return c;
 }

@@ -8,6 +8,7 @@
 #define FLOWLENS_KUBEAUTH_H
 
 #include <stddef.h>
+#include <curl/curl.h>
 
 struct kube_auth {
 	char *server; /* https://host:port, no trailing slash */
@@ -27,5 +28,10 @@ int kubeauth_from_kubeconfig(struct kube_auth *a, const char *path);
 /* Fills a from the service account mounted in the pod. Returns 0 or -errno. */
 int kubeauth_in_cluster(struct kube_auth *a);
 void kubeauth_free(struct kube_auth *a);
+/*
+ * A curl handle for url with a's credentials (the token file re-read now), JSON accepted;
+ * *hdrs is the header list to free after the request. NULL when curl cannot make one.
+ */
+CURL *kubeauth_curl(const struct kube_auth *a, const char *url, struct curl_slist **hdrs);
 
 #endif

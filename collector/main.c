@@ -83,6 +83,7 @@ int main(int argc, char **argv)
 	int err, sig;
 	struct timespec tick = { .tv_sec = 1 };
 	uint64_t last_snapshot;
+	char identity[256] = "";
 
 	memset(&c, 0, sizeof(c));
 	err = collector_options_parse(&c.o, argc, argv);
@@ -121,6 +122,14 @@ int main(int argc, char **argv)
 	scfg.zero_hold_ms = c.o.zero_hold_ms;
 	scfg.max_joins = c.o.max_joins;
 	scfg.agent_protect_ms = c.o.agent_protect_ms;
+	/* Values are checked by the options: [A-Za-z0-9_.-] only. */
+	snprintf(c.const_labels, sizeof(c.const_labels), "%s%s%s%s%s%s%s",
+		 c.o.cluster_name ? "cluster=\"" : "", c.o.cluster_name ? c.o.cluster_name : "",
+		 c.o.cluster_name ? "\"" : "", c.o.cluster_name && c.o.shard ? "," : "",
+		 c.o.shard ? "shard=\"" : "", c.o.shard ? c.o.shard : "", c.o.shard ? "\"" : "");
+	scfg.const_labels = c.const_labels;
+	scfg.hold_from_batch = c.o.ha_lease != NULL;
+	c.scfg = scfg;
 	err = store_new(&c.store, &scfg);
 	if (err)
 		goto out;
@@ -152,6 +161,38 @@ int main(int argc, char **argv)
 		if (persist_snapshot(c.persist, c.store, clock_mono_ms()))
 			pr_warn("writing a snapshot to %s failed", c.o.state_dir);
 	}
+	if (c.o.ha_lease || c.o.peers) {
+		struct ha_config hc = {
+			.lease = c.o.ha_lease,
+			.identity = identity,
+			.lease_ms = c.o.ha_lease_ms,
+			.renew_ms = c.o.ha_renew_ms,
+			.kubeconfig = c.o.kubeconfig,
+			.peers = c.o.peers,
+			.peer_ca_file = c.o.peer_ca_file,
+			.token_file = c.o.token_file,
+		};
+		struct store_stats st;
+
+		if (!c.o.ha_identity && gethostname(identity, sizeof(identity) - 1) == -1)
+			snprintf(identity, sizeof(identity), "flowlens-collector-%d",
+				 (int)getpid());
+		if (c.o.ha_identity)
+			snprintf(identity, sizeof(identity), "%s", c.o.ha_identity);
+		err = ha_start(&c.ha, &hc);
+		if (err) {
+			pr_err("high availability: %s", strerror(-err));
+			goto out;
+		}
+		/* Nothing of its own (a new or lost disk): a peer's copy first, if one answers. */
+		store_stats(c.store, clock_mono_ms(), &st);
+		c.startup_bootstrap = ha_has_peers(c.ha) && !st.series && !st.agents_tracked &&
+				      c.o.peer_bootstrap_ms;
+		c.bootstrapping = c.startup_bootstrap;
+		if (c.o.ha_lease)
+			pr_info("high availability: lease %s as %s%s", c.o.ha_lease, identity,
+				ha_has_peers(c.ha) ? ", with peers" : "");
+	}
 	if (c.o.tls_cert_file) {
 		cert = ingest_read_file(c.o.tls_cert_file, 1 << 20, NULL);
 		key = ingest_read_file(c.o.tls_key_file, 1 << 20, NULL);
@@ -182,6 +223,34 @@ int main(int argc, char **argv)
 		       c.o.listen_port, strerror(-err));
 		goto out;
 	}
+	if (c.startup_bootstrap) {
+		uint64_t until = clock_mono_ms() + c.o.peer_bootstrap_ms;
+		struct timespec pause = { .tv_sec = 1 };
+		int peer_gapped;
+
+		for (;;) {
+			err = replica_bootstrap(&c, &peer_gapped);
+			if (err == 0)
+				break;
+			if (err == -ENODATA) {
+				pr_info("ha: the peer is starting without state too: a new shard, "
+					"starting empty");
+				break;
+			}
+			if (clock_mono_ms() >= until) {
+				pr_warn("ha: no complete peer answered within %llu ms: starting without "
+					"state (a new shard, or every replica lost its state)",
+					(unsigned long long)c.o.peer_bootstrap_ms);
+				break;
+			}
+			if (sigtimedwait(&mask, NULL, &pause) > 0)
+				goto out;
+		}
+		pthread_mutex_lock(&c.lock);
+		c.startup_bootstrap = 0;
+		c.bootstrapping = 0;
+		pthread_mutex_unlock(&c.lock);
+	}
 	c.ready = 1;
 	pr_info("flowlens-collector %s listening on %s:%d (%s), max series %llu, series ttl %llu ms",
 		FLOWLENS_VERSION, c.o.listen_host, c.o.listen_port, cert ? "https" : "http",
@@ -201,6 +270,10 @@ int main(int argc, char **argv)
 				sig, (unsigned long long)c.o.shutdown_grace_ms);
 			pthread_mutex_lock(&c.lock);
 			c.draining = 1;
+			pthread_mutex_unlock(&c.lock);
+			/* The other replica exports from now on: it waits for nothing. */
+			ha_release(c.ha);
+			pthread_mutex_lock(&c.lock);
 			/* The last scrapes see real values (held series that were shown as 0). */
 			store_set_draining(c.store);
 			/* Nothing may wait past the end; with --state-dir it waits in the snapshot. */
@@ -238,6 +311,7 @@ int main(int argc, char **argv)
 				ingest_token_error(err));
 		c.token_err = err;
 		pthread_mutex_unlock(&c.lock);
+		replica_tick(&c);
 	}
 	err = 0;
 out:
@@ -245,6 +319,8 @@ out:
 	c.http = NULL;
 	pthread_mutex_unlock(&c.lock);
 	httpd_stop(http);
+	ha_stop(c.ha);
+	free(c.takeover_progress);
 	if (c.persist && c.ready) {
 		pthread_mutex_lock(&c.lock);
 		take_snapshot(&c);

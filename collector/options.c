@@ -2,6 +2,8 @@
 /* The collector's options: one table row each (flag, variable, type, default, bounds, help). */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "httpd.h"
 #include "meta.h"
@@ -17,6 +19,51 @@ static const struct opt_choice in_cluster_modes[] = { { "auto", -1 },
 						      { "on", 1 },
 						      { "off", 0 },
 						      { NULL, 0 } };
+
+/* Label values we write without escaping: a DNS-label-like name. */
+static int label_value_ok(const char *v)
+{
+	if (!*v || strlen(v) > 63)
+		return 0;
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return 0;
+	return 1;
+}
+
+static int set_str(char **dst, const char *val)
+{
+	char *copy = strdup(val);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int parse_cluster_name(void *opts, const char *val)
+{
+	return label_value_ok(val) ?
+		       set_str(&((struct collector_options *)opts)->cluster_name, val) :
+		       -EINVAL;
+}
+
+static int parse_shard(void *opts, const char *val)
+{
+	return label_value_ok(val) ? set_str(&((struct collector_options *)opts)->shard, val) :
+				     -EINVAL;
+}
+
+static int parse_lease(void *opts, const char *val)
+{
+	const char *slash = strchr(val, '/');
+
+	if (!slash || slash == val || !label_value_ok(slash + 1) || strchr(slash + 1, '/'))
+		return -EINVAL;
+	return set_str(&((struct collector_options *)opts)->ha_lease, val);
+}
 
 static const struct opt_def defs[] = {
 	{ .name = "listen",
@@ -206,6 +253,75 @@ static const struct opt_def defs[] = {
 	  .arg = "N",
 	  .help = "connections whose dialed ClusterIP is remembered for the cross-node join; the "
 		  "oldest go first" },
+	{ .help = "High availability and shards (docs/design/collector-ha.md):" },
+	{ .name = "cluster-name",
+	  .env = "FLOWLENS_CLUSTER_NAME",
+	  .kind = OPT_FUNC,
+	  .parse = parse_cluster_name,
+	  .arg = "NAME",
+	  .help = "label every flow series cluster=\"NAME\" (several clusters in one Prometheus "
+		  "or AMP workspace)" },
+	{ .name = "shard",
+	  .env = "FLOWLENS_SHARD",
+	  .kind = OPT_FUNC,
+	  .parse = parse_shard,
+	  .arg = "NAME",
+	  .help = "label every flow series shard=\"NAME\": the replicas of a shard export the "
+		  "same series (Prometheus sets instance from it)" },
+	{ .name = "ha-lease",
+	  .env = "FLOWLENS_HA_LEASE",
+	  .kind = OPT_FUNC,
+	  .parse = parse_lease,
+	  .arg = "NAMESPACE/NAME",
+	  .help = "export flow series only while holding this Kubernetes Lease (coordination.k8s.io), "
+		  "so one replica of the shard exports at a time; credentials as for the "
+		  "watch (--kubeconfig or in-cluster)" },
+	{ .name = "ha-identity",
+	  .env = "FLOWLENS_HA_IDENTITY",
+	  .kind = OPT_STR,
+	  .offset = F(ha_identity),
+	  .arg = "NAME",
+	  .help = "this replica's name in the Lease (default: the host name, the pod's name)" },
+	{ .name = "ha-lease-duration",
+	  .env = "FLOWLENS_HA_LEASE_DURATION",
+	  .kind = OPT_DURATION,
+	  .offset = F(ha_lease_ms),
+	  .def = "10s",
+	  .min = 3000,
+	  .max = 300000,
+	  .arg = "DURATION",
+	  .help = "a Lease not renewed for this long is taken over by the other replica" },
+	{ .name = "ha-renew-interval",
+	  .env = "FLOWLENS_HA_RENEW_INTERVAL",
+	  .kind = OPT_DURATION,
+	  .offset = F(ha_renew_ms),
+	  .def = "2s",
+	  .min = 200,
+	  .max = 60000,
+	  .arg = "DURATION",
+	  .help = "how often the holder renews the Lease and the other replica looks at it" },
+	{ .name = "peers",
+	  .env = "FLOWLENS_PEERS",
+	  .kind = OPT_STR,
+	  .offset = F(peers),
+	  .arg = "URL[,URL]",
+	  .help = "the shard's replicas (this one included: an URL whose host starts with "
+		  "--ha-identity is skipped); a replica without state, or one that missed "
+		  "batches, copies a complete peer's state (GET /v1/state, the agents' token)" },
+	{ .name = "peer-ca-file",
+	  .env = "FLOWLENS_PEER_CA_FILE",
+	  .kind = OPT_STR,
+	  .offset = F(peer_ca_file),
+	  .arg = "FILE",
+	  .help = "CA bundle to verify https peers" },
+	{ .name = "peer-bootstrap-timeout",
+	  .env = "FLOWLENS_PEER_BOOTSTRAP_TIMEOUT",
+	  .kind = OPT_DURATION,
+	  .offset = F(peer_bootstrap_ms),
+	  .def = "30s",
+	  .flags = OPT_ZERO_OK,
+	  .arg = "DURATION",
+	  .help = "at start without state, how long to try the peers before starting empty" },
 	{ .help = "HTTP limits (hostile or broken clients):" },
 	{ .name = "max-connections",
 	  .env = "FLOWLENS_MAX_CONNECTIONS",
@@ -278,6 +394,16 @@ int collector_options_parse(struct collector_options *o, int argc, char **argv)
 				"required: agents must authenticate\n");
 		return -EINVAL;
 	}
+	if (o->ha_lease_ms < 3 * o->ha_renew_ms) {
+		fprintf(stderr,
+			"flowlens-collector: --ha-lease-duration must be at least 3 x "
+			"--ha-renew-interval (the holder stops exporting 2 renewals before the "
+			"lease runs out)\n");
+		return -EINVAL;
+	}
+	if (o->ha_lease && !o->peers)
+		fprintf(stderr, "flowlens-collector: --ha-lease without --peers: a replica that "
+				"loses its state cannot copy its peer's (counters restart)\n");
 	if (!o->tls_cert_file != !o->tls_key_file) {
 		fprintf(stderr,
 			"flowlens-collector: --tls-cert-file and --tls-key-file go together\n");
@@ -288,5 +414,9 @@ int collector_options_parse(struct collector_options *o, int argc, char **argv)
 
 void collector_options_free(struct collector_options *o)
 {
+	free(o->cluster_name);
+	free(o->shard);
+	free(o->ha_lease);
+	o->cluster_name = o->shard = o->ha_lease = NULL;
 	opts_free(&program, o);
 }

@@ -37,6 +37,15 @@ struct collector_options {
 	uint64_t max_connections_per_ip;
 	uint64_t max_buffered;
 	uint64_t request_timeout_ms;
+	char *cluster_name; /* --cluster-name */
+	char *shard;
+	char *ha_lease; /* NAMESPACE/NAME */
+	char *ha_identity;
+	uint64_t ha_lease_ms;
+	uint64_t ha_renew_ms;
+	char *peers;
+	char *peer_ca_file;
+	uint64_t peer_bootstrap_ms;
 };
 
 /* Returns 0 to run, 1 to exit successfully (--help, --version), -EINVAL after printing why. */

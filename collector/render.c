@@ -16,6 +16,10 @@
  */
 static int series_held(struct store *s, struct series *x, uint64_t now_ms)
 {
+	if (x->rehold && !x->zero_shown)
+		return 1;
+	if (now_ms > s->hold_horizon_ms)
+		now_ms = s->hold_horizon_ms;
 	if (x->created_ms + s->cfg.zero_hold_ms <= now_ms)
 		return 0;
 	return !(s->draining && x->zero_shown);
@@ -106,6 +110,7 @@ static void render_family(struct store *s, struct expo *e, const struct flow_fam
 {
 	const char *name = ff->def.name;
 	size_t nlen = strlen(name);
+	size_t clen = s->const_labels ? strlen(s->const_labels) : 0;
 	char num[26];
 	struct series *x;
 
@@ -123,7 +128,13 @@ static void render_family(struct store *s, struct expo *e, const struct flow_fam
 		num[0] = ' ';
 		num[n + 1] = '\n';
 		fwrite_unlocked(name, 1, nlen, e->f);
-		fwrite_unlocked(x->key + 1, 1, x->key_len - 1u, e->f);
+		if (clen && x->key_len > 3 && x->key[1] == '{') {
+			/* {cluster="..",shard="..",<the series' labels>} */
+			fwrite_unlocked(s->const_labels, 1, clen, e->f);
+			fwrite_unlocked(x->key + 2, 1, x->key_len - 2u, e->f);
+		} else {
+			fwrite_unlocked(x->key + 1, 1, x->key_len - 1u, e->f);
+		}
 		fwrite_unlocked(num, 1, n + 2, e->f);
 	}
 }
@@ -160,8 +171,19 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
 			ll = x->key_len - 1u - nl;
 			if (ll < 2 || ll - 2 >= sizeof(labels))
 				continue;
-			memcpy(labels, x->key + 1 + nl + 1, ll - 2);
-			labels[ll - 2] = 0;
+			if (s->const_labels) {
+				size_t cl = strlen(s->const_labels);
+
+				/* "{" + const + labels + "}": the const part ends in a comma. */
+				if (cl + ll - 2 >= sizeof(labels))
+					continue;
+				memcpy(labels, s->const_labels + 1, cl - 1);
+				memcpy(labels + cl - 1, x->key + 1 + nl + 1, ll - 2);
+				labels[cl - 1 + ll - 2] = 0;
+			} else {
+				memcpy(labels, x->key + 1 + nl + 1, ll - 2);
+				labels[ll - 2] = 0;
+			}
 			held = series_held(s, x, now_ms);
 			expo_histogram(e, name, labels, x->h->bounds, held ? zeros : x->h->counts,
 				       x->h->nb, held ? 0 : x->h->sum);
@@ -186,4 +208,23 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield
 		if (series_held(s, x, now_ms) && x->created_ms <= now_ms)
 			x->zero_shown = 1;
 	s->rendering--;
+}
+
+size_t store_rehold(struct store *s, uint64_t since_ms)
+{
+	size_t n = 0;
+
+	for (struct series *x = s->series; x; x = x->hh.next) {
+		if (x->created_ms + s->cfg.zero_hold_ms > since_ms) {
+			x->rehold = 1;
+			x->zero_shown = 0;
+			n++;
+		}
+	}
+	return n;
+}
+
+void store_set_hold_horizon(struct store *s, uint64_t ms)
+{
+	s->hold_horizon_ms = ms;
 }

@@ -91,7 +91,25 @@ int collector_metadata_ready(struct collector *c)
 	X(M_JOIN_ENTRIES, "flowlens_collector_join_entries", "gauge",                             \
 	  "Connections whose dialed address is remembered (--max-joins).")                        \
 	X(M_JOIN_EVICTED_TOTAL, "flowlens_collector_join_evicted_total", "counter",               \
-	  "Remembered dialed addresses dropped, oldest first, at --max-joins.")
+	  "Remembered dialed addresses dropped, oldest first, at --max-joins.")                   \
+	X(M_GAPS_TOTAL, "flowlens_collector_missed_batches_total", "counter",                     \
+	  "Batches of known agents this replica never received (an agent's sequence number "      \
+	  "jumped: dropped at the agent, or sent while this replica was away).")                  \
+	X(M_HA_EXPORTING, "flowlens_collector_ha_exporting", "gauge",                             \
+	  "1 while this collector exports the flow series (always without --ha-lease; with it, "  \
+	  "while it holds the shard's Lease and has caught up with its peer).")                   \
+	X(M_HA_ACQUIRED_TOTAL, "flowlens_collector_ha_lease_acquired_total", "counter",           \
+	  "Times this replica took the shard's Lease.")                                           \
+	X(M_HA_LOST_TOTAL, "flowlens_collector_ha_lease_lost_total", "counter",                   \
+	  "Times this replica stopped holding the Lease without giving it up (not renewed in "    \
+	  "time).")                                                                               \
+	X(M_HA_ERRORS_TOTAL, "flowlens_collector_ha_lease_errors_total", "counter",               \
+	  "Failed Lease requests to the API server.")                                             \
+	X(M_PEER_COPIES_TOTAL, "flowlens_collector_peer_state_copies_total", "counter",           \
+	  "Copies of a peer's state taken (at start without state, or after missed batches), "    \
+	  "by result (failed: no complete peer answered).")                                       \
+	X(M_PEER_STATES_SERVED_TOTAL, "flowlens_collector_peer_states_served_total", "counter",   \
+	  "This replica's state sent to a peer (GET /v1/state).")
 
 enum collector_metric { COLLECTOR_METRICS(EXPO_ENUM) };
 
@@ -183,11 +201,13 @@ static int serve_metrics(struct collector *c, char **out, size_t *len)
 	char lb[EXPO_LABELS_MAX];
 	struct store_stats st;
 	struct expo e;
+	int exporting;
 	int err = expo_open(&e);
 
 	if (err)
 		return err;
 	pthread_mutex_lock(&c->lock);
+	exporting = replica_exporting(c);
 	store_stats(c->store, clock_mono_ms(), &st);
 	expo_begin(&e, &collector_metrics[M_BUILD_INFO]);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "version", FLOWLENS_VERSION, NULL), 1);
@@ -248,10 +268,32 @@ static int serve_metrics(struct collector *c, char **out, size_t *len)
 	expo_put(&e, NULL, st.joins);
 	expo_begin(&e, &collector_metrics[M_JOIN_EVICTED_TOTAL]);
 	expo_put(&e, NULL, st.joins_evicted_total);
+	expo_begin(&e, &collector_metrics[M_GAPS_TOTAL]);
+	expo_put(&e, NULL, c->gaps_carried + st.gaps_total);
+	/* Always: dashboards count the exporting replica's series (1 without replicas). */
+	expo_begin(&e, &collector_metrics[M_HA_EXPORTING]);
+	expo_put(&e, NULL, (uint64_t)exporting);
+	if (c->ha) {
+		struct ha_stats hs;
+
+		ha_stats(c->ha, &hs);
+		if (c->o.ha_lease) {
+			expo_single(&e, &collector_metrics[M_HA_ACQUIRED_TOTAL], hs.acquired_total);
+			expo_single(&e, &collector_metrics[M_HA_LOST_TOTAL], hs.lost_total);
+			expo_single(&e, &collector_metrics[M_HA_ERRORS_TOTAL], hs.errors_total);
+		}
+		expo_begin(&e, &collector_metrics[M_PEER_COPIES_TOTAL]);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "ok", NULL), c->bootstraps[0]);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "result", "failed", NULL),
+			 c->bootstraps[1]);
+		expo_single(&e, &collector_metrics[M_PEER_STATES_SERVED_TOTAL], c->states_served);
+	}
 	if (c->http)
 		httpd_render_metrics(c->http, &e, "flowlens_collector");
 	render_meta_metrics(c, &e);
-	store_render(c->store, &e, clock_mono_ms(), render_yield, c);
+	/* Only one replica of a shard exports flow series: the same series, never two values. */
+	if (exporting)
+		store_render(c->store, &e, clock_mono_ms(), render_yield, c);
 	pthread_mutex_unlock(&c->lock);
 	return expo_close(&e, out, len);
 }
@@ -271,7 +313,11 @@ void collector_serve_http(void *ctx, const struct httpd_request *req, struct htt
 		httpd_text(resp, 405, "method not allowed\n");
 		return;
 	}
-	if (strcmp(req->path, "/metrics") == 0) {
+	if (strcmp(req->path, "/v1/state") == 0) {
+		replica_serve_state(c, req, resp);
+	} else if (strcmp(req->path, "/v1/progress") == 0) {
+		replica_serve_progress(c, req, resp);
+	} else if (strcmp(req->path, "/metrics") == 0) {
 		if (serve_metrics(c, &resp->body, &resp->len) == 0) {
 			resp->status = 200;
 			resp->content_type = EXPO_CONTENT_TYPE;
@@ -280,7 +326,8 @@ void collector_serve_http(void *ctx, const struct httpd_request *req, struct htt
 		httpd_text(resp, 200, "ok\n");
 	} else if (strcmp(req->path, "/readyz") == 0) {
 		/* Ready once names are known: series named "unknown" would linger a TTL. */
-		int ready = c->ready && !c->draining && collector_metadata_ready(c);
+		int ready = c->ready && !c->draining && !c->bootstrapping &&
+			    collector_metadata_ready(c);
 
 		httpd_text(resp, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
 	}

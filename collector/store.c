@@ -30,6 +30,18 @@ int store_new(struct store **out, const struct store_config *cfg)
 		s->cfg.max_joins = STORE_DEFAULT_MAX_JOINS;
 	if (!s->cfg.agent_protect_ms)
 		s->cfg.agent_protect_ms = STORE_DEFAULT_AGENT_PROTECT_MS;
+	s->hold_horizon_ms = UINT64_MAX;
+	if (cfg->const_labels && *cfg->const_labels) {
+		size_t n = strlen(cfg->const_labels) + 3;
+
+		s->const_labels = malloc(n);
+		if (!s->const_labels) {
+			meta_free(s->own_meta);
+			free(s);
+			return -ENOMEM;
+		}
+		snprintf(s->const_labels, n, "{%s,", cfg->const_labels);
+	}
 	*out = s;
 	return 0;
 }
@@ -46,6 +58,7 @@ void store_free(struct store *s)
 
 	if (!s)
 		return;
+	free(s->const_labels);
 	HASH_ITER (hh, s->series, x, xt) {
 		HASH_DEL(s->series, x);
 		free(x->h);
@@ -126,7 +139,7 @@ struct series *series_get(struct store *s, enum family fam, enum flow_direction 
 	x = series_new(key, (size_t)len + 1);
 	if (!x)
 		return NULL;
-	x->created_ms = now_ms;
+	x->created_ms = s->batch_mono_ms && s->batch_mono_ms < now_ms ? s->batch_mono_ms : now_ms;
 	x->overflow = (uint8_t)overflow;
 	HASH_ADD_KEYPTR(hh, s->series, x->key, x->key_len, x);
 	if (!overflow)
@@ -559,8 +572,14 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 	}
 	HASH_ADD(hh, s->agents, key, sizeof(a->key), a);
 	a->last_seen_ms = now_ms;
+	if (b->interval_end_unix_ms > a->recv_end_unix_ms)
+		a->recv_end_unix_ms = b->interval_end_unix_ms;
 	if (b->seq <= a->last_seq)
 		return STORE_DUPLICATE;
+	/* Batches of a known agent this store never got (dropped at the agent, or sent to a
+	 * replica while this one was away). */
+	if (a->last_seq && b->seq > a->last_seq + 1)
+		s->st.gaps_total++;
 	a->last_seq = b->seq;
 	a->dropped_batches = b->dropped_batches;
 
@@ -569,10 +588,19 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 	start = b->interval_start_unix_ms && b->interval_start_unix_ms <= when ?
 			b->interval_start_unix_ms :
 			when;
+	/*
+	 * Replicas: a series' hold runs from when its batch's interval ended, not from when this
+	 * replica got it, so that a replica that got it late (it was away, or the agent was in
+	 * backoff) ends the hold when its peer did, and never shows 0 where its peer showed more.
+	 */
+	if (s->cfg.hold_from_batch && b->interval_end_unix_ms)
+		s->batch_mono_ms =
+			store_mono_of_unix(now_ms, clock_unix_ms(), b->interval_end_unix_ms);
 	for (size_t i = 0; i < b->n_flows; i++) {
 		s->st.aggregates_total++;
 		apply_flow(s, b, b->flows[i], start, when, now_ms);
 	}
+	s->batch_mono_ms = 0;
 	return STORE_APPLIED;
 }
 
@@ -665,4 +693,52 @@ void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out)
 		out->agents++;
 	}
 	HASH_FREE_ALL(hh, nodes);
+}
+
+void store_progress(struct store *s, FILE *f)
+{
+	for (struct agent_seq *a = s->agents; a; a = a->hh.next) {
+		fprintf(f, "%s ", a->key.node);
+		for (size_t i = 0; i < sizeof(a->key.boot_id); i++)
+			fprintf(f, "%02x", a->key.boot_id[i]);
+		fprintf(f, " %" PRIu64 "\n", a->last_seq);
+	}
+}
+
+size_t store_behind(struct store *s, const char *progress)
+{
+	size_t behind = 0;
+
+	for (const char *p = progress; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		char node[sizeof(((struct agent_key *)0)->node)], boot[33];
+		unsigned long long seq;
+		struct agent_key k;
+		struct agent_seq *a;
+
+		if (sscanf(p, "%253s %32s %llu", node, boot, &seq) != 3 || strlen(boot) != 32)
+			continue;
+		memset(&k, 0, sizeof(k));
+		snprintf(k.node, sizeof(k.node), "%s", node);
+		for (size_t i = 0; i < sizeof(k.boot_id); i++) {
+			unsigned int byte;
+
+			if (sscanf(boot + 2 * i, "%2x", &byte) != 1)
+				break;
+			k.boot_id[i] = (uint8_t)byte;
+		}
+		HASH_FIND(hh, s->agents, &k, sizeof(k), a);
+		if (!a || a->last_seq < seq)
+			behind++;
+	}
+	return behind;
+}
+
+size_t store_lagging(struct store *s, uint64_t since_unix_ms, uint64_t active_ms, uint64_t now_ms)
+{
+	size_t n = 0;
+
+	for (struct agent_seq *a = s->agents; a; a = a->hh.next)
+		if (a->last_seen_ms + active_ms > now_ms && a->recv_end_unix_ms < since_unix_ms)
+			n++;
+	return n;
 }

@@ -38,6 +38,10 @@ struct store_config {
 	size_t max_joins; /* connections whose dialed address is remembered; 0: the default */
 	/* At max_agents, an agent that sent within this long keeps its place; 0: the default */
 	uint64_t agent_protect_ms;
+	/* Labels on every flow series, e.g. cluster="prod",shard="0" (values need no escaping). */
+	const char *const_labels;
+	/* Replicas of a shard: a new series' hold counts from its batch's interval end. */
+	int hold_from_batch;
 };
 
 #define STORE_DEFAULT_MAX_JOINS 200000
@@ -70,6 +74,7 @@ struct store_stats {
 	uint64_t signals_ignored_total; /* error counts and histograms of unknown names */
 	uint64_t signals_dropped_total; /* signal samples past --max-series */
 	uint64_t histogram_mismatch_total; /* histograms whose bounds differ from the series' */
+	uint64_t gaps_total; /* batches of a known agent skipped (seq jumped): never received */
 };
 
 struct store;
@@ -104,10 +109,34 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		  uint64_t saved_unix_ms);
 /* The monotonic time (as now_ms counts) of a past Unix time; 0 if before the clock began. */
 uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms);
+/*
+ * A replica that starts exporting: every series whose hold was not over at since_ms (when the
+ * previous exporter last rendered) may never have been shown by anyone, so it is shown as 0
+ * once more before its value. Returns how many.
+ */
+size_t store_rehold(struct store *s, uint64_t since_ms);
+/*
+ * Holds are counted as if now were at most ms (UINT64_MAX: no bound): a replica's exporter
+ * shows no series at its value whose hold ended after its last Lease renewal.
+ */
+void store_set_hold_horizon(struct store *s, uint64_t ms);
 /* Changes the new-series hold; 0 exports every real value from now on. */
 void store_set_zero_hold(struct store *s, uint64_t ms);
 /* Shutting down: held series already shown as 0 are shown at their real value. */
 void store_set_draining(struct store *s);
 void store_stats(struct store *s, uint64_t now_ms, struct store_stats *out);
+/*
+ * Progress for a replica's peer (issue 15): one line per agent, "NODE BOOT_HEX LAST_SEQ".
+ * store_behind answers how many of the lines of another store's progress this one has not
+ * reached yet (an agent it does not know, or a lower seq).
+ */
+void store_progress(struct store *s, FILE *f);
+size_t store_behind(struct store *s, const char *progress);
+/*
+ * Agents seen within active_ms that have not yet delivered to this process a batch whose
+ * interval ended at or after since_unix_ms (the agent's clock): until they have, another
+ * replica may hold batches this one does not.
+ */
+size_t store_lagging(struct store *s, uint64_t since_unix_ms, uint64_t active_ms, uint64_t now_ms);
 
 #endif

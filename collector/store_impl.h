@@ -68,6 +68,7 @@ struct series {
 	uint16_t key_len; /* 1 + label text length */
 	uint8_t overflow;
 	uint8_t zero_shown; /* rendered as 0 during its hold at least once */
+	uint8_t rehold; /* replicas: held again until shown as 0 once more (store_rehold) */
 	struct hdata *h; /* FAM_HIST */
 	UT_hash_handle hh;
 	char key[]; /* family byte, then the labels (NUL-terminated) */
@@ -84,6 +85,8 @@ struct agent_seq {
 	uint64_t last_seq;
 	uint64_t last_seen_ms;
 	uint64_t dropped_batches;
+	/* The latest interval end of a batch this process received itself (0 after a restore). */
+	uint64_t recv_end_unix_ms;
 	UT_hash_handle hh;
 };
 
@@ -166,6 +169,9 @@ struct node_name {
 
 struct store {
 	struct store_config cfg;
+	char *const_labels; /* "{cluster=\"..\",shard=\"..\"," or NULL */
+	uint64_t batch_mono_ms; /* while a batch is applied (hold_from_batch): its end, as now_ms */
+	uint64_t hold_horizon_ms; /* holds end no later than this (store_set_hold_horizon) */
 	struct meta *own_meta;
 	struct series *series;
 	size_t n_series; /* excluding the overflow series */

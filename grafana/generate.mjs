@@ -366,18 +366,21 @@ function healthDashboard() {
   ], "short", ""));
   p.push(timeseries("Drain duration", W(16, 9, 8, 8), [[`max by (node, instance) (flowlens_agent_last_drain_duration_seconds{${A}})`, "{{instance}}"]], "s", "Time to read and aggregate the kernel table per interval."));
   p.push(row("Collector", 17));
+  // Replicas of a shard each hold every series and get every batch: count the exporting one.
+  const exporting = (m) => `(${m} and on (job, instance) flowlens_collector_ha_exporting{${A}} == 1)`;
   p.push(timeseries("Series and limit", W(0, 18, 8, 8), [
-    [`sum(flowlens_collector_series{${A}})`, "series"],
+    [`sum(${exporting(`flowlens_collector_series{${A}}`)})`, "series"],
     [`max(flowlens_collector_series_limit{${A}})`, "limit"],
-  ], "short", "Label sets exported; beyond the limit new ones fold into an overflow series."));
+    [`sum(flowlens_collector_ha_exporting{${A}})`, "exporting replicas"],
+  ], "short", "Label sets exported by the exporting replica of each shard; beyond the limit new ones fold into an overflow series. Exporting replicas: 1 per shard (0: no flow series)."));
   p.push(timeseries("Series overflow and expiry", W(8, 18, 8, 8), [
-    [`sum(rate(flowlens_collector_series_overflow_total{${A}}[$__rate_interval]))`, "overflowed/s"],
-    [`sum(rate(flowlens_collector_series_expired_total{${A}}[$__rate_interval]))`, "expired/s"],
+    [`sum(rate(${exporting(`flowlens_collector_series_overflow_total{${A}}`)}[$__rate_interval]))`, "overflowed/s"],
+    [`sum(rate(${exporting(`flowlens_collector_series_expired_total{${A}}`)}[$__rate_interval]))`, "expired/s"],
   ], "ops", ""));
-  p.push(timeseries("Batches by result and agents", W(16, 18, 8, 8), [
-    [`sum by (result) (rate(flowlens_collector_batches_total{${A}}[$__rate_interval]))`, "batches {{result}}"],
-    [`sum(flowlens_collector_agents{${A}})`, "agents"],
-  ], "short", ""));
+  p.push(timeseries("Batches by replica and result, agents", W(16, 18, 8, 8), [
+    [`sum by (instance, result) (rate(flowlens_collector_batches_total{${A}}[$__rate_interval]))`, "{{instance}} {{result}}"],
+    [`max(flowlens_collector_agents{${A}})`, "agents"],
+  ], "short", "Every replica of a shard gets every batch."));
   return dashboard("flowlens-health", "flowlens / Agent and collector health", "Is flowlens itself seeing everything? Attachments, lost events, table fill, export, series.", p, variables(), ["health"]);
 }
 

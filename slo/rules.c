@@ -123,7 +123,11 @@ static const char *source_name(enum slo_source s)
 	return s == SLO_HTTP ? "http" : s == SLO_TCP ? "tcp" : "dns";
 }
 
-/* Number of bad and of all events per second over window w, as PromQL. */
+/*
+ * Number of bad and of all events per second over window w, as PromQL. By cluster: several
+ * clusters in one Prometheus or AMP workspace (the collector's --cluster-name, or an external
+ * label) never burn each other's budget; without the label it is one sum, as before.
+ */
 static void rates(const struct objective_ctx *c, const char *w, char *bad, char *all, size_t size)
 {
 	static const char *const counters[] = { "flowlens_http_requests_total",
@@ -139,17 +143,17 @@ static void rates(const struct objective_ctx *c, const char *w, char *bad, char 
 	if (c->latency) {
 		const char *h = hists[c->o->from];
 
-		snprintf(all, size, "sum(rate(%s_count{%s}[%s]))", h, c->sel, w);
-		snprintf(bad, size, "%s\n  -\nsum(rate(%s_bucket{%s,le=\"%s\"}[%s]))", all, h,
-			 c->sel, c->threshold, w);
+		snprintf(all, size, "sum by (cluster) (rate(%s_count{%s}[%s]))", h, c->sel, w);
+		snprintf(bad, size, "%s\n  -\nsum by (cluster) (rate(%s_bucket{%s,le=\"%s\"}[%s]))",
+			 all, h, c->sel, c->threshold, w);
 	} else {
 		const char *ctr = counters[c->o->from];
 
-		snprintf(all, size, "sum(rate(%s{%s}[%s]))", ctr, c->sel, w);
+		snprintf(all, size, "sum by (cluster) (rate(%s{%s}[%s]))", ctr, c->sel, w);
 		/* No bad events yet means no bad series: 0, not "no data", while there is
 		 * traffic. */
-		snprintf(bad, size, "sum(rate(%s{%s,%s}[%s]))\n  or\n0 * %s", ctr, c->sel,
-			 bad_match[c->o->from], w, all);
+		snprintf(bad, size, "sum by (cluster) (rate(%s{%s,%s}[%s]))\n  or\n0 * %s", ctr,
+			 c->sel, bad_match[c->o->from], w, all);
 	}
 }
 

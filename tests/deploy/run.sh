@@ -26,9 +26,10 @@ helm_quiet template fl "$chart" --namespace observability --set auth.create=fals
 	--set 'agent.extraArgs={--idle-timeout,2m}' --set agent.seccompProfile=Unconfined \
 	--set 'monitoring.labels.release=kps' >"$tmp/helm-tls.yaml" &&
 	ok "helm template (TLS, existing Secret, extra args)" || bad "helm template (TLS variant)"
-if grep -q 'https://fl-flowlens-collector.observability.svc:9900' "$tmp/helm-tls.yaml" &&
-	grep -q 'FLOWLENS_COLLECTOR_CA_FILE' "$tmp/helm-tls.yaml" && ! grep -q '^kind: Secret' "$tmp/helm-tls.yaml"; then
-	ok "TLS variant: agents dial https and trust the CA; no Secret created"
+if grep -q 'https://fl-flowlens-collector-0.fl-flowlens-collector-peers.observability.svc:9900,https://fl-flowlens-collector-1.fl-flowlens-collector-peers.observability.svc:9900' "$tmp/helm-tls.yaml" &&
+	grep -q 'FLOWLENS_COLLECTOR_CA_FILE' "$tmp/helm-tls.yaml" && grep -q 'FLOWLENS_PEER_CA_FILE' "$tmp/helm-tls.yaml" &&
+	! grep -q '^kind: Secret' "$tmp/helm-tls.yaml"; then
+	ok "TLS variant: agents dial both replicas over https and trust the CA, so do the peers; no Secret created"
 else
 	bad "TLS variant renders wrong"
 fi
@@ -48,6 +49,38 @@ if [ "$(helm_quiet template fl "$chart" --set monitoring.prometheusOperator=true
 	ok "monitoring.prometheusOperator=true forces the 3 objects"
 else
 	bad "monitoring.prometheusOperator=true"
+fi
+# High availability by default (docs/design/collector-ha.md): a StatefulSet of 2 with a
+# headless Service for the agents and the peers, a Lease Role on exactly its Lease, a PDB, the
+# replicas apart, the ServiceMonitor making the shard's flow series one series; replicas=1:
+# none of it, the agents dial the Service.
+sts=$(sed -n '/^kind: StatefulSet/,/^---/p' "$tmp/helm-default.yaml")
+role=$(sed -n '/^kind: Role$/,/^---/p' "$tmp/helm-default.yaml")
+if grep -q 'replicas: 2' <<<"$sts" && grep -q 'podManagementPolicy: Parallel' <<<"$sts" &&
+	grep -A1 'name: FLOWLENS_HA_LEASE' <<<"$sts" | grep -q 'value: "flowlens/flowlens-collector"' &&
+	grep -A3 'name: FLOWLENS_HA_IDENTITY' <<<"$sts" | grep -q 'fieldPath: metadata.name' &&
+	grep -q 'topologyKey: topology.kubernetes.io/zone' <<<"$sts" &&
+	grep -q 'resourceNames: \["flowlens-collector"\]' <<<"$role" && grep -q '"coordination.k8s.io"' <<<"$role" &&
+	! grep -qE 'verbs:.*(list|watch|delete|patch)' <<<"$role" &&
+	grep -q '^kind: PodDisruptionBudget' "$tmp/helm-default.yaml" &&
+	grep -q 'clusterIP: None' "$tmp/helm-default.yaml" && ! grep -q '^kind: Deployment' "$tmp/helm-default.yaml" &&
+	grep -A3 'sourceLabels: \[shard\]' "$tmp/helm-operator.yaml" | grep -q 'targetLabel: instance'; then
+	ok "HA layout: StatefulSet of 2 (Parallel), Lease env and identity, zone anti-affinity, a Role on the one Lease, PDB, headless Service, shard relabelling"
+else
+	bad "HA layout renders wrong"
+fi
+one=$(helm_quiet template fl "$chart" --set collector.replicas=1)
+if ! grep -qE '^kind: (Role|PodDisruptionBudget)$' <<<"$one" && ! grep -q FLOWLENS_HA_LEASE <<<"$one" &&
+	grep -A1 'name: FLOWLENS_COLLECTOR$' <<<"$one" | grep -q 'value: "http://fl-flowlens-collector.default.svc:9900"'; then
+	ok "replicas=1: no Lease, Role or PDB; agents dial the Service"
+else
+	bad "replicas=1 renders HA parts"
+fi
+if helm_quiet template fl "$chart" --set collector.persistence.enabled=true | grep -q 'volumeClaimTemplates:' &&
+	! grep -q 'volumeClaimTemplates:' "$tmp/helm-default.yaml"; then
+	ok "collector.persistence.enabled: a claim per replica (default: emptyDir, a new pod copies its peer)"
+else
+	bad "collector.persistence"
 fi
 # Fargate nodes run no DaemonSets: the agent must not be scheduled there.
 if sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml" |
@@ -89,11 +122,11 @@ done
 # Every flag of both binaries is reachable from the values: as an environment variable the
 # chart sets, from a named value or agent/collector.tuning (all set here), or named below as
 # set otherwise.
-helm_quiet template fl "$chart" --set collector.tls.secretName=t --set collector.podLabels=true \
+helm_quiet template fl "$chart" --set collector.tls.secretName=t --set collector.podLabels=true --set clusterName=c1 \
 	--set collector.ipLabels=true --set collector.clusterCIDRs=10.0.0.0/8 \
 	$(for k in $(sed -n '/^  tuning:/,/^  [a-z]/s/^    \([a-zA-Z]*\):.*/\1/p' "$chart/values.yaml"); do
 		case $k in
-		*Timeout | *Interval | *Grace | *Hold | *Protect | *Wait | *History) v=1s ;;
+		*Timeout | *Interval | *Grace | *Hold | *Protect | *Wait | *History | *Duration) v=1s ;;
 		*Buckets) v=0.1 ;;
 		flowSlots) v=off ;;
 		ethtoolStats) v=bw_in_allowance_exceeded ;;
@@ -105,7 +138,7 @@ helm_quiet template fl "$chart" --set collector.tls.secretName=t --set collector
 unreachable=
 for bin in agent collector; do
 	kind=DaemonSet
-	[ $bin = collector ] && kind=Deployment
+	[ $bin = collector ] && kind=StatefulSet
 	envs=$(sed -n "/^kind: $kind/,/^---/p" "$tmp/helm-all.yaml" | sed -n 's/.*- name: \(FLOWLENS_[A-Z_]*\)/\1/p')
 	for flag in $(build/flowlens-$bin --help 2>&1 | grep -oE '^ +(-[a-z], )?--[a-z0-9-]+' | sed 's/.*--//'); do
 		case "$bin:$flag" in

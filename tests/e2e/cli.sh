@@ -28,6 +28,8 @@ bad "unknown flag" "$AGENT" --frobnicate
 bad "flag without its value" "$AGENT" --interval
 bad "FLOWLENS_INTERVAL" env FLOWLENS_INTERVAL=-3s "$AGENT"
 bad "FLOWLENS_TC_PRIORITY" env FLOWLENS_TC_PRIORITY=70000 "$AGENT"
+bad "collector list with an empty URL" "$AGENT" --collector http://a:1,
+bad "collector list with a bad scheme" "$AGENT" --collector http://a:1,ftp://b:2
 
 # The collector's command line.
 COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
@@ -41,6 +43,11 @@ bad "collector max series" "$COLLECTOR" --token-file "$WORK/token" --max-series 
 bad "collector flag without its value" "$COLLECTOR" --token-file "$WORK/token" --max-series
 bad "collector ttl" "$COLLECTOR" --token-file "$WORK/token" --series-ttl forever
 bad "collector cert without key" "$COLLECTOR" --token-file "$WORK/token" --tls-cert-file x.pem
+bad "collector shard with a space" "$COLLECTOR" --token-file "$WORK/token" --shard "a b"
+bad "collector cluster name with a quote" "$COLLECTOR" --token-file "$WORK/token" --cluster-name 'x"y'
+bad "collector lease without a namespace" "$COLLECTOR" --token-file "$WORK/token" --ha-lease shard-0
+bad "collector lease duration" "$COLLECTOR" --token-file "$WORK/token" --ha-lease-duration 1s
+bad "collector lease shorter than 3 renewals" "$COLLECTOR" --token-file "$WORK/token" --ha-lease-duration 5s --ha-renew-interval 2s
 bad "FLOWLENS_MAX_BODY_BYTES" env FLOWLENS_MAX_BODY_BYTES=-1 "$COLLECTOR" --token-file "$WORK/token"
 echo short >"$WORK/short"
 err=$("$COLLECTOR" --token-file "$WORK/short" --listen 127.0.0.1:1 2>&1)

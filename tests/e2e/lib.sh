@@ -175,6 +175,7 @@ finish() {
 
 # prom_start TARGET...: a real Prometheus in node 1's namespace scraping TARGETs every second;
 # returns once it has scraped them (up == 1). Sets PROM_PID (stopped by cleanup).
+# PROM_JOB_EXTRA: YAML lines added to the job (indented 4 spaces), e.g. relabelling.
 PROM_PID=
 prom_start() {
 	local t targets="" scraping=0
@@ -187,6 +188,7 @@ scrape_configs:
   - job_name: flowlens-collector
     static_configs:
       - targets: [${targets%,}]
+${PROM_JOB_EXTRA:-}
 EOF
 	ip netns exec "$(lab_ns n1)" prometheus --config.file="$WORK/prom.yml" \
 		--storage.tsdb.path="$WORK/prom" --web.listen-address=127.0.0.1:9090 \

@@ -37,6 +37,15 @@ for mutation in 's/threshold: 250ms/threshold: 500ms/|the wrong latency bucket' 
 	fi
 done
 
+# Without the per-cluster sums the two-cluster test must fail (west's traffic dilutes east).
+$SLO tests/slo/web.slo.yaml -o "$tmp/rules.yaml"
+sed -i 's/sum by (cluster) (/sum(/g' "$tmp/rules.yaml"
+if promtool test rules "$tmp/rules_test.yaml" >/dev/null 2>&1; then
+	bad "rule tests pass against rules that sum clusters together"
+else
+	ok "rule tests fail against rules that sum clusters together"
+fi
+
 # 2. Every SLO file in deploy/slo: valid rules in both formats, and the committed copies are
 # current (make slo-rules rewrites them).
 if $SLO deploy/slo/*.yaml -o "$tmp/deploy-rules.yaml" && promtool check rules "$tmp/deploy-rules.yaml" >/dev/null; then

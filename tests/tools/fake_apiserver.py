@@ -13,14 +13,19 @@ Test controls (POST):
   /fake/drop       every open watch connection is cut without a proper end
   /fake/pause      watch requests get 503 until /fake/resume
 GET /fake/log: one line per API request ("LIST pods", "WATCH pods 104", ...).
+Leases (coordination.k8s.io/v1, for the collector's replicas), with optimistic concurrency:
+  GET/PUT /apis/coordination.k8s.io/v1/namespaces/NS/leases/NAME  (404 when absent; a PUT
+      whose metadata.resourceVersion is not the current one gets 409 Conflict)
+  POST /apis/coordination.k8s.io/v1/namespaces/NS/leases          (409 when it exists)
 Requests without "Authorization: Bearer <token>" (when --token is given) get 401.
 
-Usage: fake_apiserver.py --port PORT --state LIST.json [--token T] [--pid-file F]
+Usage: fake_apiserver.py --port PORT --state LIST.json [--token T] [--pid-file F] [--address A]
                          [--page-size N]   (lists pages of at most N whatever limit asks)
 """
 import argparse
 import json
 import os
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +39,7 @@ PATHS = {
     "/apis/batch/v1/jobs": "Job",
 }
 PLURAL = {v: k.rsplit("/", 1)[1] for k, v in PATHS.items()}
+LEASES = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/]+))?$")
 
 
 class State:
@@ -47,6 +53,7 @@ class State:
         self.objects = {k: {} for k in PATHS.values()}
         self.events = []  # (rv, kind, type, object)
         self.log = []
+        self.leases = {}  # (namespace, name) -> object
         for o in items:
             self.rv += 1
             self._store(o)
@@ -92,10 +99,55 @@ def make_handler(state, token, page_size):
                 return False
             return True
 
+        def lease(self, method, body):
+            m = LEASES.match(urlparse(self.path).path)
+            if not self.authorized():
+                return
+            ns, name = m.group(1), m.group(2)
+            with state.cond:
+                state.log.append("%s lease %s/%s" % (method, ns, name or ""))
+                if method == "POST":
+                    obj = json.loads(body)
+                    key = (ns, obj.get("metadata", {}).get("name", ""))
+                    if name or key in state.leases:
+                        self.send_json(409, {"kind": "Status", "code": 409, "reason": "AlreadyExists"})
+                        return
+                    state.rv += 1
+                    obj["metadata"]["resourceVersion"] = str(state.rv)
+                    state.leases[key] = obj
+                    self.send_json(201, obj)
+                    return
+                cur = state.leases.get((ns, name))
+                if cur is None:
+                    self.send_json(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+                    return
+                if method == "GET":
+                    self.send_json(200, cur)
+                    return
+                obj = json.loads(body)
+                if obj.get("metadata", {}).get("resourceVersion") != cur["metadata"]["resourceVersion"]:
+                    self.send_json(409, {"kind": "Status", "code": 409, "reason": "Conflict"})
+                    return
+                state.rv += 1
+                obj["metadata"]["resourceVersion"] = str(state.rv)
+                state.leases[(ns, name)] = obj
+                self.send_json(200, obj)
+
+        def do_PUT(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            if LEASES.match(urlparse(self.path).path):
+                self.lease("PUT", body)
+            else:
+                self.send_json(405, {})
+
         def do_POST(self):
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
             path = urlparse(self.path).path
+            if LEASES.match(path):
+                self.lease("POST", body)
+                return
             if path == "/fake/event":
                 ev = json.loads(body)
                 state.event(ev["type"], ev["object"])
@@ -128,6 +180,9 @@ def make_handler(state, token, page_size):
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                return
+            if LEASES.match(u.path):
+                self.lease("GET", b"")
                 return
             kind = PATHS.get(u.path)
             if not kind:
@@ -235,11 +290,12 @@ def main():
     p.add_argument("--token")
     p.add_argument("--pid-file")
     p.add_argument("--page-size", type=int, default=0)
+    p.add_argument("--address", default="127.0.0.1")
     a = p.parse_args()
     with open(a.state) as f:
         items = json.load(f).get("items", [])
     state = State(items)
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(state, a.token, a.page_size))
+    srv = ThreadingHTTPServer((a.address, a.port), make_handler(state, a.token, a.page_size))
     srv.daemon_threads = True
     if a.pid_file:
         with open(a.pid_file, "w") as f:

@@ -683,6 +683,98 @@ static void test_store_signals(void)
 	store_free(s);
 }
 
+/*
+ * The replicas of a shard (collector/replica.c): constant labels, progress and how far behind
+ * another store is, missed batches, agents that have not delivered since a takeover, the
+ * hold bounded by the last Lease renewal, and a series held again.
+ */
+static void test_store_replicas(void)
+{
+	struct store_config cfg = { .max_series = 100,
+				    .ttl_ms = 1 << 30,
+				    .max_agents = 10,
+				    .zero_hold_ms = 1000,
+				    .labels = { .ip_labels = 1 },
+				    .const_labels = "cluster=\"c1\",shard=\"0\"",
+				    .hold_from_batch = 1 };
+	/* Forward or reply (2000 or 4000 bytes over the two batches): both held or both not. */
+	const char *fwd4 =
+		"flowlens_flow_bytes_total{cluster=\"c1\",shard=\"0\",source_namespace=\"\","
+		"source_workload=\"unknown\",source_workload_kind=\"unknown\",source_ip="
+		"\"10.1.1.2\"";
+	struct store *a, *b;
+	struct test_batch t;
+	struct store_stats st;
+	char *progress = NULL, *out;
+	size_t len = 0;
+	FILE *f;
+
+	store_new(&a, &cfg);
+	store_new(&b, &cfg);
+	for (uint64_t seq = 1; seq <= 2; seq++) {
+		make_batch(&t, "n1", seq);
+		store_apply(a, &t.b, 100);
+		if (seq == 1)
+			store_apply(b, &t.b, 100);
+	}
+	f = open_memstream(&progress, &len);
+	store_progress(a, f);
+	fclose(f);
+	CHECK(store_behind(b, progress) == 1 && store_behind(a, progress) == 0,
+	      "behind the other store's progress: b %zu, a %zu", store_behind(b, progress),
+	      store_behind(a, progress));
+	make_batch(&t, "n1", 2);
+	store_apply(b, &t.b, 100);
+	CHECK(store_behind(b, progress) == 0, "caught up: %zu", store_behind(b, progress));
+	free(progress);
+	/* seq 3 never reaches b: seq 4 is a gap of one. */
+	make_batch(&t, "n1", 4);
+	store_apply(b, &t.b, 100);
+	store_stats(b, 100, &st);
+	CHECK(st.gaps_total == 1, "missed batches counted: %llu",
+	      (unsigned long long)st.gaps_total);
+	/* Lagging: b got nothing from n1 whose interval ended at or after 6000. */
+	make_batch(&t, "n1", 5);
+	t.b.interval_end_unix_ms = 5000;
+	store_apply(b, &t.b, 200);
+	CHECK(store_lagging(b, 6000, 60000, 300) == 1, "lagging until a newer batch: %zu",
+	      store_lagging(b, 6000, 60000, 300));
+	make_batch(&t, "n1", 5); /* a duplicate still shows the agent delivers */
+	t.b.interval_end_unix_ms = 7000;
+	store_apply(b, &t.b, 300);
+	CHECK(store_lagging(b, 6000, 60000, 300) == 0, "a newer batch arrived: %zu",
+	      store_lagging(b, 6000, 60000, 300));
+	/* a's series were created at 100 (no batch time): held until 1100. */
+	out = render(a, 2000);
+	CHECK(series_value(out, fwd4) % 2000 == 0 && series_value(out, fwd4) / 2000 - 1 < 2,
+	      "constant labels first, real value after the hold: %llu",
+	      (unsigned long long)series_value(out, fwd4));
+	free(out);
+	/* The exporter's last Lease renewal bounds the hold: at 500 it was not over. */
+	store_set_hold_horizon(a, 500);
+	out = render(a, 2000);
+	CHECK(series_value(out, fwd4) == 0,
+	      "held while its hold ended after the last renewal: %llu",
+	      (unsigned long long)series_value(out, fwd4));
+	free(out);
+	store_set_hold_horizon(a, UINT64_MAX);
+	/* A new exporter whose predecessor renewed last at 1050: shown as 0 once, then real. */
+	store_stats(a, 2000, &st);
+	CHECK(store_rehold(a, 1050) == st.series, "every series held again: %zu of %llu",
+	      store_rehold(a, 1050), (unsigned long long)st.series);
+	out = render(a, 3000);
+	CHECK(series_value(out, fwd4) == 0, "held again: %llu",
+	      (unsigned long long)series_value(out, fwd4));
+	free(out);
+	out = render(a, 3001);
+	CHECK(series_value(out, fwd4) % 2000 == 0 && series_value(out, fwd4) / 2000 - 1 < 2,
+	      "then its value: %llu", (unsigned long long)series_value(out, fwd4));
+	free(out);
+	CHECK(store_rehold(a, 1200) == 0, "a series whose hold ended before: not held again");
+	store_free(a);
+	store_free(b);
+}
+
 void test_store(void)
 {
 	test_wire_round_trip();
@@ -693,4 +785,5 @@ void test_store(void)
 	test_store_join();
 	test_store_join_index();
 	test_store_signals();
+	test_store_replicas();
 }

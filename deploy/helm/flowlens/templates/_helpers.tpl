@@ -29,8 +29,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.auth.secretName | default (printf "%s-token" (include "flowlens.fullname" .)) }}
 {{- end }}
 
+{{- /*
+Where agents send batches: with one collector replica its Service; with several (high
+availability), every replica by its own DNS name (the StatefulSet's headless Service), each
+getting every batch.
+*/ -}}
 {{- define "flowlens.collectorURL" -}}
-{{ if .Values.collector.tls.secretName }}https{{ else }}http{{ end }}://{{ include "flowlens.fullname" . }}-collector.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+{{- $scheme := ternary "https" "http" (not (empty .Values.collector.tls.secretName)) -}}
+{{- $full := include "flowlens.fullname" . -}}
+{{- if gt (int .Values.collector.replicas) 1 -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.collector.replicas) -}}
+{{- $urls = append $urls (printf "%s://%s-collector-%d.%s-collector-peers.%s.svc:%d" $scheme $full $i $full $.Release.Namespace (int $.Values.collector.port)) -}}
+{{- end -}}
+{{ join "," $urls }}
+{{- else -}}
+{{ $scheme }}://{{ $full }}-collector.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+{{- end -}}
 {{- end }}
 
 {{- /* Whether the Prometheus Operator resources are rendered: "true" or "". */ -}}
