@@ -28,6 +28,7 @@ struct queued_batch {
 struct dest {
 	struct exporter *x;
 	char *url;
+	unsigned int shard; /* which shard's replicas this is one of */
 	pthread_t thread;
 	int started;
 	pthread_mutex_t lock;
@@ -45,6 +46,7 @@ struct exporter {
 	uint8_t boot_id[WIRE_BOOT_ID_LEN];
 	pthread_mutex_t seq_lock;
 	uint64_t seq;
+	unsigned int n_shards;
 	size_t n;
 	struct dest d[];
 };
@@ -203,14 +205,53 @@ static void dest_free(struct dest *d)
 	free(d->url);
 }
 
-/* The destinations of --collector: URLs separated by commas, each with WIRE_PATH appended. */
-static size_t count_urls(const char *list)
+/*
+ * The destinations of --collector: shards separated by ';', each a list of replica URLs
+ * separated by ','; every URL gets WIRE_PATH appended.
+ */
+static size_t count_urls(const char *list, unsigned int *shards)
 {
 	size_t n = 1;
 
-	for (const char *p = list; *p; p++)
-		n += *p == ',';
+	*shards = 1;
+	for (const char *p = list; *p; p++) {
+		n += *p == ',' || *p == ';';
+		*shards += *p == ';';
+	}
 	return n;
+}
+
+/*
+ * The shard of a server address: rendezvous (highest random weight) hashing over the shard
+ * numbers, so that adding a shard moves only the addresses it wins (about 1/N of them) and
+ * nothing else. Both reports of a connection (client side, server side) carry the backend's
+ * address: the collector's cross-node join always happens within one shard.
+ */
+static unsigned int shard_of(const uint8_t *addr, size_t len, unsigned int shards)
+{
+	uint64_t key = 1469598103934665603ULL, best = 0;
+	unsigned int pick = 0;
+
+	for (size_t i = 0; i < len; i++)
+		key = (key ^ addr[i]) * 1099511628211ULL;
+	for (unsigned int k = 0; k < shards; k++) {
+		/* splitmix64 of the address's hash and the shard number */
+		uint64_t z = key + (k + 1) * 0x9e3779b97f4a7c15ULL;
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		if (k == 0 || z > best) {
+			best = z;
+			pick = k;
+		}
+	}
+	return pick;
+}
+
+unsigned int export_shard_of(const uint8_t *addr, size_t len, unsigned int shards)
+{
+	return shards ? shard_of(addr, len, shards) : 0;
 }
 
 static int dest_init(struct exporter *x, struct dest *d, const char *url, size_t n)
@@ -247,7 +288,8 @@ static void dest_stop(struct dest *d, uint64_t flush_ms)
 
 int export_start(struct exporter **out, const struct export_config *cfg)
 {
-	size_t n = count_urls(cfg->url), i;
+	unsigned int shards, shard = 0;
+	size_t n = count_urls(cfg->url, &shards), i;
 	struct exporter *x = calloc(1, sizeof(*x) + n * sizeof(x->d[0]));
 	const char *p = cfg->url;
 	int err = 0;
@@ -256,15 +298,18 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 		return -ENOMEM;
 	x->cfg = *cfg;
 	x->n = n;
+	x->n_shards = shards;
 	pthread_mutex_init(&x->seq_lock, NULL);
 	if (getrandom(x->boot_id, sizeof(x->boot_id), 0) != sizeof(x->boot_id))
 		err = -EIO;
 	for (i = 0; i < n && !err; i++) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
+		size_t len = strcspn(p, ",;");
 
 		err = dest_init(x, &x->d[i], p, len);
-		p += len + (end != NULL);
+		x->d[i].shard = shard;
+		if (p[len] == ';')
+			shard++;
+		p += len + (p[len] != 0);
 	}
 	if (!err)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -523,11 +568,44 @@ int export_submit(struct exporter *x, const struct flow_agg *aggs, uint64_t star
 	b.agent_version = FLOWLENS_VERSION;
 	b.n_flows = n;
 	b.flows = ptrs;
-	/* Every replica gets the same batch; only what it lost itself differs. */
-	for (i = 0; i < x->n; i++) {
-		err = dest_queue(&x->d[i], &b);
-		if (err)
-			break;
+	if (x->n_shards > 1) {
+		/* Grouped by shard (a counting sort): each shard's batch is a slice of ptrs. */
+		size_t start[EXPORT_MAX_SHARDS + 1] = { 0 }, fill[EXPORT_MAX_SHARDS] = { 0 };
+		Flowlens__V1__FlowAggregate **sorted = n ? calloc(n, sizeof(*sorted)) : NULL;
+		uint8_t *which = n ? malloc(n) : NULL;
+
+		if (n && (!sorted || !which)) {
+			free(sorted);
+			free(which);
+			err = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			which[i] = (uint8_t)shard_of(ptrs[i]->server_ip.data,
+						     ptrs[i]->server_ip.len, x->n_shards);
+			start[which[i] + 1]++;
+		}
+		for (unsigned int sh = 0; sh < x->n_shards; sh++)
+			start[sh + 1] += start[sh];
+		for (i = 0; i < n; i++)
+			sorted[start[which[i]] + fill[which[i]]++] = ptrs[i];
+		if (n)
+			memcpy(ptrs, sorted, n * sizeof(*ptrs));
+		free(sorted);
+		free(which);
+		/* Every shard gets a batch every interval, empty or not: its replicas see the
+		 * agent is alive and its sequence has no holes. */
+		for (i = 0; i < x->n && !err; i++) {
+			unsigned int sh = x->d[i].shard;
+
+			b.flows = ptrs + start[sh];
+			b.n_flows = start[sh + 1] - start[sh];
+			err = dest_queue(&x->d[i], &b);
+		}
+	} else {
+		/* Every replica gets the same batch; only what it lost itself differs. */
+		for (i = 0; i < x->n && !err; i++)
+			err = dest_queue(&x->d[i], &b);
 	}
 out:
 	free(flows);

@@ -9,6 +9,8 @@
  * Several URLs (comma-separated: the replicas of a highly available collector) get the same
  * batches, each with its own buffer (of buffer_bytes), sender thread and backoff: a replica
  * that is away costs the others nothing, and its copies wait or are dropped on their own.
+ * Several shards (';'-separated lists of replicas) split each interval's aggregates by the
+ * server address (export_shard_of); every shard gets a batch every interval.
  */
 #ifndef FLOWLENS_EXPORT_H
 #define FLOWLENS_EXPORT_H
@@ -18,7 +20,8 @@
 #include "agg.h"
 
 struct export_config {
-	const char *url; /* collector base URLs, http:// or https://, separated by commas */
+	/* collector base URLs, http:// or https://: replicas separated by ',', shards by ';' */
+	const char *url;
 	const char *token_file; /* bearer token, re-read for every attempt (rotation) */
 	const char *ca_file; /* CA bundle for https, or NULL for the system's */
 	size_t buffer_bytes; /* bound on queued compressed batches */
@@ -40,6 +43,11 @@ struct export_stats {
 };
 
 struct exporter;
+
+#define EXPORT_MAX_SHARDS 64
+
+/* The shard (0..shards-1) of a server address (4 or 16 bytes): rendezvous hashing. */
+unsigned int export_shard_of(const uint8_t *addr, size_t len, unsigned int shards);
 
 int export_start(struct exporter **out, const struct export_config *cfg);
 /* Queues the interval's batch; never waits for the network. Returns 0 or -errno. */

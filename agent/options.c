@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "export.h"
 #include "options.h"
 
 #define F(field) offsetof(struct agent_options, field)
@@ -56,9 +57,16 @@ static int parse_collector_url(void *opts, const char *val)
 	struct agent_options *o = opts;
 	char *copy;
 
-	/* One URL, or the replicas of a highly available collector separated by commas. */
+	/* One URL, or the replicas of a highly available collector separated by commas; shards
+	 * (each such a list) separated by semicolons. */
+	unsigned int shards = 1;
+
+	for (const char *p = val; *p; p++)
+		shards += *p == ';';
+	if (shards > EXPORT_MAX_SHARDS)
+		return -EINVAL;
 	for (const char *p = val;;) {
-		size_t len = strcspn(p, ",");
+		size_t len = strcspn(p, ",;");
 		size_t scheme = strncmp(p, "http://", 7) == 0  ? 7 :
 				strncmp(p, "https://", 8) == 0 ? 8 :
 								 0;
@@ -218,10 +226,11 @@ static const struct opt_def defs[] = {
 	  .env = "FLOWLENS_COLLECTOR",
 	  .kind = OPT_FUNC,
 	  .parse = parse_collector_url,
-	  .arg = "URL[,URL]",
+	  .arg = "URL[,URL][;URL[,URL]]",
 	  .help = "send every interval's aggregates to this collector (http:// or https://); "
 		  "the replicas of a highly available collector separated by commas each get "
-		  "every batch, with a buffer of their own" },
+		  "every batch, with a buffer of their own; shards separated by semicolons "
+		  "each get the aggregates whose server address hashes to them" },
 	{ .name = "token-file",
 	  .env = "FLOWLENS_TOKEN_FILE",
 	  .kind = OPT_STR,

@@ -60,7 +60,7 @@ if grep -q 'replicas: 2' <<<"$sts" && grep -q 'podManagementPolicy: Parallel' <<
 	grep -A1 'name: FLOWLENS_HA_LEASE' <<<"$sts" | grep -q 'value: "flowlens/flowlens-collector"' &&
 	grep -A3 'name: FLOWLENS_HA_IDENTITY' <<<"$sts" | grep -q 'fieldPath: metadata.name' &&
 	grep -q 'topologyKey: topology.kubernetes.io/zone' <<<"$sts" &&
-	grep -q 'resourceNames: \["flowlens-collector"\]' <<<"$role" && grep -q '"coordination.k8s.io"' <<<"$role" &&
+	grep -A1 'resourceNames:' <<<"$role" | grep -q -- '- "flowlens-collector"' && grep -q '"coordination.k8s.io"' <<<"$role" &&
 	! grep -qE 'verbs:.*(list|watch|delete|patch)' <<<"$role" &&
 	grep -q '^kind: PodDisruptionBudget' "$tmp/helm-default.yaml" &&
 	grep -q 'clusterIP: None' "$tmp/helm-default.yaml" && ! grep -q '^kind: Deployment' "$tmp/helm-default.yaml" &&
@@ -68,6 +68,16 @@ if grep -q 'replicas: 2' <<<"$sts" && grep -q 'podManagementPolicy: Parallel' <<
 	ok "HA layout: StatefulSet of 2 (Parallel), Lease env and identity, zone anti-affinity, a Role on the one Lease, PDB, headless Service, shard relabelling"
 else
 	bad "HA layout renders wrong"
+fi
+two=$(helm_quiet template fl "$chart" --set collector.shards=2)
+if [ "$(grep -c '^kind: StatefulSet' <<<"$two")" = 2 ] && [ "$(grep -c '^kind: PodDisruptionBudget' <<<"$two")" = 2 ] &&
+	grep -A1 'name: FLOWLENS_COLLECTOR$' <<<"$two" | grep -q 'value: "http://fl-flowlens-collector-0-0.fl-flowlens-collector-0-peers.default.svc:9900,http://fl-flowlens-collector-0-1.fl-flowlens-collector-0-peers.default.svc:9900;http://fl-flowlens-collector-1-0.fl-flowlens-collector-1-peers.default.svc:9900,http://fl-flowlens-collector-1-1' &&
+	grep -A1 'name: FLOWLENS_SHARD$' <<<"$two" | grep -q 'value: "1"' &&
+	grep -A1 'name: FLOWLENS_HA_LEASE$' <<<"$two" | grep -q 'default/fl-flowlens-collector-1"' &&
+	[ "$(grep -c 'flowlens.io/shard: "1"' <<<"$two")" -ge 4 ]; then
+	ok "shards=2: a StatefulSet, PDB, peers Service and Lease per shard; agents get both shards' replicas (';' between shards)"
+else
+	bad "collector.shards=2 renders wrong"
 fi
 one=$(helm_quiet template fl "$chart" --set collector.replicas=1)
 if ! grep -qE '^kind: (Role|PodDisruptionBudget)$' <<<"$one" && ! grep -q FLOWLENS_HA_LEASE <<<"$one" &&
@@ -81,6 +91,34 @@ if helm_quiet template fl "$chart" --set collector.persistence.enabled=true | gr
 	ok "collector.persistence.enabled: a claim per replica (default: emptyDir, a new pod copies its peer)"
 else
 	bad "collector.persistence"
+fi
+# Upgrading from the last chart before high availability (commit d8a9a16): what a
+# `helm upgrade` changes, object by object. Only the collector's Deployment goes (replaced by
+# the StatefulSet); no immutable field of a kept object changes (the DaemonSet's selector); the
+# Secret, the ServiceAccounts and the collector Service keep their names, and the Service
+# still selects the collector pods (scrape configs keep working).
+base=d8a9a167c0566539b44e43b46a17cbd5a3e80c9f
+objs() { awk '/^kind:/ { k = $2 } /^  name:/ && k { print k "/" $2; k = "" }' "$1" | sort -u; }
+if git cat-file -e "$base" 2>/dev/null; then
+	mkdir -p "$tmp/old"
+	git archive "$base" deploy/helm/flowlens grafana/dashboards | tar -x -C "$tmp/old"
+	rm -f "$tmp/old/deploy/helm/flowlens/dashboards"
+	ln -s ../../../grafana/dashboards "$tmp/old/deploy/helm/flowlens/dashboards"
+	helm_quiet template flowlens "$tmp/old/deploy/helm/flowlens" --namespace flowlens --set auth.token=0123456789abcdef0123 >"$tmp/old.yaml"
+	helm_quiet template flowlens "$chart" --namespace flowlens --set auth.token=0123456789abcdef0123 >"$tmp/new.yaml"
+	gone=$(comm -23 <(objs "$tmp/old.yaml") <(objs "$tmp/new.yaml") | tr '\n' ' ')
+	added=$(comm -13 <(objs "$tmp/old.yaml") <(objs "$tmp/new.yaml") | tr '\n' ' ')
+	sel() { sed -n "/^kind: $2/,/^---/p" "$1" | sed -n '/^  selector:/,/^  [a-z]/p'; }
+	if [ "$gone" = "Deployment/flowlens-collector " ] &&
+		[ "$added" = "PodDisruptionBudget/flowlens-collector Role/flowlens-collector-lease RoleBinding/flowlens-collector-lease Service/flowlens-collector-peers StatefulSet/flowlens-collector " ] &&
+		[ "$(sel "$tmp/old.yaml" DaemonSet)" = "$(sel "$tmp/new.yaml" DaemonSet)" ] &&
+		[ "$(sed -n '/^kind: Service$/,/^---/p' "$tmp/old.yaml" | grep -A3 '^  selector:')" = "$(sed -n '/^kind: Service$/,/^---/p' "$tmp/new.yaml" | grep -A3 '^  selector:' | head -4)" ]; then
+		ok "upgrade from $base: only the collector Deployment goes; added: $added; DaemonSet selector and the collector Service's selector unchanged"
+	else
+		bad "upgrade from $base: gone '$gone', added '$added'"
+	fi
+else
+	echo "skip upgrade diff: commit $base not in this clone (shallow?)"
 fi
 # Fargate nodes run no DaemonSets: the agent must not be scheduled there.
 if sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml" |

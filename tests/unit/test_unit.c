@@ -10,6 +10,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <zlib.h>
+#include "export.h"
 #include "expo.h"
 #include "kube.h"
 #include "meta.h"
@@ -223,6 +224,39 @@ static void test_load_failure(void)
 	CHECK(lf.missing_extern && !lf.prog[0] && !lf.verifier[0], "a missing kfunc");
 }
 
+/*
+ * Shards by server address (agent/export.c): every address has one shard; going from 3 to 4
+ * shards moves addresses only to the new shard, about a quarter of them; both families.
+ */
+static void test_shards(void)
+{
+	unsigned int count[4] = { 0 }, moved = 0, elsewhere = 0, n = 4000;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t a[16] = { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+		unsigned int s3 = export_shard_of(a, 4, 3), s4 = export_shard_of(a, 4, 4);
+
+		count[s4]++;
+		if (s3 != s4)
+			moved++;
+		if (s3 != s4 && s4 != 3)
+			elsewhere++;
+	}
+	CHECK(elsewhere == 0, "3 -> 4 shards: %u addresses moved between old shards", elsewhere);
+	CHECK(moved > n / 4 - n / 20 && moved < n / 4 + n / 20,
+	      "3 -> 4 shards: %u of %u addresses moved (about a quarter)", moved, n);
+	for (unsigned int k = 0; k < 4; k++)
+		CHECK(count[k] > n / 4 - n / 20 && count[k] < n / 4 + n / 20,
+		      "shard %u holds %u of %u addresses", k, count[k], n);
+	{
+		uint8_t v6[16] = { 0xfd, 0, 0, 1, [15] = 7 };
+
+		CHECK(export_shard_of(v6, 16, 4) == export_shard_of(v6, 16, 4) &&
+			      export_shard_of(v6, 16, 1) == 0,
+		      "IPv6: stable; one shard is shard 0");
+	}
+}
+
 void test_attrib(void);
 void test_vocab(void);
 void test_store(void);
@@ -239,6 +273,7 @@ int main(void)
 	test_durations();
 	test_options();
 	test_collector_options();
+	test_shards();
 	printf("test-unit: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }

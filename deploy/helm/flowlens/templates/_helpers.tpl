@@ -29,22 +29,47 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.auth.secretName | default (printf "%s-token" (include "flowlens.fullname" .)) }}
 {{- end }}
 
+{{- /* A collector shard's StatefulSet name: (list $ K). One shard keeps the plain name. */ -}}
+{{- define "flowlens.shardName" -}}
+{{- $root := index . 0 -}}
+{{- $full := include "flowlens.fullname" $root -}}
+{{- if gt (int $root.Values.collector.shards) 1 -}}
+{{ printf "%s-collector-%d" $full (int (index . 1)) }}
+{{- else -}}
+{{ printf "%s-collector" $full }}
+{{- end -}}
+{{- end }}
+
 {{- /*
-Where agents send batches: with one collector replica its Service; with several (high
-availability), every replica by its own DNS name (the StatefulSet's headless Service), each
-getting every batch.
+A shard's replicas by their own DNS names (the StatefulSet's headless Service), comma-
+separated: (list $ K). Each gets every batch of the shard.
+*/ -}}
+{{- define "flowlens.shardURLs" -}}
+{{- $root := index . 0 -}}
+{{- $sts := include "flowlens.shardName" . -}}
+{{- $scheme := ternary "https" "http" (not (empty $root.Values.collector.tls.secretName)) -}}
+{{- $urls := list -}}
+{{- range $i := until (int $root.Values.collector.replicas) -}}
+{{- $urls = append $urls (printf "%s://%s-%d.%s-peers.%s.svc:%d" $scheme $sts $i $sts $root.Release.Namespace (int $root.Values.collector.port)) -}}
+{{- end -}}
+{{ join "," $urls }}
+{{- end }}
+
+{{- /*
+Where agents send batches: with one shard of one replica, its Service; otherwise every
+replica of every shard by name: replicas separated by ",", shards by ";" (the agent splits
+aggregates between shards by server address and sends each shard's to all its replicas).
 */ -}}
 {{- define "flowlens.collectorURL" -}}
 {{- $scheme := ternary "https" "http" (not (empty .Values.collector.tls.secretName)) -}}
-{{- $full := include "flowlens.fullname" . -}}
-{{- if gt (int .Values.collector.replicas) 1 -}}
-{{- $urls := list -}}
-{{- range $i := until (int .Values.collector.replicas) -}}
-{{- $urls = append $urls (printf "%s://%s-collector-%d.%s-collector-peers.%s.svc:%d" $scheme $full $i $full $.Release.Namespace (int $.Values.collector.port)) -}}
+{{- if or (gt (int .Values.collector.replicas) 1) (gt (int .Values.collector.shards) 1) -}}
+{{- $shards := list -}}
+{{- range $k := until (int .Values.collector.shards) -}}
+{{- $shards = append $shards (include "flowlens.shardURLs" (list $ $k)) -}}
 {{- end -}}
-{{ join "," $urls }}
+{{ join ";" $shards }}
 {{- else -}}
-{{ $scheme }}://{{ $full }}-collector.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
+{{ $scheme }}://{{ include "flowlens.fullname" . }}-collector.{{ .Release.Namespace }}.svc:{{ .Values.collector.port }}
 {{- end -}}
 {{- end }}
 
