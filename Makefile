@@ -157,7 +157,7 @@ $(OUT)/collector-bench: bench/collector_bench.c $(filter-out $(OUT)/collector/ma
 	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 # A bench tool, not a test: simulated agents against a real collector (bench/loadsim.sh).
-$(OUT)/flowlens-loadsim: bench/loadsim.c $(LIB_OBJS) | $(OUT)
+$(OUT)/flowlens-loadsim: bench/loadsim.c $(OUT)/agent/export.o $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 

@@ -15,7 +15,7 @@
  * every address gets its names and the series are the ones a real cluster would make.
  *
  *   flowlens-loadsim --metadata FILE [--nodes N --pods P --workloads W]
- *   flowlens-loadsim --collector URL --token-file F [--nodes N ...] [--flows F]
+ *   flowlens-loadsim --collector URL --token-file F [--nodes N ...] [--flows F] [--shard K/N]
  *                    [--interval 10] [--duration 60] [--collector-pid PID]
  *
  * Prints what was sent and answered (status counts, POST latency p50/p99 overall and while a
@@ -29,11 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "export.h"
 #include "wire.h"
 
 #define MAX_LAT (1 << 20)
 
 static int nodes = 1000, pods = 30, workloads = 500, flows_per = 200, interval_s = 10;
+static int shard_k, shard_n; /* --shard K/N: only shard K of N's aggregates */
 static int duration_s = 60;
 
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
@@ -250,7 +252,13 @@ static int make_batch(int node, uint64_t seq, uint8_t **out, size_t *len)
 		f->server_ip = (ProtobufCBinaryData){ 4, addr[3 * i + 1] };
 		ptrs[i] = f;
 	}
-	b.n_flows = (size_t)flows_per;
+	b.n_flows = 0;
+	/* One shard of several: only the aggregates whose server address is this shard's, as
+	 * the agents split them (every agent still sends this shard a batch every interval). */
+	for (int i = 0; i < flows_per; i++)
+		if (!shard_n || export_shard_of(ptrs[i]->server_ip.data, ptrs[i]->server_ip.len,
+						(unsigned int)shard_n) == (unsigned int)shard_k)
+			ptrs[b.n_flows++] = ptrs[i];
 	b.flows = ptrs;
 	plen = flowlens__v1__batch__get_packed_size(&b);
 	packed = malloc(plen);
@@ -376,6 +384,10 @@ int main(int argc, char **argv)
 			duration_s = atoi(v);
 		else if (!strcmp(a, "--collector-pid"))
 			pid = atoi(v);
+		else if (!strcmp(a, "--shard") && sscanf(v, "%d/%d", &shard_k, &shard_n) == 2 &&
+			 shard_n > 0 && shard_n <= EXPORT_MAX_SHARDS && shard_k >= 0 &&
+			 shard_k < shard_n)
+			;
 		else {
 			fprintf(stderr,
 				"flowlens-loadsim: bad argument %s (see the source's header)\n", a);

@@ -4,7 +4,9 @@
 # 500 1000 2000 nodes, 200 aggregates per agent every 10 s, 60 s each), with the matching
 # Kubernetes metadata. Prints the simulator's figures (batches/s, aggregates/s, answers, POST
 # latency with and without a /metrics scrape in flight, the collector's CPU and RSS, the
-# /metrics size and scrape time). A bench, not a test: figures go to docs/benchmarks.md.
+# /metrics size and scrape time). SHARD=K/N: the collector is shard K of N (the agents send it
+# only that shard's aggregates, and a batch every interval). A bench, not a test: figures go
+# to docs/benchmarks.md.
 set -eu
 cd "$(dirname "$0")/.."
 make -s build/flowlens-collector build/flowlens-loadsim
@@ -31,11 +33,11 @@ for n in "${@:-250 500 1000 2000}"; do
 			curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
 			sleep 0.1
 		done
-		echo "=== $nodes nodes, $PODS pods each, $WORKLOADS workloads, $FLOWS aggregates per batch"
+		echo "=== $nodes nodes, $PODS pods each, $WORKLOADS workloads, $FLOWS aggregates per agent${SHARD:+, shard $SHARD}"
 		[ -n "${PERF:-}" ] && { perf record -g -o "$PERF" -p "$pid" -- sleep "$DURATION" >/dev/null 2>&1 & }
 		build/flowlens-loadsim --collector "http://127.0.0.1:$port" --token-file "$tmp/token" \
 			--nodes "$nodes" --pods "$PODS" --workloads "$WORKLOADS" --flows "$FLOWS" \
-			--interval 10 --duration "$DURATION" --collector-pid "$pid"
+			--interval 10 --duration "$DURATION" --collector-pid "$pid" ${SHARD:+--shard "$SHARD"}
 		curl -s "http://127.0.0.1:$port/metrics" | awk '
 			/^flowlens_collector_series / { print "collector: series " $2 }
 			/^flowlens_collector_batches_total\{result="applied"\}/ { print "collector: batches applied " $2 }'
