@@ -307,7 +307,11 @@ static void lease_round(struct ha *h)
 	return;
 held:
 	pthread_mutex_lock(&h->lock);
-	if (!renew)
+	/*
+	 * Taken over, or "renewed" by a process that never held it: the same identity after a
+	 * container restart, whose previous incarnation wrote the record.
+	 */
+	if (!renew || !h->renewed_unix_ms)
 		h->horizon_unix_ms = prev_renew;
 	h->renewed_unix_ms = written;
 	{

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "collector.h"
 #include "log.h"
+#include "secret.h"
 #include "wire.h"
 
 /* Called with c->lock held. */
@@ -170,10 +171,21 @@ int main(int argc, char **argv)
 			.kubeconfig = c.o.kubeconfig,
 			.peers = c.o.peers,
 			.peer_ca_file = c.o.peer_ca_file,
-			.token_file = c.o.token_file,
+			.token_file = c.o.peer_token_file ? c.o.peer_token_file : c.o.token_file,
 		};
 		struct store_stats st;
 
+		if (c.o.peer_token_file) {
+			char *t = secret_read(c.o.peer_token_file);
+
+			if (!t) {
+				err = -errno;
+				pr_err("--peer-token-file %s: %s", c.o.peer_token_file,
+				       strerror(-err));
+				goto out;
+			}
+			free(t);
+		}
 		if (!c.o.ha_identity && gethostname(identity, sizeof(identity) - 1) == -1)
 			snprintf(identity, sizeof(identity), "flowlens-collector-%d",
 				 (int)getpid());

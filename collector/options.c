@@ -307,7 +307,14 @@ static const struct opt_def defs[] = {
 	  .arg = "URL[,URL]",
 	  .help = "the shard's replicas (this one included: an URL whose host starts with "
 		  "--ha-identity is skipped); a replica without state, or one that missed "
-		  "batches, copies a complete peer's state (GET /v1/state, the agents' token)" },
+		  "batches, copies a complete peer's state (GET /v1/state)" },
+	{ .name = "peer-token-file",
+	  .env = "FLOWLENS_PEER_TOKEN_FILE",
+	  .kind = OPT_STR,
+	  .offset = F(peer_token_file),
+	  .arg = "FILE",
+	  .help = "the bearer token replicas present to each other (re-read for every request); "
+		  "without it the agents' token, which lets any agent read the shard's state" },
 	{ .name = "peer-ca-file",
 	  .env = "FLOWLENS_PEER_CA_FILE",
 	  .kind = OPT_STR,

@@ -45,6 +45,7 @@ struct collector_options {
 	uint64_t ha_renew_ms;
 	char *peers;
 	char *peer_ca_file;
+	char *peer_token_file;
 	uint64_t peer_bootstrap_ms;
 };
 

@@ -228,3 +228,8 @@ void store_set_hold_horizon(struct store *s, uint64_t ms)
 {
 	s->hold_horizon_ms = ms;
 }
+
+int store_rendering(struct store *s)
+{
+	return s->rendering > 0;
+}

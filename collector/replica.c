@@ -8,25 +8,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "clock.h"
 #include "collector.h"
 #include "log.h"
+#include "secret.h"
 
 #define STATE_MAGIC "flowlens-state 1"
 #define STATE_MAX_BYTES (4ULL << 30)
 #define PROGRESS_MAX_BYTES (64u << 20)
 #define REBOOTSTRAP_EVERY_MS 5000
 
-/* Answers a peer's request when it carries the agents' token; 1 if it answered (refused). */
+/*
+ * Refuses a peer request without the peers' token (--peer-token-file, else the agents');
+ * 1 if it answered.
+ */
 static int peer_refused(struct collector *c, const struct httpd_request *req,
 			struct httpd_response *resp)
 {
 	const char *auth = httpd_header(req, "Authorization");
 	int ok;
 
-	pthread_mutex_lock(&c->lock);
-	ok = collector_token_ok(c, auth);
-	pthread_mutex_unlock(&c->lock);
+	if (c->o.peer_token_file) {
+		/* Re-read for every request: the Secret may rotate under both replicas. */
+		char *tok = secret_read(c->o.peer_token_file);
+
+		ok = tok && secret_bearer_ok(auth, tok, strlen(tok));
+		free(tok);
+	} else {
+		pthread_mutex_lock(&c->lock);
+		ok = collector_token_ok(c, auth);
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (!ok)
 		httpd_text(resp, 401, "missing or wrong bearer token\n");
 	return !ok;
@@ -155,6 +168,12 @@ int replica_bootstrap(struct collector *c, int *peer_gapped)
 	}
 	store_tick(ns, clock_mono_ms());
 	pthread_mutex_lock(&c->lock);
+	/* A /metrics render yields the lock between chunks: never free the store under it. */
+	while (store_rendering(c->store)) {
+		pthread_mutex_unlock(&c->lock);
+		usleep(10000);
+		pthread_mutex_lock(&c->lock);
+	}
 	old = c->store;
 	store_stats(old, clock_mono_ms(), &st);
 	c->gaps_carried += st.gaps_total;
@@ -258,6 +277,19 @@ static void catch_up(struct collector *c, uint64_t since)
 	free(body);
 }
 
+/* A cheap look before batches are refused for a copy: is a peer there at all? */
+static int peer_answers(struct collector *c)
+{
+	char *body = NULL;
+	size_t len;
+	int ok = ha_peer_get(c->ha, "/v1/progress", PROGRESS_MAX_BYTES, 1000, &body, &len) == 0;
+
+	free(body);
+	if (!ok)
+		c->last_rebootstrap_ms = clock_mono_ms();
+	return ok;
+}
+
 void replica_tick(struct collector *c)
 {
 	uint64_t now = clock_mono_ms(), since;
@@ -270,7 +302,7 @@ void replica_tick(struct collector *c)
 	gap = gapped(c);
 	pthread_mutex_unlock(&c->lock);
 	if (gap && !draining && ha_has_peers(c->ha) &&
-	    now - c->last_rebootstrap_ms >= REBOOTSTRAP_EVERY_MS) {
+	    now - c->last_rebootstrap_ms >= REBOOTSTRAP_EVERY_MS && peer_answers(c)) {
 		c->last_rebootstrap_ms = now;
 		pr_info("ha: batches were missed (an agent's sequence jumped): copying a peer's "
 			"state");

@@ -120,6 +120,8 @@ size_t store_rehold(struct store *s, uint64_t since_ms);
  * shows no series at its value whose hold ended after its last Lease renewal.
  */
 void store_set_hold_horizon(struct store *s, uint64_t ms);
+/* Whether a store_render is in progress (it may have yielded the caller's lock). */
+int store_rendering(struct store *s);
 /* Changes the new-series hold; 0 exports every real value from now on. */
 void store_set_zero_hold(struct store *s, uint64_t ms);
 /* Shutting down: held series already shown as 0 are shown at their real value. */

@@ -28,8 +28,8 @@ helm_quiet template fl "$chart" --namespace observability --set auth.create=fals
 	ok "helm template (TLS, existing Secret, extra args)" || bad "helm template (TLS variant)"
 if grep -q 'https://fl-flowlens-collector-0.fl-flowlens-collector-peers.observability.svc:9900,https://fl-flowlens-collector-1.fl-flowlens-collector-peers.observability.svc:9900' "$tmp/helm-tls.yaml" &&
 	grep -q 'FLOWLENS_COLLECTOR_CA_FILE' "$tmp/helm-tls.yaml" && grep -q 'FLOWLENS_PEER_CA_FILE' "$tmp/helm-tls.yaml" &&
-	! grep -q '^kind: Secret' "$tmp/helm-tls.yaml"; then
-	ok "TLS variant: agents dial both replicas over https and trust the CA, so do the peers; no Secret created"
+	[ "$(grep -A2 '^kind: Secret' "$tmp/helm-tls.yaml" | grep '^  name:' | tr -d ' ')" = "name:fl-flowlens-collector-peer-token" ]; then
+	ok "TLS variant: agents dial both replicas over https and trust the CA, so do the peers; no agents' token Secret created"
 else
 	bad "TLS variant renders wrong"
 fi
@@ -64,8 +64,12 @@ if grep -q 'replicas: 2' <<<"$sts" && grep -q 'podManagementPolicy: Parallel' <<
 	! grep -qE 'verbs:.*(list|watch|delete|patch)' <<<"$role" &&
 	grep -q '^kind: PodDisruptionBudget' "$tmp/helm-default.yaml" &&
 	grep -q 'clusterIP: None' "$tmp/helm-default.yaml" && ! grep -q '^kind: Deployment' "$tmp/helm-default.yaml" &&
-	grep -A3 'sourceLabels: \[shard\]' "$tmp/helm-operator.yaml" | grep -q 'targetLabel: instance'; then
-	ok "HA layout: StatefulSet of 2 (Parallel), Lease env and identity, zone anti-affinity, a Role on the one Lease, PDB, headless Service, shard relabelling"
+	grep -A3 'sourceLabels: \[shard\]' "$tmp/helm-operator.yaml" | grep -q 'targetLabel: instance' &&
+	grep -q 'secretName: flowlens-collector-peer-token' <<<"$sts" &&
+	! sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml" | grep -q 'peer-token' &&
+	grep -q 'secretName: mine' <<<"$(helm_quiet template fl "$chart" --set auth.peerSecretName=mine)" &&
+	! grep -q 'name: fl-flowlens-collector-peer-token$' <<<"$(helm_quiet template fl "$chart" --set auth.peerSecretName=mine)"; then
+	ok "HA layout: StatefulSet of 2 (Parallel), Lease env and identity, zone anti-affinity, a Role on the one Lease, PDB, headless Service, shard relabelling, a peer token the agents do not mount (or auth.peerSecretName)"
 else
 	bad "HA layout renders wrong"
 fi
@@ -110,7 +114,7 @@ if git cat-file -e "$base" 2>/dev/null; then
 	added=$(comm -13 <(objs "$tmp/old.yaml") <(objs "$tmp/new.yaml") | tr '\n' ' ')
 	sel() { sed -n "/^kind: $2/,/^---/p" "$1" | sed -n '/^  selector:/,/^  [a-z]/p'; }
 	if [ "$gone" = "Deployment/flowlens-collector " ] &&
-		[ "$added" = "PodDisruptionBudget/flowlens-collector Role/flowlens-collector-lease RoleBinding/flowlens-collector-lease Service/flowlens-collector-peers StatefulSet/flowlens-collector " ] &&
+		[ "$added" = "PodDisruptionBudget/flowlens-collector Role/flowlens-collector-lease RoleBinding/flowlens-collector-lease Secret/flowlens-collector-peer-token Service/flowlens-collector-peers StatefulSet/flowlens-collector " ] &&
 		[ "$(sel "$tmp/old.yaml" DaemonSet)" = "$(sel "$tmp/new.yaml" DaemonSet)" ] &&
 		[ "$(sed -n '/^kind: Service$/,/^---/p' "$tmp/old.yaml" | grep -A3 '^  selector:')" = "$(sed -n '/^kind: Service$/,/^---/p' "$tmp/new.yaml" | grep -A3 '^  selector:' | head -4)" ]; then
 		ok "upgrade from $base: only the collector Deployment goes; added: $added; DaemonSet selector and the collector Service's selector unchanged"
@@ -277,6 +281,7 @@ cp -r deploy grafana "$tmp/"
 # 24 random bytes: kustomize wraps longer base64 over lines, which the API server accepts
 # but the schema's "byte" format does not.
 openssl rand -hex 24 >"$tmp/deploy/kustomize/overlays/example/token"
+openssl rand -hex 24 >"$tmp/deploy/kustomize/overlays/example/peer-token"
 if kubectl kustomize "$tmp/deploy/kustomize/overlays/example" >"$tmp/kustomize-example.yaml" 2>"$tmp/err" &&
 	grep -q '^kind: Secret' "$tmp/kustomize-example.yaml" && grep -q 'release: kube-prometheus-stack' "$tmp/kustomize-example.yaml"; then
 	ok "kubectl kustomize overlays/example: $(grep -c '^kind:' "$tmp/kustomize-example.yaml") objects with the token Secret"
