@@ -403,9 +403,9 @@ int collector_options_parse(struct collector_options *o, int argc, char **argv)
 	}
 	if (o->ha_lease_ms < 3 * o->ha_renew_ms) {
 		fprintf(stderr,
-			"flowlens-collector: --ha-lease-duration must be at least 3 x "
-			"--ha-renew-interval (the holder stops exporting 2 renewals before the "
-			"lease runs out)\n");
+			"flowlens-collector: invalid value for --ha-lease-duration: it must be at "
+			"least 3 x --ha-renew-interval (the holder stops exporting 2 renewals "
+			"before the lease runs out)\n");
 		return -EINVAL;
 	}
 	if (o->ha_lease && !o->peers)
