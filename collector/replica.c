@@ -54,8 +54,23 @@ static int gapped(struct collector *c)
 	return st.gaps_total > c->gaps_accepted;
 }
 
-void replica_serve_state(struct collector *c, const struct httpd_request *req,
-			 struct httpd_response *resp)
+/* What a peer asked for, written under c->lock into a memory stream; 0 or -errno. */
+static int write_state(struct collector *c, FILE *f)
+{
+	fprintf(f, STATE_MAGIC " gaps=%d bootstrapping=%d\n", gapped(c), c->bootstrapping);
+	c->states_served++;
+	return c->bootstrapping ? 0 : store_save(c->store, f, clock_mono_ms(), clock_unix_ms());
+}
+
+static int write_progress(struct collector *c, FILE *f)
+{
+	store_progress(c->store, f);
+	return 0;
+}
+
+static void serve_peer(struct collector *c, const struct httpd_request *req,
+		       struct httpd_response *resp, int (*write)(struct collector *, FILE *),
+		       const char *content_type)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -70,47 +85,29 @@ void replica_serve_state(struct collector *c, const struct httpd_request *req,
 		return;
 	}
 	pthread_mutex_lock(&c->lock);
-	fprintf(f, STATE_MAGIC " gaps=%d bootstrapping=%d\n", gapped(c), c->bootstrapping);
-	err = c->bootstrapping ? 0 : store_save(c->store, f, clock_mono_ms(), clock_unix_ms());
+	err = write(c, f);
 	pthread_mutex_unlock(&c->lock);
 	if (fclose(f) != 0 || err) {
 		free(buf);
-		httpd_text(resp, 503, "could not write the state\n");
+		httpd_text(resp, 503, "could not write it\n");
 		return;
 	}
-	c->states_served++;
 	resp->status = 200;
-	resp->content_type = "application/octet-stream";
+	resp->content_type = content_type;
 	resp->body = buf;
 	resp->len = len;
+}
+
+void replica_serve_state(struct collector *c, const struct httpd_request *req,
+			 struct httpd_response *resp)
+{
+	serve_peer(c, req, resp, write_state, "application/octet-stream");
 }
 
 void replica_serve_progress(struct collector *c, const struct httpd_request *req,
 			    struct httpd_response *resp)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
-
-	if (peer_refused(c, req, resp))
-		return;
-	f = open_memstream(&buf, &len);
-	if (!f) {
-		httpd_text(resp, 503, "out of memory\n");
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	store_progress(c->store, f);
-	pthread_mutex_unlock(&c->lock);
-	if (fclose(f) != 0) {
-		free(buf);
-		httpd_text(resp, 503, "out of memory\n");
-		return;
-	}
-	resp->status = 200;
-	resp->content_type = "text/plain; charset=utf-8";
-	resp->body = buf;
-	resp->len = len;
+	serve_peer(c, req, resp, write_progress, "text/plain; charset=utf-8");
 }
 
 /*
