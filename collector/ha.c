@@ -393,10 +393,10 @@ static int split_peers(struct ha *h)
 				return -ENOMEM;
 			h->peers = np;
 			h->peers[h->n_peers] = strndup(p, len);
-			while (len && h->peers[h->n_peers][len - 1] == '/')
-				h->peers[h->n_peers][--len] = 0;
 			if (!h->peers[h->n_peers])
 				return -ENOMEM;
+			while (len && h->peers[h->n_peers][len - 1] == '/')
+				h->peers[h->n_peers][--len] = 0;
 			h->n_peers++;
 		}
 		p += len;
@@ -524,6 +524,9 @@ void ha_release(struct ha *h)
 	pthread_mutex_lock(&h->lock);
 	h->released = 1;
 	h->elig = HA_NEVER;
+	/* Not holding it: nothing to write, nothing to wait for. */
+	if (!h->held_until_ms)
+		h->release_done = 1;
 	pthread_cond_broadcast(&h->cond);
 	ts = clock_deadline_ms(CLOCK_MONOTONIC, 2000);
 	while (!h->release_done && !h->stopping &&

@@ -408,6 +408,9 @@ int collector_options_parse(struct collector_options *o, int argc, char **argv)
 			"before the lease runs out)\n");
 		return -EINVAL;
 	}
+	if (o->peers && !o->ha_lease)
+		fprintf(stderr, "flowlens-collector: --peers without --ha-lease: every replica "
+				"exports the flow series (Prometheus gets them twice)\n");
 	if (o->ha_lease && !o->peers)
 		fprintf(stderr, "flowlens-collector: --ha-lease without --peers: a replica that "
 				"loses its state cannot copy its peer's (counters restart)\n");
