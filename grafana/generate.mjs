@@ -374,8 +374,8 @@ function healthDashboard() {
     [`sum(flowlens_collector_ha_exporting{${A}})`, "exporting replicas"],
   ], "short", "Label sets exported by the exporting replica of each shard; beyond the limit new ones fold into an overflow series. Exporting replicas: 1 per shard (0: no flow series)."));
   p.push(timeseries("Series overflow and expiry", W(8, 18, 8, 8), [
-    [`sum(rate(${exporting(`flowlens_collector_series_overflow_total{${A}}`)}[$__rate_interval]))`, "overflowed/s"],
-    [`sum(rate(${exporting(`flowlens_collector_series_expired_total{${A}}`)}[$__rate_interval]))`, "expired/s"],
+    [`sum(${exporting(`rate(flowlens_collector_series_overflow_total{${A}}[$__rate_interval])`)})`, "overflowed/s"],
+    [`sum(${exporting(`rate(flowlens_collector_series_expired_total{${A}}[$__rate_interval])`)})`, "expired/s"],
   ], "ops", ""));
   p.push(timeseries("Batches by replica and result, agents", W(16, 18, 8, 8), [
     [`sum by (instance, result) (rate(flowlens_collector_batches_total{${A}}[$__rate_interval]))`, "{{instance}} {{result}}"],
