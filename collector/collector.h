@@ -96,7 +96,7 @@ void replica_serve_state(struct collector *c, const struct httpd_request *req,
 			 struct httpd_response *resp);
 void replica_serve_progress(struct collector *c, const struct httpd_request *req,
 			    struct httpd_response *resp);
-int replica_bootstrap(struct collector *c, int *peer_gapped);
+int replica_bootstrap(struct collector *c, int accept_gapped, int *peer_gapped);
 /* Once a second from the main loop, without c->lock. */
 void replica_tick(struct collector *c);
 /* Whether the flow series are exported now. Called with c->lock held. */

@@ -241,7 +241,8 @@ int main(int argc, char **argv)
 		int peer_gapped;
 
 		for (;;) {
-			err = replica_bootstrap(&c, &peer_gapped);
+			/* Nothing here: even a peer that missed batches has more. */
+			err = replica_bootstrap(&c, 1, &peer_gapped);
 			if (err == 0)
 				break;
 			if (err == -ENODATA) {

@@ -16,8 +16,6 @@
  */
 static int series_held(struct store *s, struct series *x, uint64_t now_ms)
 {
-	if (x->rehold && !x->zero_shown)
-		return 1;
 	if (now_ms > s->hold_horizon_ms)
 		now_ms = s->hold_horizon_ms;
 	if (x->created_ms + s->cfg.zero_hold_ms <= now_ms)
@@ -210,13 +208,15 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield
 	s->rendering--;
 }
 
-size_t store_rehold(struct store *s, uint64_t since_ms)
+size_t store_rehold(struct store *s, uint64_t since_ms, uint64_t now_ms)
 {
 	size_t n = 0;
 
 	for (struct series *x = s->series; x; x = x->hh.next) {
 		if (x->created_ms + s->cfg.zero_hold_ms > since_ms) {
-			x->rehold = 1;
+			/* A whole hold again, not one render: a curl of /metrics must not be
+			 * the only reader that sees the 0 (the drills found it). */
+			x->created_ms = now_ms;
 			x->zero_shown = 0;
 			n++;
 		}

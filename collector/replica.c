@@ -113,11 +113,12 @@ void replica_serve_progress(struct collector *c, const struct httpd_request *req
 /*
  * Replaces the store with a complete peer's. Ingest is refused (503, agents retry) from
  * before the copy is asked for until it is in place, so no batch is acknowledged into the
- * store being replaced. Returns 0, -EAGAIN (no complete peer now: *peer_gapped says whether
- * one answered with missed batches of its own), -ENODATA (the peer is starting without state
+ * store being replaced. accept_gapped: a peer that missed batches itself will do (a replica
+ * with nothing is better off with it). Returns 0, -EAGAIN (no complete peer now:
+ * *peer_gapped says whether one answered with missed batches of its own), -ENODATA (the peer is starting without state
  * itself), or -errno.
  */
-int replica_bootstrap(struct collector *c, int *peer_gapped)
+int replica_bootstrap(struct collector *c, int accept_gapped, int *peer_gapped)
 {
 	struct store *ns = NULL, *old;
 	struct store_stats st;
@@ -144,7 +145,7 @@ int replica_bootstrap(struct collector *c, int *peer_gapped)
 		err = -ENODATA;
 		goto out;
 	}
-	if (gaps) {
+	if (gaps && !accept_gapped) {
 		*peer_gapped = 1;
 		err = -EAGAIN;
 		goto out;
@@ -197,7 +198,7 @@ out:
 /*
  * Series whose new-series hold ran out while no replica exported were never shown at their
  * value, maybe not at all, and Prometheus' increase() would miss their first value: they are
- * shown as 0 once more. An exporter un-holds a series only once its hold ended before the
+ * held at 0 for a whole hold again. An exporter un-holds a series only once its hold ended before the
  * exporter's last Lease renewal (replica_exporting), so every series whose hold ended after
  * the previous holder's last renewal (the renewTime this replica took over) was never shown
  * at its value. Called with c->lock held.
@@ -208,7 +209,8 @@ static void rehold(struct collector *c)
 	size_t n;
 
 	ha_horizons(c->ha, &renewed, &horizon);
-	n = store_rehold(c->store, horizon ? store_mono_of_unix(now, clock_unix_ms(), horizon) : 0);
+	n = store_rehold(c->store, horizon ? store_mono_of_unix(now, clock_unix_ms(), horizon) : 0,
+			 now);
 	if (n)
 		pr_info("ha: %zu series the previous exporter never showed at their value start "
 			"from 0",
@@ -303,7 +305,7 @@ void replica_tick(struct collector *c)
 		c->last_rebootstrap_ms = now;
 		pr_info("ha: batches were missed (an agent's sequence jumped): copying a peer's "
 			"state");
-		if (replica_bootstrap(c, &peer_gapped) == 0) {
+		if (replica_bootstrap(c, 0, &peer_gapped) == 0) {
 			gap = 0;
 		} else if (peer_gapped) {
 			/* Missed there too: nobody has those batches; carry on with what is here. */

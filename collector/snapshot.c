@@ -14,7 +14,11 @@
  * agent records, pending count, pending records, and a CRC-32 of everything before it.
  */
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
-#define SNAP_VERSION 4u /* 4 adds the join table; 3 (without it) is still read */
+/*
+ * 5 adds when each agent was last seen (after its record); 4 the join table; 3 and 4 are still
+ * read (their agents count as seen at the restore).
+ */
+#define SNAP_VERSION 5u
 
 struct snap_series {
 	uint16_t key_len;
@@ -120,6 +124,13 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.last_seq = a->last_seq;
 		r.dropped_batches = a->dropped_batches;
 		err = put(f, &crc, &r, sizeof(r));
+		{
+			/* An agent gone for hours must not look active after a restart or a copy:
+			 * a new exporter would wait for its batches (replica.c). */
+			uint64_t seen = now_unix_ms - (now_ms - a->last_seen_ms);
+
+			err = err ?: put(f, &crc, &seen, sizeof(seen));
+		}
 	}
 	n = s->n_pending;
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -166,7 +177,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 	int err;
 
 	err = get(f, &crc, hdr, sizeof(hdr));
-	if (err || hdr[0] != SNAP_MAGIC || (hdr[1] != SNAP_VERSION && hdr[1] != 3u))
+	if (err || hdr[0] != SNAP_MAGIC || hdr[1] < 3u || hdr[1] > SNAP_VERSION)
 		return -EINVAL;
 	if (get(f, &crc, &n, sizeof(n)))
 		return -EINVAL;
@@ -217,8 +228,10 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 	for (uint64_t i = 0; i < n; i++) {
 		struct snap_agent r;
 		struct agent_seq *a;
+		uint64_t seen = now_unix_ms;
 
-		if (get(f, &crc, &r, sizeof(r)))
+		if (get(f, &crc, &r, sizeof(r)) ||
+		    (hdr[1] >= 5u && get(f, &crc, &seen, sizeof(seen))))
 			return -EINVAL;
 		HASH_FIND(hh, s->agents, &r.key, sizeof(r.key), a);
 		if (!a) {
@@ -231,7 +244,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		}
 		a->last_seq = r.last_seq;
 		a->dropped_batches = r.dropped_batches;
-		a->last_seen_ms = now_ms;
+		a->last_seen_ms = store_mono_of_unix(now_ms, now_unix_ms, seen);
 	}
 	if (get(f, &crc, &n, sizeof(n)))
 		return -EINVAL;

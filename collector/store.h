@@ -110,11 +110,11 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 /* The monotonic time (as now_ms counts) of a past Unix time; 0 if before the clock began. */
 uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix_ms);
 /*
- * A replica that starts exporting: every series whose hold was not over at since_ms (when the
- * previous exporter last rendered) may never have been shown by anyone, so it is shown as 0
- * once more before its value. Returns how many.
+ * A replica that starts exporting at now_ms: every series whose hold was not over at since_ms
+ * (the previous exporter's last Lease renewal) may never have been shown at its value, maybe
+ * not at all, so it is held at 0 for a whole hold again from now_ms. Returns how many.
  */
-size_t store_rehold(struct store *s, uint64_t since_ms);
+size_t store_rehold(struct store *s, uint64_t since_ms, uint64_t now_ms);
 /*
  * Holds are counted as if now were at most ms (UINT64_MAX: no bound): a replica's exporter
  * shows no series at its value whose hold ended after its last Lease renewal.

@@ -463,9 +463,9 @@ static struct meta *join_fixture(struct store_config *cfg, struct store **s)
 	return m;
 }
 
-/* A server-side report of connection (client, server:8080) from node. */
-static void apply_server_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
-			      const char *client, const char *server, uint64_t now)
+/* A batch from node of one connection (client, server:8080), the interval ending at 2000. */
+static void one_flow(struct test_batch *t, const char *node, uint64_t seq, const char *client,
+		     const char *server)
 {
 	make_batch(t, node, seq);
 	t->b.interval_end_unix_ms = 2000;
@@ -473,6 +473,13 @@ static void apply_server_side(struct store *s, struct test_batch *t, const char 
 	inet_pton(AF_INET, client, t->addr[0]);
 	inet_pton(AF_INET, server, t->addr[1]);
 	t->f[0].server_port = 8080;
+}
+
+/* A server-side report of connection (client, server:8080) from node. */
+static void apply_server_side(struct store *s, struct test_batch *t, const char *node, uint64_t seq,
+			      const char *client, const char *server, uint64_t now)
+{
+	one_flow(t, node, seq, client, server);
 	t->f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
 	store_apply(s, &t->b, now);
 }
@@ -483,12 +490,7 @@ static void apply_client_side(struct store *s, struct test_batch *t, const char 
 {
 	static uint8_t vip[4] = { 10, 96, 5, 5 };
 
-	make_batch(t, node, seq);
-	t->b.interval_end_unix_ms = 2000;
-	t->b.n_flows = 1;
-	inet_pton(AF_INET, client, t->addr[0]);
-	inet_pton(AF_INET, server, t->addr[1]);
-	t->f[0].server_port = 8080;
+	one_flow(t, node, seq, client, server);
 	t->f[0].dialed_ip.data = vip;
 	t->f[0].dialed_ip.len = 4;
 	t->f[0].dialed_port = 80;
@@ -758,19 +760,44 @@ static void test_store_replicas(void)
 	      (unsigned long long)series_value(out, fwd4));
 	free(out);
 	store_set_hold_horizon(a, UINT64_MAX);
-	/* A new exporter whose predecessor renewed last at 1050: shown as 0 once, then real. */
+	/*
+	 * A new exporter (from 3000) whose predecessor renewed last at 1050: held at 0 for a
+	 * whole hold again, however many renders (any reader) come in it, then real.
+	 */
 	store_stats(a, 2000, &st);
-	CHECK(store_rehold(a, 1050) == st.series, "every series held again: %zu of %llu",
-	      store_rehold(a, 1050), (unsigned long long)st.series);
+	CHECK(store_rehold(a, 1200, 3000) == 0, "a series whose hold ended before 1200: not held");
+	CHECK(store_rehold(a, 1050, 3000) == st.series, "every series held again: %llu",
+	      (unsigned long long)st.series);
 	out = render(a, 3000);
-	CHECK(series_value(out, fwd4) == 0, "held again: %llu",
+	free(out);
+	out = render(a, 3999);
+	CHECK(series_value(out, fwd4) == 0, "still held after a first render: %llu",
 	      (unsigned long long)series_value(out, fwd4));
 	free(out);
-	out = render(a, 3001);
+	out = render(a, 4000);
 	CHECK(series_value(out, fwd4) % 2000 == 0 && series_value(out, fwd4) / 2000 - 1 < 2,
 	      "then its value: %llu", (unsigned long long)series_value(out, fwd4));
 	free(out);
-	CHECK(store_rehold(a, 1200) == 0, "a series whose hold ended before: not held again");
+	store_free(a);
+	store_free(b);
+	/*
+	 * When agents were last seen survives a snapshot (a restart, a peer's copy): an agent
+	 * gone for an hour is not one a new exporter waits for, one seen a second ago is.
+	 */
+	store_new(&a, &cfg);
+	store_new(&b, &cfg);
+	make_batch(&t, "gone", 1);
+	store_apply(a, &t.b, 1000);
+	make_batch(&t, "alive", 1);
+	store_apply(a, &t.b, 3600000);
+	f = tmpfile();
+	store_save(a, f, 3601000, 1700003601000ULL);
+	rewind(f);
+	CHECK(store_restore(b, f, 500000, 1700003602000ULL, 1700003601000ULL) == 0, "restore");
+	fclose(f);
+	CHECK(store_lagging(b, 1700003602000ULL, 60000, 500000) == 1,
+	      "after a restore only the agent seen lately is waited for: %zu",
+	      store_lagging(b, 1700003602000ULL, 60000, 500000));
 	store_free(a);
 	store_free(b);
 }
