@@ -137,7 +137,8 @@ $(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(DRAIN_OBJS) $(LIB_O
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
-TEST_BPF_SRCS := tests/unit/test_bpf.c tests/unit/test_slots.c tests/unit/bpf_env.c
+TEST_BPF_SRCS := tests/unit/test_bpf.c tests/unit/test_slots.c tests/unit/test_wakeup.c \
+		tests/unit/bpf_env.c
 $(OUT)/test-bpf: $(TEST_BPF_SRCS) tests/unit/bpf_env.h tests/unit/pkt.h tests/unit/check.h \
 		$(SKELS) bpf/flow.h $(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)
 	$(call msg,CC,$@)

@@ -168,11 +168,34 @@ static int hold_overflow(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/* Whether FLOWLENS_BENCH_SIGNALS (a comma list, or unset: all) turns NAME on. */
+static int bench_signal(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	if (!list)
+		return 1;
+	for (p = list; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+/* HTTP and DNS samples: taken off the ring as the agent takes them; not aggregated here. */
+static int hold_sample(void *ctx, void *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
 /*
  * `flowlens-bench attach IFNAME noop|floor|flowlens [tcx|tc]`: attaches one program pair the
  * way the agent does and holds it until SIGINT/SIGTERM, printing the program ids, so that a
  * live benchmark can compare both under bpf_stats on the same interface. flowlens runs with
- * every signal on and its tables drained as the agent drains them (the agent's drain code,
+ * every signal on (or those FLOWLENS_BENCH_SIGNALS lists) and its tables drained as the agent drains them (the agent's drain code,
  * table size 65,536 or FLOWLENS_BENCH_TABLE), every FLOWLENS_BENCH_DRAIN_MS (default 1000),
  * and the overflow ring buffer taken as it fills, as the agent does (per-CPU last-flow slots
  * on, flushed before each drain, unless FLOWLENS_FLOW_SLOTS=off); at exit it prints to
@@ -184,6 +207,7 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 	const char *drain_env = getenv("FLOWLENS_BENCH_DRAIN_MS");
 	long drain_ms = drain_env ? atol(drain_env) : 1000;
 	const char *table_env = getenv("FLOWLENS_BENCH_TABLE");
+	const char *signals = getenv("FLOWLENS_BENCH_SIGNALS");
 	struct flow_bpf *flow = NULL;
 	struct noop_bpf *noop = NULL;
 	struct flowtab *tab = NULL;
@@ -213,9 +237,14 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 			bpf_map__set_max_entries(flow->maps.flows4, (__u32)atol(table_env));
 			bpf_map__set_max_entries(flow->maps.flows6, (__u32)atol(table_env));
 		}
-		flow->rodata->ct_enabled = 1; /* as the agent runs it by default */
-		flow->rodata->http_enabled = 1;
-		flow->rodata->dns_enabled = 1;
+		/* As the agent runs it by default, or only the datapath features that
+		 * FLOWLENS_BENCH_SIGNALS lists (ct, http, dns; "none": flow counts only, the
+		 * features a default NetObserv agent has). */
+		flow->rodata->ct_enabled = bench_signal(signals, "ct");
+		flow->rodata->http_enabled = bench_signal(signals, "http");
+		flow->rodata->dns_enabled = bench_signal(signals, "dns");
+		/* The agent's wake-up threshold; the samples are taken (and dropped) as it takes them. */
+		flow->rodata->samples_wakeup_bytes = bpf_map__max_entries(flow->maps.samples) / 2;
 		if (flow_bpf__load(flow))
 			return 1;
 		ctx.prog_ingress = bpf_program__fd(flow->progs.flowlens_ingress);
@@ -230,6 +259,8 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 			flowtab_set_slots(tab, bpf_program__fd(flow->progs.flowlens_cache_flush));
 		}
 		rb = ring_buffer__new(bpf_map__fd(flow->maps.overflow), hold_overflow, tab, NULL);
+		if (!rb || ring_buffer__add(rb, bpf_map__fd(flow->maps.samples), hold_sample, NULL))
+			return 1;
 		flowtab_set_dns_map(tab, bpf_map__fd(flow->maps.dns));
 	}
 	err = attach_iface(&ctx, ifindex, &att);

@@ -121,9 +121,21 @@ __u8 cache_on;
  */
 const volatile __u32 samples_wakeup_bytes = 0;
 
+/*
+ * A sample wakes the agent only while the data waiting is within 4 KiB above the threshold:
+ * the samples that cross it, not every sample after it. A wakeup is an irq_work, a
+ * self-IPI (an MSR write that traps on a VM); once one is sent, the agent's poll sees the
+ * data (ring buffers poll level-triggered), so more wake nobody. While the agent is busy
+ * (a drain) and the data grows past the window, no sample pays for a wakeup. 4 KiB is 56
+ * samples: more than can be reserved between one sample's reservation and its query.
+ */
+#define FL_WAKEUP_WINDOW 4096
+
 static __always_inline __u64 sample_flags(void *rb)
 {
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= samples_wakeup_bytes ?
+	__u64 avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
+
+	return avail >= samples_wakeup_bytes && avail < samples_wakeup_bytes + FL_WAKEUP_WINDOW ?
 		       BPF_RB_FORCE_WAKEUP :
 		       BPF_RB_NO_WAKEUP;
 }

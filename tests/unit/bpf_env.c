@@ -14,7 +14,41 @@
 int ncpus;
 struct test_cfg cfg;
 
+/* id 0x1234, RD; one question www.ex.com AAAA IN */
+static const char dns_q[] = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+			    "\x03www\x02"
+			    "ex\x03"
+			    "com\x00\x00\x1c\x00\x01";
+/* the answer: QR, RD, RA, rcode 3 (NXDOMAIN) */
+static const char dns_a[] = "\x12\x34\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00"
+			    "\x03www\x02"
+			    "ex\x03"
+			    "com\x00\x00\x1c\x00\x01";
+const struct pkt_spec dns_query = { .family = AF_INET,
+				    .proto = 17,
+				    .src = "10.8.1.2",
+				    .dst = "10.96.0.10",
+				    .sport = 40053,
+				    .dport = 53,
+				    .data = dns_q,
+				    .data_len = sizeof(dns_q) - 1,
+				    .payload = sizeof(dns_q) - 1 };
+const struct pkt_spec dns_answer = { .family = AF_INET,
+				     .proto = 17,
+				     .src = "10.96.0.10",
+				     .dst = "10.8.1.2",
+				     .sport = 53,
+				     .dport = 40053,
+				     .data = dns_a,
+				     .data_len = sizeof(dns_a) - 1,
+				     .payload = sizeof(dns_a) - 1 };
+
 int env_open(struct env *e, unsigned int max_entries)
+{
+	return env_open_wakeup(e, max_entries, 0);
+}
+
+int env_open_wakeup(struct env *e, unsigned int max_entries, __u32 wakeup_bytes)
 {
 	e->skel = cfg.with_ct ? flow_bpf__open() : (struct flow_bpf *)flow_noct_bpf__open();
 	if (!e->skel)
@@ -30,6 +64,7 @@ int env_open(struct env *e, unsigned int max_entries)
 	e->skel->rodata->ct_enabled = (__u8)cfg.with_ct; /* the conntrack path must pass too */
 	e->skel->rodata->http_enabled = 1;
 	e->skel->rodata->dns_enabled = 1;
+	e->skel->rodata->samples_wakeup_bytes = wakeup_bytes;
 	if (flow_bpf__load(e->skel)) {
 		flow_bpf__destroy(e->skel);
 		return -EINVAL;

@@ -37,6 +37,13 @@ struct env {
 
 /* Loads the object with tables of max_entries, the per-CPU slots on. 0 or -errno. */
 int env_open(struct env *e, unsigned int max_entries);
+/* The same with the agent's samples wake-up threshold (samples_wakeup_bytes). */
+int env_open_wakeup(struct env *e, unsigned int max_entries, __u32 wakeup_bytes);
+/*
+ * A DNS query from 10.8.1.2:40053 to 10.96.0.10:53 (id 0x1234, www.ex.com AAAA) and its
+ * answer (NXDOMAIN): run at ingress then egress, one sample.
+ */
+extern const struct pkt_spec dns_query, dns_answer;
 /* What the agent does before every drain: the slots' packets into the tables. */
 void flush(struct env *e);
 /* Runs one frame through prog; returns the program's return value. */

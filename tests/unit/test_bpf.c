@@ -29,6 +29,7 @@
 #include "bpf_env.h"
 
 void test_slots(void); /* test_slots.c */
+void test_wakeup(void); /* test_wakeup.c */
 
 static void test_ipv4_tcp_both_directions(struct env *e)
 {
@@ -219,45 +220,18 @@ static void test_http(struct env *e)
 /* DNS: a query and its answer make one sample with the rcode and the question's type. */
 static void test_dns(struct env *e)
 {
-	/* id 0x1234, RD; one question www.ex.com AAAA IN */
-	static const char q[] = "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-				"\x03www\x02"
-				"ex\x03"
-				"com\x00\x00\x1c\x00\x01";
-	/* the answer: QR, RD, RA, rcode 3 (NXDOMAIN) */
-	static const char a[] = "\x12\x34\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00"
-				"\x03www\x02"
-				"ex\x03"
-				"com\x00\x00\x1c\x00\x01";
-	struct pkt_spec query = { .family = AF_INET,
-				  .proto = 17,
-				  .src = "10.8.1.2",
-				  .dst = "10.96.0.10",
-				  .sport = 40053,
-				  .dport = 53,
-				  .data = q,
-				  .data_len = sizeof(q) - 1,
-				  .payload = sizeof(q) - 1 };
-	struct pkt_spec answer = { .family = AF_INET,
-				   .proto = 17,
-				   .src = "10.96.0.10",
-				   .dst = "10.8.1.2",
-				   .sport = 53,
-				   .dport = 40053,
-				   .data = a,
-				   .data_len = sizeof(a) - 1,
-				   .payload = sizeof(a) - 1 };
+	struct pkt_spec query = dns_query, answer = dns_answer;
 	struct pkt_spec other = answer;
 	struct fl_sample got[2];
 	struct ring_buffer *rb;
-	char a2[sizeof(a)];
+	char a2[64];
 	int len, n;
 
 	memset(got, 0, sizeof(got));
 	rb = ring_buffer__new(bpf_map__fd(e->skel->maps.samples), on_sample, got, NULL);
 	if (!rb)
 		return;
-	memcpy(a2, a, sizeof(a));
+	memcpy(a2, dns_answer.data, (size_t)dns_answer.data_len);
 	a2[1] = 0x35; /* another id: not an answer to the query */
 	other.data = a2;
 	run(e->prog_in, &query, &len);
@@ -821,6 +795,7 @@ static void run_all(void)
 	test_flowtab_initiator();
 	test_flowtab_eviction();
 	test_slots();
+	test_wakeup();
 }
 
 int main(void)
