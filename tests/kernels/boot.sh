@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# boot.sh KERNEL_DIR RELEASE RUN LOG: boots the kernel under QEMU (TCG: no KVM here) with the
-# flowlens initramfs, runs the guest tests RUN, copies the console to LOG, and exits with the
-# guest tests' status (or 124 when the guest did not finish within KERNEL_BOOT_TIMEOUT).
+# boot.sh KERNEL_DIR RELEASE RUN LOG: boots the kernel under QEMU with the flowlens initramfs,
+# runs the guest tests RUN, copies the console to LOG, and exits with the guest tests' status
+# (or 124 when the guest did not finish within KERNEL_BOOT_TIMEOUT). amd64 guests use KVM
+# (-cpu host) where /dev/kvm is usable, else TCG (-cpu max); a QEMU that cannot start a guest
+# under KVM (seen: a nested KVM refusing an MSR that -cpu max sets, QEMU aborting before the
+# guest's first line) is retried under TCG.
 # KERNEL_ARCH=arm64: an arm64 kernel on qemu-system-aarch64 with the cross-built binaries
 # (KERNEL_TEST_BUILD, default build/arm64).
 set -u
@@ -15,15 +18,24 @@ if [ "${KERNEL_ARCH:-amd64}" = arm64 ]; then
 	console=ttyAMA0
 else
 	"$TOP/tests/kernels/initramfs.sh" "$kdir" "$rel" "$img" || exit 1
-	accel=tcg
-	[ -w /dev/kvm ] && accel=kvm
-	qemu=(qemu-system-x86_64 -machine q35,accel=$accel -cpu max)
+	qemu=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max)
+	[ -w /dev/kvm ] && qemu=(qemu-system-x86_64 -machine q35,accel=kvm -cpu host)
 	console=ttyS0
 fi
-timeout "${KERNEL_BOOT_TIMEOUT:-900}" "${qemu[@]}" -smp "${KERNEL_SMP:-2}" -m 2048 -nographic \
-	-no-reboot -nodefaults -serial stdio -kernel "$kdir/boot/vmlinuz-$rel" -initrd "$img" \
-	-append "console=$console panic=-1 quiet loglevel=4 flowlens.run=$run" </dev/null >"$log" 2>&1
+boot() {
+	timeout "${KERNEL_BOOT_TIMEOUT:-900}" "${qemu[@]}" -smp "${KERNEL_SMP:-2}" -m 2048 \
+		-nographic -no-reboot -nodefaults -serial stdio -kernel "$kdir/boot/vmlinuz-$rel" \
+		-initrd "$img" -append "console=$console panic=-1 quiet loglevel=4 flowlens.run=$run" \
+		</dev/null >"$log" 2>&1
+}
+boot
 rc=$?
+if [[ ${qemu[*]} == *accel=kvm* ]] && ! grep -q FLOWLENS-GUEST-START "$log"; then
+	echo "tests/kernels: QEMU could not start the guest under KVM ($(head -c 300 "$log" | tr '\n' ' ')); retrying under TCG"
+	qemu=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max)
+	boot
+	rc=$?
+fi
 tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
 grc=$(sed -n 's/^FLOWLENS-GUEST-RC=\([0-9]*\).*/\1/p' "$log" | tail -1)
 if [ -n "$grc" ]; then exit "$grc"; fi
