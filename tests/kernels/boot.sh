@@ -3,8 +3,9 @@
 # runs the guest tests RUN, copies the console to LOG, and exits with the guest tests' status
 # (or 124 when the guest did not finish within KERNEL_BOOT_TIMEOUT). amd64 guests use KVM
 # (-cpu host) where /dev/kvm is usable, else TCG (-cpu max); a QEMU that cannot start a guest
-# under KVM (seen: a nested KVM refusing an MSR that -cpu max sets, QEMU aborting before the
-# guest's first line) is retried under TCG.
+# under KVM is retried under TCG (seen on a CI machine: its nested KVM refused MSR 0x10a and
+# QEMU aborted before the guest's first line, with -cpu max for every kernel and with -cpu
+# host for 6.1 and 6.12, not 5.10).
 # KERNEL_ARCH=arm64: an arm64 kernel on qemu-system-aarch64 with the cross-built binaries
 # (KERNEL_TEST_BUILD, default build/arm64).
 set -u
