@@ -37,8 +37,12 @@ for _ in $(seq 20); do
 	[ "$(agent_metric n1 'flowlens_agent_flow_table_entries{family="ipv4"}')" = 0 ] && break
 	sleep 0.2
 done
-check_eq "quiet flows in a full table evicted (pressure)" \
-	"$(agent_metric n1 'flowlens_agent_flows_evicted_total{reason="pressure"}')" 8
+# A full table's quiet entries leave under pressure: at least the 8 of the full table. More
+# when the drains fall so that the table fills again after a pressure eviction (13-16 on a
+# machine where the burst spans drains; 8 where it fits between two); the previous rule (no
+# pressure eviction) gives 0.
+pressure=$(agent_metric n1 'flowlens_agent_flows_evicted_total{reason="pressure"}')
+check_true "quiet flows in a full table evicted (pressure): $pressure" test "${pressure:-0}" -ge 8
 check_eq "IPv4 table entries after the pressure eviction" \
 	"$(agent_metric n1 'flowlens_agent_flow_table_entries{family="ipv4"}')" 0
 check_true "agent still healthy" lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9810/healthz
