@@ -168,18 +168,28 @@ static int hold_overflow(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/* Whether FLOWLENS_BENCH_SIGNALS (a comma list, or unset: all) turns NAME on. */
+/*
+ * Whether FLOWLENS_BENCH_SIGNALS (a comma list of ct, http, dns, or "none"; unset: all) turns
+ * NAME on. -1 when the list names something else (a typo must not run a silently bare holder).
+ */
 static int bench_signal(const char *list, const char *name)
 {
-	size_t n = strlen(name);
-	const char *p;
+	char buf[64], *tok, *save = NULL;
+	int on = 0;
 
 	if (!list)
 		return 1;
-	for (p = list; (p = strstr(p, name)) != NULL; p += n)
-		if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
-			return 1;
-	return 0;
+	if (strlen(list) >= sizeof(buf))
+		return -1;
+	strcpy(buf, list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "ct") && strcmp(tok, "http") && strcmp(tok, "dns") &&
+		    strcmp(tok, "none"))
+			return -1;
+		if (strcmp(tok, name) == 0)
+			on = 1;
+	}
+	return on;
 }
 
 /* HTTP and DNS samples: taken off the ring as the agent takes them; not aggregated here. */
@@ -195,8 +205,9 @@ static int hold_sample(void *ctx, void *data, size_t len)
  * `flowlens-bench attach IFNAME noop|floor|flowlens [tcx|tc]`: attaches one program pair the
  * way the agent does and holds it until SIGINT/SIGTERM, printing the program ids, so that a
  * live benchmark can compare both under bpf_stats on the same interface. flowlens runs with
- * every signal on (or those FLOWLENS_BENCH_SIGNALS lists) and its tables drained as the agent drains them (the agent's drain code,
- * table size 65,536 or FLOWLENS_BENCH_TABLE), every FLOWLENS_BENCH_DRAIN_MS (default 1000),
+ * every signal on (or those FLOWLENS_BENCH_SIGNALS lists) and its tables drained as the
+ * agent drains them (the agent's drain code, table size 65,536 or FLOWLENS_BENCH_TABLE),
+ * every FLOWLENS_BENCH_DRAIN_MS (default 1000),
  * and the overflow ring buffer taken as it fills, as the agent does (per-CPU last-flow slots
  * on, flushed before each drain, unless FLOWLENS_FLOW_SLOTS=off); at exit it prints to
  * stderr what the drains saw: entries evicted by reason and packets that overflowed.
@@ -240,9 +251,14 @@ static int attach_and_hold(const char *ifname, const char *which, const char *mo
 		/* As the agent runs it by default, or only the datapath features that
 		 * FLOWLENS_BENCH_SIGNALS lists (ct, http, dns; "none": flow counts only, the
 		 * features a default NetObserv agent has). */
-		flow->rodata->ct_enabled = bench_signal(signals, "ct");
-		flow->rodata->http_enabled = bench_signal(signals, "http");
-		flow->rodata->dns_enabled = bench_signal(signals, "dns");
+		if (bench_signal(signals, "ct") < 0) {
+			fprintf(stderr,
+				"FLOWLENS_BENCH_SIGNALS: a comma list of ct, http, dns, or none\n");
+			return 1;
+		}
+		flow->rodata->ct_enabled = (__u8)bench_signal(signals, "ct");
+		flow->rodata->http_enabled = (__u8)bench_signal(signals, "http");
+		flow->rodata->dns_enabled = (__u8)bench_signal(signals, "dns");
 		/* The agent's wake-up threshold; the samples are taken (and dropped) as it takes them. */
 		flow->rodata->samples_wakeup_bytes = bpf_map__max_entries(flow->maps.samples) / 2;
 		if (flow_bpf__load(flow))

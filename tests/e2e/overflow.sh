@@ -37,10 +37,10 @@ for _ in $(seq 20); do
 	[ "$(agent_metric n1 'flowlens_agent_flow_table_entries{family="ipv4"}')" = 0 ] && break
 	sleep 0.2
 done
-# A full table's quiet entries leave under pressure: at least the 8 of the full table. More
-# when the drains fall so that the table fills again after a pressure eviction (13-16 on a
-# machine where the burst spans drains; 8 where it fits between two); the previous rule (no
-# pressure eviction) gives 0.
+# A full table's quiet entries leave under pressure: at least the IPv4 table's 8 (the previous
+# rule, no pressure eviction, gives 0). Not exactly 8: the counter covers both families, and
+# the lab's new veths' IPv6 neighbour discovery and MLD fill the IPv6 table of 8 too (seen: 6
+# entries, 3 evicted under pressure; 13-16 evictions in all on one machine, 8 on another).
 pressure=$(agent_metric n1 'flowlens_agent_flows_evicted_total{reason="pressure"}')
 check_true "quiet flows in a full table evicted (pressure): $pressure" test "${pressure:-0}" -ge 8
 check_eq "IPv4 table entries after the pressure eviction" \

@@ -31,7 +31,7 @@ boot() {
 }
 boot
 rc=$?
-if [[ ${qemu[*]} == *accel=kvm* ]] && ! grep -q FLOWLENS-GUEST-START "$log"; then
+if [[ ${qemu[*]} == *accel=kvm* ]] && [ "$rc" != 124 ] && ! grep -q FLOWLENS-GUEST-START "$log"; then
 	echo "tests/kernels: QEMU could not start the guest under KVM ($(head -c 300 "$log" | tr '\n' ' ')); retrying under TCG"
 	qemu=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max)
 	boot

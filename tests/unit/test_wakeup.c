@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "check.h"
@@ -23,6 +24,7 @@
 
 struct waiter {
 	int ep;
+	volatile pid_t tid;
 	volatile int woke;
 };
 
@@ -31,8 +33,42 @@ static void *wait_ring(void *arg)
 	struct waiter *w = arg;
 	struct epoll_event ev;
 
+	w->tid = (pid_t)syscall(SYS_gettid);
 	w->woke = epoll_wait(w->ep, &ev, 1, 10000) > 0 ? 1 : -1;
 	return NULL;
+}
+
+/*
+ * Whether thread tid is asleep (state S) in epoll_wait. Only a sleeping waiter tells a
+ * wakeup from none: one that calls epoll_wait after data arrived returns at once (the ring
+ * polls level-triggered).
+ */
+static int asleep_in_epoll(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	if (!p || p[1] != ' ' || p[2] != 'S')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "r");
+	if (!f) /* no CONFIG_HAVE_ARCH_TRACEHOOK: sleeping is all that can be seen */
+		return 1;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+#ifdef SYS_epoll_wait
+	if (nr == SYS_epoll_wait)
+		return 1;
+#endif
+	return nr == SYS_epoll_pwait;
 }
 
 /* IRQ work interrupts so far, all CPUs; -1 where the kernel lists none. */
@@ -100,7 +136,9 @@ void test_wakeup(void)
 		CHECK(0, "waiter thread");
 		goto out;
 	}
-	usleep(100 * 1000); /* the waiter is asleep in epoll_wait */
+	for (int i = 0; i < 500 && !(w.tid && asleep_in_epoll(w.tid)); i++)
+		usleep(10 * 1000);
+	CHECK(w.tid && asleep_in_epoll(w.tid), "the waiter is asleep in epoll_wait");
 
 	/* Below the threshold: the samples wait for the agent's next drain. */
 	samples(&e, below);
