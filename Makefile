@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(OUT) 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -I$(OUT)/proto -Ibpf -Ilib -Iagent -Icollector \
 	    -DFLOWLENS_VERSION='"$(VERSION)"'
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lnetfilter_conntrack -lprotobuf-c -lcurl \
+LDLIBS   := -lnghttp2 -lbpf -lelf -lz -lmicrohttpd -ljson-c -lmnl -lnetfilter_conntrack -lprotobuf-c -lcurl \
 	    -lyaml -lcrypto -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer

@@ -19,6 +19,7 @@
 #include "ethstats.h"
 #include "export.h"
 #include "flowtab.h"
+#include "h2.h"
 #include "httpd.h"
 #include "ifwatch.h"
 #include "options.h"
@@ -61,6 +62,7 @@ struct agent {
 	struct attach_ctx actx;
 	struct ifwatch *watch;
 	struct flowtab *tab;
+	struct h2 *h2; /* HTTP/2 header blocks to requests (with the HTTP signal) */
 	struct httpd *http;
 	struct ring_buffer *rb;
 	struct exporter *exp;

@@ -62,9 +62,15 @@ static inline void hist_add(struct hist *h, const double *bounds, unsigned int n
 	h->sum += v;
 }
 
-/* HTTP requests of one aggregate in one interval. */
+/* HTTP requests of one aggregate in one interval (HTTP/1.x, or HTTP/2). */
 struct http_sig {
 	uint32_t requests[HTTP_METHODS][HTTP_CLASSES];
+	struct hist duration;
+};
+
+/* gRPC requests of one aggregate in one interval, by grpc-status; duration to end of stream. */
+struct grpc_sig {
+	uint32_t requests[GRPC_STATUSES];
 	struct hist duration;
 };
 
@@ -87,7 +93,7 @@ struct agg_drops {
 
 /* Which signals are on and how they are measured (the agent's options). */
 struct sig_config {
-	int http; /* HTTP/1.x requests: method, status class, duration */
+	int http; /* HTTP/1.x and HTTP/2 requests: method, status class, duration; gRPC status */
 	double http_bounds[HIST_BOUNDS_MAX];
 	unsigned int n_http_bounds;
 	int dns; /* DNS over UDP: rcode, question type, duration, timeouts */
@@ -116,7 +122,9 @@ struct flow_agg {
 	uint64_t first_ns, last_ns; /* CLOCK_MONOTONIC */
 	uint32_t tcp[TCP_RESULT_MAX];
 	struct hist *connect; /* connect latency (seconds), when observed this interval */
-	struct http_sig *http; /* when requests finished this interval */
+	struct http_sig *http; /* when HTTP/1.x requests finished this interval */
+	struct http_sig *http2; /* ...HTTP/2 requests (agent/h2.c) */
+	struct grpc_sig *grpc; /* ...gRPC requests (HTTP/2 with content-type application/grpc) */
 	struct dns_sig *dns; /* when queries were answered or timed out this interval */
 	uint64_t retransmits; /* by the sending pod's socket */
 	struct agg_drops *drops; /* when the kernel dropped some of its packets this interval */

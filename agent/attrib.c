@@ -461,6 +461,8 @@ static void free_aggs(struct attrib *a)
 		HASH_DEL(a->aggs, agg);
 		free(agg->connect);
 		free(agg->http);
+		free(agg->http2);
+		free(agg->grpc);
 		free(agg->dns);
 		free(agg->drops);
 		free(agg);

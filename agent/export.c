@@ -336,9 +336,9 @@ int export_start(struct exporter **out, const struct export_config *cfg)
 }
 
 /* Protobuf storage for one aggregate's signals, alive until the batch is encoded. */
-#define EC_MAX                                                                        \
-	(TCP_RESULT_MAX + 1 + HTTP_METHODS * HTTP_CLASSES + DNS_RCODES * DNS_QTYPES + \
-	 AGG_DROP_REASONS)
+#define EC_MAX                                                                  \
+	(TCP_RESULT_MAX + 1 + 2 * HTTP_METHODS * HTTP_CLASSES + GRPC_STATUSES + \
+	 DNS_RCODES * DNS_QTYPES + AGG_DROP_REASONS)
 
 /* Encodes b (with what this destination dropped) and queues it, dropping the oldest for room. */
 static int dest_queue(struct dest *x, Flowlens__V1__Batch *b)
@@ -481,6 +481,19 @@ static void fill_signals(Flowlens__V1__FlowAggregate *f, struct sig_scratch *sc,
 		add_counts(f, sc, COUNT_HTTP, &a->http->requests[0][0], HTTP_METHODS, HTTP_CLASSES);
 		if (a->http->duration.n)
 			add_hist(f, sc, HIST_HTTP, &a->http->duration, sig->http_bounds,
+				 sig->n_http_bounds);
+	}
+	if (a->http2) {
+		add_counts(f, sc, COUNT_HTTP2, &a->http2->requests[0][0], HTTP_METHODS,
+			   HTTP_CLASSES);
+		if (a->http2->duration.n)
+			add_hist(f, sc, HIST_HTTP2, &a->http2->duration, sig->http_bounds,
+				 sig->n_http_bounds);
+	}
+	if (a->grpc) {
+		add_counts(f, sc, COUNT_GRPC, a->grpc->requests, GRPC_STATUSES, 1);
+		if (a->grpc->duration.n)
+			add_hist(f, sc, HIST_GRPC, &a->grpc->duration, sig->http_bounds,
 				 sig->n_http_bounds);
 	}
 	if (a->dns) {

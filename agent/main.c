@@ -35,14 +35,31 @@
 /* /v1/flows shows the largest aggregates of the last interval, not all of them. */
 #define FLOWS_JSON_MAX 1000
 
+/* The samples ring holds finished exchanges and HTTP/2 header-block records (by size). */
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
 
-	if (size >= sizeof(struct fl_sample))
+	if (size == sizeof(struct fl_h2_rec)) {
+		if (a->h2)
+			h2_record(a->h2, data);
+	} else if (size >= sizeof(struct fl_sample)) {
 		attrib_sample(flowtab_attrib(a->tab), data);
+	}
 	return 0;
 }
+
+/* An HTTP/2 request the decoder finished. */
+static void on_h2_sample(void *ctx, const struct fl_sample *s)
+{
+	struct agent *a = ctx;
+
+	attrib_sample(flowtab_attrib(a->tab), s);
+}
+
+/* HTTP/2 connections without a header block for this long are forgotten (gRPC channels idle
+ * for minutes keep theirs). */
+#define H2_IDLE_NS (15ULL * 60 * 1000000000)
 
 static int on_overflow(void *ctx, void *data, size_t size)
 {
@@ -113,6 +130,8 @@ static void drain(struct agent *a)
 			  end_ms, attrib_signals(flowtab_attrib(a->tab))))
 		a->export_errors++;
 	a->interval_start_ms = end_ms;
+	if (a->h2)
+		h2_sweep(a->h2, clock_mono_ns());
 	read_ethstats(a);
 	secs = (double)(clock_mono_ns() - t0) / 1e9;
 	for (b = 0; b < N_DRAIN_BOUNDS && secs > drain_bounds[b]; b++)
@@ -282,6 +301,11 @@ int main(int argc, char **argv)
 				pr_info("CAP_SYS_ADMIN dropped after load");
 		}
 		attrib_set_signals(flowtab_attrib(a.tab), &sig);
+		if (sig.http) {
+			err = h2_new(&a.h2, H2_IDLE_NS, on_h2_sample, &a);
+			if (err)
+				goto cleanup;
+		}
 	}
 	flowtab_set_translation(a.tab, a.xlate == XLATE_KFUNC ? bpf_map__fd(a.skel->maps.nat) : -1,
 				a.ctq ? ctquery_lookup : NULL, a.ctq);
@@ -369,6 +393,7 @@ cleanup:
 	for (int i = 0; i < DROP_REASONS_MAX; i++)
 		free(a.drop_names[i]);
 	ring_buffer__free(a.rb);
+	h2_free(a.h2);
 	flowtab_free(a.tab);
 	flow_bpf__destroy(a.skel);
 	ctquery_close(a.ctq);

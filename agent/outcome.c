@@ -162,13 +162,24 @@ static void dns_count(struct attrib *a, struct flow_agg *agg, const struct fl_sa
 			 (double)sm->duration_ns / 1e9);
 }
 
-static void http_count(struct attrib *a, struct flow_agg *agg, const struct fl_sample *sm)
+/* An HTTP request into *sig (the aggregate's HTTP/1 or HTTP/2 requests). */
+static void http_count(struct attrib *a, struct http_sig **sig, const struct fl_sample *sm)
 {
-	if (!agg->http && !(agg->http = calloc(1, sizeof(*agg->http))))
+	if (!*sig && !(*sig = calloc(1, sizeof(**sig))))
 		return;
-	agg->http->requests[sm->method < HTTP_METHODS ? sm->method : FL_HTTP_OTHER]
-			   [vocab_http_class_of(sm->status)]++;
-	hist_add(&agg->http->duration, a->sig.http_bounds, a->sig.n_http_bounds,
+	(*sig)->requests[sm->method < HTTP_METHODS ? sm->method : FL_HTTP_OTHER]
+			[vocab_http_class_of(sm->status)]++;
+	hist_add(&(*sig)->duration, a->sig.http_bounds, a->sig.n_http_bounds,
+		 (double)sm->duration_ns / 1e9);
+}
+
+/* A gRPC request (status: its grpc-status code, GRPC_STATUS_OTHER beyond the known ones). */
+static void grpc_count(struct attrib *a, struct flow_agg *agg, const struct fl_sample *sm)
+{
+	if (!agg->grpc && !(agg->grpc = calloc(1, sizeof(*agg->grpc))))
+		return;
+	agg->grpc->requests[sm->status < GRPC_STATUSES ? sm->status : GRPC_STATUS_OTHER]++;
+	hist_add(&agg->grpc->duration, a->sig.http_bounds, a->sig.n_http_bounds,
 		 (double)sm->duration_ns / 1e9);
 }
 
@@ -194,7 +205,11 @@ void samples_apply(struct attrib *a)
 		if (sm->kind == FL_SAMPLE_DNS && a->sig.dns)
 			dns_count(a, agg, sm);
 		else if (sm->kind == FL_SAMPLE_HTTP && a->sig.http)
-			http_count(a, agg, sm);
+			http_count(a, &agg->http, sm);
+		else if (sm->kind == FL_SAMPLE_HTTP2 && a->sig.http)
+			http_count(a, &agg->http2, sm);
+		else if (sm->kind == FL_SAMPLE_GRPC && a->sig.http)
+			grpc_count(a, agg, sm);
 	}
 	a->n_samples = 0;
 }

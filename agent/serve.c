@@ -83,6 +83,17 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "reported), dropped (too many waiting for the next drain). The "                        \
 	  "datapath's own losses are in "                                                         \
 	  "flowlens_agent_datapath_events_total{reason=~\"samples_full|http_queue_full\"}.")      \
+	X(M_HTTP2_CONNECTIONS, "flowlens_agent_http2_connections", "gauge",                       \
+	  "HTTP/2 (h2c) connections whose header blocks are being decoded.")                      \
+	X(M_HTTP2_REQUESTS_TOTAL, "flowlens_agent_http2_requests_total", "counter",               \
+	  "HTTP/2 requests finished, by decoding: ok (every header block decoded with the "       \
+	  "connection's HPACK table), or why some were read without it (only static-table "       \
+	  "and literal fields: no_preface, the connection began before the agent; "               \
+	  "record_gap, a record lost to a full ring buffer; desync, the datapath lost the "       \
+	  "frame boundaries; decode_error).")                                                     \
+	X(M_HTTP2_NOT_FOLLOWED_TOTAL, "flowlens_agent_http2_not_followed_total", "counter",       \
+	  "HTTP/2 work not done, by what: connection (more than 16384 at once), stream (more "    \
+	  "than 4096 open on one connection), response (to a request not seen).")                 \
 	X(M_TCP_RETRANSMITS_TOTAL, "flowlens_agent_tcp_retransmits_total", "counter",             \
 	  "TCP retransmissions the kernel made (tcp_retransmit_skb tracepoint).")                 \
 	X(M_DROPS_TOTAL, "flowlens_agent_drops_total", "counter",                                 \
@@ -302,6 +313,27 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "unattributed", NULL),
 		 as->samples_unattributed);
 	expo_put(&e, expo_labels(lb, sizeof(lb), "fate", "dropped", NULL), as->samples_dropped);
+	if (a->h2) {
+		const struct h2_stats *hs = h2_stats(a->h2);
+		uint64_t bad = 0;
+
+		expo_single(&e, &agent_metrics[M_HTTP2_CONNECTIONS], hs->connections);
+		expo_begin(&e, &agent_metrics[M_HTTP2_REQUESTS_TOTAL]);
+		for (int r = 1; r < H2_REASONS; r++) {
+			bad += hs->undecodable[r];
+			expo_put(&e,
+				 expo_labels(lb, sizeof(lb), "decoding", h2_reason_name[r], NULL),
+				 hs->undecodable[r]);
+		}
+		expo_put(&e, expo_labels(lb, sizeof(lb), "decoding", "ok", NULL),
+			 hs->requests - bad);
+		expo_begin(&e, &agent_metrics[M_HTTP2_NOT_FOLLOWED_TOTAL]);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "what", "connection", NULL),
+			 hs->connections_refused);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "what", "stream", NULL),
+			 hs->streams_refused);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "what", "response", NULL), hs->unmatched);
+	}
 	expo_single(&e, &agent_metrics[M_TCP_RETRANSMITS_TOTAL], as->retransmits);
 	expo_begin(&e, &agent_metrics[M_DROPS_TOTAL]);
 	for (int r = 0; r < DROP_REASONS_MAX; r++)

@@ -149,9 +149,10 @@ static __always_inline int cache_hit(struct __sk_buff *skb, __u8 dir)
 		flags = l4[13];
 		if (flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT))
 			return 0;
-		/* HTTP may still look at this flow's payloads: a payload of 12 bytes goes on. */
+		/* HTTP may still look at this flow's payloads: a payload goes on (HTTP/2 walks
+		 * frames of any size). */
 		payload_off = (__u32)(l4 - (__u8 *)data) + (__u32)(l4[12] >> 4) * 4;
-		if (!s->l7_done && l3_end >= payload_off + 12)
+		if (!s->l7_done && l3_end > payload_off)
 			return 0;
 	}
 	/*
@@ -198,7 +199,7 @@ static __always_inline void cache_take(const struct fl_key *key, const struct pa
 	    (key->dport == 53 || key->sport == 53))
 		return;
 	l7_done = !http_enabled || key->proto != IPPROTO_TCP ||
-		  (v->l7 >= FL_L7_TRIES && v->l7 != FL_L7_HTTP);
+		  (v->l7 >= FL_L7_TRIES && v->l7 < FL_L7_HTTP);
 	s = bpf_map_lookup_elem(&slots, &hook);
 	if (!s || s->busy)
 		return;

@@ -13,8 +13,8 @@
  *
  * This file holds the entry programs; each feature is a header with its purpose on its first
  * line: maps.bpf.h (every map and load-time knob), parse.bpf.h (headers), account.bpf.h
- * (counting into the flow table), conntrack.bpf.h (translations), http.bpf.h, dns.bpf.h and
- * events.bpf.h (retransmissions, drops).
+ * (counting into the flow table), conntrack.bpf.h (translations), http.bpf.h, h2.bpf.h,
+ * dns.bpf.h and events.bpf.h (retransmissions, drops).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -26,6 +26,7 @@
 #include "conntrack.bpf.h"
 #include "account.bpf.h"
 #include "cache.bpf.h"
+#include "h2.bpf.h"
 #include "http.bpf.h"
 #include "dns.bpf.h"
 #include "events.bpf.h"
@@ -111,9 +112,13 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if (v->ct < FL_CT_TRIES)
 			v->ct = ct_step(skb, &key, p.ipv4, v->ct);
 	}
-	if (http_enabled && key.proto == IPPROTO_TCP && ret == PARSE_OK &&
-	    (!v || v->l7 < FL_L7_TRIES || v->l7 == FL_L7_HTTP))
-		http_step(skb, &key, &p, v);
+	if (http_enabled && key.proto == IPPROTO_TCP && ret == PARSE_OK) {
+		if (!v || v->l7 < FL_L7_TRIES || v->l7 == FL_L7_HTTP)
+			http_step(skb, &key, &p, v);
+		/* HTTP/2: also the segment that found it (http_step set l7) */
+		if (v && (v->l7 == FL_L7_H2_CLIENT || v->l7 == FL_L7_H2_SERVER))
+			h2_step(skb, &key, &p, v);
+	}
 	if (dns_enabled && (key.proto == IPPROTO_UDP || key.proto == IPPROTO_TCP) &&
 	    ret == PARSE_OK && (key.dport == 53 || key.sport == 53))
 		dns_step(skb, &key, &p);

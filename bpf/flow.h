@@ -127,10 +127,15 @@ struct fl_nat {
 };
 _Static_assert(sizeof(struct fl_nat) == 40, "fl_nat layout");
 
-/* fl_stats.l7: how many payload segments of a direction are looked at for HTTP heads. */
+/*
+ * fl_stats.l7: how many payload segments of a direction are looked at for HTTP heads, or
+ * what the direction was found to carry (every later segment is looked at).
+ */
 enum {
 	FL_L7_TRIES = 8,
-	FL_L7_HTTP = 0x80, /* an HTTP head was seen: every segment is looked at */
+	FL_L7_HTTP = 0x80, /* an HTTP/1.x head was seen */
+	FL_L7_H2_CLIENT = 0x81, /* the client side of an HTTP/2 (h2c) connection */
+	FL_L7_H2_SERVER = 0x82, /* ...its server side */
 };
 
 /* TCP flag bits as in the header's 13th byte. */
@@ -150,19 +155,21 @@ enum {
  * datapath does not put into the flow table is counted here; exported by the agent as
  * flowlens_agent_datapath_events_total{reason}.
  */
-#define FL_COUNTERS(X)                                                                            \
-	X(FL_CNT_TABLE_FULL, "table_full") /* flow table full: packet sent via the ring buffer */ \
-	X(FL_CNT_RINGBUF_FULL, "ringbuf_full") /* ...and the ring buffer was full: lost */        \
-	X(FL_CNT_TRUNCATED, "truncated") /* L2/L3/L4 header shorter than its protocol needs */    \
-	X(FL_CNT_NON_IP, "non_ip") /* ARP and other non-IP frames (not flows) */                  \
-	X(FL_CNT_FRAGMENT, "fragment") /* non-first IP fragments, counted with ports 0 */         \
-	X(FL_CNT_IPV6_EXT_LIMIT, "ipv6_ext_limit") /* more IPv6 extension headers than walked */  \
-	X(FL_CNT_PULLED, "headers_pulled") /* headers outside the linear area: pulled */          \
-	X(FL_CNT_CT_LOOKUP, "ct_lookup") /* conntrack lookups made (bpf_skb_ct_lookup calls) */   \
-	X(FL_CNT_CT_NAT, "ct_nat") /* ...that found a destination translation */                  \
-	X(FL_CNT_NAT_FULL, "nat_full") /* a translation could not be stored (nat map) */          \
-	X(FL_CNT_HTTP_QUEUE_FULL, "http_queue_full") /* more pipelined requests than queued */    \
-	X(FL_CNT_SAMPLES_FULL, "samples_full") /* a finished request not handed over: ring full */
+#define FL_COUNTERS(X)                                                                             \
+	X(FL_CNT_TABLE_FULL, "table_full") /* flow table full: packet sent via the ring buffer */  \
+	X(FL_CNT_RINGBUF_FULL, "ringbuf_full") /* ...and the ring buffer was full: lost */         \
+	X(FL_CNT_TRUNCATED, "truncated") /* L2/L3/L4 header shorter than its protocol needs */     \
+	X(FL_CNT_NON_IP, "non_ip") /* ARP and other non-IP frames (not flows) */                   \
+	X(FL_CNT_FRAGMENT, "fragment") /* non-first IP fragments, counted with ports 0 */          \
+	X(FL_CNT_IPV6_EXT_LIMIT, "ipv6_ext_limit") /* more IPv6 extension headers than walked */   \
+	X(FL_CNT_PULLED, "headers_pulled") /* headers outside the linear area: pulled */           \
+	X(FL_CNT_CT_LOOKUP, "ct_lookup") /* conntrack lookups made (bpf_skb_ct_lookup calls) */    \
+	X(FL_CNT_CT_NAT, "ct_nat") /* ...that found a destination translation */                   \
+	X(FL_CNT_NAT_FULL, "nat_full") /* a translation could not be stored (nat map) */           \
+	X(FL_CNT_HTTP_QUEUE_FULL, "http_queue_full") /* more pipelined requests than queued */     \
+	X(FL_CNT_SAMPLES_FULL, "samples_full") /* a finished request not handed over: ring full */ \
+	X(FL_CNT_H2_DESYNC, "h2_desync") /* an HTTP/2 direction lost its frame boundaries */       \
+	X(FL_CNT_H2_FULL, "h2_full") /* HTTP/2 state not stored (h2 map) */
 
 #define FL_COUNTER_ENUM(e, name) e,
 enum fl_counter { FL_COUNTERS(FL_COUNTER_ENUM) FL_CNT_MAX };
@@ -204,6 +211,9 @@ _Static_assert(sizeof(struct fl_slot) == 80, "fl_slot layout");
 enum fl_sample_kind {
 	FL_SAMPLE_HTTP = 1,
 	FL_SAMPLE_DNS,
+	/* made by the agent from HTTP/2 header blocks (agent/h2.c), never by the datapath */
+	FL_SAMPLE_HTTP2, /* request start to response HEADERS; status: :status, 0 reset */
+	FL_SAMPLE_GRPC, /* request start to end of stream; status: grpc-status (0..16) */
 };
 
 #define FL_DNS_TIMEOUT 0xffff /* fl_sample.status of a query nobody answered */
@@ -270,5 +280,79 @@ struct fl_clock {
 	__u64 jiffies;
 	__u64 ktime_ns;
 };
+
+/*
+ * HTTP/2 without TLS (h2c, as gRPC runs inside clusters): the datapath finds the frames of a
+ * connection whose client sent the preface and hands up the header blocks (HEADERS and
+ * CONTINUATION payloads), END_STREAM of DATA frames and RST_STREAM, in order per direction,
+ * never DATA. The agent decodes the blocks (HPACK, agent/h2.c). Map "h2" keyed like "http"
+ * (the client's tuple, dir 0, the interface that saw it): one walker per direction.
+ */
+struct fl_h2_dir {
+	__u32 next_seq; /* TCP sequence number of the first byte not yet walked */
+	__u32 remain; /* payload bytes of the current frame still to come; 0: a frame header */
+	__u32 stream;
+	__u32 rec_seq; /* records handed up for this direction */
+	__u8 type; /* of the current frame */
+	__u8 flags;
+	__u8 sync; /* 1: next_seq is a known position in the frame sequence */
+	__u8 first; /* the current frame's payload has not been handed up yet */
+};
+_Static_assert(sizeof(struct fl_h2_dir) == 20, "fl_h2_dir layout");
+
+struct fl_h2 {
+	struct fl_h2_dir d[2]; /* [0] client to server, [1] server to client */
+	__u8 midstream; /* found without the preface: the agent started after the connection */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct fl_h2) == 44, "fl_h2 layout");
+
+enum fl_h2_rec_type {
+	FL_H2_REC_PREFACE = 1, /* the client's preface: a new connection */
+	FL_H2_REC_FRAME, /* payload bytes of a HEADERS, CONTINUATION or RST_STREAM frame */
+	FL_H2_REC_DATA_END, /* a DATA frame with END_STREAM (no payload) */
+	FL_H2_REC_DESYNC, /* the direction lost its frame boundaries (bytes not seen, or too
+			     many frames in one packet); later records follow a resync */
+};
+
+enum {
+	FL_H2_FIRST = 1, /* fl_h2_rec.chunk: the frame payload's first bytes */
+	FL_H2_LAST = 2, /* ...its last bytes */
+	FL_H2_MIDSTREAM = 4, /* the connection was found without its preface */
+};
+
+#define FL_H2_CHUNK 256 /* payload bytes per record; a larger frame spans records */
+
+/* Frame types and flags of RFC 9113 the datapath and the agent look at. */
+enum {
+	FL_H2_DATA = 0,
+	FL_H2_HEADERS = 1,
+	FL_H2_PRIORITY = 2,
+	FL_H2_RST_STREAM = 3,
+	FL_H2_SETTINGS = 4,
+	FL_H2_CONTINUATION = 9,
+	FL_H2_END_STREAM = 0x1,
+	FL_H2_END_HEADERS = 0x4,
+	FL_H2_PADDED = 0x8,
+	FL_H2_PRIORITY_FLAG = 0x20,
+};
+
+/* One record of the "samples" ring buffer told apart from fl_sample by its size. */
+struct fl_h2_rec {
+	struct fl_key key; /* the client's tuple, dir 0, as fl_sample.key */
+	__u8 side; /* 0: sent by the client, 1: by the server */
+	__u8 type; /* enum fl_h2_rec_type */
+	__u8 flags; /* the frame's flags */
+	__u8 chunk; /* FL_H2_FIRST | FL_H2_LAST | FL_H2_MIDSTREAM */
+	__u64 ts_ns;
+	__u32 stream;
+	__u32 seq; /* per direction: 1, 2, 3...; a gap is a record lost (ring full) */
+	__u8 frame; /* the frame's type */
+	__u8 pad;
+	__u16 len; /* bytes of data */
+	__u32 pad2;
+	__u8 data[FL_H2_CHUNK];
+};
+_Static_assert(sizeof(struct fl_h2_rec) == 328, "fl_h2_rec layout");
 
 #endif

@@ -3,8 +3,6 @@
 #ifndef FLOWLENS_HTTP_BPF_H
 #define FLOWLENS_HTTP_BPF_H
 
-#define W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
-
 /* The method of a request line's first four bytes; FL_HTTP_METHODS when it is not one. */
 static __always_inline __u8 http_method(__u32 w)
 {
@@ -38,11 +36,14 @@ static __always_inline int digit(__u8 c)
 /*
  * A TCP segment whose payload starts a request line ("GET /...") queues the request's start
  * time on its connection; one that starts a status line ("HTTP/1.1 200") answers the oldest
- * queued request and hands the finished exchange to user space. Anything else (the rest of a
- * message, another protocol) matches neither and costs one 12-byte read.
+ * queued request and hands the finished exchange to user space. One that starts like HTTP/2
+ * goes to h2_detect. Anything else (the rest of a message, another protocol) matches none and
+ * costs one 12-byte read. Returns what the direction was found to carry (fl_stats.l7), or 0.
  */
-static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u32 off)
+static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, const struct parsed *p)
 {
+	__u32 off;
+
 	struct fl_sample *sm;
 	struct fl_http *st;
 	struct fl_key q;
@@ -51,7 +52,10 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 	__u64 now;
 	__u8 m, i;
 
-	if (!skb || !k || bpf_skb_load_bytes(skb, off, b, sizeof(b)))
+	if (!skb || !k || !p)
+		return 0;
+	off = p->payload_off & 0x3ff;
+	if (bpf_skb_load_bytes(skb, off, b, sizeof(b)))
 		return 0;
 	__builtin_memcpy(&w, b, 4);
 	__builtin_memcpy(&q, k, sizeof(q));
@@ -65,7 +69,7 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 		q.dport = k->sport;
 		st = bpf_map_lookup_elem(&http, &q);
 		if (!st || !st->count)
-			return 1;
+			return FL_L7_HTTP;
 		now = bpf_ktime_get_ns();
 		i = st->head & (FL_HTTP_QUEUE - 1);
 		sm = bpf_ringbuf_reserve(&samples, sizeof(*sm), 0);
@@ -85,11 +89,11 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 		}
 		st->head++;
 		st->count--;
-		return 1;
+		return FL_L7_HTTP;
 	}
 	m = http_method(w);
 	if (m == FL_HTTP_METHODS)
-		return 0;
+		return h2_detect(skb, k, p, b);
 	now = bpf_ktime_get_ns();
 	st = bpf_map_lookup_elem(&http, &q);
 	if (!st) {
@@ -99,23 +103,30 @@ static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, __u3
 		init.method[0] = m;
 		init.count = 1;
 		bpf_map_update_elem(&http, &q, &init, BPF_ANY);
-		return 1;
+		return FL_L7_HTTP;
 	}
 	if (st->count >= FL_HTTP_QUEUE) {
 		count(FL_CNT_HTTP_QUEUE_FULL);
-		return 1;
+		return FL_L7_HTTP;
 	}
 	i = (st->head + st->count) & (FL_HTTP_QUEUE - 1);
 	st->start_ns[i] = now;
 	st->method[i] = m;
 	st->count++;
-	return 1;
+	return FL_L7_HTTP;
+}
+
+/* The first bytes of an HTTP/2 preface or of a HEADERS or SETTINGS frame. */
+static __always_inline int h2_maybe(const __u8 *pp, __u32 w)
+{
+	return w == W4('P', 'R', 'I', ' ') ||
+	       (pp[0] == 0 && (pp[3] == FL_H2_HEADERS || pp[3] == FL_H2_SETTINGS));
 }
 
 /*
- * HTTP on a TCP payload of a direction still looked at: a request or response head is handed
- * to http_inspect. A direction whose first FL_L7_TRIES payload segments start no HTTP message
- * is not looked at again.
+ * HTTP on a TCP payload of a direction still looked at: a request or response head, or what
+ * may start HTTP/2, is handed to http_inspect. A direction whose first FL_L7_TRIES payload
+ * segments start no HTTP message is not looked at again.
  */
 static __always_inline void http_step(struct __sk_buff *skb, struct fl_key *key,
 				      const struct parsed *p, struct fl_stats *v)
@@ -126,23 +137,24 @@ static __always_inline void http_step(struct __sk_buff *skb, struct fl_key *key,
 	/* 12 bytes: a method, or "HTTP/1.x NNN" */
 	if (end >= off + 12 && end <= skb->len) {
 		__u8 *pp = (__u8 *)(long)skb->data + off;
-		int http = 0;
+		int l7 = 0;
 		__u32 w;
 
 		/* Linear payload: look first, cheaply; else read it (a helper call). */
 		if ((void *)(pp + 12) <= (void *)(long)skb->data_end) {
 			__builtin_memcpy(&w, pp, 4);
-			if (w == W4('H', 'T', 'T', 'P') || http_method(w) != FL_HTTP_METHODS)
-				http = http_inspect(skb, key, off);
+			if (w == W4('H', 'T', 'T', 'P') || http_method(w) != FL_HTTP_METHODS ||
+			    h2_maybe(pp, w))
+				l7 = http_inspect(skb, key, p);
 		} else {
-			http = http_inspect(skb, key, off);
+			l7 = http_inspect(skb, key, p);
 		}
 		/*
 	 * A direction whose first payload segments start no HTTP message is not
 	 * HTTP (a bulk transfer, a database): it is not looked at again.
 	 */
-		if (v && v->l7 != FL_L7_HTTP)
-			v->l7 = http ? FL_L7_HTTP : v->l7 + 1;
+		if (v && v->l7 < FL_L7_HTTP)
+			v->l7 = l7 ? (__u8)l7 : v->l7 + 1;
 	}
 }
 

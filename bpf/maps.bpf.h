@@ -7,6 +7,9 @@
 
 #define TC_ACT_UNSPEC_ (-1)
 
+/* Four payload bytes as a little-endian word, for comparing them at once. */
+#define W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
 /* Sizes are set by the agent before load (bpf_map__set_max_entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -62,6 +65,14 @@ struct {
 	__type(key, struct fl_key);
 	__type(value, struct fl_http);
 } http SEC(".maps");
+
+/* HTTP/2 (h2c) connections: where each direction's next frame starts (struct fl_h2). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fl_key);
+	__type(value, struct fl_h2);
+} h2 SEC(".maps");
 
 /* Set by the agent before load: 1 = follow DNS queries and answers (port 53, UDP and TCP). */
 const volatile __u8 dns_enabled = 0;

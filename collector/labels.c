@@ -13,14 +13,18 @@ static int done(char *buf)
 	return buf[0] ? (int)strlen(buf) : -1;
 }
 
+/* Up to three extra label pairs of a signal series; a NULL name leaves its pair out. */
+struct extra_labels {
+	const char *k[3], *v[3];
+};
+
 /*
- * The identity labels of both ends, then direction (flows only) and reporter, then up to two
- * extra pairs (signals: result, method and status class, rcode and qtype, reason). A NULL
- * name or value leaves its pair out.
+ * The identity labels of both ends, then direction (flows only) and reporter, then the extra
+ * pairs (signals: result, method, status class and HTTP version, rcode and qtype, reason).
  */
 static int identity_labels(const struct labels_config *c, const struct flow_view *v,
-			   const char *direction, const char *k1, const char *v1, const char *k2,
-			   const char *v2, char *buf, size_t size)
+			   const char *direction, const struct extra_labels *x, char *buf,
+			   size_t size)
 {
 	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "", port[8], pbuf[8];
 
@@ -36,23 +40,36 @@ static int identity_labels(const struct labels_config *c, const struct flow_view
 		    c->pod_labels ? v->dst.pod : NULL, "destination_ip", c->ip_labels ? dst : NULL,
 		    "destination_service", v->service, "destination_port", port, "protocol",
 		    ipproto_name(v->protocol, pbuf, sizeof(pbuf)), "direction", direction,
-		    "reporter", wire_reporter_name(v->reporter), k1 ? k1 : "", k1 ? v1 : NULL,
-		    k2 ? k2 : "", k2 ? v2 : NULL, NULL);
+		    "reporter", wire_reporter_name(v->reporter), x->k[0] ? x->k[0] : "",
+		    x->k[0] ? x->v[0] : NULL, x->k[1] ? x->k[1] : "", x->k[1] ? x->v[1] : NULL,
+		    x->k[2] ? x->k[2] : "", x->k[2] ? x->v[2] : NULL, NULL);
 	return done(buf);
 }
 
 int labels_flow(const struct labels_config *c, const struct flow_view *v, enum flow_direction dir,
 		char *buf, size_t size)
 {
-	return identity_labels(c, v, dir == DIR_FORWARD ? "forward" : "reply", NULL, NULL, NULL,
-			       NULL, buf, size);
+	static const struct extra_labels none;
+
+	return identity_labels(c, v, dir == DIR_FORWARD ? "forward" : "reply", &none, buf, size);
 }
 
 int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
 		  const char *extra_v, const char *extra2_k, const char *extra2_v, char *buf,
 		  size_t size)
 {
-	return identity_labels(c, v, NULL, extra_k, extra_v, extra2_k, extra2_v, buf, size);
+	const struct extra_labels x = { { extra_k, extra2_k, NULL }, { extra_v, extra2_v, NULL } };
+
+	return identity_labels(c, v, NULL, &x, buf, size);
+}
+
+int labels_signal3(const struct labels_config *c, const struct flow_view *v, const char *k1,
+		   const char *v1, const char *k2, const char *v2, const char *k3, const char *v3,
+		   char *buf, size_t size)
+{
+	const struct extra_labels x = { { k1, k2, k3 }, { v1, v2, v3 } };
+
+	return identity_labels(c, v, NULL, &x, buf, size);
 }
 
 int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size)

@@ -45,6 +45,10 @@ int labels_flow(const struct labels_config *c, const struct flow_view *v, enum f
 int labels_signal(const struct labels_config *c, const struct flow_view *v, const char *extra_k,
 		  const char *extra_v, const char *extra2_k, const char *extra2_v, char *buf,
 		  size_t size);
+/* The same with up to three extra pairs (HTTP requests: method, status class, version). */
+int labels_signal3(const struct labels_config *c, const struct flow_view *v, const char *k1,
+		   const char *v1, const char *k2, const char *v2, const char *k3, const char *v3,
+		   char *buf, size_t size);
 /* flowlens_zone_bytes_total: the zones the bytes left and entered, and the reporter. */
 int labels_zone(const struct flow_view *v, enum flow_direction dir, char *buf, size_t size);
 /* The series that collects what no longer fits (every identity label "overflow"). */

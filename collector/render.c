@@ -83,8 +83,15 @@ static const struct flow_family {
 	{ FAM_HTTP,
 	  0,
 	  { "flowlens_http_requests_total", "counter",
-	    "HTTP/1.x requests, by method and status class (other: no valid status "
-	    "line), from request start to response start on the connection; per reporter." } },
+	    "HTTP requests, by method, status class (other: no valid status, or an HTTP/2 "
+	    "stream reset before its response) and http_version (1.1: HTTP/1.x; 2: HTTP/2 "
+	    "without TLS); per reporter." } },
+	{ FAM_GRPC,
+	  0,
+	  { "flowlens_grpc_requests_total", "counter",
+	    "gRPC requests (HTTP/2 with content-type application/grpc), by grpc-status from "
+	    "the trailers (a reset stream: the status a gRPC client reports for it); per "
+	    "reporter." } },
 	{ FAM_DNS,
 	  0,
 	  { "flowlens_dns_requests_total", "counter",
@@ -140,10 +147,14 @@ static void render_family(struct store *s, struct expo *e, const struct flow_fam
 static const char *const hist_help[HIST_KINDS] = {
 	"TCP connect latency: from the first SYN to the SYN-ACK, as seen at the reporter's "
 	"interface (a retransmitted SYN counts from the first).",
-	"HTTP/1.x request duration: from the request line's first segment to the status line's, "
-	"as seen at the reporter's interface.",
+	"HTTP request duration: from the request's first segment (HTTP/1.x request line, HTTP/2 "
+	"HEADERS) to the response's (status line, HEADERS with :status), as seen at the "
+	"reporter's interface; by http_version.",
 	"DNS query duration: from the query to its answer (same client tuple and id), as seen "
 	"at the reporter's interface; unanswered queries are not in it.",
+	NULL, /* HTTP/2: in the HTTP family */
+	"gRPC request duration: from the request's HEADERS to the end of the response stream "
+	"(trailers), as seen at the reporter's interface.",
 };
 
 static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
@@ -153,9 +164,12 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
 	char name[128], labels[LABELS_TEXT_MAX];
 
 	for (size_t h = 0; h < HIST_KINDS; h++) {
-		size_t nl = strlen(vocab_hist[h]);
+		const char *metric = hist_series[h].metric;
+		size_t nl = strlen(metric);
 
-		snprintf(name, sizeof(name), "flowlens_%s", vocab_hist[h]);
+		if (!hist_help[h])
+			continue; /* rendered with the family it shares a metric with */
+		snprintf(name, sizeof(name), "flowlens_%s", metric);
 		expo_family(e, name, "histogram", hist_help[h]);
 		for (struct series *x = s->series; x; x = x->hh.next) {
 			size_t ll;
@@ -163,7 +177,7 @@ static void render_histograms(struct store *s, struct expo *e, uint64_t now_ms,
 
 			pace(rp);
 			if (x->key[0] != (char)FAM_HIST || !x->h || x->h->name_len != nl ||
-			    memcmp(x->key + 1, vocab_hist[h], nl))
+			    memcmp(x->key + 1, metric, nl))
 				continue;
 			/* "{a=\"b\",...}" -> "a=\"b\",..." */
 			ll = x->key_len - 1u - nl;

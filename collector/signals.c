@@ -9,6 +9,14 @@
 #include "clock.h"
 #include "store_impl.h"
 
+const struct hist_series hist_series[HIST_KINDS] = {
+	[HIST_CONNECT] = { "tcp_connect_duration_seconds", NULL, NULL },
+	[HIST_HTTP] = { "http_request_duration_seconds", "http_version", "1.1" },
+	[HIST_DNS] = { "dns_request_duration_seconds", NULL, NULL },
+	[HIST_HTTP2] = { "http_request_duration_seconds", "http_version", "2" },
+	[HIST_GRPC] = { "grpc_request_duration_seconds", NULL, NULL },
+};
+
 /*
  * Adds count packets dropped for reason (a kernel drop reason name: lower case, digits, '_').
  * Returns -1, adding nothing, for a malformed reason or a ninth one.
@@ -52,7 +60,13 @@ void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, struct sig
 			g->retransmits += ec->value;
 			break;
 		case COUNT_HTTP:
-			g->http[vc.i][vc.j] += ec->value;
+			g->http[HTTP_VERSION_1][vc.i][vc.j] += ec->value;
+			break;
+		case COUNT_HTTP2:
+			g->http[HTTP_VERSION_2][vc.i][vc.j] += ec->value;
+			break;
+		case COUNT_GRPC:
+			g->grpc[vc.i] += ec->value;
 			break;
 		case COUNT_DNS:
 			g->dns[vc.i][vc.j] += ec->value;
@@ -91,9 +105,12 @@ void sigs_add(struct store *s, struct sigs *a, const struct sigs *b)
 {
 	for (int r = 0; r < TCP_RESULT_MAX; r++)
 		a->tcp[r] += b->tcp[r];
-	for (int m = 0; m < HTTP_METHODS; m++)
-		for (int c = 0; c < HTTP_CLASSES; c++)
-			a->http[m][c] += b->http[m][c];
+	for (int hv = 0; hv < HTTP_VERSIONS; hv++)
+		for (int m = 0; m < HTTP_METHODS; m++)
+			for (int c = 0; c < HTTP_CLASSES; c++)
+				a->http[hv][m][c] += b->http[hv][m][c];
+	for (int st = 0; st < GRPC_STATUSES; st++)
+		a->grpc[st] += b->grpc[st];
 	for (int r = 0; r < DNS_RCODES; r++)
 		for (int q = 0; q < DNS_QTYPES; q++)
 			a->dns[r][q] += b->dns[r][q];
@@ -154,21 +171,38 @@ void emit_signals(struct store *s, const struct flow_view *v, const struct sigs 
 		x->packets += g->tcp[r];
 		x->updated_ms = now_ms;
 	}
-	for (int m = 0; m < HTTP_METHODS; m++) {
-		for (int c = 0; c < HTTP_CLASSES; c++) {
-			if (!g->http[m][c])
-				continue;
-			n = labels_signal(&s->cfg.labels, v, "method", vocab_http_method[m],
-					  "status_class", vocab_http_class[c], key + 1,
-					  LABELS_TEXT_MAX);
-			x = n < 0 ? NULL : series_get(s, FAM_HTTP, DIR_FORWARD, key, n, 1, now_ms);
-			if (!x || x->overflow) {
-				s->st.signals_dropped_total++;
-				continue;
+	for (int hv = 0; hv < HTTP_VERSIONS; hv++) {
+		for (int m = 0; m < HTTP_METHODS; m++) {
+			for (int c = 0; c < HTTP_CLASSES; c++) {
+				if (!g->http[hv][m][c])
+					continue;
+				n = labels_signal3(
+					&s->cfg.labels, v, "method", vocab_http_method[m],
+					"status_class", vocab_http_class[c], "http_version",
+					vocab_http_version[hv], key + 1, LABELS_TEXT_MAX);
+				x = n < 0 ? NULL :
+					    series_get(s, FAM_HTTP, DIR_FORWARD, key, n, 1, now_ms);
+				if (!x || x->overflow) {
+					s->st.signals_dropped_total++;
+					continue;
+				}
+				x->packets += g->http[hv][m][c];
+				x->updated_ms = now_ms;
 			}
-			x->packets += g->http[m][c];
-			x->updated_ms = now_ms;
 		}
+	}
+	for (int st = 0; st < GRPC_STATUSES; st++) {
+		if (!g->grpc[st])
+			continue;
+		n = labels_signal(&s->cfg.labels, v, "grpc_status", vocab_grpc_status[st], NULL,
+				  NULL, key + 1, LABELS_TEXT_MAX);
+		x = n < 0 ? NULL : series_get(s, FAM_GRPC, DIR_FORWARD, key, n, 1, now_ms);
+		if (!x || x->overflow) {
+			s->st.signals_dropped_total++;
+			continue;
+		}
+		x->packets += g->grpc[st];
+		x->updated_ms = now_ms;
 	}
 	if (g->retransmits) {
 		n = labels_signal(&s->cfg.labels, v, NULL, NULL, NULL, NULL, key + 1,
@@ -208,12 +242,13 @@ void emit_signals(struct store *s, const struct flow_view *v, const struct sigs 
 		}
 	}
 	for (size_t h = 0; h < HIST_KINDS; h++) {
-		size_t nl = strlen(vocab_hist[h]);
+		const struct hist_series *hs = &hist_series[h];
+		size_t nl = strlen(hs->metric);
 
 		if (!g->h[h].on)
 			continue;
-		memcpy(key + 1, vocab_hist[h], nl);
-		n = labels_signal(&s->cfg.labels, v, NULL, NULL, NULL, NULL, key + 1 + nl,
+		memcpy(key + 1, hs->metric, nl);
+		n = labels_signal(&s->cfg.labels, v, hs->k, hs->v, NULL, NULL, key + 1 + nl,
 				  LABELS_TEXT_MAX);
 		x = n < 0 ? NULL :
 			    series_get(s, FAM_HIST, DIR_FORWARD, key, n + (int)nl, 1, now_ms);

@@ -26,6 +26,7 @@ enum family {
 	FAM_DNS, /* flowlens_dns_requests_total{rcode,qtype} (the count in packets) */
 	FAM_RETRANS, /* flowlens_tcp_retransmits_total (the count in packets) */
 	FAM_DROP, /* flowlens_drops_total{reason} (the count in packets) */
+	FAM_GRPC, /* flowlens_grpc_requests_total{grpc_status} (the count in packets) */
 	FAM_MAX,
 };
 
@@ -42,7 +43,8 @@ struct hdata {
 struct sigs {
 	int has;
 	uint64_t tcp[TCP_RESULT_MAX];
-	uint64_t http[HTTP_METHODS][HTTP_CLASSES];
+	uint64_t http[HTTP_VERSIONS][HTTP_METHODS][HTTP_CLASSES];
+	uint64_t grpc[GRPC_STATUSES];
 	uint64_t dns[DNS_RCODES][DNS_QTYPES];
 	uint64_t retransmits;
 	unsigned int n_drops;
@@ -204,6 +206,16 @@ uint32_t node_id(struct store *s, const char *node);
 struct join *join_add(struct store *s, const struct join_key *k);
 
 /* signals.c */
+/*
+ * The metric each wire histogram is rendered as (flowlens_<metric>), with an extra label pair
+ * where two wire histograms share one metric (HTTP/1.x and HTTP/2 durations).
+ */
+struct hist_series {
+	const char *metric;
+	const char *k, *v;
+};
+extern const struct hist_series hist_series[HIST_KINDS];
+
 void sigs_from(struct store *s, const Flowlens__V1__FlowAggregate *f, struct sigs *g);
 void sigs_add(struct store *s, struct sigs *a, const struct sigs *b);
 struct hdata *hdata_new(uint32_t nb, const double *bounds, uint16_t name_len);

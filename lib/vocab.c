@@ -17,6 +17,8 @@ const char *const vocab_http_method[HTTP_METHODS] = { VOCAB_HTTP_METHODS(VOCAB_N
 const char *const vocab_http_class[HTTP_CLASSES] = { VOCAB_HTTP_CLASSES(VOCAB_NAME2) };
 const char *const vocab_reporter[REPORTERS] = { VOCAB_REPORTERS(VOCAB_NAME2) };
 const char *const vocab_hist[HIST_KINDS] = { VOCAB_HISTS(VOCAB_NAME2) };
+const char *const vocab_grpc_status[GRPC_STATUSES] = { VOCAB_GRPC_STATUSES(VOCAB_NAME2) };
+const char *const vocab_http_version[HTTP_VERSIONS] = { VOCAB_HTTP_VERSIONS(VOCAB_NAME2) };
 
 int vocab_dns_qtype_index(uint16_t qtype)
 {
@@ -78,6 +80,13 @@ enum vocab_count_kind vocab_parse_count(const char *key, struct vocab_count *out
 		 pair(key + 5, vocab_http_method, HTTP_METHODS, vocab_http_class, HTTP_CLASSES,
 		      &out->i, &out->j))
 		out->kind = COUNT_HTTP;
+	else if (!strncmp(key, "http2:", 6) &&
+		 pair(key + 6, vocab_http_method, HTTP_METHODS, vocab_http_class, HTTP_CLASSES,
+		      &out->i, &out->j))
+		out->kind = COUNT_HTTP2;
+	else if (!strncmp(key, "grpc:", 5) && (out->i = vocab_find(vocab_grpc_status, GRPC_STATUSES,
+								   key + 5, strlen(key + 5))) >= 0)
+		out->kind = COUNT_GRPC;
 	else if (!strncmp(key, "dns:", 4) && pair(key + 4, vocab_dns_rcode, DNS_RCODES,
 						  vocab_dns_qtype, DNS_QTYPES, &out->i, &out->j))
 		out->kind = COUNT_DNS;
@@ -105,6 +114,13 @@ int vocab_count_key(const struct vocab_count *c, char *buf, size_t size)
 		break;
 	case COUNT_DNS:
 		n = snprintf(buf, size, "dns:%s:%s", vocab_dns_rcode[c->i], vocab_dns_qtype[c->j]);
+		break;
+	case COUNT_HTTP2:
+		n = snprintf(buf, size, "http2:%s:%s", vocab_http_method[c->i],
+			     vocab_http_class[c->j]);
+		break;
+	case COUNT_GRPC:
+		n = snprintf(buf, size, "grpc:%s", vocab_grpc_status[c->i]);
 		break;
 	case COUNT_DROP:
 		n = snprintf(buf, size, "drop:%s", c->reason ? c->reason : "other");

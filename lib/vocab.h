@@ -9,6 +9,8 @@
  *   tcp_<result>          connection outcomes          e.g. tcp_refused
  *   tcp_retransmits       retransmitted segments
  *   http:<METHOD>:<class> HTTP/1.x requests            e.g. http:GET:5xx
+ *   http2:<METHOD>:<class> HTTP/2 requests             e.g. http2:POST:2xx
+ *   grpc:<STATUS>         gRPC requests                e.g. grpc:UNAVAILABLE
  *   dns:<RCODE>:<qtype>   DNS queries                  e.g. dns:NXDOMAIN:AAAA
  *   drop:<reason>         packets the kernel dropped   e.g. drop:netfilter_drop
  */
@@ -70,6 +72,32 @@
 	X(HTTP_CLASS_4XX, "4xx")     \
 	X(HTTP_CLASS_5XX, "5xx")
 
+/* gRPC status codes by their value (0..16); anything else is "other". */
+#define VOCAB_GRPC_STATUSES(X)                             \
+	X(GRPC_OK, "OK")                                   \
+	X(GRPC_CANCELLED, "CANCELLED")                     \
+	X(GRPC_UNKNOWN, "UNKNOWN")                         \
+	X(GRPC_INVALID_ARGUMENT, "INVALID_ARGUMENT")       \
+	X(GRPC_DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")     \
+	X(GRPC_NOT_FOUND, "NOT_FOUND")                     \
+	X(GRPC_ALREADY_EXISTS, "ALREADY_EXISTS")           \
+	X(GRPC_PERMISSION_DENIED, "PERMISSION_DENIED")     \
+	X(GRPC_RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED")   \
+	X(GRPC_FAILED_PRECONDITION, "FAILED_PRECONDITION") \
+	X(GRPC_ABORTED, "ABORTED")                         \
+	X(GRPC_OUT_OF_RANGE, "OUT_OF_RANGE")               \
+	X(GRPC_UNIMPLEMENTED, "UNIMPLEMENTED")             \
+	X(GRPC_INTERNAL, "INTERNAL")                       \
+	X(GRPC_UNAVAILABLE, "UNAVAILABLE")                 \
+	X(GRPC_DATA_LOSS, "DATA_LOSS")                     \
+	X(GRPC_UNAUTHENTICATED, "UNAUTHENTICATED")         \
+	X(GRPC_STATUS_OTHER, "other")
+
+/* HTTP versions of flowlens_http_requests_total{http_version}. */
+#define VOCAB_HTTP_VERSIONS(X)   \
+	X(HTTP_VERSION_1, "1.1") \
+	X(HTTP_VERSION_2, "2")
+
 /* Which interface counted an aggregate: flowlens_*{reporter}. */
 #define VOCAB_REPORTERS(X)                                           \
 	X(REPORTER_CLIENT, "client") /* the initiating pod's veth */ \
@@ -80,7 +108,9 @@
 #define VOCAB_HISTS(X)                                  \
 	X(HIST_CONNECT, "tcp_connect_duration_seconds") \
 	X(HIST_HTTP, "http_request_duration_seconds")   \
-	X(HIST_DNS, "dns_request_duration_seconds")
+	X(HIST_DNS, "dns_request_duration_seconds")     \
+	X(HIST_HTTP2, "http2_request_duration_seconds") \
+	X(HIST_GRPC, "grpc_request_duration_seconds")
 
 #define VOCAB_ENUM2(e, name) e,
 #define VOCAB_ENUM3(e, name, value) e,
@@ -89,6 +119,8 @@ enum dns_rcode_index { VOCAB_DNS_RCODES(VOCAB_ENUM2) DNS_RCODES };
 enum dns_qtype_index { VOCAB_DNS_QTYPES(VOCAB_ENUM3) DNS_QTYPES };
 enum http_class { VOCAB_HTTP_CLASSES(VOCAB_ENUM2) HTTP_CLASSES };
 enum reporter { VOCAB_REPORTERS(VOCAB_ENUM2) REPORTERS };
+enum grpc_status { VOCAB_GRPC_STATUSES(VOCAB_ENUM2) GRPC_STATUSES };
+enum http_version { VOCAB_HTTP_VERSIONS(VOCAB_ENUM2) HTTP_VERSIONS };
 enum hist_kind { VOCAB_HISTS(VOCAB_ENUM2) HIST_KINDS };
 #define HTTP_METHODS 8 /* checked against FL_HTTP_METHODS in vocab.c */
 
@@ -98,6 +130,8 @@ extern const char *const vocab_dns_qtype[DNS_QTYPES];
 extern const char *const vocab_http_method[HTTP_METHODS];
 extern const char *const vocab_http_class[HTTP_CLASSES];
 extern const char *const vocab_reporter[REPORTERS];
+extern const char *const vocab_grpc_status[GRPC_STATUSES];
+extern const char *const vocab_http_version[HTTP_VERSIONS];
 extern const char *const vocab_hist[HIST_KINDS];
 
 /* Index of a DNS question type (DNS_QTYPE_OTHER when not one of the list). */
@@ -119,6 +153,8 @@ enum vocab_count_kind {
 	COUNT_HTTP, /* i: method, j: enum http_class */
 	COUNT_DNS, /* i: enum dns_rcode_index, j: enum dns_qtype_index */
 	COUNT_DROP, /* reason: the text after "drop:" (not NUL-terminated copy; ends the key) */
+	COUNT_HTTP2, /* i: method, j: enum http_class */
+	COUNT_GRPC, /* i: enum grpc_status */
 };
 
 struct vocab_count {

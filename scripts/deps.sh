@@ -5,7 +5,7 @@ set -eu
 PKGS=(
 	# build
 	make gcc clang llvm pkg-config git bpftool libbpf-dev libelf-dev zlib1g-dev
-	libmicrohttpd-dev libjson-c-dev libmnl-dev uthash-dev clang-format
+	libmicrohttpd-dev libjson-c-dev libmnl-dev uthash-dev clang-format libnghttp2-dev
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libclang-rt-dev
 	libnetfilter-conntrack-dev libyaml-dev libssl-dev xz-utils
 	# the image (make image) and running it (tests)
@@ -13,6 +13,8 @@ PKGS=(
 	# lab, demo and tests
 	iproute2 iptables ethtool iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk
+	# HTTP/2 and gRPC in the lab: a gRPC server and client, nghttpd and h2load
+	python3-grpcio nghttp2-client
 	# the kernel matrix: Debian's cloud kernels booted under QEMU from an initramfs
 	qemu-system-x86 busybox-static kmod cpio
 	# the demo's shop (Redis behind a Python api) and its Prometheus forward
@@ -29,7 +31,7 @@ fi
 # the binaries link (multiarch), and QEMU for aarch64.
 PKGS+=(qemu-system-arm crossbuild-essential-arm64)
 ARM64_LIBS=(libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libmnl-dev
-	libnetfilter-conntrack-dev libprotobuf-c-dev libcurl4-openssl-dev libyaml-dev libssl-dev)
+	libnetfilter-conntrack-dev libprotobuf-c-dev libcurl4-openssl-dev libyaml-dev libssl-dev libnghttp2-dev)
 for p in "${ARM64_LIBS[@]}"; do PKGS+=("$p:arm64"); done
 missing=()
 for p in "${PKGS[@]}"; do

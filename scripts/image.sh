@@ -28,6 +28,7 @@ cache=${IMAGE_CACHE:-/var/cache/flowlens-image}
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What the binaries link (objdump -p ... NEEDED, by package), and the CA bundle for HTTPS.
+# libnghttp2-14 (the agent's HPACK decoder) comes in as a dependency of libcurl4.
 pkgs=(libbpf1 libelf1 zlib1g libmicrohttpd12 libjson-c5 libmnl0 libprotobuf-c1 libcurl4
 	libnetfilter-conntrack3 libyaml-0-2 libssl3 ca-certificates)
 archs=(amd64 arm64)

@@ -662,7 +662,8 @@ static void test_store_signals(void)
 	CHECK(strstr(out, "flowlens_tcp_connections_total{") &&
 		      strstr(out, "result=\"refused\"} 1"),
 	      "tcp result series");
-	CHECK(strstr(out, "method=\"GET\",status_class=\"5xx\"} 2") != NULL, "http series");
+	CHECK(strstr(out, "method=\"GET\",status_class=\"5xx\",http_version=\"1.1\"} 2") != NULL,
+	      "http series");
 	CHECK(strstr(out, "rcode=\"NXDOMAIN\",qtype=\"AAAA\"} 4") != NULL, "dns series");
 	CHECK(strstr(out, "reason=\"netfilter_drop\"} 5") != NULL, "drop series");
 	CHECK(strstr(out, "flowlens_http_request_duration_seconds_bucket{") &&
