@@ -113,11 +113,13 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 			v->ct = ct_step(skb, &key, p.ipv4, v->ct);
 	}
 	if (http_enabled && key.proto == IPPROTO_TCP && ret == PARSE_OK) {
-		if (!v || v->l7 < FL_L7_TRIES || v->l7 == FL_L7_HTTP)
-			http_step(skb, &key, &p, v);
-		/* HTTP/2: also the segment that found it (http_step set l7) */
-		if (v && (v->l7 == FL_L7_H2_CLIENT || v->l7 == FL_L7_H2_SERVER))
-			h2_step(skb, &key, &p, v);
+		__u8 l7 = v ? v->l7 : 0;
+
+		if (l7 < FL_L7_TRIES || l7 == FL_L7_HTTP)
+			l7 = http_step(skb, &key, &p, v);
+		/* HTTP/2: also the segment that found it (even one whose flow entry is new) */
+		if (l7 == FL_L7_H2_CLIENT || l7 == FL_L7_H2_SERVER)
+			h2_step(skb, &key, &p, l7);
 	}
 	if (dns_enabled && (key.proto == IPPROTO_UDP || key.proto == IPPROTO_TCP) &&
 	    ret == PARSE_OK && (key.dport == 53 || key.sport == 53))

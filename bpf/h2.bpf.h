@@ -231,11 +231,37 @@ static __noinline int h2_detect(struct __sk_buff *skb, struct fl_key *k, const s
 	if (sp.end > skb->len || sp.end <= sp.off || h2_seq(skb, p, &sp.seq))
 		return 0;
 	__builtin_memcpy(&w, b, 4);
+	if (w != W4('P', 'R', 'I', ' ')) {
+		if ((b[3] != FL_H2_SETTINGS && b[3] != FL_H2_HEADERS) || !h2_plausible(b))
+			return 0;
+		/* The server: its first frame, on a connection whose client was found. */
+		__builtin_memcpy(&q, k, sizeof(q));
+		__builtin_memcpy(q.saddr, k->daddr, 16);
+		__builtin_memcpy(q.daddr, k->saddr, 16);
+		q.sport = k->dport;
+		q.dport = k->sport;
+		q.dir = 0;
+		q.pad = 0;
+		st = bpf_map_lookup_elem(&h2, &q);
+		if (st) {
+			st->d[1].sync = 1;
+			st->d[1].next_seq = sp.seq;
+			st->d[1].remain = 0;
+			return FL_L7_H2_SERVER;
+		}
+		/*
+		 * A client joined late: a request's HEADERS (an odd stream, flags a HEADERS frame
+		 * may have) whose block does not start with a static :status (0x88-0x8e), which
+		 * is how a response's usually starts.
+		 */
+		if (b[3] != FL_H2_HEADERS || (b[4] & ~0x2d) || !(b[8] & 1) ||
+		    (b[9] >= 0x88 && b[9] <= 0x8e))
+			return 0;
+	}
 	__builtin_memcpy(&q, k, sizeof(q));
 	q.dir = 0;
 	q.pad = 0;
-	if (w == W4('P', 'R', 'I', ' ') ||
-	    (b[3] == FL_H2_HEADERS && h2_plausible(b) && !(b[4] & ~0x2d) && (b[8] & 1))) {
+	{
 		/* The client: its preface (24 bytes), or a request's HEADERS (joined late). */
 		struct fl_h2 init = {};
 		__u8 pre[24];
@@ -251,6 +277,18 @@ static __noinline int h2_detect(struct __sk_buff *skb, struct fl_key *k, const s
 			sp.off += 24;
 			sp.seq += 24;
 		} else {
+			/*
+			 * Found already, by a packet whose flow entry was new (its l7 could not
+			 * be kept, so the segments since were not walked): the walk goes on from
+			 * this frame. Its HPACK state is unknown anyway (midstream).
+			 */
+			st = bpf_map_lookup_elem(&h2, &q);
+			if (st) {
+				st->d[0].sync = 1;
+				st->d[0].next_seq = sp.seq;
+				st->d[0].remain = 0;
+				return FL_L7_H2_CLIENT;
+			}
 			init.midstream = 1;
 		}
 		init.d[0].sync = 1;
@@ -266,25 +304,11 @@ static __noinline int h2_detect(struct __sk_buff *skb, struct fl_key *k, const s
 		       init.midstream ? FL_H2_MIDSTREAM : 0, 0, 0);
 		return FL_L7_H2_CLIENT;
 	}
-	if ((b[3] != FL_H2_SETTINGS && b[3] != FL_H2_HEADERS) || !h2_plausible(b))
-		return 0;
-	/* The server: its first frame, on a connection whose client was found. */
-	__builtin_memcpy(q.saddr, k->daddr, 16);
-	__builtin_memcpy(q.daddr, k->saddr, 16);
-	q.sport = k->dport;
-	q.dport = k->sport;
-	st = bpf_map_lookup_elem(&h2, &q);
-	if (!st)
-		return 0;
-	st->d[1].sync = 1;
-	st->d[1].next_seq = sp.seq;
-	st->d[1].remain = 0;
-	return FL_L7_H2_SERVER;
 }
 
-/* A payload segment of a direction found to be HTTP/2 (v->l7 says which side). */
+/* A payload segment of a direction found to be HTTP/2 (l7 says which side). */
 static __always_inline void h2_step(struct __sk_buff *skb, struct fl_key *k, const struct parsed *p,
-				    struct fl_stats *v)
+				    __u8 l7)
 {
 	__u32 zero = 0;
 	struct h2_args *x = bpf_map_lookup_elem(&h2_args, &zero);
@@ -303,7 +327,7 @@ static __always_inline void h2_step(struct __sk_buff *skb, struct fl_key *k, con
 	__builtin_memcpy(q, k, sizeof(*q));
 	q->dir = 0;
 	q->pad = 0;
-	if (v->l7 == FL_L7_H2_SERVER) {
+	if (l7 == FL_L7_H2_SERVER) {
 		__builtin_memcpy(q->saddr, k->daddr, 16);
 		__builtin_memcpy(q->daddr, k->saddr, 16);
 		q->sport = k->dport;

@@ -126,9 +126,10 @@ static __always_inline int h2_maybe(const __u8 *pp, __u32 w)
 /*
  * HTTP on a TCP payload of a direction still looked at: a request or response head, or what
  * may start HTTP/2, is handed to http_inspect. A direction whose first FL_L7_TRIES payload
- * segments start no HTTP message is not looked at again.
+ * segments start no HTTP message is not looked at again. Returns what this segment showed the
+ * direction to carry (fl_stats.l7), or 0.
  */
-static __always_inline void http_step(struct __sk_buff *skb, struct fl_key *key,
+static __always_inline __u8 http_step(struct __sk_buff *skb, struct fl_key *key,
 				      const struct parsed *p, struct fl_stats *v)
 {
 	__u32 end = p->l3_len ? p->l3_off + p->l3_len : skb->len;
@@ -155,7 +156,9 @@ static __always_inline void http_step(struct __sk_buff *skb, struct fl_key *key,
 	 */
 		if (v && v->l7 < FL_L7_HTTP)
 			v->l7 = l7 ? (__u8)l7 : v->l7 + 1;
+		return (__u8)l7;
 	}
+	return 0;
 }
 
 #endif

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End to end: gRPC (HTTP/2 without TLS) requests measured off the wire, checked in a real
+# Prometheus against the gRPC client's own tally. Real gRPC servers (python3-grpcio) in two
+# pods behind a ClusterIP answer after the delay each request asks for (30, 60, 300 ms) with
+# the status it asks for (OK, NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED); three channels
+# (three HTTP/2 connections) each carry their calls multiplexed, all issued at once. Every
+# status count must equal the client's, every request must land in the duration bucket its
+# delay implies, from both reporters. A fourth channel, to a pod directly, is opened before
+# the agents start: its HPACK state cannot be known, so its requests are counted from what
+# reads without it (:status 200 is a static-table index) and reported as undecodable.
+source "$(dirname "$0")/lib.sh"
+echo "grpc.sh: lab $LAB_ID"
+if ! command -v prometheus >/dev/null; then
+	echo "SKIP: prometheus not installed (make deps installs Debian's)"
+	exit 77
+fi
+PY=/usr/bin/python3
+if ! "$PY" -c 'import grpc' 2>/dev/null; then
+	echo "SKIP: $PY has no grpc module (make deps installs Debian's python3-grpcio)"
+	exit 77
+fi
+GRPC="$TOP/tests/tools/grpc_lab.py"
+
+lab_up
+lab_exec b "$PY" "$GRPC" server --port 8080 --port 8081 >"$WORK/grpc-b.log" 2>&1 &
+lab_exec c "$PY" "$GRPC" server --port 8080 >"$WORK/grpc-c.log" 2>&1 &
+for p in b c; do
+	for _ in $(seq 100); do
+		lab_exec a "$PY" "$GRPC" client --target "${LAB_POD_IP[$p]}:8080" --plan "0 OK 1" \
+			>/dev/null 2>&1 && break
+		sleep 0.1
+	done
+done
+# The channel opened before the agents: one call now, the rest once $WORK/go exists.
+lab_exec a "$PY" "$GRPC" client --target "${LAB_POD_IP[b]}:8081" --before "$WORK/go" \
+	--plan "30 OK 20" >"$WORK/before.json" 2>"$WORK/before.log" &
+BEFORE_PID=$!
+sleep 1
+stack_start
+stack_agents || exit 1
+touch "$WORK/go"
+
+plan="30 OK 12,60 OK 6,30 NOT_FOUND 4,60 UNAVAILABLE 3,300 DEADLINE_EXCEEDED 3"
+lab_exec a "$PY" "$GRPC" client --target 10.100.0.10:80 --channels 3 --plan "$plan" \
+	>"$WORK/calls.json" 2>"$WORK/client.log"
+check_eq "the client's calls finished" "$?" 0
+wait "$BEFORE_PID"
+check_eq "the earlier channel's calls finished" "$?" 0
+sleep 2
+agent_undecodable=$(agent_metric n1 'flowlens_agent_http2_requests_total{decoding="no_preface"}')
+agent_ok=$(agent_metric n1 'flowlens_agent_http2_requests_total{decoding="ok"}')
+lab_exec n1 curl -sf http://127.0.0.1:9810/metrics |
+	grep -E '^flowlens_agent_(http2|samples_total|datapath_events_total\{reason="(h2|samples))' |
+	sed 's/^/  info  node 1: /'
+agent_stop n1
+agent_stop n2
+sleep 7 # the join wait, the new-series hold, Prometheus' scrapes
+
+tally() { jq -r --arg s "$1" '[.calls[] | select(.[0] == $s)] | length' "$WORK/calls.json"; }
+total=$(jq '.calls | length' "$WORK/calls.json")
+echo "  info  the client's own tally: $(jq -c '[.calls[] | .[0]] | group_by(.) | map({(.[0]): length}) | add' "$WORK/calls.json") of $total"
+check_eq "the client made 84 calls" "$total" 84
+web='source_workload="client",destination_workload="web",destination_service="web",destination_port="80"'
+for r in client server; do
+	for s in OK NOT_FOUND UNAVAILABLE DEADLINE_EXCEEDED; do
+		check_eq "gRPC $s ($r) = the client's count" \
+			"$(prom_total "flowlens_grpc_requests_total{$web,grpc_status=\"$s\",reporter=\"$r\"}")" "$(tally "$s")"
+	done
+	check_eq "HTTP/2 requests ($r): every call, POST, :status 200" \
+		"$(prom_total "flowlens_http_requests_total{$web,http_version=\"2\",method=\"POST\",status_class=\"2xx\",reporter=\"$r\"}")" "$total"
+	b="flowlens_grpc_request_duration_seconds_bucket{$web,reporter=\"$r\""
+	check_eq "($r) no gRPC request under 25 ms" "$(prom_total "$b,le=\"0.025\"}")" 0
+	# The delay is a floor (at most the calls delayed <= le); the client's own time to the
+	# status contains what either veth sees (at least the calls it saw done within le).
+	for bucket in "0.05 48 the 48 calls delayed 30 ms in (25 ms, 50 ms]" \
+		"0.1 75 the 27 delayed 60 ms in (50 ms, 100 ms]" \
+		"0.25 75 nothing in (100 ms, 250 ms]" \
+		"0.5 84 the 9 delayed 300 ms in (250 ms, 500 ms]"; do
+		read -r le most what <<<"$bucket"
+		least=$(jq --argjson le "$le" '[.calls[] | select(.[1] <= $le)] | length' "$WORK/calls.json")
+		got=$(prom_total "$b,le=\"$le\"}")
+		check_true "($r) $what: $got (client-timed at least $least, delay-bounded at most $most)" \
+			test "$got" -ge "$least" -a "$got" -le "$most"
+	done
+	check_eq "($r) gRPC duration count" \
+		"$(prom_total "flowlens_grpc_request_duration_seconds_count{$web,reporter=\"$r\"}")" "$total"
+	check_eq "($r) HTTP/2 duration count (request to response HEADERS)" \
+		"$(prom_total "flowlens_http_request_duration_seconds_count{$web,http_version=\"2\",reporter=\"$r\"}")" "$total"
+done
+check_eq "nothing on the gRPC port counted as HTTP/1" \
+	"$(prom_query 'sum(flowlens_http_requests_total{http_version="1.1",destination_port=~"80|8080|8081"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
+
+# The channel opened before the agents: 20 calls after they started, all answered 200.
+before=$(jq '[.calls[] | select(.[0] == "OK")] | length' "$WORK/before.json")
+check_eq "the earlier channel's client got 20 OK" "$before" 20
+direct='source_workload="client",destination_workload="web",destination_port="8081"'
+for r in client server; do
+	check_eq "earlier channel ($r): HTTP/2 requests read without its HPACK table (static :status 200)" \
+		"$(prom_total "flowlens_http_requests_total{$direct,http_version=\"2\",status_class=\"2xx\",reporter=\"$r\"}")" 20
+done
+# Node 1's agent saw them at the client's veth and the server's: twice, all no_preface.
+check_eq "agent: the earlier channel's requests counted as undecodable (no_preface), at both veths" \
+	"$agent_undecodable" 40
+check_true "agent: the other requests decoded with their tables ($agent_ok)" test "${agent_ok:-0}" -ge 84
+stack_finish
