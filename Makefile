@@ -146,7 +146,7 @@ $(OUT)/test-bpf: $(TEST_BPF_SRCS) tests/unit/bpf_env.h tests/unit/pkt.h tests/un
 		$(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
 $(OUT)/test-unit: tests/unit/test_unit.c tests/unit/test_attrib.c tests/unit/test_vocab.c \
-		tests/unit/test_store.c \
+		tests/unit/test_store.c tests/unit/test_h2.c \
 		tests/unit/check.h $(filter-out $(OUT)/agent/main.o,$(AGENT_OBJS)) \
 		$(filter-out $(OUT)/collector/main.o,$(COLL_OBJS)) $(LIB_OBJS)
 	$(call msg,CC,$@)

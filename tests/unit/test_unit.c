@@ -260,10 +260,12 @@ static void test_shards(void)
 void test_attrib(void);
 void test_vocab(void);
 void test_store(void);
+void test_h2(void);
 
 int main(void)
 {
 	test_attrib();
+	test_h2();
 	test_vocab();
 	test_store();
 	test_load_failure();
