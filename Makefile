@@ -138,6 +138,7 @@ $(OUT)/flowlens-bench: bench/bench.c $(OUT)/agent/attach.o $(DRAIN_OBJS) $(LIB_O
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -o $@
 
 TEST_BPF_SRCS := tests/unit/test_bpf.c tests/unit/test_slots.c tests/unit/test_wakeup.c \
+		tests/unit/test_h2bpf.c \
 		tests/unit/bpf_env.c
 $(OUT)/test-bpf: $(TEST_BPF_SRCS) tests/unit/bpf_env.h tests/unit/pkt.h tests/unit/check.h \
 		$(SKELS) bpf/flow.h $(DRAIN_OBJS) $(OUT)/agent/probe.o $(LIB_OBJS) | $(OUT)

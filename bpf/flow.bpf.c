@@ -33,6 +33,30 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The IPv4 table's key of a flow (key: the common form). */
+static __always_inline void key4_of(const struct fl_key *key, struct fl_key4 *k4)
+{
+	k4->saddr = key->saddr[3];
+	k4->daddr = key->daddr[3];
+	k4->ifindex = key->ifindex;
+	k4->sport = key->sport;
+	k4->dport = key->dport;
+	k4->proto = key->proto;
+	k4->dir = key->dir;
+	k4->pad = 0;
+}
+
+/* A flow's entry in its family's table, or NULL. */
+static __always_inline struct fl_stats *flow_find(const struct fl_key *key, int ipv4)
+{
+	struct fl_key4 k4;
+
+	if (!ipv4)
+		return bpf_map_lookup_elem(&flows6, key);
+	key4_of(key, &k4);
+	return bpf_map_lookup_elem(&flows4, &k4);
+}
+
 /*
  * One packet at one hook: parse, count it in its flow (inserting the flow when new), ask
  * conntrack about the flow's translation while it is young, and look at HTTP and DNS
@@ -88,16 +112,9 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	jiffies = bpf_jiffies64();
 
 	if (p.ipv4) {
-		struct fl_key4 k4 = {
-			.saddr = key.saddr[3],
-			.daddr = key.daddr[3],
-			.ifindex = key.ifindex,
-			.sport = key.sport,
-			.dport = key.dport,
-			.proto = key.proto,
-			.dir = dir,
-		};
+		struct fl_key4 k4;
 
+		key4_of(&key, &k4);
 		v = bpf_map_lookup_elem(&flows4, &k4);
 		if (!v)
 			flow_insert4(skb, &k4, &key, bytes, p.tcp_flags);
@@ -117,9 +134,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 		if (l7 < FL_L7_TRIES || l7 == FL_L7_HTTP)
 			l7 = http_step(skb, &key, &p, v);
-		/* HTTP/2: also the segment that found it (even one whose flow entry is new) */
-		if (l7 == FL_L7_H2_CLIENT || l7 == FL_L7_H2_SERVER)
+		/* HTTP/2: also the segment that found it */
+		if (l7 == FL_L7_H2_CLIENT || l7 == FL_L7_H2_SERVER) {
+			/* A flow entry inserted by this packet keeps what it carries too. */
+			if (!v)
+				v = flow_find(&key, p.ipv4);
+			if (v && v->l7 < FL_L7_HTTP)
+				v->l7 = l7;
 			h2_step(skb, &key, &p, l7);
+		}
 	}
 	if (dns_enabled && (key.proto == IPPROTO_UDP || key.proto == IPPROTO_TCP) &&
 	    ret == PARSE_OK && (key.dport == 53 || key.sport == 53))

@@ -30,6 +30,7 @@
 
 void test_slots(void); /* test_slots.c */
 void test_wakeup(void); /* test_wakeup.c */
+void test_h2bpf(void); /* test_h2bpf.c */
 
 static void test_ipv4_tcp_both_directions(struct env *e)
 {
@@ -796,6 +797,7 @@ static void run_all(void)
 	test_flowtab_eviction();
 	test_slots();
 	test_wakeup();
+	test_h2bpf();
 }
 
 int main(void)

@@ -101,22 +101,23 @@ static size_t send_headers(struct conn *c, int side, uint32_t stream, const nght
 	ssize_t n = nghttp2_hd_deflate_hd(c->def[side], buf, sizeof(buf), (nghttp2_nv *)nv, nn);
 
 	CHECK(n > 0, "deflate: %zd", n);
-	send_frame(c, side, FL_H2_HEADERS,
-		   FL_H2_END_HEADERS | (end_stream ? FL_H2_END_STREAM : 0), stream, buf,
-		   n > 0 ? (size_t)n : 0, ts, drop);
+	send_frame(c, side, FL_H2_HEADERS, FL_H2_END_HEADERS | (end_stream ? FL_H2_END_STREAM : 0),
+		   stream, buf, n > 0 ? (size_t)n : 0, ts, drop);
 	return n > 0 ? (size_t)n : 0;
 }
 
-#define NV(n, v)                                                                      \
-	{                                                                             \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, \
-			NGHTTP2_NV_FLAG_NONE                                  \
+#define NV(n, v)                                                                                   \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE \
 	}
 
 static const nghttp2_nv grpc_req[] = {
-	NV(":method", "POST"),	      NV(":scheme", "http"),
-	NV(":path", "/shop.Cart/Add"), NV(":authority", "cart.shop.svc:80"),
-	NV("content-type", "application/grpc"), NV("te", "trailers"),
+	NV(":method", "POST"),
+	NV(":scheme", "http"),
+	NV(":path", "/shop.Cart/Add"),
+	NV(":authority", "cart.shop.svc:80"),
+	NV("content-type", "application/grpc"),
+	NV("te", "trailers"),
 	NV("user-agent", "grpc-python/1.51.1 grpc-c/29.0.0 (linux; chttp2)"),
 };
 static const nghttp2_nv grpc_resp[] = {
@@ -182,7 +183,8 @@ static void test_h2_multiplexed(void)
 	}
 	CHECK(g.n == 12, "12 samples (6 HTTP/2, 6 gRPC): %d", g.n);
 	for (int k = 0; k < 6; k++) {
-		CHECK(find(&g, FL_SAMPLE_HTTP2, 200, 5000 + (uint64_t)k * 10 - (1000 + (uint64_t)k)),
+		CHECK(find(&g, FL_SAMPLE_HTTP2, 200,
+			   5000 + (uint64_t)k * 10 - (1000 + (uint64_t)k)),
 		      "call %d: HTTP/2 200 at its response HEADERS", k);
 		CHECK(find(&g, FL_SAMPLE_GRPC, (uint16_t)atoi(st[k]),
 			   9000 + (uint64_t)k * 100 - (1000 + (uint64_t)k)),
@@ -215,7 +217,8 @@ static void test_h2_frames(void)
 	/* Trailers-only: UNIMPLEMENTED in the response's only HEADERS. */
 	send_headers(&c, 0, 1, grpc_req, 7, 0, 100, -1);
 	send_headers(&c, 1, 1, only, 3, 1, 350, -1);
-	CHECK(find(&g, FL_SAMPLE_HTTP2, 200, 250) && find(&g, FL_SAMPLE_GRPC, GRPC_UNIMPLEMENTED, 250),
+	CHECK(find(&g, FL_SAMPLE_HTTP2, 200, 250) &&
+		      find(&g, FL_SAMPLE_GRPC, GRPC_UNIMPLEMENTED, 250),
 	      "trailers-only response: 200 and UNIMPLEMENTED");
 	/* The client cancels (RST_STREAM CANCEL) before any answer. */
 	g.n = 0;
@@ -268,7 +271,8 @@ static void test_h2_undecodable(void)
 	 * the table: 200 (static), no gRPC status (a dynamic reference by now). */
 	CHECK(find(&g, FL_SAMPLE_HTTP2, 200, 40) && find(&g, FL_SAMPLE_GRPC, GRPC_OK, 90),
 	      "stream 1 decoded");
-	CHECK(count_of(&g, FL_SAMPLE_HTTP2, 200) == 2, "streams 1 and 5: 200 (5: without the table)");
+	CHECK(count_of(&g, FL_SAMPLE_HTTP2, 200) == 2,
+	      "streams 1 and 5: 200 (5: without the table)");
 	CHECK(count_of(&g, FL_SAMPLE_HTTP2, 0) == 1 && find(&g, FL_SAMPLE_HTTP2, 0, 90),
 	      "stream 3: its response block lost: status 0 at its end");
 	CHECK(count_of(&g, FL_SAMPLE_GRPC, GRPC_OK) == 1,
