@@ -120,7 +120,11 @@ struct objective_ctx {
 
 static const char *source_name(enum slo_source s)
 {
-	return s == SLO_HTTP ? "http" : s == SLO_TCP ? "tcp" : "dns";
+	static const char *const names[] = {
+		[SLO_HTTP] = "http", [SLO_TCP] = "tcp", [SLO_DNS] = "dns", [SLO_GRPC] = "grpc"
+	};
+
+	return names[s];
 }
 
 /*
@@ -130,15 +134,25 @@ static const char *source_name(enum slo_source s)
  */
 static void rates(const struct objective_ctx *c, const char *w, char *bad, char *all, size_t size)
 {
-	static const char *const counters[] = { "flowlens_http_requests_total",
-						"flowlens_tcp_connections_total",
-						"flowlens_dns_requests_total" };
-	static const char *const bad_match[] = { "status_class=\"5xx\"",
-						 "result=~\"refused|timeout\"",
-						 "rcode!~\"NOERROR|NXDOMAIN\"" };
-	static const char *const hists[] = { "flowlens_http_request_duration_seconds",
-					     "flowlens_tcp_connect_duration_seconds",
-					     "flowlens_dns_request_duration_seconds" };
+	static const char *const counters[] = {
+		[SLO_HTTP] = "flowlens_http_requests_total",
+		[SLO_TCP] = "flowlens_tcp_connections_total",
+		[SLO_DNS] = "flowlens_dns_requests_total",
+		[SLO_GRPC] = "flowlens_grpc_requests_total",
+	};
+	static const char *const bad_match[] = {
+		[SLO_HTTP] = "status_class=\"5xx\"",
+		[SLO_TCP] = "result=~\"refused|timeout\"",
+		[SLO_DNS] = "rcode!~\"NOERROR|NXDOMAIN\"",
+		[SLO_GRPC] = NULL, /* the objective's own list */
+	};
+	static const char *const hists[] = {
+		[SLO_HTTP] = "flowlens_http_request_duration_seconds",
+		[SLO_TCP] = "flowlens_tcp_connect_duration_seconds",
+		[SLO_DNS] = "flowlens_dns_request_duration_seconds",
+		[SLO_GRPC] = "flowlens_grpc_request_duration_seconds",
+	};
+	char grpc_bad[SLO_GRPC_ERRORS_MAX + 32];
 
 	if (c->latency) {
 		const char *h = hists[c->o->from];
@@ -148,12 +162,18 @@ static void rates(const struct objective_ctx *c, const char *w, char *bad, char 
 			 all, h, c->sel, c->threshold, w);
 	} else {
 		const char *ctr = counters[c->o->from];
-
-		snprintf(all, size, "sum by (cluster) (rate(%s{%s}[%s]))", ctr, c->sel, w);
 		/* No bad events yet means no bad series: 0, not "no data", while there is
 		 * traffic. */
+		const char *bm = bad_match[c->o->from];
+
+		if (c->o->from == SLO_GRPC) {
+			snprintf(grpc_bad, sizeof(grpc_bad), "grpc_status=~\"%s\"",
+				 c->o->grpc_errors);
+			bm = grpc_bad;
+		}
+		snprintf(all, size, "sum by (cluster) (rate(%s{%s}[%s]))", ctr, c->sel, w);
 		snprintf(bad, size, "sum by (cluster) (rate(%s{%s,%s}[%s]))\n  or\n0 * %s", ctr,
-			 c->sel, bad_match[c->o->from], w, all);
+			 c->sel, bm, w, all);
 	}
 }
 
@@ -198,7 +218,7 @@ static void write_objective(struct em *m, const struct slo_spec *s, const struct
 			    int latency)
 {
 	struct objective_ctx c = { .spec = s, .o = o, .latency = latency };
-	char bad[1024], all[512], e[4096], name[64], period[24], sel[160];
+	char bad[2048], all[1024], e[8192], name[64], period[24], sel[160];
 
 	snprintf(c.slo, sizeof(c.slo), "%s-%s", s->name, latency ? "latency" : "availability");
 	snprintf(c.sli, sizeof(c.sli), "%s-%s", source_name(o->from),
@@ -261,6 +281,8 @@ static void write_objective(struct em *m, const struct slo_spec *s, const struct
 					 "requests answered 5xx" :
 				 o->from == SLO_TCP ?
 					 "connections refused or timed out" :
+				 o->from == SLO_GRPC ?
+					 "gRPC requests failed (server-side statuses)" :
 					 "DNS queries failed (SERVFAIL, REFUSED, timeout)");
 		ratio_text(o->target * 100, pct, sizeof(pct));
 		ratio_text((1 - o->target) * 100, budget_pct, sizeof(budget_pct));

@@ -171,12 +171,14 @@ static int source_field(struct ctx *c, const yaml_node_t *v, enum slo_source *ou
 
 	if (s && !strcmp(s, "http"))
 		*out = SLO_HTTP;
+	else if (s && !strcmp(s, "grpc"))
+		*out = SLO_GRPC;
 	else if (s && !strcmp(s, "tcp"))
 		*out = SLO_TCP;
 	else if (s && !strcmp(s, "dns"))
 		*out = SLO_DNS;
 	else
-		return fail(c, v, "from must be http, tcp or dns");
+		return fail(c, v, "from must be http, grpc, tcp or dns");
 	return 0;
 }
 
@@ -213,8 +215,63 @@ static int each_pair(struct ctx *c, const yaml_node_t *map, const char *what,
 struct objective_keys {
 	struct slo_objective *o;
 	int latency;
-	int from, objective, threshold;
+	int from, objective, threshold, errors;
+	yaml_node_t *errors_key;
 };
+
+/* gRPC status names (lib/vocab.h has them for the agent; the generator keeps its own list
+ * to stay a small binary): the codes 1..16 that can be errors. */
+static const char *const grpc_codes[] = {
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
+	"UNAUTHENTICATED",
+};
+
+/* errors: [UNAVAILABLE, ...]: which gRPC statuses count against availability. */
+static int grpc_errors_field(struct ctx *c, const yaml_node_t *v, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (!v || v->type != YAML_SEQUENCE_NODE ||
+	    v->data.sequence.items.start == v->data.sequence.items.top)
+		return fail(
+			c, v,
+			"errors must be a list of gRPC status names, e.g. [UNAVAILABLE, INTERNAL]");
+	out[0] = 0;
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		const yaml_node_t *e = yaml_document_get_node(c->doc, *i);
+		const char *name = scalar(e);
+		size_t k;
+
+		for (k = 0; name && k < sizeof(grpc_codes) / sizeof(grpc_codes[0]); k++)
+			if (!strcmp(name, grpc_codes[k]))
+				break;
+		if (!name || k == sizeof(grpc_codes) / sizeof(grpc_codes[0]))
+			return fail(
+				c, e,
+				"\"%s\" is not a gRPC error status (CANCELLED ... UNAUTHENTICATED; "
+				"OK never is one)",
+				name ? name : "");
+		n += (size_t)snprintf(out + n, size - n, "%s%s", n ? "|" : "", name);
+		if (n >= size)
+			return fail(c, e, "errors: too many");
+	}
+	return 0;
+}
 
 static int objective_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
@@ -232,8 +289,13 @@ static int objective_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_n
 		ok->threshold = 1;
 		return seconds_field(c, v, "threshold", &ok->o->threshold);
 	}
+	if (!strcmp(key, "errors") && !ok->latency) {
+		ok->errors = 1;
+		ok->errors_key = k;
+		return grpc_errors_field(c, v, ok->o->grpc_errors, sizeof(ok->o->grpc_errors));
+	}
 	return fail(c, k, "unknown key \"%s\" (known: from, objective%s)", key,
-		    ok->latency ? ", threshold" : "");
+		    ok->latency ? ", threshold" : ", errors (grpc)");
 }
 
 /* Parses one objective mapping and says, at its key's line, what it lacks. */
@@ -248,7 +310,11 @@ static int objective(struct ctx *c, const char *what, yaml_node_t *k, yaml_node_
 	if (err)
 		return err;
 	if (!ok.from)
-		return fail(c, k, "%s needs from: http, tcp or dns", what);
+		return fail(c, k, "%s needs from: http, grpc, tcp or dns", what);
+	if (ok.errors && o->from != SLO_GRPC)
+		return fail(c, ok.errors_key, "errors is for from: grpc only");
+	if (!ok.errors)
+		snprintf(o->grpc_errors, sizeof(o->grpc_errors), "%s", SLO_GRPC_ERRORS_DEFAULT);
 	if (!ok.objective)
 		return fail(c, k, "%s needs an objective (a percentage such as 99.9)", what);
 	if (latency && !ok.threshold)

@@ -16,13 +16,21 @@ enum slo_source {
 	SLO_HTTP, /* flowlens_http_requests_total / flowlens_http_request_duration_seconds */
 	SLO_TCP, /* flowlens_tcp_connections_total / flowlens_tcp_connect_duration_seconds */
 	SLO_DNS, /* flowlens_dns_requests_total / flowlens_dns_request_duration_seconds */
+	SLO_GRPC, /* flowlens_grpc_requests_total / flowlens_grpc_request_duration_seconds */
 };
+
+/* The gRPC status codes availability counts as errors unless the file says otherwise: the
+ * ones the gRPC status code guidance attributes to the server. */
+#define SLO_GRPC_ERRORS_DEFAULT \
+	"UNKNOWN|DEADLINE_EXCEEDED|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS"
+#define SLO_GRPC_ERRORS_MAX 256
 
 struct slo_objective {
 	int set;
 	enum slo_source from;
 	double target; /* share of good events, 0 < target < 1 */
 	double threshold; /* latency only: seconds, one of the bucket bounds */
+	char grpc_errors[SLO_GRPC_ERRORS_MAX]; /* availability from grpc: "A|B|..." */
 };
 
 struct slo_spec {

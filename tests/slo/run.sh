@@ -37,6 +37,25 @@ for mutation in 's/threshold: 250ms/threshold: 500ms/|the wrong latency bucket' 
 	fi
 done
 
+# gRPC: availability from status codes (the default error set), latency from its histogram.
+cp tests/slo/grpc_rules_test.yaml "$tmp/"
+if $SLO tests/slo/cart.slo.yaml -o "$tmp/grpc-rules.yaml" && promtool check rules "$tmp/grpc-rules.yaml" >/dev/null &&
+	promtool test rules "$tmp/grpc_rules_test.yaml" >"$tmp/out" 2>&1; then
+	ok "gRPC SLO: UNAVAILABLE burst pages at minute 9, NOT_FOUND (a caller's status) burns nothing, latency SLI"
+else
+	cat "$tmp/out"
+	bad "gRPC SLO: promtool test rules"
+fi
+# ...and fail when NOT_FOUND is made an error.
+sed 's/  objective: 99.9/  objective: 99.9\n  errors: [NOT_FOUND, UNAVAILABLE]/' tests/slo/cart.slo.yaml >"$tmp/mutant.yaml"
+$SLO "$tmp/mutant.yaml" -o "$tmp/grpc-rules.yaml"
+if grep -q 'grpc_status=~"NOT_FOUND|UNAVAILABLE"' "$tmp/grpc-rules.yaml" &&
+	! promtool test rules "$tmp/grpc_rules_test.yaml" >/dev/null 2>&1; then
+	ok "gRPC rule tests fail against rules that count NOT_FOUND"
+else
+	bad "gRPC rule tests pass against rules that count NOT_FOUND (or errors: was not applied)"
+fi
+
 # Without the per-cluster sums the two-cluster test must fail (west's traffic dilutes east).
 $SLO tests/slo/web.slo.yaml -o "$tmp/rules.yaml"
 sed -i 's/sum by (cluster) (/sum(/g' "$tmp/rules.yaml"
@@ -89,7 +108,9 @@ expect_refused no-namespace '1: namespace is required' $'service: web\navailabil
 expect_refused no-objective '1: no objective' $'service: web\nnamespace: shop'
 expect_refused objective-range '5: objective "100"' $'service: web\nnamespace: shop\navailability:\n  from: http\n  objective: 100'
 expect_refused objective-text '4: objective "high"' $'service: web\nnamespace: shop\navailability:\n  objective: high\n  from: http'
-expect_refused bad-from '4: from must be http, tcp or dns' $'service: web\nnamespace: shop\navailability:\n  from: grpc\n  objective: 99'
+expect_refused bad-from '4: from must be http, grpc, tcp or dns' $'service: web\nnamespace: shop\navailability:\n  from: smtp\n  objective: 99'
+expect_refused bad-grpc-error '6: "OK" is not a gRPC error status' $'service: web\nnamespace: shop\navailability:\n  from: grpc\n  objective: 99\n  errors: [UNAVAILABLE, OK]'
+expect_refused errors-not-grpc '5: errors is for from: grpc only' $'service: web\nnamespace: shop\navailability:\n  from: http\n  errors: [UNAVAILABLE]\n  objective: 99'
 expect_refused missing-from '3: availability needs from' $'service: web\nnamespace: shop\navailability:\n  objective: 99'
 expect_refused not-a-bound '6: latency threshold 0.3s is not a histogram bucket bound' $'service: web\nnamespace: shop\navailability: {from: http, objective: 99.9}\n# 300ms is not a bound\n\nlatency:\n  from: http\n  threshold: 300ms\n  objective: 99'
 expect_refused no-threshold '4: latency needs a threshold' $'service: web\nnamespace: shop\n\nlatency:\n  from: http\n  objective: 99'
