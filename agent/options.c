@@ -271,7 +271,8 @@ static const struct opt_def defs[] = {
 	  .def = "tcp,http,dns,drops",
 	  .arg = "LIST",
 	  .help = "signals besides bytes and packets, comma-separated: tcp (connection outcomes, "
-		  "connect latency), http (HTTP/1.x requests: method, status, duration), dns "
+		  "connect latency), http (HTTP/1.x and HTTP/2 requests: method, status, duration; "
+		  "gRPC status), dns "
 		  "(queries over UDP: rcode, type, duration, timeouts), drops (packets the kernel "
 		  "dropped, by reason), or none; an off signal costs nothing per packet" },
 	{ .name = "dns-timeout",

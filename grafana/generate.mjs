@@ -284,32 +284,39 @@ function flowMapDashboard() {
   );
 }
 
+// The gRPC statuses counted as errors by default (slo/slo.h SLO_GRPC_ERRORS_DEFAULT).
+const GRPC_ERRORS = "UNKNOWN|DEADLINE_EXCEEDED|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS";
+
 // ---- Service RED ------------------------------------------------------------------------
 function servicesDashboard() {
   nextId = 1;
   const svc = "destination_namespace, destination_service";
   const p = [];
   p.push(row("HTTP: requests, errors, duration (client side, by destination service)", 0));
-  p.push(timeseries("Requests/s", W(0, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "reqps", "HTTP/1.x requests answered, as the callers saw them."));
+  p.push(timeseries("Requests/s", W(0, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "reqps", "HTTP/1.x and HTTP/2 (gRPC included) requests answered, as the callers saw them."));
   p.push(timeseries("Error share (5xx)", W(8, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT},status_class="5xx"}[$__rate_interval])) / sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "percentunit", "Share of requests answered 5xx."));
   p.push(timeseries("Duration p50 / p90 / p99", W(16, 1, 8, 8), [0.5, 0.9, 0.99].map((q) => [`histogram_quantile(${q}, sum by (${svc}, le) (rate(flowlens_http_request_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", "From the request's first byte to the response's first byte, seen on the wire."));
   p.push(timeseries("Requests/s by source workload", W(0, 9, 12, 8), [[`sum by (source_namespace, source_workload, destination_service) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{source_namespace}}/{{source_workload}} -> {{destination_service}}"]], "reqps", "Who sends the requests."));
-  p.push(timeseries("Requests/s by status class and method", W(12, 9, 12, 8), [[`sum by (destination_service, method, status_class) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_service}} {{method}} {{status_class}}"]], "reqps", ""));
-  p.push(row("TCP: connections", 17));
-  p.push(timeseries("Connection attempts by result", W(0, 18, 8, 8), [[`sum by (destination_service, destination_workload, result) (rate(flowlens_tcp_connections_total{${CLIENT}}[$__rate_interval]))`, "{{destination_workload}} {{result}}"]], "cps", "established, refused (RST to the SYN), timeout (no answer), reset (established, then reset)."));
-  p.push(timeseries("Connect latency p50 / p99", W(8, 18, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_workload, le) (rate(flowlens_tcp_connect_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_workload}}`]), "s", "SYN to SYN-ACK as the client side saw it."));
-  p.push(timeseries("Retransmissions and drops", W(16, 18, 8, 8), [
+  p.push(timeseries("Requests/s by status class and method", W(12, 9, 12, 8), [[`sum by (destination_service, method, status_class, http_version) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_service}} {{method}} {{status_class}} HTTP/{{http_version}}"]], "reqps", ""));
+  p.push(row("gRPC: calls by status, errors, duration (client side, by destination service)", 17));
+  p.push(timeseries("gRPC calls/s by status", W(0, 18, 8, 8), [[`sum by (${svc}, grpc_status) (rate(flowlens_grpc_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_service}} {{grpc_status}}"]], "reqps", "gRPC calls by the grpc-status of their trailers, as the callers saw them: HTTP/2 without TLS, decoded off the wire (no proxy, any language)."));
+  p.push(timeseries("gRPC error share (server-side statuses)", W(8, 18, 8, 8), [[`sum by (${svc}) (rate(flowlens_grpc_requests_total{${CLIENT},grpc_status=~"${GRPC_ERRORS}"}[$__rate_interval])) / sum by (${svc}) (rate(flowlens_grpc_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "percentunit", `Share of calls that ended ${GRPC_ERRORS.split("|").join(", ")}: the statuses flowlens-slo counts as errors by default.`));
+  p.push(timeseries("gRPC duration p50 / p99", W(16, 18, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (${svc}, le) (rate(flowlens_grpc_request_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", "From the request's HEADERS to the end of the response (its trailers), seen on the wire."));
+  p.push(row("TCP: connections", 26));
+  p.push(timeseries("Connection attempts by result", W(0, 27, 8, 8), [[`sum by (destination_service, destination_workload, result) (rate(flowlens_tcp_connections_total{${CLIENT}}[$__rate_interval]))`, "{{destination_workload}} {{result}}"]], "cps", "established, refused (RST to the SYN), timeout (no answer), reset (established, then reset)."));
+  p.push(timeseries("Connect latency p50 / p99", W(8, 27, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_workload, le) (rate(flowlens_tcp_connect_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_workload}}`]), "s", "SYN to SYN-ACK as the client side saw it."));
+  p.push(timeseries("Retransmissions and drops", W(16, 27, 8, 8), [
     [`sum by (destination_workload) (rate(flowlens_tcp_retransmits_total{${DST}}[$__rate_interval]))`, "retransmits to {{destination_workload}}"],
     [`sum by (reason) (rate(flowlens_drops_total{${CL}}[$__rate_interval]))`, "drops: {{reason}}"],
   ], "pps", "TCP retransmissions (tcp_retransmit_skb) and packets the kernel dropped, by reason (kfree_skb)."));
-  p.push(row("Bytes", 26));
-  p.push(timeseries("Bytes/s by destination service", W(0, 27, 24, 8), [[`sum by (destination_namespace, destination_workload, destination_service, protocol) (rate(flowlens_flow_bytes_total{${DST},reporter=~"client|node"}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}} {{destination_service}} {{protocol}}"]], "Bps", "Both directions of every flow, counted once (client side, or the node for traffic without a pod client)."));
-  p.push(row("DNS", 35));
-  p.push(timeseries("Queries/s by rcode", W(0, 36, 8, 8), [[`sum by (destination_service, rcode) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{destination_service}} {{rcode}}"]], "reqps", "timeout: no answer within the agent's --dns-timeout."));
-  p.push(timeseries("Queries/s by type", W(8, 36, 8, 8), [[`sum by (qtype) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{qtype}}"]], "reqps", ""));
-  p.push(row("Node network limits (EKS)", 44));
-  p.push(timeseries("Packets over an EC2 network allowance", W(0, 45, 24, 8), [[`sum by (node, interface, stat) (rate(flowlens_node_ethtool_stat_total{stat=~".+_allowance_exceeded"}[$__rate_interval]))`, "{{node}} {{interface}} {{stat}}"]], "pps", "Packets the ENA driver queued or dropped because the instance exceeded its bandwidth (bw_in/bw_out), packet rate (pps), conntrack or link-local allowance (DNS to the VPC resolver: 1024 packets/s per ENI). They explain DNS timeouts and retransmissions that no flow shows. Empty off AWS: no ENA driver."));
-  p.push(timeseries("DNS latency p50 / p99", W(16, 36, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_service, le) (rate(flowlens_dns_request_duration_seconds_bucket{${CL},reporter="client"}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", ""));
+  p.push(row("Bytes", 35));
+  p.push(timeseries("Bytes/s by destination service", W(0, 36, 24, 8), [[`sum by (destination_namespace, destination_workload, destination_service, protocol) (rate(flowlens_flow_bytes_total{${DST},reporter=~"client|node"}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}} {{destination_service}} {{protocol}}"]], "Bps", "Both directions of every flow, counted once (client side, or the node for traffic without a pod client)."));
+  p.push(row("DNS", 44));
+  p.push(timeseries("Queries/s by rcode", W(0, 45, 8, 8), [[`sum by (destination_service, rcode) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{destination_service}} {{rcode}}"]], "reqps", "timeout: no answer within the agent's --dns-timeout."));
+  p.push(timeseries("Queries/s by type", W(8, 45, 8, 8), [[`sum by (qtype) (rate(flowlens_dns_requests_total{${CL},reporter="client"}[$__rate_interval]))`, "{{qtype}}"]], "reqps", ""));
+  p.push(row("Node network limits (EKS)", 53));
+  p.push(timeseries("Packets over an EC2 network allowance", W(0, 54, 24, 8), [[`sum by (node, interface, stat) (rate(flowlens_node_ethtool_stat_total{stat=~".+_allowance_exceeded"}[$__rate_interval]))`, "{{node}} {{interface}} {{stat}}"]], "pps", "Packets the ENA driver queued or dropped because the instance exceeded its bandwidth (bw_in/bw_out), packet rate (pps), conntrack or link-local allowance (DNS to the VPC resolver: 1024 packets/s per ENI). They explain DNS timeouts and retransmissions that no flow shows. Empty off AWS: no ENA driver."));
+  p.push(timeseries("DNS latency p50 / p99", W(16, 45, 8, 8), [0.5, 0.99].map((q) => [`histogram_quantile(${q}, sum by (destination_service, le) (rate(flowlens_dns_request_duration_seconds_bucket{${CL},reporter="client"}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", ""));
   return dashboard("flowlens-services", "flowlens / Services (RED)", "Requests, errors and duration per destination service, TCP connections and DNS, from flowlens's eBPF signals (no proxy).", p, variables(), ["red"]);
 }
 
@@ -356,9 +363,10 @@ function healthDashboard() {
   p.push(timeseries("Attached interfaces per node", W(0, 1, 8, 8), [[`sum by (node, instance) (flowlens_agent_interfaces{${A}})`, "{{node}}{{instance}}"]], "short", "Interfaces the agent's programs are attached to (pod veths and ENIs)."));
   p.push(timeseries("Flow table fill", W(8, 1, 8, 8), [[`flowlens_agent_flow_table_entries{${A}} / flowlens_agent_flow_table_capacity{${A}}`, "{{node}}{{instance}}"]], "percentunit", "Kernel flow table entries / capacity. Full: new flows go through the overflow ring buffer.", { min: 0 }));
   p.push(timeseries("Lost events", W(16, 1, 8, 8), [
-    [`sum by (node, instance, reason) (rate(flowlens_agent_datapath_events_total{${A},reason=~"table_full|ringbuf_full|samples_full|http_queue_full"}[$__rate_interval]))`, "{{instance}} {{reason}}"],
+    [`sum by (node, instance, reason) (rate(flowlens_agent_datapath_events_total{${A},reason=~"table_full|ringbuf_full|samples_full|http_queue_full|h2_desync|h2_full"}[$__rate_interval]))`, "{{instance}} {{reason}}"],
     [`sum by (node, instance) (rate(flowlens_agent_overflow_dropped_packets_total{${A}}[$__rate_interval]))`, "{{instance}} overflow dropped"],
-  ], "pps", "Packets or exchanges the datapath could not count. Should be 0."));
+    [`sum by (node, instance, decoding) (rate(flowlens_agent_http2_requests_total{${A},decoding!="ok"}[$__rate_interval]))`, "{{instance}} HTTP/2 read without HPACK state: {{decoding}}"],
+  ], "pps", "Packets or exchanges the datapath could not count, and HTTP/2 requests whose header blocks could not all be decoded (no_preface: connections older than the agent). Should be 0 once connections have turned over."));
   p.push(timeseries("Export batches by result", W(0, 9, 8, 8), [[`sum by (node, instance, result) (rate(flowlens_agent_export_batches_total{${A}}[$__rate_interval]))`, "{{instance}} {{result}}"]], "ops", "sent, rejected (by the collector), dropped (buffer full while the collector was away), encode_error."));
   p.push(timeseries("Export retries and queue", W(8, 9, 8, 8), [
     [`sum by (node, instance) (rate(flowlens_agent_export_retries_total{${A}}[$__rate_interval]))`, "{{instance}} retries/s"],

@@ -52,14 +52,18 @@ LAB_NO_TRAP=1 lab_up
 lab_pod n2 api 10.1.2.5 fd00:1:2::5
 lab_pod n2 db 10.1.2.6 fd00:1:2::6
 lab_pod n1 dns 10.1.1.5 fd00:1:1::5
+lab_pod n1 cart 10.1.1.6 fd00:1:1::6
 LAB_POD_APP[api]="shop Deployment/api"
 LAB_POD_APP[db]="shop StatefulSet/db"
 LAB_POD_APP[dns]="kube-system Deployment/coredns"
+LAB_POD_APP[cart]="shop Deployment/cart"
 lab_clusterip 10.100.0.20 80 8080 api
 lab_clusterip 10.100.0.30 6379 6379 db
+lab_clusterip 10.100.0.40 80 8080 cart
 LAB_PROTO=udp lab_clusterip 10.100.0.53 53 53 dns
 LAB_SVC[10.100.0.20:80]="shop api 8080"
 LAB_SVC[10.100.0.30:6379]="shop db 6379"
+LAB_SVC[10.100.0.40:80]="shop cart 8080"
 LAB_SVC[10.100.0.53:53]="kube-system kube-dns 53"
 
 lab_exec db redis-server --bind 0.0.0.0 --port 6379 --protected-mode no --save '' \
@@ -67,6 +71,10 @@ lab_exec db redis-server --bind 0.0.0.0 --port 6379 --protected-mode no --save '
 PIDS+=($!)
 lab_exec api /usr/bin/python3 "$TOP/tests/tools/http_server.py" --port 8080 \
 	--redis 10.100.0.30:6379 >"$WORK/api.log" 2>&1 &
+PIDS+=($!)
+# cart: a gRPC service (python3-grpcio; HTTP/2 without TLS, as inside clusters).
+lab_exec cart /usr/bin/python3 "$TOP/tests/tools/grpc_lab.py" server --port 8080 \
+	>"$WORK/cart.log" 2>&1 &
 PIDS+=($!)
 for pod in b c; do
 	mkdir -p "$WORK/www-$pod"
@@ -98,7 +106,8 @@ lab_exec dns dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfac
 	--listen-address=10.1.1.5 --local=/cluster.local/ \
 	--address=/web.shop.svc.cluster.local/10.100.0.10 \
 	--address=/api.shop.svc.cluster.local/10.100.0.20 \
-	--address=/db.shop.svc.cluster.local/10.100.0.30 >/dev/null 2>&1 &
+	--address=/db.shop.svc.cluster.local/10.100.0.30 \
+	--address=/cart.shop.svc.cluster.local/10.100.0.40 >/dev/null 2>&1 &
 PIDS+=($!)
 # 2% of packets towards the database are lost on node 2 (retransmissions, drops by reason).
 lab_exec n2 iptables -I FORWARD -d "${LAB_POD_IP[db]}" -p tcp --dport 6379 \
@@ -172,15 +181,17 @@ if command -v grafana-server >/dev/null || [ -x /usr/share/grafana/bin/grafana ]
 fi
 
 # Traffic. The client: the shop's front page, api calls through web (mostly fast; 1 in 24
-# slow, 300 ms; 1 in 24 answered 500 by the api), a download, DNS lookups (one of an unknown
-# name: NXDOMAIN), and a connection to a closed port (refused). Node 1 fetches from the
-# internet host.
+# slow, 300 ms; 1 in 24 answered 500 by the api), gRPC calls to cart (1 in 20 NOT_FOUND, 1 in
+# 20 UNAVAILABLE after 150 ms), a download, DNS lookups (one of an unknown name: NXDOMAIN), and a
+# connection to a closed port (refused). Node 1 fetches from the internet host.
 (
 	urls=(-o /dev/null http://10.100.0.10/ -o /dev/null http://10.100.0.10/blob)
 	for _ in $(seq 20); do urls+=(-o /dev/null http://10.100.0.10/api/delay/5/200); done
 	urls+=(-o /dev/null http://10.100.0.10/api/delay/300/200 -o /dev/null http://10.100.0.10/api/delay/10/500)
 	while :; do
 		lab_exec a curl -s "${urls[@]}"
+		lab_exec a /usr/bin/python3 "$TOP/tests/tools/grpc_lab.py" client --target 10.100.0.40:80 \
+			--plan "5 OK 18,5 NOT_FOUND 1,150 UNAVAILABLE 1"
 		lab_exec a dig @10.100.0.53 api.shop.svc.cluster.local +tries=1 +timeout=1
 		lab_exec a dig @10.100.0.53 web.shop.svc.cluster.local AAAA +tries=1 +timeout=1
 		lab_exec a dig @10.100.0.53 nope.shop.svc.cluster.local +tries=1 +timeout=1
@@ -254,6 +265,8 @@ show() {
 			done
 	} | column -t -s $'\t' | sed 's/^/  /'
 	echo
+	echo "  gRPC: $(prom 'sum by (destination_service, grpc_status) (rate(flowlens_grpc_requests_total{reporter="client"}[30s]))' |
+		jq -r '[.data.result // [] | .[] | "\(.metric.destination_service) \(.metric.grpc_status) \(.value[1] | tonumber * 100 | floor / 100)/s"] | join(", ")')"
 	echo "  DNS: $(prom 'sum by (rcode) (rate(flowlens_dns_requests_total{reporter="client"}[30s]))' |
 		jq -r '[.data.result // [] | .[] | "\(.metric.rcode) \(.value[1] | tonumber * 100 | floor / 100)/s"] | join(", ")')"
 	echo "  retransmits/s to db: $(prom 'sum(rate(flowlens_tcp_retransmits_total{destination_workload="db"}[30s]))' | jq -r '.data.result[0].value[1] // "0" | tonumber * 100 | floor / 100')" \

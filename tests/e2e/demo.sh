@@ -96,6 +96,21 @@ else
 	bad "web latency SLI: '$web_slow' over 500 ms, want < 0.02"
 fi
 
+# gRPC (cart): availability and latency from the calls' own statuses and durations, off the
+# wire. The client's mix: 1 in 20 UNAVAILABLE after 150 ms, 1 in 20 NOT_FOUND (an answer).
+cart_err=$(q 'flowlens_slo:sli_error:ratio_rate5m{slo="shop-cart-availability"}')
+cart_slow=$(q 'flowlens_slo:sli_error:ratio_rate5m{slo="shop-cart-latency"}')
+if in_range "$cart_err" 0.04 0.06; then
+	ok "cart gRPC availability SLI: $cart_err (the client's mix: 1/20 UNAVAILABLE = 0.05; NOT_FOUND is no error)"
+else
+	bad "cart gRPC availability SLI: '$cart_err', want 1/20 = 0.05 +- 0.01"
+fi
+if in_range "$cart_slow" 0.04 0.065; then
+	ok "cart gRPC latency SLI: $cart_slow of calls over 100 ms (the mix: 1/20 = 0.05 wait 150 ms)"
+else
+	bad "cart gRPC latency SLI: '$cart_slow' over 100 ms, want 1/20 = 0.05 (+0.015 for hiccups)"
+fi
+
 # Alerts.
 deadline=$((SECONDS + 60))
 until [ -n "$(q 'ALERTS{alertname="FlowlensSLOErrorBudgetBurn",alertstate="firing",slo="shop-web-availability",severity="page"}')" ]; do
