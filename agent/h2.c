@@ -14,7 +14,9 @@ const char *const h2_reason_name[H2_REASONS] = { [H2_OK] = "ok", H2_UNDECODABLE(
 
 #define H2_CONNS_MAX 16384 /* connections followed at once; more are not decoded */
 #define H2_STREAMS_MAX 4096 /* open streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS) */
-#define H2_BLOCK_MAX (256 * 1024) /* a larger header block is not decoded */
+#define H2_STREAMS_TOTAL_MAX 262144 /* open streams of all connections (about 20 MiB) */
+#define H2_BLOCK_MAX (64 * 1024) /* a larger header block is not decoded */
+#define H2_BUFFER_BUDGET (64ULL << 20) /* frame and block buffers of all connections */
 
 struct h2_stream {
 	uint32_t id;
@@ -63,6 +65,8 @@ struct h2_conn {
 
 struct h2 {
 	uint64_t idle_ns;
+	uint64_t buffered; /* bytes allocated to frame and block buffers */
+	uint64_t streams; /* open streams, all connections */
 	h2_emit_fn emit;
 	void *ctx;
 	struct h2_conn *conns;
@@ -95,10 +99,11 @@ int h2_new(struct h2 **out, uint64_t idle_ns, h2_emit_fn emit, void *ctx)
 	return 0;
 }
 
-static void side_free(struct h2_side *s)
+static void side_free(struct h2 *h, struct h2_side *s)
 {
 	if (s->inf)
 		nghttp2_hd_inflate_del(s->inf);
+	h->buffered -= s->frame.cap + s->block.cap;
 	free(s->frame.p);
 	free(s->block.p);
 }
@@ -109,10 +114,11 @@ static void conn_free(struct h2 *h, struct h2_conn *c)
 
 	HASH_ITER (hh, c->streams, s, tmp) {
 		HASH_DEL(c->streams, s);
+		h->streams--;
 		free(s);
 	}
-	side_free(&c->side[0]);
-	side_free(&c->side[1]);
+	side_free(h, &c->side[0]);
+	side_free(h, &c->side[1]);
 	HASH_DEL(h->conns, c);
 	h->st.connections--;
 	free(c);
@@ -145,7 +151,8 @@ void h2_sweep(struct h2 *h, uint64_t now_ns)
 	}
 }
 
-static int buf_add(struct h2_buf *b, const uint8_t *p, size_t n)
+/* Appends to a buffer within H2_BLOCK_MAX and the budget of all buffers (h->buffered). */
+static int buf_add(struct h2 *h, struct h2_buf *b, const uint8_t *p, size_t n)
 {
 	if (b->len + n > H2_BLOCK_MAX)
 		return -E2BIG;
@@ -155,9 +162,14 @@ static int buf_add(struct h2_buf *b, const uint8_t *p, size_t n)
 
 		while (cap < b->len + n)
 			cap *= 2;
+		if (h->buffered + (cap - b->cap) > H2_BUFFER_BUDGET) {
+			h->st.buffers_refused++;
+			return -ENOBUFS;
+		}
 		q = realloc(b->p, cap);
 		if (!q)
 			return -ENOMEM;
+		h->buffered += cap - b->cap;
 		b->p = q;
 		b->cap = cap;
 	}
@@ -188,7 +200,7 @@ static struct h2_conn *conn_new(struct h2 *h, const struct fl_key *k)
 	if (!c)
 		return NULL;
 	if (nghttp2_hd_inflate_new(&c->side[0].inf) || nghttp2_hd_inflate_new(&c->side[1].inf)) {
-		side_free(&c->side[0]);
+		side_free(h, &c->side[0]);
 		free(c);
 		return NULL;
 	}
@@ -401,6 +413,7 @@ static void stream_finish(struct h2 *h, struct h2_conn *c, struct h2_stream *s, 
 		h->st.undecodable[s->reason]++;
 	HASH_DEL(c->streams, s);
 	c->n_streams--;
+	h->streams--;
 	free(s);
 }
 
@@ -411,7 +424,8 @@ static void on_request(struct h2 *h, struct h2_conn *c, uint32_t id, uint64_t ts
 
 	if (s || !id)
 		return; /* trailers of the request, or a repeated block */
-	if (c->n_streams >= H2_STREAMS_MAX || !(s = calloc(1, sizeof(*s)))) {
+	if (c->n_streams >= H2_STREAMS_MAX || h->streams >= H2_STREAMS_TOTAL_MAX ||
+	    !(s = calloc(1, sizeof(*s)))) {
 		h->st.streams_refused++;
 		return;
 	}
@@ -423,6 +437,7 @@ static void on_request(struct h2 *h, struct h2_conn *c, uint32_t id, uint64_t ts
 	s->reason = reason;
 	HASH_ADD(hh, c->streams, id, sizeof(s->id), s);
 	c->n_streams++;
+	h->streams++;
 }
 
 static void on_response(struct h2 *h, struct h2_conn *c, uint32_t id, uint64_t ts,
@@ -543,7 +558,7 @@ static void frame_done(struct h2 *h, struct h2_conn *c, int side)
 	default:
 		return;
 	}
-	if (buf_add(&sd->block, p, n)) {
+	if (buf_add(h, &sd->block, p, n)) {
 		side_break(sd, H2_DECODE_ERROR);
 		return;
 	}
@@ -614,7 +629,7 @@ void h2_record(struct h2 *h, const struct fl_h2_rec *r)
 	} else if (!sd->in_frame || r->stream != sd->fstream) {
 		return; /* the rest of a frame whose start was lost */
 	}
-	if (buf_add(&sd->frame, r->data, r->len < FL_H2_CHUNK ? r->len : FL_H2_CHUNK)) {
+	if (buf_add(h, &sd->frame, r->data, r->len < FL_H2_CHUNK ? r->len : FL_H2_CHUNK)) {
 		side_break(sd, H2_DECODE_ERROR);
 		return;
 	}

@@ -39,7 +39,8 @@ struct h2_stats {
 	uint64_t requests; /* finished */
 	uint64_t undecodable[H2_REASONS]; /* finished requests read without the dynamic table */
 	uint64_t unmatched; /* server HEADERS for a stream whose request was not seen */
-	uint64_t streams_refused; /* not followed: too many open on a connection */
+	uint64_t streams_refused; /* not followed: too many open (a connection's, or all) */
+	uint64_t buffers_refused; /* header blocks not decoded: over the buffer budget */
 };
 
 typedef void (*h2_emit_fn)(void *ctx, const struct fl_sample *s);

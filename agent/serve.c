@@ -93,7 +93,8 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "frame boundaries; decode_error).")                                                     \
 	X(M_HTTP2_NOT_FOLLOWED_TOTAL, "flowlens_agent_http2_not_followed_total", "counter",       \
 	  "HTTP/2 work not done, by what: connection (more than 16384 at once), stream (more "    \
-	  "than 4096 open on one connection), response (to a request not seen).")                 \
+	  "than 4096 open on one connection or 262144 on all), response (to a request not "       \
+	  "seen), buffer (a header block over the 64 MiB budget of all connections' buffers).")   \
 	X(M_TCP_RETRANSMITS_TOTAL, "flowlens_agent_tcp_retransmits_total", "counter",             \
 	  "TCP retransmissions the kernel made (tcp_retransmit_skb tracepoint).")                 \
 	X(M_DROPS_TOTAL, "flowlens_agent_drops_total", "counter",                                 \
@@ -333,6 +334,8 @@ static int serve_metrics(struct agent *a, char **out, size_t *len)
 		expo_put(&e, expo_labels(lb, sizeof(lb), "what", "stream", NULL),
 			 hs->streams_refused);
 		expo_put(&e, expo_labels(lb, sizeof(lb), "what", "response", NULL), hs->unmatched);
+		expo_put(&e, expo_labels(lb, sizeof(lb), "what", "buffer", NULL),
+			 hs->buffers_refused);
 	}
 	expo_single(&e, &agent_metrics[M_TCP_RETRANSMITS_TOTAL], as->retransmits);
 	expo_begin(&e, &agent_metrics[M_DROPS_TOTAL]);

@@ -337,6 +337,21 @@ static void test_h2_hostile(void)
 		h2_record(h, &r);
 	}
 	CHECK(h2_stats(h)->records >= 20000, "every record taken");
+	/* 1,200 connections each sending a 60 KB header block that never ends: the buffers stop
+	 * at their budget (64 MiB of all connections), the rest is refused and counted. */
+	{
+		static uint8_t big[60000];
+		struct conn m;
+
+		for (int i = 0; i < 1200; i++) {
+			conn_init(&m, h, (uint16_t)(1000 + i), FL_H2_CHUNK, 0);
+			send_frame(&m, 0, FL_H2_HEADERS, 0, 1, big, sizeof(big), 1, -1);
+			conn_done(&m);
+		}
+		CHECK(h2_stats(h)->buffers_refused > 0 && h2_stats(h)->buffers_refused < 1200,
+		      "buffers bounded: %lu blocks refused",
+		      (unsigned long)h2_stats(h)->buffers_refused);
+	}
 	h2_sweep(h, UINT64_MAX);
 	CHECK(h2_stats(h)->connections == 0, "sweep forgets idle connections");
 	conn_done(&c);
