@@ -14,7 +14,7 @@ PKGS=(
 	iproute2 iptables ethtool iperf3 curl jq iputils-ping nginx-light prometheus procps openssl
 	bsdextrautils conntrack python3 dnsmasq-base bind9-dnsutils wrk
 	# HTTP/2 and gRPC in the lab: a gRPC server and client, nghttpd and h2load
-	python3-grpcio nghttp2-client
+	python3-grpcio nghttp2-client nghttp2-server
 	# the kernel matrix: Debian's cloud kernels booted under QEMU from an initramfs
 	qemu-system-x86 busybox-static kmod cpio
 	# the demo's shop (Redis behind a Python api) and its Prometheus forward

@@ -8,6 +8,7 @@
 # delay implies, from both reporters. A fourth channel, to a pod directly, is opened before
 # the agents start: its HPACK state cannot be known, so its requests are counted from what
 # reads without it (:status 200 is a static-table index) and reported as undecodable.
+# Plain HTTP/2 too: nghttpd in a pod on the other node, h2load's own status counts.
 source "$(dirname "$0")/lib.sh"
 echo "grpc.sh: lab $LAB_ID"
 if ! command -v prometheus >/dev/null; then
@@ -20,10 +21,19 @@ if ! "$PY" -c 'import grpc' 2>/dev/null; then
 	exit 77
 fi
 GRPC="$TOP/tests/tools/grpc_lab.py"
+for tool in nghttpd h2load; do
+	if ! command -v $tool >/dev/null; then
+		echo "SKIP: $tool not installed (make deps installs Debian's nghttp2-server and nghttp2-client)"
+		exit 77
+	fi
+done
 
 lab_up
 lab_exec b "$PY" "$GRPC" server --port 8080 --port 8081 >"$WORK/grpc-b.log" 2>&1 &
 lab_exec c "$PY" "$GRPC" server --port 8080 >"$WORK/grpc-c.log" 2>&1 &
+mkdir -p "$WORK/www"
+head -c 3000 /dev/urandom >"$WORK/www/page"
+lab_exec c nghttpd --no-tls -d "$WORK/www" 8082 >"$WORK/nghttpd.log" 2>&1 &
 for p in b c; do
 	for _ in $(seq 100); do
 		lab_exec a "$PY" "$GRPC" client --target "${LAB_POD_IP[$p]}:8080" --plan "0 OK 1" \
@@ -46,6 +56,13 @@ lab_exec a "$PY" "$GRPC" client --target 10.100.0.10:80 --channels 3 --plan "$pl
 check_eq "the client's calls finished" "$?" 0
 wait "$BEFORE_PID"
 check_eq "the earlier channel's calls finished" "$?" 0
+# Plain HTTP/2 across nodes: 2 connections, 10 streams at once on each.
+h2ok=$(lab_exec a h2load -n 200 -c 2 -m 10 "http://${LAB_POD_IP[c]}:8082/page" 2>&1)
+h2nf=$(lab_exec a h2load -n 30 -c 1 -m 10 "http://${LAB_POD_IP[c]}:8082/nope" 2>&1)
+h2_2xx=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$h2ok")
+h2_4xx=$(sed -n 's/^status codes: .* \([0-9]*\) 4xx.*/\1/p' <<<"$h2nf")
+echo "  info  h2load's own counts: $h2_2xx 2xx, $h2_4xx 4xx ($(grep -c 'Application protocol: h2c' <<<"$h2ok$h2nf") runs over h2c)"
+check_eq "h2load: 200 answered 2xx and 30 answered 4xx" "$h2_2xx/$h2_4xx" "200/30"
 sleep 2
 agent_undecodable=$(agent_metric n1 'flowlens_agent_http2_requests_total{decoding="no_preface"}')
 agent_ok=$(agent_metric n1 'flowlens_agent_http2_requests_total{decoding="ok"}')
@@ -89,6 +106,16 @@ for r in client server; do
 done
 check_eq "nothing on the gRPC port counted as HTTP/1" \
 	"$(prom_query 'sum(flowlens_http_requests_total{http_version="1.1",destination_port=~"80|8080|8081"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
+
+plain='source_workload="client",destination_workload="web",destination_port="8082"'
+for r in client server; do
+	check_eq "plain HTTP/2 ($r): GET 2xx = h2load's count" \
+		"$(prom_total "flowlens_http_requests_total{$plain,http_version=\"2\",method=\"GET\",status_class=\"2xx\",reporter=\"$r\"}")" "$h2_2xx"
+	check_eq "plain HTTP/2 ($r): GET 4xx = h2load's count" \
+		"$(prom_total "flowlens_http_requests_total{$plain,http_version=\"2\",method=\"GET\",status_class=\"4xx\",reporter=\"$r\"}")" "$h2_4xx"
+	check_eq "plain HTTP/2 ($r): no gRPC calls counted" \
+		"$(prom_total "flowlens_grpc_requests_total{$plain,reporter=\"$r\"}")" 0
+done
 
 # The channel opened before the agents: 20 calls after they started, all answered 200.
 before=$(jq '[.calls[] | select(.[0] == "OK")] | length' "$WORK/before.json")
