@@ -33,19 +33,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The IPv4 table's key of a flow (key: the common form). */
-static __always_inline void key4_of(const struct fl_key *key, struct fl_key4 *k4)
-{
-	k4->saddr = key->saddr[3];
-	k4->daddr = key->daddr[3];
-	k4->ifindex = key->ifindex;
-	k4->sport = key->sport;
-	k4->dport = key->dport;
-	k4->proto = key->proto;
-	k4->dir = key->dir;
-	k4->pad = 0;
-}
-
 /* A flow's entry in its family's table, or NULL. */
 static __always_inline struct fl_stats *flow_find(const struct fl_key *key, int ipv4)
 {
@@ -53,7 +40,7 @@ static __always_inline struct fl_stats *flow_find(const struct fl_key *key, int 
 
 	if (!ipv4)
 		return bpf_map_lookup_elem(&flows6, key);
-	key4_of(key, &k4);
+	key4_from(key, &k4);
 	return bpf_map_lookup_elem(&flows4, &k4);
 }
 
@@ -114,7 +101,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (p.ipv4) {
 		struct fl_key4 k4;
 
-		key4_of(&key, &k4);
+		key4_from(&key, &k4);
 		v = bpf_map_lookup_elem(&flows4, &k4);
 		if (!v)
 			flow_insert4(skb, &k4, &key, bytes, p.tcp_flags);
