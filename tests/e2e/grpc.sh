@@ -3,9 +3,9 @@
 # Prometheus against the gRPC client's own tally. Real gRPC servers (python3-grpcio) in two
 # pods behind a ClusterIP answer after the delay each request asks for (30, 60, 300 ms) with
 # the status it asks for (OK, NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED); three channels
-# (three HTTP/2 connections) each carry their calls multiplexed, all issued at once. Every
-# status count must equal the client's, every request must land in the duration bucket its
-# delay implies, from both reporters. A fourth channel, to a pod directly, is opened before
+# (three HTTP/2 connections) each carry their calls multiplexed, all issued at once, and a
+# fourth goes over IPv6. Every status count must equal the client's, every request must land
+# in the duration bucket its delay implies, from both reporters. Another channel, to a pod directly, is opened before
 # the agents start: its HPACK state cannot be known, so its requests are counted from what
 # reads without it (:status 200 is a static-table index) and reported as undecodable.
 # Plain HTTP/2 too: nghttpd in a pod on the other node, h2load's own status counts.
@@ -52,8 +52,13 @@ touch "$WORK/go"
 
 plan="30 OK 12,60 OK 6,30 NOT_FOUND 4,60 UNAVAILABLE 3,300 DEADLINE_EXCEEDED 3"
 lab_exec a "$PY" "$GRPC" client --target 10.100.0.10:80 --channels 3 --plan "$plan" \
-	>"$WORK/calls.json" 2>"$WORK/client.log"
+	>"$WORK/calls4.json" 2>"$WORK/client.log"
 check_eq "the client's calls finished" "$?" 0
+# ...and one channel over IPv6 (the Service's IPv6 ClusterIP).
+lab_exec a "$PY" "$GRPC" client --target "[fd00:100::10]:80" --plan "30 OK 4,30 NOT_FOUND 2" \
+	>"$WORK/calls6.json" 2>"$WORK/client6.log"
+check_eq "the IPv6 client's calls finished" "$?" 0
+jq -s '{calls: (.[0].calls + .[1].calls)}' "$WORK/calls4.json" "$WORK/calls6.json" >"$WORK/calls.json"
 wait "$BEFORE_PID"
 check_eq "the earlier channel's calls finished" "$?" 0
 # Plain HTTP/2 across nodes: 2 connections, 10 streams at once on each.
@@ -76,7 +81,7 @@ sleep 7 # the join wait, the new-series hold, Prometheus' scrapes
 tally() { jq -r --arg s "$1" '[.calls[] | select(.[0] == $s)] | length' "$WORK/calls.json"; }
 total=$(jq '.calls | length' "$WORK/calls.json")
 echo "  info  the client's own tally: $(jq -c '[.calls[] | .[0]] | group_by(.) | map({(.[0]): length}) | add' "$WORK/calls.json") of $total"
-check_eq "the client made 84 calls" "$total" 84
+check_eq "the clients made 90 calls (84 over IPv4, 6 over IPv6)" "$total" 90
 web='source_workload="client",destination_workload="web",destination_service="web",destination_port="80"'
 for r in client server; do
 	for s in OK NOT_FOUND UNAVAILABLE DEADLINE_EXCEEDED; do
@@ -89,10 +94,10 @@ for r in client server; do
 	check_eq "($r) no gRPC request under 25 ms" "$(prom_total "$b,le=\"0.025\"}")" 0
 	# The delay is a floor (at most the calls delayed <= le); the client's own time to the
 	# status contains what either veth sees (at least the calls it saw done within le).
-	for bucket in "0.05 48 the 48 calls delayed 30 ms in (25 ms, 50 ms]" \
-		"0.1 75 the 27 delayed 60 ms in (50 ms, 100 ms]" \
-		"0.25 75 nothing in (100 ms, 250 ms]" \
-		"0.5 84 the 9 delayed 300 ms in (250 ms, 500 ms]"; do
+	for bucket in "0.05 54 the 54 calls delayed 30 ms in (25 ms, 50 ms]" \
+		"0.1 81 the 27 delayed 60 ms in (50 ms, 100 ms]" \
+		"0.25 81 nothing in (100 ms, 250 ms]" \
+		"0.5 90 the 9 delayed 300 ms in (250 ms, 500 ms]"; do
 		read -r le most what <<<"$bucket"
 		least=$(jq --argjson le "$le" '[.calls[] | select(.[1] <= $le)] | length' "$WORK/calls.json")
 		got=$(prom_total "$b,le=\"$le\"}")
@@ -128,5 +133,5 @@ done
 # Node 1's agent saw them at the client's veth and the server's: twice, all no_preface.
 check_eq "agent: the earlier channel's requests counted as undecodable (no_preface), at both veths" \
 	"$agent_undecodable" 40
-check_true "agent: the other requests decoded with their tables ($agent_ok)" test "${agent_ok:-0}" -ge 84
+check_true "agent: the other requests decoded with their tables ($agent_ok)" test "${agent_ok:-0}" -ge 90
 stack_finish
