@@ -194,6 +194,12 @@ $(OUT)/fuzz-decode: tests/fuzz/fuzz_decode.c lib/wire.c collector/store.c collec
 	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -I$(OUT)/proto -Ilib -Ibpf -Icollector \
 		$(filter %.c,$^) lib/expo.c lib/ipproto.c lib/vocab.c lib/addr.c -lprotobuf-c -lz -ljson-c -o $@
 
+# Fuzz target for the agent's HTTP/2 decoder (clang libFuzzer + ASan/UBSan).
+$(OUT)/fuzz-h2: tests/fuzz/fuzz_h2.c agent/h2.c agent/h2.h bpf/flow.h lib/vocab.h | $(OUT)
+	$(call msg,FUZZ,$@)
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib -Ibpf -Iagent \
+		$(filter %.c,$^) -lnghttp2 -o $@
+
 check-format:
 	$(call msg,FORMAT,check)
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)

@@ -490,13 +490,16 @@ static void block_done(struct h2 *h, struct h2_conn *c, int side)
 	struct h2_side *sd = &c->side[side];
 	struct h2_headers hd = { -1, -1, 0, -1 };
 
+	/* An empty block is valid HPACK; its buffer may never have been allocated. */
+	const uint8_t *blk = sd->block.p ? sd->block.p : (const uint8_t *)"";
+
 	sd->in_block = 0;
-	if (!sd->broken && inflate_block(sd->inf, sd->block.p, sd->block.len, &hd)) {
+	if (!sd->broken && inflate_block(sd->inf, blk, sd->block.len, &hd)) {
 		side_break(sd, H2_DECODE_ERROR);
 		hd = (struct h2_headers){ -1, -1, 0, -1 };
 	}
 	if (sd->broken && h->scratch)
-		read_stateless(h, sd->block.p, sd->block.len, &hd);
+		read_stateless(h, blk, sd->block.len, &hd);
 	if (side == 0)
 		on_request(h, c, sd->bstream, sd->bts, &hd, sd->broken);
 	else
