@@ -27,7 +27,19 @@ struct h2_pos {
 	__u32 side;
 };
 
-/* A frame header of a type the walk knows, within the default frame size, reserved bit 0. */
+/*
+ * Where a frame header must start (a walk in step): any length (a peer may raise
+ * SETTINGS_MAX_FRAME_SIZE), any type (extensions), the stream id's reserved bit 0.
+ */
+static __always_inline int h2_sane(const __u8 *b)
+{
+	return !(b[5] & 0x80);
+}
+
+/*
+ * Where a frame header may start (finding a connection, or the boundaries again): a type the
+ * walk knows, within the default frame size, reserved bit 0.
+ */
 static __always_inline int h2_plausible(const __u8 *b)
 {
 	return b[0] == 0 && b[1] <= (H2_MAX_FRAME >> 8) && b[3] <= FL_H2_CONTINUATION &&
@@ -155,9 +167,9 @@ __noinline int h2_walk(struct __sk_buff *skb)
 		n = end - pos;
 
 		if (d->remain == 0) {
-			if (n < 9 || bpf_skb_load_bytes(skb, pos, b, 9) || !h2_plausible(b))
+			if (n < 9 || bpf_skb_load_bytes(skb, pos, b, 9) || !h2_sane(b))
 				break; /* a frame header split over segments, or not one */
-			d->remain = (__u32)b[1] << 8 | b[2];
+			d->remain = (__u32)b[0] << 16 | (__u32)b[1] << 8 | b[2];
 			d->type = b[3];
 			d->flags = b[4];
 			d->stream =

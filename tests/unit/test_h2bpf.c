@@ -179,6 +179,33 @@ void test_h2bpf(void)
 	CHECK(seqs_ok(&rs), "record numbers without gaps");
 	CHECK(counter(&e, FL_CNT_H2_DESYNC) == 0, "no desync");
 
+	/* A DATA frame of 20,000 bytes (a peer raised SETTINGS_MAX_FRAME_SIZE) over 8 segments,
+	 * then a HEADERS: followed, no desync. */
+	rs.n = 0;
+	p = frame(b, FL_H2_DATA, 0, 3, NULL, 0);
+	b[0] = 0;
+	b[1] = 20000 >> 8;
+	b[2] = 20000 & 0xff;
+	memset(b + 9, 0x11, 2491);
+	seg(&e, 0, cs, b, 2500);
+	cs += 2500;
+	for (int i = 0; i < 7; i++) {
+		memset(b, 0x22, 2500);
+		n = 2500;
+		if (i == 6) {
+			n = 20000 - 2491 - 6 * 2500;
+			p = frame(b + n, FL_H2_HEADERS, FL_H2_END_HEADERS, 9, blk + 40, 12);
+			n = (size_t)(p - b);
+		}
+		seg(&e, 0, cs, b, n);
+		cs += (uint32_t)n;
+	}
+	ring_buffer__consume(rb);
+	CHECK(block_of(&rs, 0, 9, got, sizeof(got)) == 12 && !memcmp(got, blk + 40, 12),
+	      "the HEADERS after a 20,000-byte DATA frame over 8 segments");
+	CHECK(counter(&e, FL_CNT_H2_DESYNC) == 0 && rs.n == 1, "no desync, no DATA handed up (%d)",
+	      rs.n);
+
 	/* 100 empty DATA frames and a HEADERS in one packet (a GSO-sized burst): all walked. */
 	rs.n = 0;
 	p = b;
