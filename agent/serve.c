@@ -78,7 +78,9 @@ static const char *const counter_reasons[FL_CNT_MAX] = { FL_COUNTERS(COUNTER_NAM
 	  "TCP connection attempts seen at this node's interfaces, by result "                    \
 	  "(each observation point counts its own view).")                                        \
 	X(M_SAMPLES_TOTAL, "flowlens_agent_samples_total", "counter",                             \
-	  "Finished exchanges (HTTP requests) handed over by the datapath, by "                   \
+	  "Finished exchanges (HTTP/1.x requests, DNS queries) handed over by the datapath, "     \
+	  "and HTTP/2 ones the agent decoded (a gRPC call is two: its HTTP/2 request and "        \
+	  "its gRPC status), by "                                                                 \
 	  "fate: applied, unattributed (ENI copies of what a pod veth "                           \
 	  "reported), dropped (too many waiting for the next drain). The "                        \
 	  "datapath's own losses are in "                                                         \

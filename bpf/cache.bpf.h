@@ -149,10 +149,10 @@ static __always_inline int cache_hit(struct __sk_buff *skb, __u8 dir)
 		flags = l4[13];
 		if (flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT))
 			return 0;
-		/* HTTP may still look at this flow's payloads: a payload goes on (HTTP/2 walks
-		 * frames of any size). */
+		/* HTTP may still look at this flow's payloads: a payload of 12 bytes goes on, of
+		 * any size on HTTP/2 (its walk needs every byte). */
 		payload_off = (__u32)(l4 - (__u8 *)data) + (__u32)(l4[12] >> 4) * 4;
-		if (!s->l7_done && l3_end > payload_off)
+		if (!s->l7_done && l3_end >= payload_off + (s->l7_any ? 1 : 12))
 			return 0;
 	}
 	/*
@@ -186,7 +186,7 @@ static __always_inline void cache_take(const struct fl_key *key, const struct pa
 	__u32 hook = key->dir;
 	struct fl_slot old;
 	struct fl_slot *s;
-	__u8 l7_done;
+	__u8 l7_done, l7_any;
 
 	if (!cache_on || v->ct < FL_CT_TRIES ||
 	    (p->tcp_flags & (TCPF_SYN_BIT | TCPF_FIN_BIT | TCPF_RST_BIT)))
@@ -200,16 +200,18 @@ static __always_inline void cache_take(const struct fl_key *key, const struct pa
 		return;
 	l7_done = !http_enabled || key->proto != IPPROTO_TCP ||
 		  (v->l7 >= FL_L7_TRIES && v->l7 < FL_L7_HTTP);
+	l7_any = v->l7 == FL_L7_H2_CLIENT || v->l7 == FL_L7_H2_SERVER;
 	s = bpf_map_lookup_elem(&slots, &hook);
 	if (!s || s->busy)
 		return;
 	/*
-	 * l7_done only ever turns on and misses is a hint: a flush interrupting these plain
+	 * l7_done and l7_any only ever turn on and misses is a hint: a flush interrupting these plain
 	 * updates can cost a hit, never a count, so they need no busy mark.
 	 */
 	if (s->valid) {
 		if (same_key(&s->key, key)) {
 			s->l7_done = l7_done;
+			s->l7_any = l7_any;
 			return;
 		}
 		if (s->misses < SLOT_PATIENCE) {
@@ -223,6 +225,7 @@ static __always_inline void cache_take(const struct fl_key *key, const struct pa
 	__builtin_memcpy(&s->key, key, sizeof(*key));
 	s->ipv4 = p->ipv4;
 	s->l7_done = l7_done;
+	s->l7_any = l7_any;
 	s->packets = 0;
 	s->bytes = 0;
 	s->last_jiffies = 0;

@@ -203,7 +203,8 @@ struct fl_slot {
 	__u64 last_jiffies;
 	__u8 flags_or;
 	__u8 misses; /* settled packets of other flows since this flow's last hit */
-	__u8 pad[6];
+	__u8 l7_any; /* HTTP/2: every payload is looked at, not only those of 12 bytes or more */
+	__u8 pad[5];
 };
 _Static_assert(sizeof(struct fl_slot) == 80, "fl_slot layout");
 
@@ -327,7 +328,6 @@ enum {
 enum {
 	FL_H2_DATA = 0,
 	FL_H2_HEADERS = 1,
-	FL_H2_PRIORITY = 2,
 	FL_H2_RST_STREAM = 3,
 	FL_H2_SETTINGS = 4,
 	FL_H2_CONTINUATION = 9,

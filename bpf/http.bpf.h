@@ -42,14 +42,13 @@ static __always_inline int digit(__u8 c)
  */
 static __noinline int http_inspect(struct __sk_buff *skb, struct fl_key *k, const struct parsed *p)
 {
-	__u32 off;
-
 	struct fl_sample *sm;
 	struct fl_http *st;
 	struct fl_key q;
 	__u8 b[12];
 	__u32 w;
 	__u64 now;
+	__u32 off;
 	__u8 m, i;
 
 	if (!skb || !k || !p)

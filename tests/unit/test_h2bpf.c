@@ -205,6 +205,21 @@ void test_h2bpf(void)
 	      "the HEADERS after a 20,000-byte DATA frame over 8 segments");
 	CHECK(counter(&e, FL_CNT_H2_DESYNC) == 0 && rs.n == 1, "no desync, no DATA handed up (%d)",
 	      rs.n);
+	/* A 9-byte segment (an empty DATA ending the stream) of a flow its CPU's slot holds by
+	 * now: walked too (a slot keeps tiny payloads of HTTP/2 flows off its fast path). */
+	rs.n = 0;
+	p = frame(b, FL_H2_DATA, FL_H2_END_STREAM, 9, NULL, 0);
+	seg(&e, 0, cs, b, 9);
+	cs += 9;
+	p = frame(b, FL_H2_HEADERS, FL_H2_END_HEADERS, 11, blk + 60, 10);
+	n = (size_t)(p - b);
+	seg(&e, 0, cs, b, n);
+	cs += (uint32_t)n;
+	ring_buffer__consume(rb);
+	CHECK(count_type(&rs, 0, FL_H2_REC_DATA_END) == 1 &&
+		      block_of(&rs, 0, 11, got, sizeof(got)) == 10 &&
+		      counter(&e, FL_CNT_H2_DESYNC) == 0,
+	      "a 9-byte segment walked, the next frame in step");
 
 	/* 100 empty DATA frames and a HEADERS in one packet (a GSO-sized burst): all walked. */
 	rs.n = 0;
