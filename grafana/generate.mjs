@@ -172,72 +172,86 @@ const nsJoin = (inner, dst, side) =>
 const idOf = (side, inner) => nsJoin(inner, "id", side);
 const bySide = (side) => `${side}_namespace, ${side}_workload`;
 // ---- Flow map -------------------------------------------------------------------------
+// Grafana's Node Graph panel reads its fields by *name* (id, title, subtitle, mainstat,
+// secondarystat, arc__*, detail__*; source and target on edges) and prints a stat as
+// value.toFixed(2) + " " + unit, the unit id as it is. Renaming with "organize" only sets a
+// display name, which the panel ignores (tests/e2e/demo.sh renders the panel and found the
+// map empty); so each stat gets its field name from a calculateField alias, and titles come
+// from the queries' labels. Stats are in units that read well printed raw: kB/s, req/s.
+const TITLES = (side, inner) =>
+  `label_replace(label_replace(${inner}, "title", "$1", "${side}_workload", "(.*)"), "subtitle", "$1", "${side}_namespace", "(.*)")`;
 function flowMapQueries() {
   const flowF = `${CL},reporter=~"client|node",destination_namespace=~"$namespace"`;
   const reqF = `${CL},reporter="client",destination_namespace=~"$namespace"`;
   const rate = (m, f) => `rate(${m}{${f}}[$__rate_interval])`;
-  const byDst = (expr) => `sum by (id) (${idOf("destination", `sum by (${bySide("destination")}) (${expr})`)})`;
-  const bySrc = (expr) => `sum by (id) (${idOf("source", `sum by (${bySide("source")}) (${expr})`)})`;
-  const edge = (agg, expr, by = "") =>
-    `label_join(${nsJoin(nsJoin(`${agg} by (${bySide("source")}, ${bySide("destination")}${by}) (${expr})`, "source", "source"), "target", "destination")}, "id", " -> ", "source", "target")`;
+  const node = (side, expr, titles = false) => {
+    const inner = idOf(side, `sum by (${bySide(side)}) (${expr})`);
+    return titles ? `sum by (id, title, subtitle) (${TITLES(side, inner)})` : `sum by (id) (${inner})`;
+  };
+  const edge = (expr, by = "") =>
+    `label_join(${nsJoin(nsJoin(`sum by (${bySide("source")}, ${bySide("destination")}${by}) (${expr})`, "source", "source"), "target", "destination")}, "id", " -> ", "source", "target")`;
+  const http = node("destination", rate("flowlens_http_requests_total", reqF));
+  // 0 (not nothing) where HTTP answered without a 5xx, so the ring is drawn all green.
+  const share5xx = `(\n${node("destination", rate("flowlens_http_requests_total", `${reqF},status_class="5xx"`))}\n  or\n${http} * 0\n)\n  /\n${http}`;
+  // Every node of the map, 0: without HTTP both arcs are 0 and the panel draws a grey ring.
+  const zero = `(\n${node("destination", rate("flowlens_flow_bytes_total", flowF))}\n  or\n${node("source", rate("flowlens_flow_bytes_total", flowF))}\n) * 0`;
   return {
-    // Every workload that sent or received bytes; mainstat: bytes/s received (sent, for pure clients).
-    nodes: `${byDst(rate("flowlens_flow_bytes_total", flowF))}\n  or\n${bySrc(rate("flowlens_flow_bytes_total", flowF))}`,
-    nodes_requests: byDst(rate("flowlens_http_requests_total", reqF)),
-    nodes_errors: `${byDst(rate("flowlens_http_requests_total", `${reqF},status_class="5xx"`))}\n  /\n${byDst(rate("flowlens_http_requests_total", reqF))}`,
-    edges: `sum by (id, source, target) (${edge("sum", rate("flowlens_flow_bytes_total", flowF))})`,
-    edges_requests: `sum by (id) (${edge("sum", rate("flowlens_http_requests_total", reqF))})`,
-    edges_p99: `histogram_quantile(0.99, sum by (id, le) (${edge("sum", rate("flowlens_http_request_duration_seconds_bucket", reqF), ", le")}))`,
+    // Every workload that sent or received bytes; mainstat: kB/s received (sent, for pure clients).
+    nodes: `(\n${node("destination", rate("flowlens_flow_bytes_total", flowF), true)}\n  or\n${node("source", rate("flowlens_flow_bytes_total", flowF), true)}\n) / 1000`,
+    nodes_requests: http,
+    nodes_errors: `(\n${share5xx}\n)\n  or\n${zero}`,
+    nodes_ok: `(\n1 - (\n${share5xx}\n)\n)\n  or\n${zero}`,
+    edges: `sum by (id, source, target) (${edge(rate("flowlens_flow_bytes_total", flowF))}) / 1000`,
+    edges_requests: `sum by (id) (${edge(rate("flowlens_http_requests_total", reqF))})`,
+    edges_p99: `histogram_quantile(0.99, sum by (id, le) (${edge(rate("flowlens_http_request_duration_seconds_bucket", reqF), ", le")}))`,
   };
 }
+// The Node Graph field each query's value becomes.
+const FLOW_MAP_FIELDS = {
+  nodes: "mainstat",
+  nodes_requests: "secondarystat",
+  nodes_errors: "arc__errors",
+  nodes_ok: "arc__ok",
+  edges: "mainstat",
+  edges_requests: "secondarystat",
+  edges_p99: "detail__p99_latency_seconds",
+};
 
 function flowMapDashboard() {
   nextId = 1;
   const q = flowMapQueries();
   const instant = (expr, refId) =>
     target(expr, refId, { legend: "", extra: { instant: true, range: false, format: "table" } });
+  const named = Object.entries(FLOW_MAP_FIELDS).map(([refId, field]) => ({
+    id: "calculateField",
+    filter: { id: "byRefId", options: `/^${refId}$/` },
+    options: {
+      mode: "binary",
+      alias: field,
+      binary: { left: { matcher: { id: "byName", options: `Value #${refId}` } }, operator: "*", right: { fixed: "1" } },
+      replaceFields: false,
+    },
+  }));
   const nodeGraph = {
     id: nextId++,
     type: "nodeGraph",
     title: "Flow map: workloads and who talks to whom",
     description:
-      "Nodes: workloads (namespace/workload; world, host, remote-node for the rest), main stat bytes/s received, second HTTP requests/s received, ring: share of 5xx answers (red). Edges: bytes/s, HTTP requests/s, p99 request latency (client side). Instant queries over the dashboard's rate interval.",
+      "Nodes: workloads (title; namespace under it; world, host, remote-node for the rest), inside: kB/s received and HTTP requests/s received, ring: share of 5xx answers (red) and of the rest (green), no ring without HTTP. Edges (caller -> callee): kB/s, HTTP requests/s; p99 request latency in the edge's details. Client side, instant queries over the dashboard's rate interval. Many workloads: pick namespaces with the variable above.",
     datasource: DS,
     gridPos: W(0, 0, 24, 16),
     targets: Object.entries(q).map(([refId, expr]) => instant(expr, refId)),
     transformations: [
-      {
-        id: "joinByField",
-        filter: { id: "byRefId", options: "/^nodes/" },
-        options: { byField: "id", mode: "outer" },
-      },
-      {
-        id: "joinByField",
-        filter: { id: "byRefId", options: "/^edges/" },
-        options: { byField: "id", mode: "outer" },
-      },
-      {
-        id: "calculateField",
-        filter: { id: "byRefId", options: "/^nodes/" },
-        options: {
-          mode: "binary",
-          alias: "arc__ok",
-          binary: { left: { fixed: "1" }, operator: "-", right: { matcher: { id: "byName", options: "Value #nodes_errors" } } },
-          replaceFields: false,
-        },
-      },
+      ...named,
+      { id: "joinByField", filter: { id: "byRefId", options: "/^nodes/" }, options: { byField: "id", mode: "outer" } },
+      { id: "joinByField", filter: { id: "byRefId", options: "/^edges/" }, options: { byField: "id", mode: "outer" } },
       {
         id: "organize",
         options: {
-          excludeByName: { Time: true, "Time 1": true, "Time 2": true, "Time 3": true },
-          renameByName: {
-            "Value #nodes": "mainstat",
-            "Value #nodes_requests": "secondarystat",
-            "Value #nodes_errors": "arc__errors",
-            "Value #edges": "mainstat",
-            "Value #edges_requests": "secondarystat",
-            "Value #edges_p99": "detail__p99_latency_seconds",
-          },
+          excludeByName: Object.fromEntries([
+            ...["Time", "Time 1", "Time 2", "Time 3", "Time 4"].map((t) => [t, true]),
+            ...Object.keys(FLOW_MAP_FIELDS).map((r) => [`Value #${r}`, true]),
+          ]),
         },
       },
     ],
@@ -245,13 +259,21 @@ function flowMapDashboard() {
       defaults: {},
       overrides: [
         { matcher: { id: "byName", options: "arc__errors" }, properties: [{ id: "color", value: { mode: "fixed", fixedColor: "red" } }, { id: "displayName", value: "5xx share" }] },
-        { matcher: { id: "byName", options: "arc__ok" }, properties: [{ id: "color", value: { mode: "fixed", fixedColor: "green" } }, { id: "displayName", value: "ok share" }] },
-        { matcher: { id: "byName", options: "mainstat" }, properties: [{ id: "unit", value: "Bps" }, { id: "displayName", value: "bytes/s" }] },
-        { matcher: { id: "byName", options: "secondarystat" }, properties: [{ id: "unit", value: "reqps" }, { id: "displayName", value: "requests/s" }] },
+        { matcher: { id: "byName", options: "arc__ok" }, properties: [{ id: "color", value: { mode: "fixed", fixedColor: "green" } }, { id: "displayName", value: "other answers" }] },
         { matcher: { id: "byName", options: "detail__p99_latency_seconds" }, properties: [{ id: "unit", value: "s" }, { id: "displayName", value: "p99 latency" }] },
       ],
     },
-    options: { nodes: { mainStatUnit: "Bps", secondaryStatUnit: "reqps" }, edges: { mainStatUnit: "Bps", secondaryStatUnit: "reqps" } },
+    options: {
+      nodes: {
+        mainStatUnit: "kB/s",
+        secondaryStatUnit: "req/s",
+        arcs: [
+          { field: "arc__errors", color: "red" },
+          { field: "arc__ok", color: "green" },
+        ],
+      },
+      edges: { mainStatUnit: "kB/s", secondaryStatUnit: "req/s" },
+    },
   };
   const reqF = `${CL},reporter="client",destination_namespace=~"$namespace",destination_workload=~"$workload"`;
   const by = "source_namespace, source_workload, destination_namespace, destination_workload, destination_service";

@@ -5,31 +5,13 @@
 //        (exit 1 if any query fails or is empty; prints one line per query)
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import { substitute as sub, variableQuery, promQuery } from "../../grafana/render/promql.mjs";
+
+const substitute = (expr) => sub(expr, rateInterval);
 
 const [url, ...files] = process.argv.slice(2);
 const rateInterval = process.env.RATE_INTERVAL ?? "30s";
-
-function substitute(expr) {
-  return expr
-    .replaceAll("$__rate_interval", rateInterval)
-    .replaceAll("$__interval", "5s")
-    .replaceAll("$__range", "5m")
-    .replace(/\$\{?(cluster|namespace|workload|slo)\}?/g, ".*");
-}
-
-// label_values(EXPR, LABEL) is Grafana's, not PromQL: the same question as a query.
-function variableQuery(q) {
-  const m = /^label_values\((.*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/s.exec(q.trim());
-  if (!m) return { expr: q, label: null };
-  return { expr: `count by (${m[2]}) (${m[1]})`, label: m[2] };
-}
-
-async function query(expr) {
-  const r = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`);
-  const body = await r.json();
-  if (body.status !== "success") throw new Error(body.error ?? `HTTP ${r.status}`);
-  return body.data.result;
-}
+const query = async (expr) => (await promQuery(url, expr)).result;
 
 let problems = 0;
 let count = 0;

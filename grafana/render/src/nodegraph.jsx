@@ -1,0 +1,225 @@
+// The flow map: a Node Graph panel drawn from the panel's data frames by the rules Grafana's
+// Node Graph panel reads them with (Grafana does not publish that panel as a package, so the
+// drawing is ours; the frames are what Grafana's transformers and field config made):
+//  - frames taken: named or refId'd "nodes"/"edges", or with a field named "id";
+//    a frame with a field named "source" holds edges, any other nodes; the first of each counts;
+//  - fields: id, title, subtitle, mainstat, secondarystat matched case-insensitively,
+//    arc__* and detail__* by prefix; the panel options' units replace the fields' units;
+//  - a stat reads as value.toFixed(decimals || 2) + " " + unit (the unit id, unformatted);
+//  - arcs: a section >= 1 draws the whole ring in its colour, sections other than 0 are drawn
+//    one after another, none draws a grey ring;
+//  - no id field, or an edge whose source or target is not a node, is an error (Grafana's
+//    panel fails on both).
+// Layout: layered, callers left of callees (longest path from the nodes nothing calls),
+// within a column by namespace then name, so a namespace's workloads sit together.
+import React from "react";
+
+const R = 40;
+const lower = (f) => f.name.toLowerCase();
+
+export function statToString(field, i) {
+  if (!field) return "";
+  const v = field.values[i];
+  if (typeof v === "string") return v;
+  if (typeof v !== "number" || !Number.isFinite(v)) return "";
+  const decimals = field.config.decimals || 2;
+  return v.toFixed(decimals) + (field.config.unit ? " " + field.config.unit : "");
+}
+
+function graphFrames(frames) {
+  return frames.filter(
+    (f) =>
+      f.meta?.preferredVisualisationType === "nodeGraph" ||
+      ["nodes", "edges"].includes(f.name) ||
+      ["nodes", "edges"].includes(f.refId) ||
+      f.fields.some((x) => x.name === "id"),
+  );
+}
+
+function withUnit(field, unit) {
+  if (field && unit) field.config = { ...field.config, unit };
+}
+
+// Nodes and edges as the panel would draw them, or an exception the panel would show.
+export function readGraph(frames, options) {
+  const nodesFrames = [];
+  const edgesFrames = [];
+  for (const f of graphFrames(frames)) {
+    (f.fields.some((x) => x.name === "source") || f.name === "edges" ? edgesFrames : nodesFrames).push(f);
+  }
+  const nf = nodesFrames[0];
+  const ef = edgesFrames[0];
+  if (!nf && !ef) return { nodes: [], edges: [] };
+  if (!nf) throw new Error("no nodes frame: the map draws nodes from edges only, without stats or arcs");
+  const pick = (frame, name) => frame.fields.find((x) => lower(x) === name);
+  const prefix = (frame, p) => frame.fields.filter((x) => x.name.startsWith(p));
+  const n = {
+    id: pick(nf, "id"),
+    title: pick(nf, "title"),
+    subTitle: pick(nf, "subtitle"),
+    mainStat: pick(nf, "mainstat"),
+    secondaryStat: pick(nf, "secondarystat"),
+    arcs: prefix(nf, "arc__"),
+    details: prefix(nf, "detail__"),
+  };
+  if (!n.id) throw new Error("id field is required for nodes data frame.");
+  withUnit(n.mainStat, options?.nodes?.mainStatUnit);
+  withUnit(n.secondaryStat, options?.nodes?.secondaryStatUnit);
+  const nodes = n.id.values.map((id, i) => ({
+    id,
+    title: n.title?.values[i] || "",
+    subTitle: n.subTitle?.values[i] || "",
+    mainStat: statToString(n.mainStat, i),
+    secondaryStat: statToString(n.secondaryStat, i),
+    mainStatValue: n.mainStat?.values[i] ?? null,
+    secondaryStatValue: n.secondaryStat?.values[i] ?? null,
+    arcs: n.arcs.map((f) => ({
+      field: f.name,
+      name: f.config.displayName || f.name,
+      color: f.config.color?.fixedColor ?? "",
+      value: f.values[i] ?? null,
+    })),
+    details: Object.fromEntries(n.details.map((f) => [f.config.displayName || f.name, f.values[i] ?? null])),
+  }));
+  const byId = new Map(nodes.map((x) => [x.id, x]));
+  let edges = [];
+  if (ef) {
+    const e = {
+      id: pick(ef, "id"),
+      source: pick(ef, "source"),
+      target: pick(ef, "target"),
+      mainStat: pick(ef, "mainstat"),
+      secondaryStat: pick(ef, "secondarystat"),
+      details: prefix(ef, "detail__"),
+    };
+    if (!e.id) throw new Error("id field is required for edges data frame.");
+    withUnit(e.mainStat, options?.edges?.mainStatUnit);
+    withUnit(e.secondaryStat, options?.edges?.secondaryStatUnit);
+    edges = e.id.values.map((id, i) => {
+      const source = e.source?.values[i];
+      const target = e.target?.values[i];
+      for (const [what, v] of [["source", source], ["target", target]]) {
+        if (!byId.has(v)) throw new Error(`edge ${id}: its ${what} "${v}" is not a node (Grafana's panel fails here)`);
+      }
+      return {
+        id,
+        source,
+        target,
+        mainStat: statToString(e.mainStat, i),
+        secondaryStat: statToString(e.secondaryStat, i),
+        mainStatValue: e.mainStat?.values[i] ?? null,
+        secondaryStatValue: e.secondaryStat?.values[i] ?? null,
+        details: Object.fromEntries(e.details.map((f) => [f.config.displayName || f.name, f.values[i] ?? null])),
+      };
+    });
+  }
+  return { nodes, edges };
+}
+
+// Columns by longest path from the roots (cycles broken by visiting order).
+export function layout(nodes, edges) {
+  const out = new Map(nodes.map((n) => [n.id, []]));
+  const indeg = new Map(nodes.map((n) => [n.id, 0]));
+  for (const e of edges) {
+    if (e.source === e.target) continue;
+    out.get(e.source).push(e.target);
+    indeg.set(e.target, indeg.get(e.target) + 1);
+  }
+  const rank = new Map();
+  const order = [...nodes].sort((a, b) => indeg.get(a.id) - indeg.get(b.id) || a.id.localeCompare(b.id));
+  const visiting = new Set();
+  const visit = (id, r) => {
+    if (visiting.has(id) || (rank.has(id) && rank.get(id) >= r)) return;
+    rank.set(id, r);
+    visiting.add(id);
+    for (const t of out.get(id)) visit(t, r + 1);
+    visiting.delete(id);
+  };
+  for (const n of order) if (!rank.has(n.id)) visit(n.id, 0);
+  const cols = [];
+  for (const n of nodes) (cols[rank.get(n.id)] ??= []).push(n);
+  const pos = new Map();
+  const dx = 260;
+  const dy = 150;
+  const tallest = Math.max(...cols.map((c) => c?.length ?? 0));
+  cols.forEach((col, c) => {
+    col.sort((a, b) => (a.subTitle || "").localeCompare(b.subTitle || "") || a.id.localeCompare(b.id));
+    const top = ((tallest - col.length) * dy) / 2;
+    col.forEach((n, i) => pos.set(n.id, { x: 100 + c * dx, y: 70 + top + i * dy }));
+  });
+  return { pos, width: 200 + (cols.length - 1) * dx, height: 140 + (tallest - 1) * dy };
+}
+
+function arcPath(x, y, start, share) {
+  const a0 = 2 * Math.PI * start;
+  const a1 = 2 * Math.PI * (start + share);
+  const large = share > 0.5 ? 1 : 0;
+  return `M ${x + Math.sin(a0) * R} ${y - Math.cos(a0) * R} A ${R} ${R} 0 ${large} 1 ${x + Math.sin(a1) * R} ${y - Math.cos(a1) * R}`;
+}
+
+function Ring({ node, x, y, theme }) {
+  const color = (c) => theme.visualization.getColorByName(c);
+  const full = node.arcs.find((a) => a.value >= 1);
+  if (full) return <circle data-ring={full.field} fill="none" stroke={color(full.color)} strokeWidth={3} r={R} cx={x} cy={y} />;
+  const nonZero = node.arcs.filter((a) => a.value !== 0);
+  if (!nonZero.length) return <circle data-ring="none" fill="none" stroke="gray" strokeWidth={3} r={R} cx={x} cy={y} />;
+  let at = 0;
+  return nonZero.map((a) => {
+    const share = Math.min(a.value ?? 0, 1 - at);
+    const el = <path key={a.field} data-ring={a.field} d={arcPath(x, y, at, share)} fill="none" stroke={color(a.color)} strokeWidth={3} />;
+    at += a.value ?? 0;
+    return el;
+  });
+}
+
+export function NodeGraphView({ graph, width, height, theme }) {
+  const { pos, width: w, height: h } = layout(graph.nodes, graph.edges);
+  const text = theme.colors.text.primary;
+  const muted = theme.colors.text.secondary;
+  const scale = Math.min(1, width / w, height / h);
+  const pairs = new Set(graph.edges.map((e) => `${e.source}\n${e.target}`));
+  return (
+    <svg width={width} height={height} viewBox={`0 0 ${Math.max(w, width / scale)} ${Math.max(h, height / scale)}`} style={{ fontFamily: theme.typography.fontFamily }}>
+      <defs>
+        <marker id="fl-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <path d="M 0 0 L 10 5 L 0 10 z" fill={muted} />
+        </marker>
+      </defs>
+      {graph.edges.map((e) => {
+        const a = pos.get(e.source);
+        const b = pos.get(e.target);
+        const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+        const ux = (b.x - a.x) / len;
+        const uy = (b.y - a.y) / len;
+        // Both ways between two nodes: each line moved off the centre line to its own side.
+        const off = pairs.has(`${e.target}\n${e.source}`) ? 7 : 0;
+        const x1 = a.x + ux * (R + 5) - uy * off;
+        const y1 = a.y + uy * (R + 5) + ux * off;
+        const x2 = b.x - ux * (R + 6) - uy * off;
+        const y2 = b.y - uy * (R + 6) + ux * off;
+        return (
+          <g key={e.id} data-edge-id={e.id} data-source={e.source} data-target={e.target}>
+            <line x1={x1} y1={y1} x2={x2} y2={y2} stroke={muted} strokeWidth={1.5} markerEnd="url(#fl-arrow)" />
+            <text x={(x1 + x2) / 2} y={(y1 + y2) / 2 - 4} textAnchor="middle" fontSize={10} fill={text}>
+              <tspan>{e.mainStat}</tspan>
+              <tspan x={(x1 + x2) / 2} dy={12}>{e.secondaryStat}</tspan>
+            </text>
+          </g>
+        );
+      })}
+      {graph.nodes.map((n) => {
+        const { x, y } = pos.get(n.id);
+        return (
+          <g key={n.id} data-node-id={n.id}>
+            <circle r={R} cx={x} cy={y} fill={theme.components.panel.background} />
+            <Ring node={n} x={x} y={y} theme={theme} />
+            <text x={x} y={y - 2} textAnchor="middle" fontSize={10} fill={text}>{n.mainStat}</text>
+            <text x={x} y={y + 12} textAnchor="middle" fontSize={10} fill={text}>{n.secondaryStat}</text>
+            <text data-title x={x} y={y + R + 16} textAnchor="middle" fontSize={12} fill={text}>{n.title}</text>
+            <text x={x} y={y + R + 30} textAnchor="middle" fontSize={10} fill={muted}>{n.subTitle}</text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
