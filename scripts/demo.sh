@@ -12,6 +12,9 @@
 # DEMO_PROM_PORT=P   Prometheus forwarded to 127.0.0.1:P on this machine (default 19090)
 # DEMO_GRAFANA_PORT  where Grafana is started if it is installed (default 3000)
 # DEMO_QUIET=1       no live screen (tests): write "$DEMO_READY_FILE" once traffic flows
+# DEMO_DASHBOARDS=D  where the dashboards are drawn when no Grafana is installed: D/*.png and
+#                    a self-contained D/dashboards.html, every minute (default build/demo-dashboards;
+#                    "" to skip; the live screen only)
 set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -21,6 +24,7 @@ INTERVAL=${DEMO_INTERVAL:-2s}
 PROM_PORT=${DEMO_PROM_PORT:-19090}
 GRAFANA_PORT=${DEMO_GRAFANA_PORT:-3000}
 QUIET=${DEMO_QUIET:-0}
+DASHBOARDS=${DEMO_DASHBOARDS-build/demo-dashboards}
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: needs root (BPF programs, network namespaces): sudo make demo" >&2
 	exit 1
@@ -202,6 +206,28 @@ fi
 ) >/dev/null 2>&1 &
 PIDS+=($!)
 
+# No Grafana here: draw the dashboards with Grafana's libraries in headless Chromium
+# (grafana/render) from this Prometheus, once it has a minute of rates, then every minute.
+DRAWN=""
+if [ -z "$GRAFANA" ] && [ -n "$DASHBOARDS" ] && [ "$QUIET" != 1 ]; then
+	mkdir -p "$DASHBOARDS"
+	DRAWN=$(cd "$DASHBOARDS" && pwd)
+	(
+		r=""
+		trap '[ -n "$r" ] && kill -TERM "$r" 2>/dev/null; exit 0' TERM
+		grafana/render/tools.sh >"$WORK/render.log" 2>&1 || exit 0
+		sleep 45 & r=$! && wait $r
+		while :; do
+			node grafana/render/render.mjs --prom "http://127.0.0.1:$PROM_PORT" --out "$WORK/drawing" \
+				--range 900 grafana/dashboards/*.json >"$WORK/render.log" 2>&1 &
+			r=$! && wait $r
+			cp "$WORK"/drawing/*.png "$WORK/drawing/dashboards.html" "$DRAWN/" 2>/dev/null
+			sleep 60 & r=$! && wait $r
+		done
+	) &
+	PIDS+=($!)
+fi
+
 # The flow map's queries, ready to paste into Prometheus (variables at "All", 30s windows).
 jq -r '.panels[] | select(.type == "nodeGraph") | .targets[] | "# \(.refId)\n\(.expr)\n"' \
 	grafana/dashboards/flow-map.json |
@@ -220,6 +246,14 @@ where() {
 		echo "                        http://127.0.0.1:$PROM_PORT and import grafana/dashboards/*.json, or"
 		echo "                        use grafana/provisioning (FLOWLENS_DASHBOARDS=$TOP/grafana/dashboards,"
 		echo "                        FLOWLENS_PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT)"
+	fi
+	if [ -n "$DRAWN" ]; then
+		if [ -e "$DRAWN/flowlens-flow-map.png" ]; then
+			echo "  dashboards, drawn     $DRAWN/flowlens-flow-map.png (the flow map), services, slos, health .png"
+			echo "                        and $DRAWN/dashboards.html (all four; any browser, offline); every minute"
+		else
+			echo "  dashboards, drawn     $DRAWN/*.png and dashboards.html: the first in about a minute"
+		fi
 	fi
 	echo "  flow map queries      $WORK/flow-map.promql (paste into the Prometheus UI; from"
 	echo "                        grafana/dashboards/flow-map.json); the table below is the same map"

@@ -21,6 +21,8 @@ PKGS=(
 	redis-server python3-redis socat
 	# offline checks of deploy/ and grafana/ (npm packages, Helm from a zip)
 	unzip
+	# the dashboards drawn headless with Grafana's libraries (grafana/render, demo and tests)
+	chromium chromium-driver fonts-dejavu-core
 )
 # Node.js for the deploy and dashboard checks: Debian's, unless the machine has one already
 # (installing Debian's npm next to another Node.js would conflict with it).

@@ -175,11 +175,23 @@ try {
   // Errors a panel threw while drawing surface in its body.
   const drawn = await tab.evaluate(() =>
     Array.from(document.querySelectorAll(".fl-panel")).map((p) => ({
+      uid: p.closest(".fl-dashboard").dataset.uid,
+      id: p.dataset.panelId,
       title: p.dataset.panelTitle,
       error: p.querySelector(".fl-error")?.textContent ?? null,
       nodata: !!p.querySelector(".fl-nodata"),
       canvas: p.querySelectorAll("canvas").length,
-      svg: p.querySelectorAll("svg").length,
+      nodes: Array.from(p.querySelectorAll("g[data-node-id]")).map((g) => ({
+        id: g.dataset.nodeId,
+        title: g.querySelector("text[data-title]")?.textContent ?? "",
+        rings: Array.from(g.querySelectorAll("[data-ring]")).map((r) => r.dataset.ring),
+      })),
+      edges: Array.from(p.querySelectorAll("g[data-edge-id]")).map((g) => ({
+        id: g.dataset.edgeId,
+        source: g.dataset.source,
+        target: g.dataset.target,
+        arrow: g.querySelector("line")?.getAttribute("marker-end") ? "end" : "none",
+      })),
     })),
   );
   result.drawn = drawn;

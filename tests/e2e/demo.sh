@@ -52,6 +52,29 @@ else
 	bad "dashboards: some queries return no data"
 fi
 
+# The dashboards drawn in Chromium with Grafana's own libraries from this Prometheus: every
+# panel renders without an error and with data; the flow map against the demo's plan, the
+# client's mix and PromQL of its own (tests/grafana/flowmap.mjs). Screenshots kept.
+art=build/test-artifacts/dashboards
+rm -rf "$art"
+if grafana/render/tools.sh; then
+	t=$(date +%s)
+	if node grafana/render/render.mjs --prom "$prom" --out "$art" --range 600 --time "$t" grafana/dashboards/*.json >"$tmp/render" 2>&1; then
+		ok "dashboards drawn with Grafana's libraries in Chromium: $(grep -c '^ok' "$tmp/render") panels with data, none failing; screenshots in $art/*.png"
+	else
+		grep -v '^ok' "$tmp/render"
+		bad "dashboards drawn in Chromium: some panels fail or are empty (screenshots in $art)"
+	fi
+	if node tests/grafana/flowmap.mjs "$prom" "$art/result.json" "$t" 30s >"$tmp/flowmap" 2>&1; then
+		ok "flow map: $(tail -1 "$tmp/flowmap" | sed 's/flow map: //') (nodes, edges, directions, stats = PromQL, error ring = the client's mix)"
+	else
+		grep -v '^ok' "$tmp/flowmap"
+		bad "flow map checks"
+	fi
+else
+	bad "grafana/render/tools.sh (npm packages for the renderer)"
+fi
+
 # Rules: all loaded, none failing.
 build/flowlens-slo deploy/slo/*.yaml -o "$tmp/rules.yaml"
 want=$(promtool check rules "$tmp/rules.yaml" | grep -o '[0-9]* rules found' | cut -d' ' -f1)

@@ -1,0 +1,115 @@
+// Checks the flow map as grafana/render/render.mjs drew it (result.json: what the Node Graph
+// panel read from its frames, and the nodes, edges and rings drawn in the page) against
+//  - the demo's traffic plan (scripts/demo.sh), for who calls whom: one node per workload,
+//    named namespace/workload, an edge per caller -> callee in that direction, none back;
+//  - the demo client's mix, for the error ring: web answers 1 in 24 requests 500, the api 1 in 22;
+//  - PromQL written here, not the dashboard's: plain label selectors per pair at the same
+//    evaluation time, for every node's and edge's stats, to the last digit the panel prints.
+// usage: node tests/grafana/flowmap.mjs PROMETHEUS_URL RESULT.json TIME RATE_INTERVAL
+import { readFileSync } from "node:fs";
+import { promQuery } from "../../grafana/render/promql.mjs";
+
+const [url, resultFile, time, rate] = process.argv.slice(2);
+const result = JSON.parse(readFileSync(resultFile, "utf8"));
+let fails = 0;
+let oks = 0;
+const ok = (m) => (oks++, console.log(`ok   ${m}`));
+const bad = (m) => (fails++, console.log(`FAIL ${m}`));
+const check = (cond, m) => (cond ? ok(m) : bad(m));
+
+const dash = result.dashboards["flowlens-flow-map"];
+const panelId = Object.keys(dash.panels).find((k) => dash.panels[k].type === "nodeGraph");
+const panel = dash.panels[panelId];
+const drawn = result.drawn.find((d) => d.uid === "flowlens-flow-map" && d.id === panelId);
+if (panel.error || !panel.graph) {
+  bad(`flow map: the panel failed: ${panel.error}`);
+  process.exit(1);
+}
+const { nodes, edges } = panel.graph;
+
+// Who calls whom in the demo (scripts/demo.sh's traffic loop; its pods a = client, c = web).
+const WORKLOADS = ["shop/client", "shop/web", "shop/api", "shop/db", "shop/cart", "kube-system/coredns", "world"];
+const CALLS = [
+  ["shop/client", "shop/web"], // the front page, /blob and /api/... through web
+  ["shop/web", "shop/api"],
+  ["shop/api", "shop/db"], // Redis
+  ["shop/client", "shop/cart"], // gRPC
+  ["shop/client", "kube-system/coredns"], // dig
+  ["shop/client", "shop/api"], // a connection to a closed port
+  ["shop/web", "world"], // the internet host
+];
+// The client's mix: 1 of web's 24 requests a round is answered 500 (by the api, passed on),
+// 1 of the api's 22; cart answers gRPC statuses (no HTTP 5xx).
+const FIVE_XX = { "shop/web": 1 / 24, "shop/api": 1 / 22, "shop/cart": 0 };
+
+for (const w of WORKLOADS) {
+  const found = nodes.filter((n) => n.id === w);
+  const [ns, name] = w.includes("/") ? w.split("/") : ["", w];
+  const shown = drawn?.nodes.find((n) => n.id === w);
+  check(
+    found.length === 1 && found[0].title === name && found[0].subTitle === ns && shown?.title === name,
+    `node ${w}: one node, titled "${name}"${ns ? ` over namespace "${ns}"` : ""} (drawn: "${shown?.title ?? "-"}")`,
+  );
+}
+check(new Set(nodes.map((n) => n.id)).size === nodes.length, `no workload twice among the ${nodes.length} nodes`);
+for (const [s, t] of CALLS) {
+  const e = edges.filter((x) => x.source === s && x.target === t);
+  const line = drawn?.edges.find((x) => x.source === s && x.target === t);
+  check(e.length === 1 && line?.arrow === "end", `edge ${s} -> ${t}: one, drawn with its arrow at ${t}`);
+  if (!CALLS.some(([a, b]) => a === t && b === s)) {
+    check(!edges.some((x) => x.source === t && x.target === s), `no edge ${t} -> ${s} (callees do not call back)`);
+  }
+}
+
+// Independent PromQL: the pair's own label selectors.
+const sel = (side, w) => {
+  const [ns, name] = w.includes("/") ? w.split("/") : ["", w];
+  return `${side}_namespace="${ns}",${side}_workload="${name}"`;
+};
+const scalar = async (expr) => {
+  const r = (await promQuery(url, expr, { time })).result;
+  return r.length ? Number(r[0].value[1]) : null;
+};
+const same = (a, b) => (a === null || b === null ? a === b : Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)));
+const text = (v, unit) => (v === null ? "" : `${v.toFixed(2)} ${unit}`);
+
+for (const e of edges) {
+  const pair = `${sel("source", e.source)},${sel("destination", e.target)}`;
+  const bytes = await scalar(`sum(rate(flowlens_flow_bytes_total{reporter=~"client|node",${pair}}[${rate}]))`);
+  const reqs = await scalar(`sum(rate(flowlens_http_requests_total{reporter="client",${pair}}[${rate}]))`);
+  const p99 = await scalar(`histogram_quantile(0.99, sum by (le) (rate(flowlens_http_request_duration_seconds_bucket{reporter="client",${pair}}[${rate}])))`);
+  const kB = bytes === null ? null : bytes / 1000;
+  check(
+    same(e.mainStatValue, kB) && e.mainStat === text(kB, "kB/s") && same(e.secondaryStatValue, reqs) && e.secondaryStat === text(reqs, "req/s"),
+    `edge ${e.id}: "${e.mainStat}" "${e.secondaryStat}" = PromQL ${kB} kB/s, ${reqs} req/s`,
+  );
+  const d = e.details["p99 latency"] ?? null;
+  check(same(Number.isNaN(d) ? null : d, p99 === null || Number.isNaN(p99) ? null : p99), `edge ${e.id}: p99 ${d} s = PromQL ${p99}`);
+}
+for (const n of nodes) {
+  const recv = await scalar(`sum(rate(flowlens_flow_bytes_total{reporter=~"client|node",${sel("destination", n.id)}}[${rate}]))`);
+  const sent = await scalar(`sum(rate(flowlens_flow_bytes_total{reporter=~"client|node",${sel("source", n.id)}}[${rate}]))`);
+  const reqs = await scalar(`sum(rate(flowlens_http_requests_total{reporter="client",${sel("destination", n.id)}}[${rate}]))`);
+  const errs = await scalar(`sum(rate(flowlens_http_requests_total{reporter="client",status_class="5xx",${sel("destination", n.id)}}[${rate}]))`);
+  const kB = (recv ?? sent) === null ? null : (recv ?? sent) / 1000;
+  check(
+    same(n.mainStatValue, kB) && n.mainStat === text(kB, "kB/s") && same(n.secondaryStatValue, reqs) && n.secondaryStat === text(reqs, "req/s"),
+    `node ${n.id}: "${n.mainStat}" "${n.secondaryStat}" = PromQL ${kB} kB/s ${recv === null ? "sent" : "received"}, ${reqs} req/s`,
+  );
+  const share = reqs ? (errs ?? 0) / reqs : 0;
+  const arc = Object.fromEntries(n.arcs.map((a) => [a.field, a.value]));
+  check(
+    same(arc.arc__errors, share) && same(arc.arc__ok, reqs ? 1 - share : 0),
+    `node ${n.id}: ring 5xx ${arc.arc__errors?.toFixed(4)}, rest ${arc.arc__ok?.toFixed(4)} = PromQL ${share.toFixed(4)}${reqs ? "" : " (no HTTP: grey)"}`,
+  );
+  const rings = drawn?.nodes.find((x) => x.id === n.id)?.rings ?? [];
+  const want = !reqs ? ["none"] : share === 0 ? ["arc__ok"] : ["arc__errors", "arc__ok"];
+  check(JSON.stringify([...rings].sort()) === JSON.stringify(want), `node ${n.id}: drawn ring ${rings.join("+")}`);
+}
+for (const [w, mix] of Object.entries(FIVE_XX)) {
+  const n = nodes.find((x) => x.id === w);
+  const v = n?.arcs.find((a) => a.field === "arc__errors")?.value;
+  check(v !== undefined && Math.abs(v - mix) <= 0.02, `${w}: red share of the ring ${v?.toFixed(4)} = the client's mix ${mix.toFixed(4)} +- 0.02`);
+}
+console.log(`flow map: ${oks} ok, ${fails} failed`);
+process.exit(fails ? 1 : 0);
