@@ -116,7 +116,8 @@ function stat(title, gridPos, expr, unit, description, thresholds) {
     },
   };
 }
-function table(title, gridPos, queries, description, renames) {
+// units: { "column as renamed": unit }; order: columns by name, in this order, first.
+function table(title, gridPos, queries, description, renames, units = {}, order = []) {
   return {
     id: nextId++,
     type: "table",
@@ -129,9 +130,15 @@ function table(title, gridPos, queries, description, renames) {
     ),
     transformations: [
       { id: "merge", options: {} },
-      { id: "organize", options: { excludeByName: { Time: true }, renameByName: renames } },
+      {
+        id: "organize",
+        options: { excludeByName: { Time: true }, renameByName: renames, indexByName: Object.fromEntries(order.map((c, i) => [c, i])) },
+      },
     ],
-    fieldConfig: { defaults: {}, overrides: [] },
+    fieldConfig: {
+      defaults: {},
+      overrides: Object.entries(units).map(([name, unit]) => ({ matcher: { id: "byName", options: name }, properties: [{ id: "unit", value: unit }] })),
+    },
     options: { showHeader: true, cellHeight: "sm", footer: { show: false, reducer: ["sum"] } },
   };
 }
@@ -283,11 +290,23 @@ function flowMapDashboard() {
     [
       [`sum by (${by}) (rate(flowlens_flow_bytes_total{${CL},reporter=~"client|node",destination_namespace=~"$namespace",destination_workload=~"$workload"}[$__rate_interval]))`, "bytes"],
       [`sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval]))`, "requests"],
-      [`sum by (${by}) (rate(flowlens_http_requests_total{${reqF},status_class="5xx"}[$__rate_interval])) / sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval]))`, "errors"],
+      [`(sum by (${by}) (rate(flowlens_http_requests_total{${reqF},status_class="5xx"}[$__rate_interval])) or sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval])) * 0) / sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval]))`, "errors"],
       [`histogram_quantile(0.99, sum by (${by}, le) (rate(flowlens_http_request_duration_seconds_bucket{${reqF}}[$__rate_interval])))`, "p99"],
     ],
     "One row per caller and callee: bytes/s, HTTP requests/s, share of 5xx, p99 latency. The same instant queries as the flow map's edges.",
-    { "Value #bytes": "bytes/s", "Value #requests": "requests/s", "Value #errors": "5xx share", "Value #p99": "p99 latency (s)" },
+    {
+      "Value #bytes": "bytes/s",
+      "Value #requests": "requests/s",
+      "Value #errors": "5xx share",
+      "Value #p99": "p99 latency",
+      source_namespace: "caller namespace",
+      source_workload: "caller",
+      destination_namespace: "callee namespace",
+      destination_workload: "callee",
+      destination_service: "service",
+    },
+    { "bytes/s": "Bps", "requests/s": "reqps", "5xx share": "percentunit", "p99 latency": "s" },
+    ["source_namespace", "source_workload", "destination_namespace", "destination_workload", "destination_service"],
   );
   const zones = timeseries(
     "Cross-zone bytes/s (client side)",
@@ -347,19 +366,36 @@ function sloDashboard() {
   nextId = 1;
   const S = 'slo_namespace=~"$namespace",slo_target=~"$workload",slo=~"$slo"';
   const p = [];
-  p.push(stat("SLI (1h): share of good events", W(0, 0, 8, 6), `1 - flowlens_slo:sli_error:ratio_rate1h{${S}}`, "percentunit", "1 - the error ratio over the last hour.", [{ color: "red", value: null }, { color: "green", value: 0.99 }]));
-  p.push(stat("Objective", W(8, 0, 8, 6), `flowlens_slo:objective:ratio{${S}}`, "percentunit", "What the SLO file promises.", [{ color: "blue", value: null }]));
-  p.push(stat("Error budget remaining (period)", W(16, 0, 8, 6), `flowlens_slo:period_error_budget_remaining:ratio{${S}}`, "percentunit", "1 - (errors in the period / errors the objective allows). Below 0: the SLO is broken.", [{ color: "red", value: null }, { color: "orange", value: 0 }, { color: "green", value: 0.25 }]));
-  p.push(timeseries("Burn rate by window", W(0, 6, 12, 9), ["5m", "30m", "1h", "6h", "1d", "3d"].map((w) => [`flowlens_slo:sli_error:ratio_rate${w}{${S}} / on (slo) group_left () flowlens_slo:error_budget:ratio{${S}}`, `{{slo}} ${w}`]), "x", "How fast the error budget burns: 1 spends it exactly over the period. Pages at 14.4 (1h and 5m) and 6 (6h and 30m), tickets at 3 (1d and 2h) and 1 (3d and 6h)."));
-  p.push(timeseries("Error ratio (SLI errors)", W(12, 6, 12, 9), [[`flowlens_slo:sli_error:ratio_rate5m{${S}}`, "{{slo}} 5m"], [`flowlens_slo:sli_error:ratio_rate1h{${S}}`, "{{slo}} 1h"]], "percentunit", "Bad events / all events, client side."));
-  p.push(timeseries("Error budget remaining over time", W(0, 15, 12, 8), [[`flowlens_slo:period_error_budget_remaining:ratio{${S}}`, "{{slo}}"]], "percentunit", "", { min: null }));
+  // One row per SLO (the demo has 10: as stats side by side their names could not be read).
+  p.push(
+    table(
+      "SLOs: objective, SLI and error budget",
+      W(0, 0, 16, 10),
+      [
+        // The same labels on the three (no __name__ on one only), so that merge makes one row per SLO.
+        [`sum by (slo, slo_namespace, slo_target) (flowlens_slo:objective:ratio{${S}})`, "objective"],
+        [`sum by (slo, slo_namespace, slo_target) (1 - flowlens_slo:sli_error:ratio_rate1h{${S}})`, "sli"],
+        [`sum by (slo, slo_namespace, slo_target) (flowlens_slo:period_error_budget_remaining:ratio{${S}})`, "budget"],
+      ],
+      "Objective: what the SLO file promises. SLI: 1 - the error ratio over the last hour. Error budget remaining: 1 - (errors in the period / errors the objective allows); below 0 the SLO is broken.",
+      { "Value #objective": "objective", "Value #sli": "SLI (1h)", "Value #budget": "error budget left", slo_namespace: "namespace", slo_target: "for" },
+      { objective: "percentunit", "SLI (1h)": "percentunit", "error budget left": "percentunit" },
+      ["slo", "slo_namespace", "slo_target", "Value #objective", "Value #sli", "Value #budget"],
+    ),
+  );
+  const under = stat("SLOs under their objective (1h)", W(16, 0, 8, 10), `count((1 - flowlens_slo:sli_error:ratio_rate1h{${S}}) < on (slo) flowlens_slo:objective:ratio{${S}}) or vector(0)`, "none", "SLOs whose last hour was worse than the objective.", [{ color: "green", value: null }, { color: "red", value: 1 }]);
+  under.options.textMode = "value";
+  p.push(under);
+  p.push(timeseries("Burn rate by window", W(0, 10, 12, 9), ["5m", "30m", "1h", "6h", "1d", "3d"].map((w) => [`flowlens_slo:sli_error:ratio_rate${w}{${S}} / on (slo) group_left () flowlens_slo:error_budget:ratio{${S}}`, `{{slo}} ${w}`]), "x", "How fast the error budget burns: 1 spends it exactly over the period. Pages at 14.4 (1h and 5m) and 6 (6h and 30m), tickets at 3 (1d and 2h) and 1 (3d and 6h)."));
+  p.push(timeseries("Error ratio (SLI errors)", W(12, 10, 12, 9), [[`flowlens_slo:sli_error:ratio_rate5m{${S}}`, "{{slo}} 5m"], [`flowlens_slo:sli_error:ratio_rate1h{${S}}`, "{{slo}} 1h"]], "percentunit", "Bad events / all events, client side."));
+  p.push(timeseries("Error budget remaining over time", W(0, 19, 12, 8), [[`flowlens_slo:period_error_budget_remaining:ratio{${S}}`, "{{slo}}"]], "percentunit", "", { min: null }));
   p.push({
     id: nextId++,
     type: "table",
     title: "Burn-rate alerts (pending and firing)",
     description: "FlowlensSLOErrorBudgetBurn alerts from the generated rules: severity page or ticket.",
     datasource: DS,
-    gridPos: W(12, 15, 12, 8),
+    gridPos: W(12, 19, 12, 8),
     targets: [target(`ALERTS{alertname="FlowlensSLOErrorBudgetBurn",${S}}`, "A", { legend: "", extra: { instant: true, range: false, format: "table" } })],
     transformations: [{ id: "organize", options: { excludeByName: { Time: true, __name__: true, Value: true, alertname: true } } }],
     fieldConfig: { defaults: {}, overrides: [] },
@@ -382,8 +418,8 @@ function healthDashboard() {
   const A = CL;
   const p = [];
   p.push(row("Agents", 0));
-  p.push(timeseries("Attached interfaces per node", W(0, 1, 8, 8), [[`sum by (node, instance) (flowlens_agent_interfaces{${A}})`, "{{node}}{{instance}}"]], "short", "Interfaces the agent's programs are attached to (pod veths and ENIs)."));
-  p.push(timeseries("Flow table fill", W(8, 1, 8, 8), [[`flowlens_agent_flow_table_entries{${A}} / flowlens_agent_flow_table_capacity{${A}}`, "{{node}}{{instance}}"]], "percentunit", "Kernel flow table entries / capacity. Full: new flows go through the overflow ring buffer.", { min: 0 }));
+  p.push(timeseries("Attached interfaces per node", W(0, 1, 8, 8), [[`sum by (node, instance) (flowlens_agent_interfaces{${A}})`, "{{node}} ({{instance}})"]], "short", "Interfaces the agent's programs are attached to (pod veths and ENIs)."));
+  p.push(timeseries("Flow table fill", W(8, 1, 8, 8), [[`flowlens_agent_flow_table_entries{${A}} / flowlens_agent_flow_table_capacity{${A}}`, "{{node}} ({{instance}})"]], "percentunit", "Kernel flow table entries / capacity. Full: new flows go through the overflow ring buffer.", { min: 0 }));
   p.push(timeseries("Lost events", W(16, 1, 8, 8), [
     [`sum by (node, instance, reason) (rate(flowlens_agent_datapath_events_total{${A},reason=~"table_full|ringbuf_full|samples_full|http_queue_full|h2_desync|h2_full"}[$__rate_interval]))`, "{{instance}} {{reason}}"],
     [`sum by (node, instance) (rate(flowlens_agent_overflow_dropped_packets_total{${A}}[$__rate_interval]))`, "{{instance}} overflow dropped"],
