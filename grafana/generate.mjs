@@ -185,18 +185,31 @@ const bySide = (side) => `${side}_namespace, ${side}_workload`;
 // display name, which the panel ignores (tests/e2e/demo.sh renders the panel and found the
 // map empty); so each stat gets its field name from a calculateField alias, and titles come
 // from the queries' labels. Stats are in units that read well printed raw: kB/s, req/s.
-const TITLES = (side, inner) =>
-  `label_replace(label_replace(${inner}, "title", "$1", "${side}_workload", "(.*)"), "subtitle", "$1", "${side}_namespace", "(.*)")`;
-function flowMapQueries() {
+// Map levels: a node per workload (id namespace/workload, title the workload, the namespace
+// under it) or per namespace (endpoints without one, world, nodes, by their name).
+const LEVELS = {
+  workload: {
+    key: (side, inner, dst) => nsJoin(inner, dst, side),
+    titles: (side, inner) =>
+      `label_replace(label_replace(${inner}, "title", "$1", "${side}_workload", "(.*)"), "subtitle", "$1", "${side}_namespace", "(.*)")`,
+  },
+  namespace: {
+    key: (side, inner, dst) =>
+      `label_replace(label_replace(${inner}, "${dst}", "$1", "${side}_workload", "(.*)"), "${dst}", "$1", "${side}_namespace", "(.+)")`,
+    titles: (side, inner) => `label_replace(${inner}, "title", "$1", "id", "(.*)")`,
+  },
+};
+function flowMapQueries(level) {
+  const { key, titles } = LEVELS[level];
   const flowF = `${CL},reporter=~"client|node",destination_namespace=~"$namespace"`;
   const reqF = `${CL},reporter="client",destination_namespace=~"$namespace"`;
   const rate = (m, f) => `rate(${m}{${f}}[$__rate_interval])`;
-  const node = (side, expr, titles = false) => {
-    const inner = idOf(side, `sum by (${bySide(side)}) (${expr})`);
-    return titles ? `sum by (id, title, subtitle) (${TITLES(side, inner)})` : `sum by (id) (${inner})`;
+  const node = (side, expr, withTitles = false) => {
+    const inner = key(side, `sum by (${bySide(side)}) (${expr})`, "id");
+    return withTitles ? `sum by (id, title, subtitle) (${titles(side, inner)})` : `sum by (id) (${inner})`;
   };
   const edge = (expr, by = "") =>
-    `label_join(${nsJoin(nsJoin(`sum by (${bySide("source")}, ${bySide("destination")}${by}) (${expr})`, "source", "source"), "target", "destination")}, "id", " -> ", "source", "target")`;
+    `label_join(${key("destination", key("source", `sum by (${bySide("source")}, ${bySide("destination")}${by}) (${expr})`, "source"), "target")}, "id", " -> ", "source", "target")`;
   const http = node("destination", rate("flowlens_http_requests_total", reqF));
   // 0 (not nothing) where HTTP answered without a 5xx, so the ring is drawn all green.
   const share5xx = `(\n${node("destination", rate("flowlens_http_requests_total", `${reqF},status_class="5xx"`))}\n  or\n${http} * 0\n)\n  /\n${http}`;
@@ -224,9 +237,8 @@ const FLOW_MAP_FIELDS = {
   edges_p99: "detail__p99_latency_seconds",
 };
 
-function flowMapDashboard() {
-  nextId = 1;
-  const q = flowMapQueries();
+function nodeGraphPanel(level, title, description, gridPos) {
+  const q = flowMapQueries(level);
   const instant = (expr, refId) =>
     target(expr, refId, { legend: "", extra: { instant: true, range: false, format: "table" } });
   const named = Object.entries(FLOW_MAP_FIELDS).map(([refId, field]) => ({
@@ -239,14 +251,13 @@ function flowMapDashboard() {
       replaceFields: false,
     },
   }));
-  const nodeGraph = {
+  return {
     id: nextId++,
     type: "nodeGraph",
-    title: "Flow map: workloads and who talks to whom",
-    description:
-      "Nodes: workloads (title; namespace under it; world, host, remote-node for the rest), inside: kB/s received and HTTP requests/s received, ring: share of 5xx answers (red) and of the rest (green), no ring without HTTP. Edges (caller -> callee): kB/s, HTTP requests/s; p99 request latency in the edge's details. Client side, instant queries over the dashboard's rate interval. Many workloads: pick namespaces with the variable above.",
+    title,
+    description,
     datasource: DS,
-    gridPos: W(0, 0, 24, 16),
+    gridPos,
     targets: Object.entries(q).map(([refId, expr]) => instant(expr, refId)),
     transformations: [
       ...named,
@@ -282,11 +293,29 @@ function flowMapDashboard() {
       edges: { mainStatUnit: "kB/s", secondaryStatUnit: "req/s" },
     },
   };
+}
+
+function flowMapDashboard() {
+  nextId = 1;
+  const stats =
+    "inside: kB/s received and HTTP requests/s received, ring: share of 5xx answers (red) and of the rest (green), grey without HTTP. Edges (caller -> callee): kB/s, HTTP requests/s; p99 request latency in the edge's details. Client side, instant queries over the dashboard's rate interval.";
+  const nodeGraph = nodeGraphPanel(
+    "workload",
+    "Flow map: workloads and who talks to whom",
+    `Nodes: workloads (title; namespace under it; world, host, remote-node for the rest), ${stats} Many workloads: the namespace map below, or pick namespaces with the variable above.`,
+    W(0, 0, 24, 18),
+  );
+  const namespaces = nodeGraphPanel(
+    "namespace",
+    "Namespaces: who talks to whom",
+    `Nodes: namespaces (world, host, nodes by their names), ${stats} Readable at any number of workloads.`,
+    W(0, 18, 10, 12),
+  );
   const reqF = `${CL},reporter="client",destination_namespace=~"$namespace",destination_workload=~"$workload"`;
   const by = "source_namespace, source_workload, destination_namespace, destination_workload, destination_service";
   const edgesTable = table(
     "Service map: who calls whom (client side)",
-    W(0, 16, 24, 10),
+    W(10, 18, 14, 12),
     [
       [`sum by (${by}) (rate(flowlens_flow_bytes_total{${CL},reporter=~"client|node",destination_namespace=~"$namespace",destination_workload=~"$workload"}[$__rate_interval]))`, "bytes"],
       [`sum by (${by}) (rate(flowlens_http_requests_total{${reqF}}[$__rate_interval]))`, "requests"],
@@ -310,8 +339,8 @@ function flowMapDashboard() {
   );
   const zones = timeseries(
     "Cross-zone bytes/s (client side)",
-    W(0, 26, 24, 8),
-    [[`sum by (source_zone, destination_zone) (rate(flowlens_zone_bytes_total{${CL},reporter="client"}[$__rate_interval]))`, "{{source_zone}} -> {{destination_zone}}"]],
+    W(0, 30, 24, 8),
+    [[`sum by (source_zone, destination_zone) (rate(flowlens_zone_bytes_total{${CL},reporter="client",source_zone!="",destination_zone!=""}[$__rate_interval]))`, "{{source_zone}} -> {{destination_zone}}"]],
     "Bps",
     "Bytes between availability zones: what the AWS inter-AZ data transfer bill counts.",
   );
@@ -319,7 +348,7 @@ function flowMapDashboard() {
     "flowlens-flow-map",
     "flowlens / Flow map",
     "Workloads as nodes and their traffic as edges, from flowlens's eBPF flows and HTTP signals.",
-    [nodeGraph, edgesTable, zones],
+    [nodeGraph, namespaces, edgesTable, zones],
     variables(),
     ["network"],
   );

@@ -12,6 +12,9 @@
 # DEMO_PROM_PORT=P   Prometheus forwarded to 127.0.0.1:P on this machine (default 19090)
 # DEMO_GRAFANA_PORT  where Grafana is started if it is installed (default 3000)
 # DEMO_QUIET=1       no live screen (tests): write "$DEMO_READY_FILE" once traffic flows
+# DEMO_EXTRA_WORKLOADS=N  N more workloads (nginx pods) in namespaces team-a..team-e, each
+#                    calling the next of its namespace, every fifth one another namespace: a
+#                    map of ~N+10 workloads (default 0)
 # DEMO_DASHBOARDS=D  where the dashboards are drawn when no Grafana is installed: D/*.png and
 #                    a self-contained D/dashboards.html, every minute (default build/demo-dashboards;
 #                    "" to skip; the live screen only)
@@ -24,6 +27,7 @@ INTERVAL=${DEMO_INTERVAL:-2s}
 PROM_PORT=${DEMO_PROM_PORT:-19090}
 GRAFANA_PORT=${DEMO_GRAFANA_PORT:-3000}
 QUIET=${DEMO_QUIET:-0}
+EXTRA=${DEMO_EXTRA_WORKLOADS:-0}
 DASHBOARDS=${DEMO_DASHBOARDS-build/demo-dashboards}
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: needs root (BPF programs, network namespaces): sudo make demo" >&2
@@ -120,6 +124,15 @@ lab_exec n2 iptables -I FORWARD -d "${LAB_POD_IP[db]}" -p tcp --dport 6379 \
 lab_external n2 inet 203.0.113.10
 mkdir -p "$WORK/www-inet" && echo "the internet" >"$WORK/www-inet/index.html"
 lab_web inet 80 "$WORK/www-inet"
+# Extra workloads for a bigger map: pod xI (node n1 or n2) is team-<I mod 5>/svc-I.
+TEAMS=(team-a team-b team-c team-d team-e)
+mkdir -p "$WORK/www-extra" && echo "extra" >"$WORK/www-extra/index.html"
+for ((i = 1; i <= EXTRA; i++)); do
+	n=$((1 + i % 2))
+	lab_pod "n$n" "x$i" "10.1.$n.$((100 + i))" "fd00:1:$n::$(printf '%x' $((256 + i)))"
+	LAB_POD_APP[x$i]="${TEAMS[$((i % 5))]} Deployment/svc-$(printf '%02d' "$i")"
+	lab_web "x$i" 80 "$WORK/www-extra"
+done
 # Names for the collector, as `kubectl get pods,svc,nodes,rs -o json` would give them.
 lab_metadata >"$WORK/meta.json"
 
@@ -205,6 +218,23 @@ fi
 	done
 ) >/dev/null 2>&1 &
 PIDS+=($!)
+
+# The extra workloads' calls: each to the next of its namespace (five apart), every fifth to
+# the namespace after it as well.
+if [ "$EXTRA" -gt 0 ]; then
+	(
+		while :; do
+			for ((i = 1; i <= EXTRA; i++)); do
+				to=()
+				[ $((i + 5)) -le "$EXTRA" ] && to+=("http://${LAB_POD_IP[x$((i + 5))]}/")
+				[ $((i % 5)) = 0 ] && [ $((i + 1)) -le "$EXTRA" ] && to+=("http://${LAB_POD_IP[x$((i + 1))]}/")
+				[ ${#to[@]} -gt 0 ] && lab_exec "x$i" curl -s -o /dev/null --max-time 1 "${to[@]}"
+			done
+			sleep 1
+		done
+	) >/dev/null 2>&1 &
+	PIDS+=($!)
+fi
 
 # No Grafana here: draw the dashboards with Grafana's libraries in headless Chromium
 # (grafana/render) from this Prometheus, once it has a minute of rates, then every minute.

@@ -184,13 +184,16 @@ try {
       nodes: Array.from(p.querySelectorAll("g[data-node-id]")).map((g) => ({
         id: g.dataset.nodeId,
         title: g.querySelector("text[data-title]")?.textContent ?? "",
+        // Where it landed on the page (CSS pixels), to check the map stays readable.
+        circle: ((r) => ({ x: r.x, y: r.y, w: r.width, h: r.height }))(g.querySelector("circle").getBoundingClientRect()),
+        label: ((r) => ({ x: r.x, y: r.y, w: r.width, h: r.height }))(g.querySelector("text[data-title]").getBoundingClientRect()),
         rings: Array.from(g.querySelectorAll("[data-ring]")).map((r) => r.dataset.ring),
       })),
       edges: Array.from(p.querySelectorAll("g[data-edge-id]")).map((g) => ({
         id: g.dataset.edgeId,
         source: g.dataset.source,
         target: g.dataset.target,
-        arrow: g.querySelector("line")?.getAttribute("marker-end") ? "end" : "none",
+        arrow: g.querySelector("line, path")?.getAttribute("marker-end") ? "end" : "none",
       })),
     })),
   );

@@ -8,7 +8,10 @@
 #    waits 300 ms (over the api's 250 ms latency threshold, under web's 500 ms);
 #  - the burn-rate page fires for web's availability (4.2% errors against a 0.5% budget is
 #    8.3x, over the 6x page threshold) and nothing fires for the SLOs without injected errors;
-#  - SIGTERM (what Ctrl-C does) stops it and removes the lab.
+#  - SIGTERM (what Ctrl-C does) stops it and removes the lab;
+#  - every dashboard drawn with Grafana's libraries in Chromium (grafana/render) renders with
+#    data, and the flow map holds (tests/grafana/flowmap.mjs), with 45 more workloads in five
+#    more namespaces (DEMO_EXTRA_WORKLOADS): 55 on the map, which must stay readable.
 set -u
 cd "$(dirname "$0")/../.."
 tests/deploy/tools.sh || exit 1
@@ -18,7 +21,7 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 port=$((20000 + RANDOM % 10000))
 while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
-DEMO_QUIET=1 DEMO_PROM_PORT=$port DEMO_GRAFANA_PORT=$((port + 1)) DEMO_READY_FILE="$tmp/ready" DEMO_INTERVAL=1s \
+DEMO_QUIET=1 DEMO_EXTRA_WORKLOADS=45 DEMO_PROM_PORT=$port DEMO_GRAFANA_PORT=$((port + 1)) DEMO_READY_FILE="$tmp/ready" DEMO_INTERVAL=1s \
 	scripts/demo.sh >"$tmp/demo.log" 2>&1 &
 demo=$!
 stop_demo() {
@@ -65,7 +68,7 @@ if grafana/render/tools.sh; then
 		grep -v '^ok' "$tmp/render"
 		bad "dashboards drawn in Chromium: some panels fail or are empty (screenshots in $art)"
 	fi
-	if node tests/grafana/flowmap.mjs "$prom" "$art/result.json" "$t" 30s >"$tmp/flowmap" 2>&1; then
+	if node tests/grafana/flowmap.mjs "$prom" "$art/result.json" "$t" 30s 45 >"$tmp/flowmap" 2>&1; then
 		ok "flow map: $(tail -1 "$tmp/flowmap" | sed 's/flow map: //') (nodes, edges, directions, stats = PromQL, error ring = the client's mix)"
 	else
 		grep -v '^ok' "$tmp/flowmap"

@@ -5,11 +5,13 @@
 //  - the demo client's mix, for the error ring: web answers 1 in 24 requests 500, the api 1 in 22;
 //  - PromQL written here, not the dashboard's: plain label selectors per pair at the same
 //    evaluation time, for every node's and edge's stats, to the last digit the panel prints.
-// usage: node tests/grafana/flowmap.mjs PROMETHEUS_URL RESULT.json TIME RATE_INTERVAL
+// usage: node tests/grafana/flowmap.mjs PROMETHEUS_URL RESULT.json TIME RATE_INTERVAL [EXTRA]
+//        EXTRA: the demo's DEMO_EXTRA_WORKLOADS (svc-I in team-<I mod 5>, calling svc-(I+5))
 import { readFileSync } from "node:fs";
 import { promQuery } from "../../grafana/render/promql.mjs";
 
-const [url, resultFile, time, rate] = process.argv.slice(2);
+const [url, resultFile, time, rate, extraArg] = process.argv.slice(2);
+const EXTRA = Number(extraArg ?? 0);
 const result = JSON.parse(readFileSync(resultFile, "utf8"));
 let fails = 0;
 let oks = 0;
@@ -18,14 +20,33 @@ const bad = (m) => (fails++, console.log(`FAIL ${m}`));
 const check = (cond, m) => (cond ? ok(m) : bad(m));
 
 const dash = result.dashboards["flowlens-flow-map"];
-const panelId = Object.keys(dash.panels).find((k) => dash.panels[k].type === "nodeGraph");
-const panel = dash.panels[panelId];
-const drawn = result.drawn.find((d) => d.uid === "flowlens-flow-map" && d.id === panelId);
-if (panel.error || !panel.graph) {
-  bad(`flow map: the panel failed: ${panel.error}`);
-  process.exit(1);
+const mapOf = (re) => {
+  const id = Object.keys(dash.panels).find((k) => dash.panels[k].type === "nodeGraph" && re.test(dash.panels[k].title));
+  const panel = dash.panels[id];
+  if (!panel || panel.error || !panel.graph) {
+    bad(`flow map ${re}: the panel failed: ${panel?.error}`);
+    process.exit(1);
+  }
+  return { ...panel.graph, drawn: result.drawn.find((d) => d.uid === "flowlens-flow-map" && d.id === id) };
+};
+const workloadMap = mapOf(/workloads/);
+const namespaceMap = mapOf(/^Namespaces/);
+const { nodes, edges, drawn } = workloadMap;
+
+// Readable as drawn, however many workloads: no two nodes or titles on top of each other,
+// titles at least 8 px high on the page.
+const overlap = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+for (const [what, map] of [["workloads", workloadMap], ["namespaces", namespaceMap]]) {
+  const ns = map.drawn.nodes;
+  let clash = null;
+  for (let i = 0; i < ns.length && !clash; i++) {
+    for (let j = i + 1; j < ns.length && !clash; j++) {
+      if (overlap(ns[i].circle, ns[j].circle) || overlap(ns[i].label, ns[j].label) || overlap(ns[i].circle, ns[j].label) || overlap(ns[i].label, ns[j].circle)) clash = [ns[i].id, ns[j].id];
+    }
+  }
+  const small = Math.min(...ns.map((n) => n.label.h));
+  check(!clash && small >= 8, `${what} map readable: ${ns.length} nodes, none on another${clash ? ` (${clash.join(" and ")} are)` : ""}, titles >= ${small.toFixed(1)} px high`);
 }
-const { nodes, edges } = panel.graph;
 
 // Who calls whom in the demo (scripts/demo.sh's traffic loop; its pods a = client, c = web).
 const WORKLOADS = ["shop/client", "shop/web", "shop/api", "shop/db", "shop/cart", "kube-system/coredns", "world"];
@@ -42,6 +63,13 @@ const CALLS = [
 // 1 of the api's 22; cart answers gRPC statuses (no HTTP 5xx).
 const FIVE_XX = { "shop/web": 1 / 24, "shop/api": 1 / 22, "shop/cart": 0 };
 
+const TEAMS = ["team-a", "team-b", "team-c", "team-d", "team-e"];
+const svc = (i) => `${TEAMS[i % 5]}/svc-${String(i).padStart(2, "0")}`;
+for (let i = 1; i <= EXTRA; i++) {
+  WORKLOADS.push(svc(i));
+  if (i + 5 <= EXTRA) CALLS.push([svc(i), svc(i + 5)]);
+  if (i % 5 === 0 && i + 1 <= EXTRA) CALLS.push([svc(i), svc(i + 1)]);
+}
 for (const w of WORKLOADS) {
   const found = nodes.filter((n) => n.id === w);
   const [ns, name] = w.includes("/") ? w.split("/") : ["", w];
@@ -110,6 +138,28 @@ for (const [w, mix] of Object.entries(FIVE_XX)) {
   const n = nodes.find((x) => x.id === w);
   const v = n?.arcs.find((a) => a.field === "arc__errors")?.value;
   check(v !== undefined && Math.abs(v - mix) <= 0.02, `${w}: red share of the ring ${v?.toFixed(4)} = the client's mix ${mix.toFixed(4)} +- 0.02`);
+}
+// The namespace map: a node per namespace with traffic, edges between them, stats = PromQL.
+const namespaces = new Set();
+for (const side of ["source", "destination"]) {
+  for (const r of (await promQuery(url, `count by (${side}_namespace) (flowlens_flow_bytes_total{${side}_namespace!=""})`, { time })).result) {
+    namespaces.add(r.metric[`${side}_namespace`]);
+  }
+}
+const nsSel = (side, id) => (namespaces.has(id) ? `${side}_namespace="${id}"` : `${side}_namespace="",${side}_workload="${id}"`);
+for (const want of ["shop", "kube-system", "world"]) {
+  const n = namespaceMap.nodes.filter((x) => x.id === want);
+  check(n.length === 1 && n[0].title === want, `namespace map: one node "${want}"`);
+}
+for (const [s, t] of [["shop", "kube-system"], ["shop", "world"], ["shop", "shop"]]) {
+  check(namespaceMap.edges.some((e) => e.source === s && e.target === t), `namespace map: edge ${s} -> ${t}`);
+}
+for (const e of namespaceMap.edges) {
+  const pair = `${nsSel("source", e.source)},${nsSel("destination", e.target)}`;
+  const bytes = await scalar(`sum(rate(flowlens_flow_bytes_total{reporter=~"client|node",${pair}}[${rate}]))`);
+  const reqs = await scalar(`sum(rate(flowlens_http_requests_total{reporter="client",${pair}}[${rate}]))`);
+  const kB = bytes === null ? null : bytes / 1000;
+  check(same(e.mainStatValue, kB) && same(e.secondaryStatValue, reqs), `namespace map: edge ${e.id}: "${e.mainStat}" "${e.secondaryStat}" = PromQL ${kB} kB/s, ${reqs} req/s`);
 }
 console.log(`flow map: ${oks} ok, ${fails} failed`);
 process.exit(fails ? 1 : 0);

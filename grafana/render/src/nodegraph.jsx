@@ -10,8 +10,7 @@
 //    one after another, none draws a grey ring;
 //  - no id field, or an edge whose source or target is not a node, is an error (Grafana's
 //    panel fails on both).
-// Layout: layered, callers left of callees (longest path from the nodes nothing calls),
-// within a column by namespace then name, so a namespace's workloads sit together.
+// Layout (ours; Grafana's panel lays out by forces or layers and zooms): see layout() below.
 import React from "react";
 
 const R = 40;
@@ -116,8 +115,15 @@ export function readGraph(frames, options) {
   return { nodes, edges };
 }
 
-// Columns by longest path from the roots (cycles broken by visiting order).
-export function layout(nodes, edges) {
+// Layers by longest path from the roots (cycles broken by visiting order), callers left of
+// callees. A layer taller than the panel wraps into several columns, as many rows as make the
+// whole map largest on the panel (so 50 workloads stay readable without zooming); within a
+// layer, by namespace then name, column after column, so a namespace's workloads sit together
+// (callers last, see below).
+const DX = 190;
+export function layout(nodes, edges, width, height) {
+  // Rows further apart when some node has a loop drawn above it.
+  const DY = edges.some((e) => e.source === e.target) ? 175 : 135;
   const out = new Map(nodes.map((n) => [n.id, []]));
   const indeg = new Map(nodes.map((n) => [n.id, 0]));
   for (const e of edges) {
@@ -136,18 +142,40 @@ export function layout(nodes, edges) {
     visiting.delete(id);
   };
   for (const n of order) if (!rank.has(n.id)) visit(n.id, 0);
-  const cols = [];
-  for (const n of nodes) (cols[rank.get(n.id)] ??= []).push(n);
+  const layers = [];
+  for (const n of nodes) (layers[rank.get(n.id)] ??= []).push(n);
+  const filled = layers.filter(Boolean);
+  // Nodes that call others last in their layer: in its last column, next to their callees, so
+  // that their edges cross no column of the same layer.
+  const calls = (n) => (out.get(n.id).length > 0 ? 1 : 0);
+  for (const l of filled) {
+    l.sort((a, b) => calls(a) - calls(b) || (a.subTitle || "").localeCompare(b.subTitle || "") || a.id.localeCompare(b.id));
+  }
+  const tallest = Math.max(1, ...filled.map((l) => l.length));
+  let best = null;
+  for (let rows = 1; rows <= tallest; rows++) {
+    const cols = filled.reduce((c, l) => c + Math.ceil(l.length / rows), 0);
+    const w = 40 + cols * DX;
+    const h = 70 + (rows + 0.5) * DY; // room above the first row for loops, half a row for staggering
+    const scale = Math.min(width / w, height / h);
+    if (!best || scale > best.scale + 1e-9) best = { rows, cols, w, h, scale };
+  }
   const pos = new Map();
-  const dx = 260;
-  const dy = 150;
-  const tallest = Math.max(...cols.map((c) => c?.length ?? 0));
-  cols.forEach((col, c) => {
-    col.sort((a, b) => (a.subTitle || "").localeCompare(b.subTitle || "") || a.id.localeCompare(b.id));
-    const top = ((tallest - col.length) * dy) / 2;
-    col.forEach((n, i) => pos.set(n.id, { x: 100 + c * dx, y: 70 + top + i * dy }));
-  });
-  return { pos, width: 200 + (cols.length - 1) * dx, height: 140 + (tallest - 1) * dy };
+  let col = 0;
+  for (const l of filled) {
+    const used = Math.min(best.rows, l.length);
+    l.forEach((n, i) => {
+      const sub = Math.floor(i / best.rows);
+      const c = col + sub;
+      const inCol = Math.min(best.rows, l.length - sub * best.rows);
+      // A layer's later columns half a row down: lines from the column before pass between
+      // their nodes, not through them.
+      const top = ((best.rows - inCol) * DY) / 2 + (sub % 2) * (DY / 2);
+      pos.set(n.id, { x: 20 + DX / 2 + c * DX, y: 95 + top + (i % best.rows) * DY });
+    });
+    col += Math.ceil(l.length / Math.max(used, 1));
+  }
+  return { pos, width: best.w, height: best.h };
 }
 
 function arcPath(x, y, start, share) {
@@ -173,7 +201,7 @@ function Ring({ node, x, y, theme }) {
 }
 
 export function NodeGraphView({ graph, width, height, theme }) {
-  const { pos, width: w, height: h } = layout(graph.nodes, graph.edges);
+  const { pos, width: w, height: h } = layout(graph.nodes, graph.edges, width, height);
   const text = theme.colors.text.primary;
   const muted = theme.colors.text.secondary;
   const scale = Math.min(1, width / w, height / h);
@@ -188,6 +216,19 @@ export function NodeGraphView({ graph, width, height, theme }) {
       {graph.edges.map((e) => {
         const a = pos.get(e.source);
         const b = pos.get(e.target);
+        if (e.source === e.target) {
+          // Traffic within one node (a namespace's workloads calling each other): a loop above it.
+          const x = a.x + R * 0.6;
+          const y = a.y - R * 0.8;
+          return (
+            <g key={e.id} data-edge-id={e.id} data-source={e.source} data-target={e.target}>
+              <path d={`M ${a.x - R * 0.6} ${y} C ${a.x - R} ${a.y - R * 2}, ${a.x + R} ${a.y - R * 2}, ${x} ${y}`} fill="none" stroke={muted} strokeWidth={1.5} markerEnd="url(#fl-arrow)" />
+              <text x={a.x} y={a.y - R * 1.75} textAnchor="middle" fontSize={10} fill={text}>
+                {[e.mainStat, e.secondaryStat].filter(Boolean).join("  ")}
+              </text>
+            </g>
+          );
+        }
         const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
         const ux = (b.x - a.x) / len;
         const uy = (b.y - a.y) / len;
