@@ -7,6 +7,7 @@
 //
 // usage: node grafana/render/render.mjs --prom URL --out DIR [--rate-interval 30s]
 //          [--time UNIX] [--range SECONDS] [--no-browser] DASHBOARD.json...
+//        node grafana/render/render.mjs --snapshot OUT/snapshot.json --out DIR   (draw saved answers again)
 // Exit 1 when a panel fails or shows no data (panels whose description says "Empty off AWS"
 // may be empty), 2 on usage or Prometheus errors.
 import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, readdirSync } from "node:fs";
@@ -25,9 +26,10 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--time") opt.time = Number(args[++i]);
   else if (a === "--range") opt.range = Number(args[++i]);
   else if (a === "--no-browser") opt.browser = false;
+  else if (a === "--snapshot") opt.snapshot = args[++i];
   else opt.files.push(a);
 }
-if (!opt.prom || !opt.out || !opt.files.length) {
+if (!opt.out || !(opt.snapshot || (opt.prom && opt.files.length))) {
   console.error("usage: render.mjs --prom URL --out DIR [--rate-interval 30s] [--time UNIX] [--range SECONDS] [--no-browser] DASHBOARD.json...");
   process.exit(2);
 }
@@ -81,47 +83,51 @@ function parseRange(from) {
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2]];
 }
 
-const dashboards = opt.files.map((f) => JSON.parse(readFileSync(f, "utf8")));
-const to = opt.time ?? Math.floor(Date.now() / 1000);
-const range = opt.range ?? Math.max(...dashboards.map((d) => parseRange(d.time?.from)));
-const from = to - range;
-const step = Math.max(5, Math.ceil(range / 360));
-const answers = {};
-const queries = [];
-for (const d of dashboards) {
-  answers[d.uid] = {};
-  for (const p of d.panels) {
-    if (!p.targets) continue;
-    answers[d.uid][p.id] = {};
-    for (const t of p.targets) {
-      const expr = substitute(t.expr, opt.rate);
-      const instant = t.instant && !t.range;
-      queries.push(async () => {
-        answers[d.uid][p.id][t.refId] = await promQuery(opt.prom, expr, instant ? { time: to } : { start: from, end: to, step });
-      });
+async function ask() {
+  const dashboards = opt.files.map((f) => JSON.parse(readFileSync(f, "utf8")));
+  const to = opt.time ?? Math.floor(Date.now() / 1000);
+  const range = opt.range ?? Math.max(...dashboards.map((d) => parseRange(d.time?.from)));
+  const from = to - range;
+  const step = Math.max(5, Math.ceil(range / 360));
+  const answers = {};
+  const queries = [];
+  for (const d of dashboards) {
+    answers[d.uid] = {};
+    for (const p of d.panels) {
+      if (!p.targets) continue;
+      answers[d.uid][p.id] = {};
+      for (const t of p.targets) {
+        const expr = substitute(t.expr, opt.rate);
+        const instant = t.instant && !t.range;
+        queries.push(async () => {
+          answers[d.uid][p.id][t.refId] = await promQuery(opt.prom, expr, instant ? { time: to } : { start: from, end: to, step });
+        });
+      }
     }
   }
-}
-try {
-  // Four at a time: the demo's Prometheus is behind a forwarder with a short backlog.
-  const next = async () => {
-    for (let q; (q = queries.shift()); ) await q();
+  try {
+    // Four at a time: the demo's Prometheus is behind a forwarder with a short backlog.
+    const next = async () => {
+      for (let q; (q = queries.shift()); ) await q();
+    };
+    await Promise.all([next(), next(), next(), next()]);
+  } catch (e) {
+    console.error(`render: Prometheus at ${opt.prom}: ${e.message}`);
+    process.exit(2);
+  }
+  const snapshot = {
+    dashboards,
+    answers,
+    from,
+    to,
+    stepMs: step * 1000,
+    note: `flowlens dashboards drawn with Grafana's libraries (no Grafana server) from ${opt.prom} at ${new Date(to * 1000).toISOString()}, last ${range / 60} min; $__rate_interval = ${opt.rate}.`,
   };
-  const total = queries.length;
-  await Promise.all([next(), next(), next(), next()]);
-  queries.length = total;
-} catch (e) {
-  console.error(`render: Prometheus at ${opt.prom}: ${e.message}`);
-  process.exit(2);
+  return snapshot;
 }
-const snapshot = {
-  dashboards,
-  answers,
-  from,
-  to,
-  stepMs: step * 1000,
-  note: `flowlens dashboards drawn with Grafana's libraries (no Grafana server) from ${opt.prom} at ${new Date(to * 1000).toISOString()}, last ${range / 60} min; $__rate_interval = ${opt.rate}.`,
-};
+const snapshot = opt.snapshot ? JSON.parse(readFileSync(opt.snapshot, "utf8")) : await ask();
+const { dashboards } = snapshot;
+const queryCount = Object.values(snapshot.answers).reduce((n, d) => n + Object.values(d).reduce((m, p) => m + Object.keys(p).length, 0), 0);
 writeFileSync(join(opt.out, "snapshot.json"), JSON.stringify(snapshot));
 const js = await bundle();
 const safe = (s) => s.replace(/<\/(script)/gi, "<\\/$1");
@@ -135,7 +141,7 @@ const html = `<!doctype html>
 `;
 const page = resolve(opt.out, "dashboards.html");
 writeFileSync(page, html);
-console.log(`render: ${page} (${(html.length / 1e6).toFixed(1)} MB, ${queries.length} queries)`);
+console.log(`render: ${page} (${(html.length / 1e6).toFixed(1)} MB, ${queryCount} queries)`);
 if (!opt.browser) process.exit(0);
 
 const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";

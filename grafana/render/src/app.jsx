@@ -92,6 +92,18 @@ function graphable(frames) {
   }));
 }
 
+// A stat's or bar gauge's values: each field reduced as the panel's options say.
+function displayValues(panel, frames) {
+  return getFieldDisplayValues({
+    fieldConfig: panel.fieldConfig,
+    reduceOptions: panel.options?.reduceOptions ?? { calcs: ["lastNotNull"] },
+    data: frames,
+    theme,
+    replaceVariables: (v) => v,
+    timeZone: "utc",
+  });
+}
+
 // Everything the panel is drawn from, and a summary of it for the checks.
 async function preparePanel(panel, answers, snapshot) {
   const timeRange = {
@@ -125,14 +137,7 @@ async function preparePanel(panel, answers, snapshot) {
       : [];
   }
   if (panel.type === "stat") {
-    info.stats = getFieldDisplayValues({
-      fieldConfig: panel.fieldConfig,
-      reduceOptions: panel.options?.reduceOptions ?? { calcs: ["lastNotNull"] },
-      data: frames,
-      theme,
-      replaceVariables: (v) => v,
-      timeZone: "utc",
-    }).map((d) => ({ name: d.display.title, text: `${d.display.prefix ?? ""}${d.display.text}${d.display.suffix ?? ""}`, value: d.display.numeric }));
+    info.stats = displayValues(panel, frames).map((d) => ({ name: d.display.title, text: `${d.display.prefix ?? ""}${d.display.text}${d.display.suffix ?? ""}`, value: d.display.numeric }));
   }
   if (panel.type === "timeseries") {
     info.series = frames.flatMap((f) => f.fields.filter((x) => x.type === FieldType.number).map((x) => x.state?.displayName ?? x.config.displayName ?? x.name));
@@ -174,14 +179,7 @@ function PanelBody({ panel, prepared, width, height }) {
         />
       );
     case "stat": {
-      const values = getFieldDisplayValues({
-        fieldConfig: panel.fieldConfig,
-        reduceOptions: panel.options?.reduceOptions ?? { calcs: ["lastNotNull"] },
-        data: frames,
-        theme,
-        replaceVariables: (v) => v,
-        timeZone: "utc",
-      });
+      const values = displayValues(panel, frames);
       const w = Math.floor(width / Math.max(values.length, 1));
       return (
         <div style={{ display: "flex" }}>
@@ -203,14 +201,7 @@ function PanelBody({ panel, prepared, width, height }) {
       );
     }
     case "bargauge": {
-      const values = getFieldDisplayValues({
-        fieldConfig: panel.fieldConfig,
-        reduceOptions: panel.options?.reduceOptions ?? { calcs: ["lastNotNull"] },
-        data: frames,
-        theme,
-        replaceVariables: (v) => v,
-        timeZone: "utc",
-      });
+      const values = displayValues(panel, frames);
       const h = Math.floor(height / Math.max(values.length, 1));
       return values.map((v, i) => (
         <BarGauge key={i} theme={theme} value={v.display} field={v.field} display={v.display && getDisplayProcessor({ field: v.field, theme })} width={width} height={h} orientation="horizontal" />

@@ -52,64 +52,45 @@ export function readGraph(frames, options) {
   if (!nf) throw new Error("no nodes frame: the map draws nodes from edges only, without stats or arcs");
   const pick = (frame, name) => frame.fields.find((x) => lower(x) === name);
   const prefix = (frame, p) => frame.fields.filter((x) => x.name.startsWith(p));
-  const n = {
-    id: pick(nf, "id"),
-    title: pick(nf, "title"),
-    subTitle: pick(nf, "subtitle"),
-    mainStat: pick(nf, "mainstat"),
-    secondaryStat: pick(nf, "secondarystat"),
-    arcs: prefix(nf, "arc__"),
-    details: prefix(nf, "detail__"),
+  // What nodes and edges have alike: id, the two stats (with the options' units), details.
+  const common = (frame, what, units) => {
+    const f = { id: pick(frame, "id"), mainStat: pick(frame, "mainstat"), secondaryStat: pick(frame, "secondarystat"), details: prefix(frame, "detail__") };
+    if (!f.id) throw new Error(`id field is required for ${what} data frame.`);
+    withUnit(f.mainStat, units?.mainStatUnit);
+    withUnit(f.secondaryStat, units?.secondaryStatUnit);
+    return f;
   };
-  if (!n.id) throw new Error("id field is required for nodes data frame.");
-  withUnit(n.mainStat, options?.nodes?.mainStatUnit);
-  withUnit(n.secondaryStat, options?.nodes?.secondaryStatUnit);
+  const stats = (f, i) => ({
+    mainStat: statToString(f.mainStat, i),
+    secondaryStat: statToString(f.secondaryStat, i),
+    mainStatValue: f.mainStat?.values[i] ?? null,
+    secondaryStatValue: f.secondaryStat?.values[i] ?? null,
+    details: Object.fromEntries(f.details.map((x) => [x.config.displayName || x.name, x.values[i] ?? null])),
+  });
+  const n = { ...common(nf, "nodes", options?.nodes), title: pick(nf, "title"), subTitle: pick(nf, "subtitle"), arcs: prefix(nf, "arc__") };
   const nodes = n.id.values.map((id, i) => ({
     id,
     title: n.title?.values[i] || "",
     subTitle: n.subTitle?.values[i] || "",
-    mainStat: statToString(n.mainStat, i),
-    secondaryStat: statToString(n.secondaryStat, i),
-    mainStatValue: n.mainStat?.values[i] ?? null,
-    secondaryStatValue: n.secondaryStat?.values[i] ?? null,
+    ...stats(n, i),
     arcs: n.arcs.map((f) => ({
       field: f.name,
       name: f.config.displayName || f.name,
       color: f.config.color?.fixedColor ?? "",
       value: f.values[i] ?? null,
     })),
-    details: Object.fromEntries(n.details.map((f) => [f.config.displayName || f.name, f.values[i] ?? null])),
   }));
   const byId = new Map(nodes.map((x) => [x.id, x]));
   let edges = [];
   if (ef) {
-    const e = {
-      id: pick(ef, "id"),
-      source: pick(ef, "source"),
-      target: pick(ef, "target"),
-      mainStat: pick(ef, "mainstat"),
-      secondaryStat: pick(ef, "secondarystat"),
-      details: prefix(ef, "detail__"),
-    };
-    if (!e.id) throw new Error("id field is required for edges data frame.");
-    withUnit(e.mainStat, options?.edges?.mainStatUnit);
-    withUnit(e.secondaryStat, options?.edges?.secondaryStatUnit);
+    const e = { ...common(ef, "edges", options?.edges), source: pick(ef, "source"), target: pick(ef, "target") };
     edges = e.id.values.map((id, i) => {
       const source = e.source?.values[i];
       const target = e.target?.values[i];
       for (const [what, v] of [["source", source], ["target", target]]) {
         if (!byId.has(v)) throw new Error(`edge ${id}: its ${what} "${v}" is not a node (Grafana's panel fails here)`);
       }
-      return {
-        id,
-        source,
-        target,
-        mainStat: statToString(e.mainStat, i),
-        secondaryStat: statToString(e.secondaryStat, i),
-        mainStatValue: e.mainStat?.values[i] ?? null,
-        secondaryStatValue: e.secondaryStat?.values[i] ?? null,
-        details: Object.fromEntries(e.details.map((f) => [f.config.displayName || f.name, f.values[i] ?? null])),
-      };
+      return { id, source, target, ...stats(e, i) };
     });
   }
   return { nodes, edges };
