@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Grafana dashboards: the committed JSON is what grafana/generate.mjs writes, every dashboard
-# type-checks against @grafana/schema (and a misspelled field would not), and the ConfigMaps
-# build. That every panel's queries return data is checked against the demo's Prometheus by
+# type-checks against @grafana/schema (and a misspelled field would not), the ConfigMaps
+# build, and the renderer draws panels by Grafana's rules. That every panel's queries return
+# data, and every dashboard drawn from them, is checked against the demo's Prometheus by
 # tests/e2e/demo.sh.
 set -u
 cd "$(dirname "$0")/../.."
@@ -39,6 +40,14 @@ if PATH="$PWD/tests/deploy/.bin:$PATH" kubectl kustomize grafana >"$tmp/cm.yaml"
 	ok "kubectl kustomize grafana: $n ConfigMaps labelled grafana_dashboard: \"1\""
 else
 	bad "grafana ConfigMaps"
+fi
+# The renderer (grafana/render: Grafana's libraries in Chromium) on hand-made answers: the rules
+# it draws panels by, the organize-renamed Node Graph that drew an empty map among them.
+if grafana/render/tools.sh && node tests/grafana/render-test.mjs "$tmp/render" >"$tmp/render.log" 2>&1; then
+	ok "renderer: $(grep -c '^ok' "$tmp/render.log") rules as Grafana draws them (Node Graph field names, errors, NaN gaps)"
+else
+	cat "$tmp/render.log"
+	bad "renderer rules (tests/grafana/render-test.mjs)"
 fi
 echo "grafana: $fails failure(s)"
 [ "$fails" = 0 ]
