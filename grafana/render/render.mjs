@@ -200,6 +200,15 @@ try {
         source: g.dataset.source,
         target: g.dataset.target,
         arrow: g.querySelector("line, path")?.getAttribute("marker-end") ? "end" : "none",
+        // Points along the drawn line (page CSS pixels), to check it crosses no other node.
+        points: ((el) => {
+          const ctm = el.getScreenCTM();
+          const len = el.getTotalLength();
+          return Array.from({ length: 25 }, (_, k) => {
+            const q = new DOMPoint(el.getPointAtLength((len * k) / 24).x, el.getPointAtLength((len * k) / 24).y).matrixTransform(ctm);
+            return [Math.round(q.x * 10) / 10, Math.round(q.y * 10) / 10];
+          });
+        })(g.querySelector("path, line")),
       })),
     })),
   );

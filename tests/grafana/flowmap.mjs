@@ -44,6 +44,19 @@ for (const [what, map] of [["workloads", workloadMap], ["namespaces", namespaceM
       if (overlap(ns[i].circle, ns[j].circle) || overlap(ns[i].label, ns[j].label) || overlap(ns[i].circle, ns[j].label) || overlap(ns[i].label, ns[j].circle)) clash = [ns[i].id, ns[j].id];
     }
   }
+  // An edge drawn through a third node reads as two edges: none may.
+  const byId = new Map(ns.map((n) => [n.id, n]));
+  const through = [];
+  for (const e of map.drawn.edges) {
+    if (e.source === e.target) continue;
+    for (const n of ns) {
+      if (n.id === e.source || n.id === e.target) continue;
+      const r = n.circle.w / 2;
+      const [cx, cy] = [n.circle.x + r, n.circle.y + r];
+      if (e.points.some(([x, y]) => Math.hypot(x - cx, y - cy) < r)) through.push(`${e.id} through ${n.id}`);
+    }
+  }
+  check(through.length === 0 && byId.size === ns.length, `${what} map: no edge drawn through another node${through.length ? `: ${through.slice(0, 3).join("; ")}` : ""}`);
   const small = Math.min(...ns.map((n) => n.label.h));
   check(!clash && small >= 8, `${what} map readable: ${ns.length} nodes, none on another${clash ? ` (${clash.join(" and ")} are)` : ""}, titles >= ${small.toFixed(1)} px high`);
 }

@@ -159,6 +159,44 @@ export function layout(nodes, edges, width, height) {
   return { pos, width: best.w, height: best.h };
 }
 
+// The control point of a quadratic curve from a to b whose middle lies `bend` off the straight
+// line, the smallest bend (from `first`, either side) that keeps every point of it more than a
+// node's radius from the other nodes' centres (straight lines through a node read as two
+// edges); `all`: every node, for the label.
+export function route(a, b, first, nodes, all) {
+  const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+  const nx = -(b.y - a.y) / len;
+  const ny = (b.x - a.x) / len;
+  const m = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+  const at = (c, t) => ({
+    x: (1 - t) * (1 - t) * a.x + 2 * (1 - t) * t * c.x + t * t * b.x,
+    y: (1 - t) * (1 - t) * a.y + 2 * (1 - t) * t * c.y + t * t * b.y,
+  });
+  const clear = (c) => {
+    for (let t = 0.02; t < 1; t += 0.02) {
+      const p = at(c, t);
+      if (nodes.some((n) => Math.hypot(p.x - n.x, p.y - n.y) < R + 8)) return false;
+    }
+    return true;
+  };
+  // The label (two lines of ~70 px) where it covers no node nor title: the middle if it can.
+  const label = (c) => {
+    for (const t of [0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78]) {
+      const p = at(c, t);
+      if (!all.some((n) => Math.abs(p.x - n.x) < R + 45 && p.y - n.y > -R - 16 && p.y - n.y < R + 48)) return p;
+    }
+    return at(c, 0.5);
+  };
+  const bends = [first];
+  for (let d = 30; d <= 360; d += 30) bends.push(first + d, first - d);
+  for (const bend of bends) {
+    const c = { x: m.x + nx * 2 * bend, y: m.y + ny * 2 * bend };
+    if (clear(c)) return { c, mid: label(c) };
+  }
+  const c = { x: m.x + nx * 2 * first, y: m.y + ny * 2 * first };
+  return { c, mid: label(c) };
+}
+
 function arcPath(x, y, start, share) {
   const a0 = 2 * Math.PI * start;
   const a1 = 2 * Math.PI * (start + share);
@@ -187,6 +225,7 @@ export function NodeGraphView({ graph, width, height, theme }) {
   const muted = theme.colors.text.secondary;
   const scale = Math.min(1, width / w, height / h);
   const pairs = new Set(graph.edges.map((e) => `${e.source}\n${e.target}`));
+  const others = (e) => graph.nodes.filter((n) => n.id !== e.source && n.id !== e.target).map((n) => pos.get(n.id));
   return (
     <svg width={width} height={height} viewBox={`0 0 ${Math.max(w, width / scale)} ${Math.max(h, height / scale)}`} style={{ fontFamily: theme.typography.fontFamily }}>
       <defs>
@@ -210,21 +249,21 @@ export function NodeGraphView({ graph, width, height, theme }) {
             </g>
           );
         }
-        const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
-        const ux = (b.x - a.x) / len;
-        const uy = (b.y - a.y) / len;
-        // Both ways between two nodes: each line moved off the centre line to its own side.
-        const off = pairs.has(`${e.target}\n${e.source}`) ? 7 : 0;
-        const x1 = a.x + ux * (R + 5) - uy * off;
-        const y1 = a.y + uy * (R + 5) + ux * off;
-        const x2 = b.x - ux * (R + 6) - uy * off;
-        const y2 = b.y - uy * (R + 6) + ux * off;
+        // A curve bent just enough to keep clear of every other node (and of its own reverse).
+        const { c, mid } = route(a, b, pairs.has(`${e.target}\n${e.source}`) ? 14 : 0, others(e), [...pos.values()]);
+        const unit = (dx, dy) => ((l) => [dx / l, dy / l])(Math.hypot(dx, dy) || 1);
+        const [sx, sy] = unit(c.x - a.x, c.y - a.y);
+        const [tx, ty] = unit(b.x - c.x, b.y - c.y);
+        const x1 = a.x + sx * (R + 5);
+        const y1 = a.y + sy * (R + 5);
+        const x2 = b.x - tx * (R + 6);
+        const y2 = b.y - ty * (R + 6);
         return (
           <g key={e.id} data-edge-id={e.id} data-source={e.source} data-target={e.target}>
-            <line x1={x1} y1={y1} x2={x2} y2={y2} stroke={muted} strokeWidth={1.5} markerEnd="url(#fl-arrow)" />
-            <text x={(x1 + x2) / 2} y={(y1 + y2) / 2 - 4} textAnchor="middle" fontSize={10} fill={text}>
+            <path d={`M ${x1} ${y1} Q ${c.x} ${c.y} ${x2} ${y2}`} fill="none" stroke={muted} strokeWidth={1.5} markerEnd="url(#fl-arrow)" />
+            <text x={mid.x} y={mid.y - 4} textAnchor="middle" fontSize={10} fill={text}>
               <tspan>{e.mainStat}</tspan>
-              <tspan x={(x1 + x2) / 2} dy={12}>{e.secondaryStat}</tspan>
+              <tspan x={mid.x} dy={12}>{e.secondaryStat}</tspan>
             </text>
           </g>
         );
