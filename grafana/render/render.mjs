@@ -9,8 +9,9 @@
 //          [--time UNIX] [--range SECONDS] [--no-browser] DASHBOARD.json...
 //        node grafana/render/render.mjs --snapshot OUT/snapshot.json --out DIR   (draw saved answers again)
 // Exit 1 when a panel fails or shows no data (panels whose description says "Empty off AWS"
-// may be empty), 2 on usage or Prometheus errors.
-import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, readdirSync } from "node:fs";
+// may be empty), 2 on usage or Prometheus errors. RENDER_DEBUG=1: React's development build
+// (full error messages), not minified.
+import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { substitute, promQuery } from "./promql.mjs";
@@ -242,6 +243,7 @@ try {
   for (const e of pageErrors) problems.push(`page: ${e}`);
 } finally {
   await browser.close();
+  rmSync(profile, { recursive: true, force: true });
 }
 for (const p of problems) console.log(`FAIL  ${p}`);
 console.log(`render: ${problems.length} problem(s); ${join(opt.out, "result.json")}`);
