@@ -54,7 +54,7 @@ const grafanaCommonJS = {
 
 // The bundle: Grafana's libraries and src/*, rebuilt when a source is newer.
 async function bundle() {
-  const outFile = join(here, ".out", "app.js");
+  const outFile = join(here, ".out", process.env.RENDER_DEBUG ? "app.debug.js" : "app.js");
   const sources = readdirSync(join(here, "src")).map((f) => join(here, "src", f));
   const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs), statSync(join(here, "package-lock.json")).mtimeMs);
   if (!existsSync(outFile) || statSync(outFile).mtimeMs < newest) {
