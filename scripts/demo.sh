@@ -259,7 +259,7 @@ if [ -z "$GRAFANA" ] && [ -n "$DASHBOARDS" ] && [ "$QUIET" != 1 ]; then
 fi
 
 # The flow map's queries, ready to paste into Prometheus (variables at "All", 30s windows).
-jq -r '.panels[] | select(.type == "nodeGraph") | .targets[] | "# \(.refId)\n\(.expr)\n"' \
+jq -r 'first(.panels[] | select(.type == "nodeGraph")) | .targets[] | "# \(.refId)\n\(.expr)\n"' \
 	grafana/dashboards/flow-map.json |
 	sed -e 's/\$__rate_interval/30s/g' -e 's/\$\(cluster\|namespace\|workload\)/.*/g' >"$WORK/flow-map.promql"
 
