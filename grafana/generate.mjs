@@ -358,16 +358,20 @@ function flowMapDashboard() {
 const GRPC_ERRORS = "UNKNOWN|DEADLINE_EXCEEDED|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS";
 
 // ---- Service RED ------------------------------------------------------------------------
+// Requests to an address without a Service (world, a pod by IP) carry the destination's
+// workload as their service, so that a legend does not read "/".
+const named = (e) =>
+  `label_replace(label_join(${e}, "service_or_workload", ";", "destination_service", "destination_workload"), "destination_service", "$1", "service_or_workload", ";(.*)")`;
 function servicesDashboard() {
   nextId = 1;
   const svc = "destination_namespace, destination_service";
   const p = [];
   p.push(row("HTTP: requests, errors, duration (client side, by destination service)", 0));
-  p.push(timeseries("Requests/s", W(0, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "reqps", "HTTP/1.x and HTTP/2 (gRPC included) requests answered, as the callers saw them."));
-  p.push(timeseries("Error share (5xx)", W(8, 1, 8, 8), [[`sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT},status_class="5xx"}[$__rate_interval])) / sum by (${svc}) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "percentunit", "Share of requests answered 5xx."));
-  p.push(timeseries("Duration p50 / p90 / p99", W(16, 1, 8, 8), [0.5, 0.9, 0.99].map((q) => [`histogram_quantile(${q}, sum by (${svc}, le) (rate(flowlens_http_request_duration_seconds_bucket{${CLIENT}}[$__rate_interval])))`, `p${q * 100} {{destination_service}}`]), "s", "From the request's first byte to the response's first byte, seen on the wire."));
-  p.push(timeseries("Requests/s by source workload", W(0, 9, 12, 8), [[`sum by (source_namespace, source_workload, destination_service) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{source_namespace}}/{{source_workload}} -> {{destination_service}}"]], "reqps", "Who sends the requests."));
-  p.push(timeseries("Requests/s by status class and method", W(12, 9, 12, 8), [[`sum by (destination_service, method, status_class, http_version) (rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_service}} {{method}} {{status_class}} HTTP/{{http_version}}"]], "reqps", ""));
+  p.push(timeseries("Requests/s", W(0, 1, 8, 8), [[`sum by (${svc}) (${named(`rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval])`)})`, "{{destination_namespace}}/{{destination_service}}"]], "reqps", "HTTP/1.x and HTTP/2 (gRPC included) requests answered, as the callers saw them."));
+  p.push(timeseries("Error share (5xx)", W(8, 1, 8, 8), [[`sum by (${svc}) (${named(`rate(flowlens_http_requests_total{${CLIENT},status_class="5xx"}[$__rate_interval])`)}) / sum by (${svc}) (${named(`rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval])`)})`, "{{destination_namespace}}/{{destination_service}}"]], "percentunit", "Share of requests answered 5xx."));
+  p.push(timeseries("Duration p50 / p90 / p99", W(16, 1, 8, 8), [0.5, 0.9, 0.99].map((q) => [`histogram_quantile(${q}, sum by (${svc}, le) (${named(`rate(flowlens_http_request_duration_seconds_bucket{${CLIENT}}[$__rate_interval])`)}))`, `p${q * 100} {{destination_service}}`]), "s", "From the request's first byte to the response's first byte, seen on the wire."));
+  p.push(timeseries("Requests/s by source workload", W(0, 9, 12, 8), [[`sum by (source_namespace, source_workload, destination_service) (${named(`rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval])`)})`, "{{source_namespace}}/{{source_workload}} -> {{destination_service}}"]], "reqps", "Who sends the requests."));
+  p.push(timeseries("Requests/s by status class and method", W(12, 9, 12, 8), [[`sum by (destination_service, method, status_class, http_version) (${named(`rate(flowlens_http_requests_total{${CLIENT}}[$__rate_interval])`)})`, "{{destination_service}} {{method}} {{status_class}} HTTP/{{http_version}}"]], "reqps", ""));
   p.push(row("gRPC: calls by status, errors, duration (client side, by destination service)", 17));
   p.push(timeseries("gRPC calls/s by status", W(0, 18, 8, 8), [[`sum by (${svc}, grpc_status) (rate(flowlens_grpc_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_service}} {{grpc_status}}"]], "reqps", "gRPC calls by the grpc-status of their trailers, as the callers saw them: HTTP/2 without TLS, decoded off the wire (no proxy, any language)."));
   p.push(timeseries("gRPC error share (server-side statuses)", W(8, 18, 8, 8), [[`sum by (${svc}) (rate(flowlens_grpc_requests_total{${CLIENT},grpc_status=~"${GRPC_ERRORS}"}[$__rate_interval])) / sum by (${svc}) (rate(flowlens_grpc_requests_total{${CLIENT}}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_service}}"]], "percentunit", `Share of calls that ended ${GRPC_ERRORS.split("|").join(", ")}: the statuses flowlens-slo counts as errors by default.`));
