@@ -72,7 +72,7 @@ check(web?.mainStat === "1.50 kB/s" && web.title === "web" && web.subTitle === "
 check(web?.arcs.length === 1 && web.arcs[0].value === 0.25 && web.arcs[0].color === "red", "named by calculateField: web's ring 25% red");
 check(g2?.edges[0]?.mainStat === "0.50 kB/s" && g2.edges[0].source === "shop/web", `named by calculateField: edge web -> api reads "${g2?.edges[0]?.mainStat}"`);
 check(/is not a node/.test(r[3].error ?? ""), `edge to a missing node: the panel fails ("${r[3].error}")`);
-check(/not one of Grafana's/.test(r[4].error ?? ""), `unknown transformation: "${r[4].error}"`);
+check(/not one of @grafana\/data's standard transformers/.test(r[4].error ?? ""), `unknown transformation: "${r[4].error}"`);
 check(/colour/.test(r[5].error ?? ""), `unknown override property: "${r[5].error}"`);
 check(!r[6].error && r[6].values === 3, `NaN as gaps: drawn, ${r[6].values} finite values of 4`);
 console.log(`render rules: ${fails} failure(s)`);

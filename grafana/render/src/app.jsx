@@ -43,7 +43,7 @@ const HEADER = 32;
 async function transform(panel, frames) {
   const list = panel.transformations ?? [];
   for (const t of list) {
-    if (!standardTransformersRegistry.getIfExists(t.id)) throw new Error(`transformation "${t.id}" is not one of Grafana's`);
+    if (!standardTransformersRegistry.getIfExists(t.id)) throw new Error(`transformation "${t.id}" is not one of @grafana/data's standard transformers (Grafana's app has a few more; this renderer draws without them)`);
   }
   if (!list.length) return frames;
   return firstValueFrom(transformDataFrame(list, frames, { interpolate: (v) => v }));
