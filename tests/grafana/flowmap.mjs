@@ -45,7 +45,6 @@ for (const [what, map] of [["workloads", workloadMap], ["namespaces", namespaceM
     }
   }
   // An edge drawn through a third node reads as two edges: none may.
-  const byId = new Map(ns.map((n) => [n.id, n]));
   const through = [];
   for (const e of map.drawn.edges) {
     if (e.source === e.target) continue;
@@ -56,7 +55,7 @@ for (const [what, map] of [["workloads", workloadMap], ["namespaces", namespaceM
       if (e.points.some(([x, y]) => Math.hypot(x - cx, y - cy) < r)) through.push(`${e.id} through ${n.id}`);
     }
   }
-  check(through.length === 0 && byId.size === ns.length, `${what} map: no edge drawn through another node${through.length ? `: ${through.slice(0, 3).join("; ")}` : ""}`);
+  check(through.length === 0, `${what} map: no edge drawn through another node${through.length ? `: ${through.slice(0, 3).join("; ")}` : ""}`);
   const small = Math.min(...ns.map((n) => n.label.h));
   check(!clash && small >= 8, `${what} map readable: ${ns.length} nodes, none on another${clash ? ` (${clash.join(" and ")} are)` : ""}, titles >= ${small.toFixed(1)} px high`);
 }
@@ -96,7 +95,11 @@ check(new Set(nodes.map((n) => n.id)).size === nodes.length, `no workload twice 
 for (const [s, t] of CALLS) {
   const e = edges.filter((x) => x.source === s && x.target === t);
   const line = drawn?.edges.find((x) => x.source === s && x.target === t);
-  check(e.length === 1 && line?.arrow === "end", `edge ${s} -> ${t}: one, drawn with its arrow at ${t}`);
+  // Direction as drawn: the line ends (where its arrowhead is) at the callee's circle.
+  const centre = (id) => ((c) => [c.x + c.w / 2, c.y + c.h / 2])(drawn.nodes.find((n) => n.id === id).circle);
+  const dist = (p, c) => Math.hypot(p[0] - c[0], p[1] - c[1]);
+  const ends = line && dist(line.points.at(-1), centre(t)) < dist(line.points.at(-1), centre(s)) && dist(line.points[0], centre(s)) < dist(line.points[0], centre(t));
+  check(e.length === 1 && line?.arrow === "end" && ends, `edge ${s} -> ${t}: one, drawn from ${s} with its arrow at ${t}`);
   if (!CALLS.some(([a, b]) => a === t && b === s)) {
     check(!edges.some((x) => x.source === t && x.target === s), `no edge ${t} -> ${s} (callees do not call back)`);
   }

@@ -7,10 +7,9 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { substitute as sub, variableQuery, promQuery } from "../../grafana/render/promql.mjs";
 
-const substitute = (expr) => sub(expr, rateInterval);
-
 const [url, ...files] = process.argv.slice(2);
 const rateInterval = process.env.RATE_INTERVAL ?? "30s";
+const substitute = (expr) => sub(expr, rateInterval);
 const query = async (expr) => (await promQuery(url, expr)).result;
 
 let problems = 0;
