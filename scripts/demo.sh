@@ -245,8 +245,12 @@ if [ -z "$GRAFANA" ] && [ -n "$DASHBOARDS" ] && [ "$QUIET" != 1 ]; then
 	(
 		r=""
 		trap '[ -n "$r" ] && kill -TERM "$r" 2>/dev/null; exit 0' TERM
-		grafana/render/tools.sh >"$WORK/render.log" 2>&1 || exit 0
-		sleep 45 & r=$! && wait $r
+		t0=$(date +%s)
+		# The npm packages and the page's bundle while Prometheus gathers its first minute
+		# (a first run builds them: tens of seconds that would delay the first drawing).
+		{ grafana/render/tools.sh && node grafana/render/render.mjs --bundle; } >"$WORK/render.log" 2>&1 || exit 0
+		wait_s=$((45 - ($(date +%s) - t0)))
+		[ "$wait_s" -gt 0 ] && { sleep "$wait_s" & r=$! && wait $r; }
 		while :; do
 			node grafana/render/render.mjs --prom "http://127.0.0.1:$PROM_PORT" --out "$WORK/drawing" \
 				--range 900 grafana/dashboards/*.json >"$WORK/render.log" 2>&1 &

@@ -35,11 +35,44 @@ PKGS+=(qemu-system-arm crossbuild-essential-arm64)
 ARM64_LIBS=(libbpf-dev libelf-dev zlib1g-dev libmicrohttpd-dev libjson-c-dev libmnl-dev
 	libnetfilter-conntrack-dev libprotobuf-c-dev libcurl4-openssl-dev libyaml-dev libssl-dev libnghttp2-dev)
 for p in "${ARM64_LIBS[@]}"; do PKGS+=("$p:arm64"); done
+# verify: every command, library and module the build, the demo and the tests use is really
+# there (a package can be marked installed with a file gone, an install can half-fail); names
+# each missing one and fails, so `make test` stops here instead of passing with skips.
+verify() {
+	local c gone=() m
+	m=$(uname -m)
+	for c in make gcc clang llc pkg-config git bpftool protoc-c clang-format xz ip tc iptables \
+		ethtool iperf3 curl jq ping nginx prometheus promtool ps openssl column conntrack \
+		python3 dnsmasq dig wrk h2load nghttpd nghttp qemu-system-x86_64 qemu-system-aarch64 \
+		qemu-aarch64 busybox depmod modprobe cpio redis-server socat unzip chromium chromedriver \
+		node npm mmdebstrap buildah podman runc aarch64-linux-gnu-gcc setpriv nsenter timeout; do
+		command -v "$c" >/dev/null || gone+=("$c")
+	done
+	for c in libbpf libelf zlib libmicrohttpd json-c libmnl libnghttp2 libprotobuf-c libcurl \
+		libnetfilter_conntrack yaml-0.1 libcrypto; do
+		pkg-config --exists "$c" || gone+=("pkg-config:$c")
+		PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig pkg-config --exists "$c" ||
+			gone+=("pkg-config:$c:arm64")
+	done
+	[ -e /usr/include/uthash.h ] || gone+=(/usr/include/uthash.h)
+	[ -e "$(clang -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-$m.a" ] ||
+		gone+=("libclang_rt.fuzzer-$m.a (libclang-rt-dev)")
+	/usr/bin/python3 -c 'import grpc, redis' 2>/dev/null || gone+=("/usr/bin/python3: grpc, redis")
+	fc-list 2>/dev/null | grep -qi dejavu || [ -d /usr/share/fonts/truetype/dejavu ] ||
+		gone+=(fonts-dejavu-core)
+	if [ ${#gone[@]} -ne 0 ]; then
+		echo "deps: missing after install: ${gone[*]}" >&2
+		echo "deps: reinstall the package that provides each (apt-get install --reinstall ...)" >&2
+		exit 1
+	fi
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+	verify
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -53,3 +86,4 @@ apt-get update -qq
 # Debian's prometheus package would start a server on :9090 at install on systems with an
 # init; the lab starts its own when it needs one.
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+verify

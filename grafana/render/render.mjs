@@ -11,7 +11,7 @@
 // Exit 1 when a panel fails or shows no data (panels whose description says "Empty off AWS"
 // may be empty), 2 on usage or Prometheus errors. RENDER_DEBUG=1: React's development build
 // (full error messages), not minified.
-import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, readdirSync, rmSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, readdirSync, rmSync, renameSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { substitute, promQuery } from "./promql.mjs";
@@ -28,10 +28,16 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--range") opt.range = Number(args[++i]);
   else if (a === "--no-browser") opt.browser = false;
   else if (a === "--snapshot") opt.snapshot = args[++i];
+  else if (a === "--bundle") opt.bundleOnly = true;
   else opt.files.push(a);
 }
+if (opt.bundleOnly) {
+  // Only the bundle (make demo and the suite build it ahead, while the lab comes up).
+  await bundle();
+  process.exit(0);
+}
 if (!opt.out || !(opt.snapshot || (opt.prom && opt.files.length))) {
-  console.error("usage: render.mjs --prom URL --out DIR [--rate-interval 30s] [--time UNIX] [--range SECONDS] [--no-browser] DASHBOARD.json...");
+  console.error("usage: render.mjs --prom URL --out DIR [--rate-interval 30s] [--time UNIX] [--range SECONDS] [--no-browser] DASHBOARD.json...\n       render.mjs --bundle (build the page's bundle only)");
   process.exit(2);
 }
 mkdirSync(opt.out, { recursive: true });
@@ -65,7 +71,9 @@ async function bundle() {
       minify: !process.env.RENDER_DEBUG,
       format: "iife",
       target: "chrome120",
-      outfile: outFile,
+      // Written under another name, then renamed: a renderer started meanwhile never reads
+      // half a bundle.
+      outfile: `${outFile}.${process.pid}.tmp`,
       jsx: "automatic",
       loader: { ".svg": "text", ".woff": "empty", ".woff2": "empty", ".png": "empty", ".ttf": "empty", ".css": "empty" },
       alias: { "@grafana/runtime": join(here, "src", "runtime-shim.js") },
@@ -74,6 +82,7 @@ async function bundle() {
       logLevel: "error",
       legalComments: "none",
     });
+    renameSync(`${outFile}.${process.pid}.tmp`, outFile);
   }
   return readFileSync(outFile, "utf8");
 }

@@ -122,7 +122,8 @@ if git cat-file -e "$base" 2>/dev/null; then
 		bad "upgrade from $base: gone '$gone', added '$added'"
 	fi
 else
-	echo "skip upgrade diff: commit $base not in this clone (shallow?)"
+	# Not a skip: the upgrade check is what keeps `helm upgrade` from breaking installs.
+	bad "upgrade diff: commit $base is not in this clone (a shallow clone? git fetch --unshallow)"
 fi
 # Fargate nodes run no DaemonSets: the agent must not be scheduled there.
 if sed -n '/^kind: DaemonSet/,/^---/p' "$tmp/helm-default.yaml" |

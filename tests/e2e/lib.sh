@@ -210,13 +210,62 @@ prom_query() { # QUERY -> JSON
 # The run's increase as Prometheus computes it: increase() evaluated at the series' last
 # sample, over a range that starts before its first (which is 0: new series are held at zero),
 # so that Prometheus has nothing to extrapolate; a restart is a counter reset it absorbs.
+# A selector that matches no series prints "absent" (never 0: a missing series must not pass
+# a check that wants 0) and returns 1; prom_total0 is for the checks where absent means none.
 prom_total() { # SELECTOR
 	local t
 	t=$(prom_query "$1[15m]" | jq -r '[.data.result[].values[-1][0]] | max // empty')
-	[ -n "$t" ] || { echo 0; return; }
+	[ -n "$t" ] || { echo absent; return 1; }
 	lab_exec n1 curl -sf --get http://127.0.0.1:9090/api/v1/query \
 		--data-urlencode "query=sum(increase($1[15m]))" --data-urlencode "time=$t" |
-		jq -r '.data.result[0].value[1] // "0" | tonumber | round'
+		jq -r '.data.result[0].value[1] // "absent" | if . == "absent" then . else tonumber | round end'
+}
+prom_total0() { # SELECTOR: as prom_total, 0 when no series matches
+	local v
+	v=$(prom_total "$1") || v=0
+	echo "$v"
+}
+
+# Polling instead of fixed sleeps. wait_for TIMEOUT_S WANT CMD...: runs CMD every 0.5 s until
+# it prints WANT or TIMEOUT_S pass; prints what CMD printed last (the caller compares it, so a
+# timeout fails the check with the value it got). Returns 0 when WANT was seen.
+wait_for() {
+	local timeout=$1 want=$2 got deadline
+	shift 2
+	deadline=$(($(date +%s%N) / 1000000 + timeout * 1000))
+	while :; do
+		got=$("$@" 2>/dev/null)
+		[ "$got" = "$want" ] && { echo "$got"; return 0; }
+		[ $(($(date +%s%N) / 1000000)) -ge "$deadline" ] && { echo "$got"; return 1; }
+		sleep 0.5
+	done
+}
+# wait_stable TIMEOUT_S QUIET_S CMD...: runs CMD every 0.5 s until its output (non-empty) has
+# not changed for QUIET_S seconds, or TIMEOUT_S pass; prints the last output.
+wait_stable() {
+	local timeout=$1 quiet=$2 got last="" since now deadline
+	shift 2
+	now=$(($(date +%s%N) / 1000000))
+	deadline=$((now + timeout * 1000))
+	since=$now
+	while :; do
+		got=$("$@" 2>/dev/null)
+		now=$(($(date +%s%N) / 1000000))
+		if [ "$got" != "$last" ] || [ -z "$got" ]; then
+			last=$got since=$now
+		elif [ $((now - since)) -ge $((quiet * 1000)) ]; then
+			echo "$got"
+			return 0
+		fi
+		[ "$now" -ge "$deadline" ] && { echo "$got"; return 1; }
+		sleep 0.5
+	done
+}
+# prom_wait SELECTOR WANT [TIMEOUT_S]: prom_total once Prometheus holds WANT for SELECTOR, or
+# what it holds at the deadline (default 40 s: the join wait, the new-series hold and scrapes
+# on a loaded machine). Replaces "sleep long enough" before comparing a total to ground truth.
+prom_wait() {
+	wait_for "${3:-40}" "$2" prom_total "$1"
 }
 
 # stack_start [COLLECTOR_ARGS...]: the lab's names (lab_metadata), a collector in node 1
