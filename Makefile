@@ -53,7 +53,7 @@ SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 BINS := $(OUT)/netpol.bpf.o $(OUT)/xdp_pass.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench $(OUT)/flowlens-loadsim
 
-.PHONY: soak kernel-matrix arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
+.PHONY: readme-picture soak kernel-matrix arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
 all: $(BINS)
 
 $(OUT) $(OUT)/agent $(OUT)/slo $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
@@ -237,6 +237,12 @@ kernel-matrix:
 	$(Q)scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/kernels/run.sh
+
+# docs/flow-map.png (the README's picture) from the demo, drawn with Grafana's libraries.
+readme-picture:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/readme-picture.sh
 
 # The full 10-minute soak (the suite runs it for SOAK_SECONDS=150).
 soak:
