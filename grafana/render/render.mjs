@@ -31,16 +31,11 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--bundle") opt.bundleOnly = true;
   else opt.files.push(a);
 }
-if (opt.bundleOnly) {
-  // Only the bundle (make demo and the suite build it ahead, while the lab comes up).
-  await bundle();
-  process.exit(0);
-}
-if (!opt.out || !(opt.snapshot || (opt.prom && opt.files.length))) {
+if (!opt.bundleOnly && (!opt.out || !(opt.snapshot || (opt.prom && opt.files.length)))) {
   console.error("usage: render.mjs --prom URL --out DIR [--rate-interval 30s] [--time UNIX] [--range SECONDS] [--no-browser] DASHBOARD.json...\n       render.mjs --bundle (build the page's bundle only)");
   process.exit(2);
 }
-mkdirSync(opt.out, { recursive: true });
+if (opt.out) mkdirSync(opt.out, { recursive: true });
 
 // Grafana's packages from their CommonJS builds: their ESM builds import CommonJS packages'
 // default exports the Node way (module.exports), which a bundler honours and React then rejects
@@ -85,6 +80,11 @@ async function bundle() {
     renameSync(`${outFile}.${process.pid}.tmp`, outFile);
   }
   return readFileSync(outFile, "utf8");
+}
+if (opt.bundleOnly) {
+  // Only the bundle: make demo and the suite build it ahead, while the lab comes up.
+  await bundle();
+  process.exit(0);
 }
 
 function parseRange(from) {
