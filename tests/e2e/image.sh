@@ -176,9 +176,16 @@ if ! lab_exec n1 curl -sf -o /dev/null http://127.0.0.1:9810/healthz; then
 fi
 pass "agent from the image healthy"
 apid=$(podman inspect -f '{{.State.Pid}}' "$agent")
-eff=$((16#$(caps_of "$apid" CapEff)))
-check_true "agent container: effective capabilities within the chart's four ($(caps_of "$apid" CapEff))" \
-	test $((eff & ~CHART_CAPS_MASK)) = 0
+# What the runtime really gave the process (not what the test asked for): podman's defaults
+# add a dozen capabilities unless --cap-drop all takes effect, and the agent must run with the
+# four alone (privileges.sh checks that each of them is needed).
+# A runtime can only grant what it holds: this sandbox's root has no CAP_SYS_RESOURCE (not
+# needed on 5.11+, where BPF memory is charged to the cgroup instead of RLIMIT_MEMLOCK).
+have=$((CHART_CAPS_MASK & 16#$(caps_of $$ CapBnd)))
+[ "$have" = "$CHART_CAPS_MASK" ] ||
+	echo "  info  this machine's root lacks some of the chart's four (mask $((CHART_CAPS_MASK & ~have))): not grantable here"
+check_eq "agent container: bounding and effective capabilities = exactly the chart's four (those this machine has)" \
+	"$((16#$(caps_of "$apid" CapBnd))) $((16#$(caps_of "$apid" CapEff)))" "$have $have"
 check_eq "agent container: no_new_privs, seccomp filter on" \
 	"$(awk '$1 == "NoNewPrivs:" || $1 == "Seccomp:" { printf "%s ", $2 }' "/proc/$apid/status")" "1 2 "
 check_eq "agent: every interface attached" "$(agent_metric n1 flowlens_agent_attach_failures_total)" 0
