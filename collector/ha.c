@@ -242,7 +242,8 @@ static void lease_round(struct ha *h)
 		if (elig == HA_ELIGIBLE && !released) {
 			status = write_lease(h, NULL, 1, 0, &written);
 			if (status == 201 || status == 200) {
-				prev_renew = 0; /* no one held it before */
+				/* No one held it before: nothing was shown that this replica missed. */
+				prev_renew = written;
 				goto held;
 			}
 			if (status != 409)
@@ -308,11 +309,13 @@ static void lease_round(struct ha *h)
 held:
 	pthread_mutex_lock(&h->lock);
 	/*
-	 * Taken over, or "renewed" by a process that never held it: the same identity after a
-	 * container restart, whose previous incarnation wrote the record.
+	 * The last renewal the record held before this write: the previous holder's when taken
+	 * over, this replica's own (or its previous incarnation's, after a container restart)
+	 * when renewed. Consulted only when a holding period starts (catch_up's re-hold): after
+	 * an API blip that lapsed this replica's hold, what it had not shown is what began after
+	 * its own last renewal, not after the takeover it made long ago.
 	 */
-	if (!renew || !h->renewed_unix_ms)
-		h->horizon_unix_ms = prev_renew;
+	h->horizon_unix_ms = prev_renew;
 	h->renewed_unix_ms = written;
 	{
 		uint64_t margin = 2 * h->cfg.renew_ms;

@@ -216,9 +216,12 @@ void store_render(struct store *s, struct expo *e, uint64_t now_ms, void (*yield
 	 * Marked after every family: a series is shown as 0 in all of them in one scrape. One
 	 * created during this render's yields may have missed a family: not marked.
 	 */
-	for (struct series *x = s->series; x; x = x->hh.next)
-		if (series_held(s, x, now_ms) && x->created_ms <= now_ms)
+	for (struct series *x = s->series; x; x = x->hh.next) {
+		if (!series_held(s, x, now_ms))
+			x->value_shown = 1;
+		else if (x->created_ms <= now_ms)
 			x->zero_shown = 1;
+	}
 	s->rendering--;
 }
 
@@ -227,6 +230,12 @@ size_t store_rehold(struct store *s, uint64_t since_ms, uint64_t now_ms)
 	size_t n = 0;
 
 	for (struct series *x = s->series; x; x = x->hh.next) {
+		/*
+		 * Shown at its value by this process (it exported, lost its hold in an API blip,
+		 * renewed): Prometheus has that value; 0 now would be a counter reset.
+		 */
+		if (x->value_shown)
+			continue;
 		if (x->created_ms + s->cfg.zero_hold_ms > since_ms) {
 			/* A whole hold again, not one render: a curl of /metrics must not be
 			 * the only reader that sees the 0 (the drills found it). */

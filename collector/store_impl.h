@@ -70,6 +70,7 @@ struct series {
 	uint16_t key_len; /* 1 + label text length */
 	uint8_t overflow;
 	uint8_t zero_shown; /* rendered as 0 during its hold at least once */
+	uint8_t value_shown; /* rendered at its value by this process: never held again */
 	struct hdata *h; /* FAM_HIST */
 	UT_hash_handle hh;
 	char key[]; /* family byte, then the labels (NUL-terminated) */
