@@ -85,6 +85,27 @@ agent_metric() { # NODE METRIC_WITH_LABELS
 	lab_exec "$1" curl -sf http://127.0.0.1:9810/metrics | awk -v m="$2" '$1 == m { print $2 }'
 }
 
+# attached_hooks NODE IFNAME: the hooks where the kernel has NODE's agent's programs on IFNAME
+# ("tcx:N" per tcx link the agent's process holds, from /proc/PID/fdinfo; "tc:ingress",
+# "tc:egress" per flowlens clsact filter), sorted, space-separated; empty when none. Kernel
+# state, not the agent's log or metrics.
+attached_hooks() {
+	local node=$1 ifname=$2 idx pid f hooks=() d
+	idx=$(lab_exec "$node" cat "/sys/class/net/$ifname/ifindex" 2>/dev/null) || { echo ""; return; }
+	pid=${AGENT_PID[$node]:-}
+	if [ -n "$pid" ]; then
+		for f in /proc/"$pid"/fdinfo/*; do
+			awk -v i="$idx" '$1 == "link_type:" && $2 == "tcx" { t = 1 } $1 == "ifindex:" && $2 == i { x = 1 }
+				END { exit !(t && x) }' "$f" 2>/dev/null && hooks+=("tcx:$(basename "$f")")
+		done
+	fi
+	for d in ingress egress; do
+		lab_exec "$node" tc filter show dev "$ifname" "$d" 2>/dev/null | grep -q flowlens && hooks+=("tc:$d")
+	done
+	[ ${#hooks[@]} -eq 0 ] && { echo ""; return; }
+	printf '%s\n' "${hooks[@]}" | sed 's/^tcx:[0-9]*/tcx/' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
 agent_prog_ids() { # NODE -> "ingress egress"
 	sed -n 's/.*program ids ingress \([0-9]*\) egress \([0-9]*\).*/\1 \2/p' "$WORK/$1.log"
 }
