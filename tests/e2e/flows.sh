@@ -4,12 +4,17 @@
 # Also: initiator detection, a pod created after the agent started, a deleted pod's veth, and
 # nothing left attached after the agents exit.
 #
-# ATTACH_MODE=tcx|tc selects the attach mode (default tcx).
+# ATTACH_MODE=tcx|tc|auto selects the attach mode (default auto: tcx where the kernel offers
+# it, as the agent's own probe says; on a kernel without tcx a request for tcx runs auto, whose
+# fallback to legacy TC is then what is tested). FLOWLENS_TEST_NO_TCX=1: as on such a kernel.
 source "$(dirname "$0")/lib.sh"
-MODE=${ATTACH_MODE:-tcx}
-echo "flows.sh: lab $LAB_ID, attach mode $MODE"
+source "$(dirname "$0")/kernel.sh"
+echo "flows.sh: lab $LAB_ID"
 
 lab_up
+attach_plan "${ATTACH_MODE:-auto}" || { finish; exit 1; }
+MODE=$ATTACH_MODE_WANT
+echo "  info  attach mode requested ${ATTACH_MODE:-auto}: the agent runs --attach-mode $ATTACH_ARG, attachments must be $MODE"
 A=${LAB_POD_IP[a]} B=${LAB_POD_IP[b]} C=${LAB_POD_IP[c]}
 A6=${LAB_POD_IP6[a]} C6=${LAB_POD_IP6[c]}
 N1=${LAB_NODE_IP[n1]} N2=${LAB_NODE_IP[n2]}
@@ -45,6 +50,11 @@ lab_exec n1 tc qdisc add dev "$VA" clsact
 lab_exec n1 tc filter add dev "$VA" ingress prio 7 handle 7 bpf da \
 	obj "$TOP/build/noop.bpf.o" sec tc
 
+# An interface the agent is not asked to attach to (no default glob matches it).
+lab_exec n1 ip link add other0 type veth peer name other1
+lab_exec n1 ip link set other0 up
+lab_exec n1 ip link set other1 up
+
 # Servers: real iperf3 in pods and in node 2's host network.
 lab_exec b iperf3 -s -D -p 5201
 lab_exec c iperf3 -s -D -p 5201
@@ -58,8 +68,8 @@ lab_exec a iperf3 -c "$C" -p 5204 -t 3 -b 50M >/dev/null &
 PRE=$!
 sleep 1
 
-agent_start n1 --attach-mode "$MODE" || exit 1
-agent_start n2 --attach-mode "$MODE" || exit 1
+agent_start n1 --attach-mode "$ATTACH_ARG" || exit 1
+agent_start n2 --attach-mode "$ATTACH_ARG" || exit 1
 check_eq "n1 pod veths attached ($MODE)" \
 	"$(agent_metric n1 "flowlens_agent_interfaces{kind=\"pod\",mode=\"$MODE\"}")" 2
 check_eq "n1 ENI attached ($MODE)" \
@@ -67,6 +77,11 @@ check_eq "n1 ENI attached ($MODE)" \
 read -r IN_ID EG_ID <<<"$(agent_prog_ids n1)"
 check_eq "interface info for a's veth" \
 	"$(agent_metric n1 "flowlens_agent_interface_info{interface=\"${LAB_POD_VETH[a]}\",kind=\"pod\",mode=\"$MODE\"}")" 1
+# The kernel's own account: the agent's programs are on exactly the interfaces it was asked to
+# attach to (the default globs: the pod veths and eth0), both directions, in $MODE, and on no
+# other (other0/other1, lo), whatever the agent itself reports.
+check_eq "n1 hooks running the agent's programs = the matching interfaces ($MODE)" \
+	"$(agent_hooks n1 "$IN_ID" "$EG_ID" | tr '\n' ' ')" "$(want_hooks n1 "$MODE" | tr '\n' ' ')"
 
 sleep 0.5
 lab_exec a iperf3 -c "$B" -p 5201 -n 5M >/dev/null || fail "iperf3 a->b"
@@ -89,6 +104,8 @@ sleep 0.3
 
 # Delete the pod: the agent forgets its veth and holds no link or filter for it.
 links_before=$(bpftool link show | grep -c "prog $IN_ID\b")
+check_eq "the new pod's veth $VD: hooks running the agent's programs ($MODE)" \
+	"$(agent_hooks n1 "$IN_ID" "$EG_ID" | grep "^$VD " | tr '\n' ' ')" "$VD egress $MODE $VD ingress $MODE "
 lab_pod_del d
 sleep 1
 check_true "deleted pod's veth forgotten" grep -q "$VD.*gone, forgotten" "$WORK/n1.log"
@@ -97,6 +114,8 @@ if [ "$MODE" = tcx ]; then
 	check_eq "tcx links of the ingress program after pod deletion" "$links_after" \
 		"$((links_before - 1))"
 fi
+check_eq "n1 hooks after the pod's deletion = the matching interfaces left ($MODE)" \
+	"$(agent_hooks n1 "$IN_ID" "$EG_ID" | tr '\n' ' ')" "$(want_hooks n1 "$MODE" | tr '\n' ' ')"
 check_eq "n1 pod veths attached after deletion" \
 	"$(agent_metric n1 "flowlens_agent_interfaces{kind=\"pod\",mode=\"$MODE\"}")" 2
 
@@ -170,8 +189,14 @@ check_true "ingress program $IN_ID freed after exit" \
 	bash -c "! bpftool prog show id $IN_ID >/dev/null 2>&1"
 check_true "egress program $EG_ID freed after exit" \
 	bash -c "! bpftool prog show id $EG_ID >/dev/null 2>&1"
+# Whatever the mode, nothing of any program left on eth0 (no other tool uses it here): TC
+# filters, and tcx programs where the kernel has tcx.
 check_eq "tc filters left on n1 eth0" \
 	"$(lab_exec n1 tc filter show dev eth0 ingress; lab_exec n1 tc filter show dev eth0 egress)" ""
+if [ "$KERNEL_TCX_REAL" = 1 ]; then
+	check_eq "tcx programs left on n1 eth0" \
+		"$(lab_exec n1 "$TOP/build/flowlens-bench" tcx-query eth0 ingress; lab_exec n1 "$TOP/build/flowlens-bench" tcx-query eth0 egress)" ""
+fi
 check_true "the other tool's filter on $VA is intact" \
 	bash -c "ip netns exec $(lab_ns n1) tc filter show dev $VA ingress | grep -q 'noop.bpf.o:\[tc\].*id'"
 check_eq "flowlens filters left on $VA" \

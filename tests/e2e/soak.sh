@@ -6,7 +6,13 @@
 # Checked against ground truth: after every churn round the agent is attached to exactly the
 # live interfaces (`ip link`); its descriptors and RSS are flat after warm-up; the collector's
 # descriptors are flat across its last life; at the end the totals Prometheus holds equal
-# the iptables counters and the HTTP client's own request count.
+# the iptables counters, the HTTP client's own request count and dig's own tally of answers.
+# Every traffic source is checked to have run as planned (its own tally of successes, none
+# failed) before its metric is compared, and the restarts to have happened (Prometheus saw the
+# collector's counters reset). The schedule (10 rounds of churn, restarts after rounds 3, 5 and
+# 7) is spread over SOAK_SECONDS, so a short soak (CI) still churns every pod and restarts; a
+# round takes its own time too (~9 s for 100 pods on 2 vCPUs), so below ~100 s the soak runs
+# longer than SOAK_SECONDS rather than churning less.
 source "$(dirname "$0")/lib.sh"
 echo "soak.sh: lab $LAB_ID"
 if ! command -v prometheus >/dev/null || ! command -v dnsmasq >/dev/null; then
@@ -40,10 +46,16 @@ collector_start() {
 	return 1
 }
 collector_stop() { # SIGNAL
+	local rc
 	kill "-$1" "$COLL_PID"
 	wait "$COLL_PID" 2>/dev/null
+	rc=$?
 	COLL_PID=
+	# After SIGTERM a clean exit; after SIGKILL, killed by it (128 + 9).
+	check_eq "collector exit status after SIG$1" "$rc" "$([ "$1" = KILL ] && echo 137 || echo 0)"
+	RESTARTS=$((RESTARTS + 1))
 }
+RESTARTS=0
 lab_metadata >"$WORK/meta.json"
 collector_start || { fail "collector start"; finish; exit 1; }
 prom_start 127.0.0.1:9900
@@ -58,12 +70,20 @@ agent_start n1 --collector "$URL" --token-file "$WORK/token" --reconcile-interva
 agent_start n2 --collector "$URL" --token-file "$WORK/token" --reconcile-interval 10s || exit 1
 APID=${AGENT_PID[n1]}
 
-# Load, until $WORK/stop appears: TCP transfers, HTTP through the ClusterIP, DNS queries.
+# Load, until $WORK/stop appears: TCP transfers, HTTP through the ClusterIP, DNS queries. Each
+# loop keeps its own tally of what it did ("ok" or "fail", one line per try; dig: the status it
+# got, or "noanswer").
+LOAD_PIDS=()
 load() {
 	while [ ! -e "$WORK/stop" ]; do
-		lab_exec a iperf3 -c "$C" -p 5201 -n 2M -b 20M >/dev/null 2>&1
+		if lab_exec a iperf3 -c "$C" -p 5201 -n 2M -b 20M >/dev/null 2>>"$WORK/iperf3.err"; then
+			echo ok >>"$WORK/iperf3.count"
+		else
+			echo fail >>"$WORK/iperf3.count"
+		fi
 		sleep 1
 	done &
+	LOAD_PIDS+=($!)
 	while [ ! -e "$WORK/stop" ]; do
 		if lab_exec a curl -s -o /dev/null --max-time 2 http://10.100.0.10/; then
 			echo ok >>"$WORK/http.count"
@@ -72,11 +92,20 @@ load() {
 		fi
 		sleep 0.2
 	done &
+	LOAD_PIDS+=($!)
 	while [ ! -e "$WORK/stop" ]; do
-		lab_exec a dig @"$C" web.shop.svc.cluster.local +tries=1 +timeout=1 >/dev/null 2>&1
+		local out st
+		if out=$(lab_exec a dig @"$C" web.shop.svc.cluster.local A +tries=1 +timeout=1 2>/dev/null); then
+			st=$(sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out")
+			echo "${st:-unparsed}" >>"$WORK/dns.count"
+		else
+			echo noanswer >>"$WORK/dns.count"
+		fi
 		sleep 0.5
 	done &
+	LOAD_PIDS+=($!)
 }
+load_start=$(date +%s)
 load
 
 # Churn in rounds: SOAK_PODS/ROUNDS pod interfaces created at once, then deleted at once.
@@ -148,22 +177,67 @@ check_true "collector descriptors flat over its last life ($cfds0 -> $(fds "$COL
 echo "  info  reconciles $(agent_metric n1 'flowlens_agent_reconciles_total{result="ok"}'), repairs" \
 	"$(agent_metric n1 flowlens_agent_reconcile_repairs_total) (events that raced a reconcile's dump count too)"
 
+churned=$(agent_metric n1 'flowlens_agent_interface_events_total{event="forgotten"}')
+check_true "churn happened: the agent forgot ${churned:-no} interfaces (>= $SOAK_PODS churned)" \
+	test "${churned:-0}" -ge "$SOAK_PODS"
+
 touch "$WORK/stop"
-sleep 6 # the load loops end; the agents' last intervals
+wait "${LOAD_PIDS[@]}" # the load loops end (each finishes its current try)
+load_s=$(($(date +%s) - load_start))
+sleep 1.5 # the last ACKs and FINs
 agent_stop n1 || fail "agent n1 exit status"
 agent_stop n2 || fail "agent n2 exit status"
-sleep 5 # past the hold, scrapes
+
+# The traffic ran as planned: each loop, paced by its sleep, made at least a third of the tries
+# its pace allows over the $load_s s of load if each try took up to a second more (a loaded
+# machine), and no try failed. Only then are the metrics compared with its tally.
+tally() { grep -c "^$2\$" "$WORK/$1.count" 2>/dev/null; } # LOOP WHAT -> count
+iperf_ok=$(tally iperf3 ok) iperf_fail=$(tally iperf3 fail)
+http_ok=$(tally http ok) http_fail=$(tally http fail)
+dns_ok=$(tally dns NOERROR) dns_all=$(wc -l <"$WORK/dns.count" 2>/dev/null || echo 0)
+echo "  info  over $load_s s of load: iperf3 $iperf_ok ok, $iperf_fail failed; curl $http_ok ok," \
+	"$http_fail failed; dig $dns_ok NOERROR of $dns_all ($(sort "$WORK/dns.count" 2>/dev/null | uniq -c | tr -s ' \n' ' '))"
+plan() { # PACE_S -> the least number of tries expected
+	awk -v t="$load_s" -v p="$1" 'BEGIN { printf "%d\n", t / (p + 1) / 3 + 1 }'
+}
+check_true "iperf3 loop ran: $iperf_ok transfers of 2 MiB (>= $(plan 1)), $iperf_fail failed" \
+	test "$iperf_ok" -ge "$(plan 1)" -a "$iperf_fail" = 0
+check_true "curl loop ran: $http_ok requests (>= $(plan 0.2)), $http_fail failed" \
+	test "$http_ok" -ge "$(plan 0.2)" -a "$http_fail" = 0
+check_true "dig loop ran: $dns_ok NOERROR answers (>= $(plan 0.5)), of $dns_all queries" \
+	test "$dns_ok" -ge "$(plan 0.5)" -a "$dns_ok" = "$dns_all"
+[ -s "$WORK/iperf3.err" ] && sed 's/^/  iperf3: /' "$WORK/iperf3.err" | sort | uniq -c | head -5
 sel() { # REPORTER DIRECTION
 	echo "flowlens_flow_bytes_total{source_ip=\"$A\",destination_ip=\"$C\",destination_port=\"5201\",protocol=\"tcp\",reporter=\"$1\",direction=\"$2\"}"
 }
 read -r _ gb1 <<<"$(gt_read n1 iptables GT 1)"
 read -r _ gb2 <<<"$(gt_read n1 iptables GT 2)"
-check_eq "Prometheus a->c bytes forward (client) over the soak = iptables" "$(prom_total "$(sel client forward)")" "$gb1"
-check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_total "$(sel client reply)")" "$gb2"
-check_eq "Prometheus a->c bytes forward (server, node 2) = iptables" "$(prom_total "$(sel server forward)")" "$gb1"
-http_ok=$(grep -c '^ok' "$WORK/http.count")
+check_true "iptables saw at least the payload of the $iperf_ok transfers ($gb1 B >= $iperf_ok x 2 MiB)" \
+	test "$gb1" -ge $((iperf_ok * 2097152)) -a "$iperf_ok" -gt 0
+# (prom_wait: until Prometheus holds the total or 40 s pass: the agents' last batches, the
+# new-series hold, scrapes)
+check_eq "Prometheus a->c bytes forward (client) over the soak = iptables" "$(prom_wait "$(sel client forward)" "$gb1")" "$gb1"
+check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_wait "$(sel client reply)" "$gb2")" "$gb2"
+check_eq "Prometheus a->c bytes forward (server, node 2) = iptables" "$(prom_wait "$(sel server forward)" "$gb1")" "$gb1"
 check_eq "Prometheus HTTP requests from a (client side) = the client's own count" \
-	"$(prom_total "flowlens_http_requests_total{source_ip=\"$A\",reporter=\"client\"}")" "$http_ok"
+	"$(prom_wait "flowlens_http_requests_total{source_ip=\"$A\",reporter=\"client\"}" "$http_ok")" "$http_ok"
+dns() { # REPORTER [RCODE MATCH]
+	echo "flowlens_dns_requests_total{source_ip=\"$A\",destination_ip=\"$C\",qtype=\"A\",reporter=\"$1\"${2:+,$2}}"
+}
+for r in client server; do
+	check_eq "Prometheus DNS NOERROR answers to a ($r side) = dig's own count" \
+		"$(prom_wait "$(dns "$r" 'rcode="NOERROR"')" "$dns_ok")" "$dns_ok"
+	check_eq "Prometheus DNS queries from a, any rcode ($r side) = dig's queries" \
+		"$(prom_wait "$(dns "$r")" "$dns_all")" "$dns_all"
+done
+# The restarts happened (the collector's own counters started again from zero, as Prometheus
+# saw them): two SIGTERMs and one SIGKILL.
+want_restarts=0
+[ "${SOAK_RESTARTS:-1}" = 1 ] && want_restarts=3
+check_eq "collector restarts seen by Prometheus (its batch counter reset)" \
+	"$(prom_query 'sum(resets(flowlens_collector_batches_total{result="applied"}[1h]))' | jq -r '.data.result[0].value[1] // "absent"')" \
+	"$want_restarts"
+check_eq "collector restarts made by the schedule" "$RESTARTS" "$want_restarts"
 kill -TERM "$COLL_PID"
 wait "$COLL_PID"
 check_eq "collector exit status after SIGTERM" "$?" 0
