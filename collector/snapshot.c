@@ -15,10 +15,11 @@
  */
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
 /*
- * 5 adds when each agent was last seen (after its record); 4 the join table; 3 and 4 are still
- * read (their agents count as seen at the restore).
+ * 6 adds a pending report's signals (after its record: a byte, 1 when the signals follow); 5
+ * when each agent was last seen (after its record); 4 the join table; 3 to 5 are still read
+ * (their agents count as seen at the restore; their pendings carry flow counts only).
  */
-#define SNAP_VERSION 5u
+#define SNAP_VERSION 6u
 
 struct snap_series {
 	uint16_t key_len;
@@ -62,6 +63,20 @@ uint64_t store_mono_of_unix(uint64_t now_ms, uint64_t now_unix_ms, uint64_t unix
 	uint64_t age = now_unix_ms > unix_ms ? now_unix_ms - unix_ms : 0;
 
 	return age < now_ms ? now_ms - age : 0;
+}
+
+/* A pending's signals as read back: every count within its array (a peer's copy too). */
+static int sigs_valid(const struct sigs *g)
+{
+	if (g->n_drops > sizeof(g->drops) / sizeof(g->drops[0]))
+		return 0;
+	for (unsigned int i = 0; i < g->n_drops; i++)
+		if (!memchr(g->drops[i].reason, 0, sizeof(g->drops[i].reason)))
+			return 0;
+	for (size_t n = 0; n < HIST_KINDS; n++)
+		if (g->h[n].on && g->h[n].nb > WIRE_HIST_BOUNDS_MAX)
+			return 0;
+	return 1;
 }
 
 static int put(FILE *f, uLong *crc, const void *p, size_t n)
@@ -147,6 +162,17 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.when_unix_ms = p->when_unix_ms;
 		r.wait_left_ms = p->deadline_ms > now_ms ? p->deadline_ms - now_ms : 0;
 		err = put(f, &crc, &r, sizeof(r));
+		/*
+		 * Its signals too (a server side's DNS, HTTP, TCP outcomes waiting for the join):
+		 * without them a restart inside the join wait lost them (the soak's DNS = dig).
+		 */
+		{
+			uint8_t has = p->g.has ? 1 : 0;
+
+			err = err ?: put(f, &crc, &has, sizeof(has));
+			if (has)
+				err = err ?: put(f, &crc, &p->g, sizeof(p->g));
+		}
 	}
 	n = s->n_joins;
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -280,6 +306,24 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		 */
 		p->deadline_ms =
 			store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms) + r.wait_left_ms;
+		if (hdr[1] >= 6u) {
+			uint8_t has;
+			struct sigs *g;
+
+			if (get(f, &crc, &has, sizeof(has)) || has > 1)
+				return -EINVAL;
+			if (has) {
+				g = malloc(sizeof(*g));
+				if (!g)
+					return -ENOMEM;
+				if (get(f, &crc, g, sizeof(*g)) || !sigs_valid(g)) {
+					free(g);
+					return -EINVAL;
+				}
+				sigs_add(s, &p->g, g);
+				free(g);
+			}
+		}
 	}
 	if (hdr[1] >= 4u) {
 		uint64_t saved_ms = store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms);
