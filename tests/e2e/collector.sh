@@ -64,21 +64,34 @@ agent_start n2 --collector "$URL" --token-file "$WORK/token" || exit 1
 lab_exec a iperf3 -c "$B" -p 5201 -n 3M >/dev/null || fail "iperf3 a->b"
 lab_exec a iperf3 -c "$C" -p 5201 -n 2M >/dev/null || fail "iperf3 a->c"
 
+queue_of() { agent_metric "$1" flowlens_agent_export_queue_batches; } # NODE
+queues() { echo "$(queue_of n1) $(queue_of n2)"; }
+retries() { echo $(($(agent_metric n1 flowlens_agent_export_retries_total) + $(agent_metric n2 flowlens_agent_export_retries_total))); }
+above() { # N CMD...: 1 once CMD prints a number above N
+	local n=$1 v
+	shift
+	v=$("$@")
+	[ "${v:-0}" -gt "$n" ] 2>/dev/null && echo 1 || echo 0
+}
+gt_bytes() { read -r _ b <<<"$(gt_read n1 iptables GT "$1")"; echo "$b"; } # RULE
+
 # Restart the collector while a transfer runs.
+b3=$(gt_bytes 3)
 lab_exec a iperf3 -c "$C" -p 5201 -t 5 -b 30M >/dev/null &
 XFER=$!
-sleep 1.5
+check_eq "the transfer is under way (1 MB through node 1)" "$(wait_for 10 1 above $((b3 + 1000000)) gt_bytes 3)" 1
 collector_stop TERM
 check_true "collector refused batches while draining" \
 	grep -q "refusing batches" "$WORK/collector.log"
-sleep 1
+# Down (the port closed) until an agent has tried it again.
+check_eq "an agent found the collector down" "$(wait_for 10 1 above "$(retries)" retries)" 1
 collector_start || exit 1
 wait "$XFER" || fail "iperf3 during restart"
 
 # Cut the path from node 2's agent to the collector for 4 s while traffic flows.
 lab_exec n2 iptables -I OUTPUT -d "$N1" -p tcp --dport 9900 -j DROP
 lab_exec a iperf3 -c "$C" -p 5201 -n 4M -b 20M >/dev/null || fail "iperf3 during cut"
-sleep 2.5
+wait_for 10 1 above 1 queue_of n2 >/dev/null # two intervals' batches held back
 check_true "agent on n2 queued batches during the cut" \
 	test "$(agent_metric n2 flowlens_agent_export_queue_batches)" -gt 0
 lab_exec n2 iptables -D OUTPUT -d "$N1" -p tcp --dport 9900 -j DROP
@@ -99,23 +112,25 @@ check_eq "second copy of the batch" "$(post "$WORK/dup.bin" "${AUTH[@]}" "${WIRE
 dup_val=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
 	awk '/^flowlens_flow_bytes_total\{.*source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
 check_eq "duplicate batch counted once (held at 0 while new)" "$dup_val" 0
-sleep 2.6
-dup_val=$(lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
-	awk '/^flowlens_flow_bytes_total\{.*source_ip="10.9.9.1".*direction="forward"/ { print $2 }')
-check_eq "duplicate batch counted once" "$dup_val" 300
+dup_now() {
+	lab_exec n1 curl -sf http://127.0.0.1:9900/metrics |
+		awk '/^flowlens_flow_bytes_total\{.*source_ip="10.9.9.1".*direction="forward"/ { print $2 }'
+}
+# Past the 2.5 s hold: 300 (counted twice it would read 600 and the wait would end with it).
+check_eq "duplicate batch counted once" "$(wait_for 10 300 dup_now)" 300
 
 # Let the agents deliver everything, then stop them (final drain, flushed on exit).
-sleep 2
+check_eq "the agents delivered everything they held" "$(wait_for 30 "0 0" queues)" "0 0"
 agent_stop n1 || fail "agent n1 exit status"
 agent_stop n2 || fail "agent n2 exit status"
 check_eq "n1 agent dropped no batches" "$(grep -c 'not delivered' "$WORK/n1.log")" 0
 check_eq "n2 agent dropped no batches" "$(grep -c 'not delivered' "$WORK/n2.log")" 0
-sleep 3 # two more scrapes
 
 # Hostile input: every case gets its status, nothing stored changes.
 flows_now() { lab_exec n1 curl -sf http://127.0.0.1:9900/metrics | grep '^flowlens_flow_' | sort; }
-sleep 3 # past the new-series hold: values settle
-before=$(flows_now)
+# Values settle: unchanged for 3 s, longer than the new-series hold (2.5 s), so no series is
+# still held at 0.
+before=$(wait_stable 30 3 flows_now)
 "$MKBATCH" --node evil --boot ffffffffffffffffffffffffffffffff --seq 1 \
 	--flow "10.6.6.6,10.6.6.7,80,tcp,client,1,100,1,100" >"$WORK/good.bin"
 head -c 20 "$WORK/good.bin" >"$WORK/truncated.bin"
@@ -137,7 +152,9 @@ check_eq "truncated stream" "$(post "$WORK/truncated.bin" "${AUTH[@]}" "${WIRE[@
 check_eq "garbage" "$(post "$WORK/garbage.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
 check_eq "valid zlib, not a protobuf" "$(post "$WORK/notproto.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
 check_eq "schema version from the future" "$(post "$WORK/future-version.bin" "${AUTH[@]}" "${WIRE[@]}")" 400
-check_eq "stored series unchanged by hostile input" "$(flows_now)" "$before"
+after=$(flows_now)
+check_true "stored series unchanged by hostile input ($(grep -c . <<<"$before") series)" test "$after" = "$before"
+[ "$after" = "$before" ] || diff <(echo "$before") <(echo "$after") | head -20
 "$MKBATCH" --node future-agent --boot eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee --seq 1 --future-field \
 	--flow "10.7.7.7,10.7.7.8,80,tcp,client,1,111,1,222" >"$WORK/future-field.bin"
 check_eq "unknown future field accepted" "$(post "$WORK/future-field.bin" "${AUTH[@]}" "${WIRE[@]}")" 200
@@ -163,15 +180,16 @@ read -r gp1 gb1 <<<"$(gt_read n1 iptables GT 1)"
 read -r gp2 gb2 <<<"$(gt_read n1 iptables GT 2)"
 read -r gp3 gb3 <<<"$(gt_read n1 iptables GT 3)"
 read -r gp4 gb4 <<<"$(gt_read n1 iptables GT 4)"
-check_eq "Prometheus a->b bytes forward (client) = iptables" "$(prom_total "$(sel "$A" "$B" client forward bytes)")" "$gb1"
-check_eq "Prometheus a->b bytes reply (client) = iptables" "$(prom_total "$(sel "$A" "$B" client reply bytes)")" "$gb2"
-check_eq "Prometheus a->b packets forward (server) = iptables" "$(prom_total "$(sel "$A" "$B" server forward packets)")" "$gp1"
+# (prom_wait: until Prometheus's total is the ground truth, or what it holds after 40 s.)
+check_eq "Prometheus a->b bytes forward (client) = iptables" "$(prom_wait "$(sel "$A" "$B" client forward bytes)" "$gb1")" "$gb1"
+check_eq "Prometheus a->b bytes reply (client) = iptables" "$(prom_wait "$(sel "$A" "$B" client reply bytes)" "$gb2")" "$gb2"
+check_eq "Prometheus a->b packets forward (server) = iptables" "$(prom_wait "$(sel "$A" "$B" server forward packets)" "$gp1")" "$gp1"
 check_eq "Prometheus a->c bytes forward (client, across restart and cut) = iptables" \
-	"$(prom_total "$(sel "$A" "$C" client forward bytes)")" "$gb3"
-check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_total "$(sel "$A" "$C" client reply bytes)")" "$gb4"
+	"$(prom_wait "$(sel "$A" "$C" client forward bytes)" "$gb3")" "$gb3"
+check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_wait "$(sel "$A" "$C" client reply bytes)" "$gb4")" "$gb4"
 check_eq "Prometheus a->c bytes forward (server, node 2 through the cut) = iptables" \
-	"$(prom_total "$(sel "$A" "$C" server forward bytes)")" "$gb3"
-check_eq "Prometheus a->c packets reply (server) = iptables" "$(prom_total "$(sel "$A" "$C" server reply packets)")" "$gp4"
+	"$(prom_wait "$(sel "$A" "$C" server forward bytes)" "$gb3")" "$gb3"
+check_eq "Prometheus a->c packets reply (server) = iptables" "$(prom_wait "$(sel "$A" "$C" server reply packets)" "$gp4")" "$gp4"
 check_eq "raw samples agree: a->c bytes forward (client)" \
 	"$(raw_total "$(sel "$A" "$C" client forward bytes)")" "$gb3"
 inc=$(prom_query "sum(increase($(sel "$A" "$C" client forward bytes)[15m]))" | jq -r '.data.result[0].value[1]')
@@ -186,15 +204,17 @@ lab_exec b iperf3 -s -D -p 5202
 agent_start n1 --collector "$URL" --token-file "$WORK/token" || exit 1
 lab_exec a iperf3 -c "$B" -p 5202 -t 8 -b 10M >/dev/null &
 XFER=$!
-sleep 5.5 # past the new series' hold (2.5 s) plus two scrapes
+S5202="flowlens_flow_bytes_total{source_ip=\"$A\",destination_ip=\"$B\",destination_port=\"5202\",reporter=\"client\",direction=\"forward\"}"
+prom_positive() { prom_query "$S5202 > 0" | jq -r 'if (.data.result | length) > 0 then 1 else 0 end'; }
+check_eq "a->b:5202 in Prometheus past its hold" "$(wait_for 20 1 prom_positive)" 1
+check_true "the transfer still runs" kill -0 "$XFER"
 collector_stop KILL
 collector_start || exit 1
 wait "$XFER" || fail "iperf3 during crash"
-sleep 2
+check_eq "n1 agent delivered everything it held" "$(wait_for 30 0 queue_of n1)" 0
 agent_stop n1 || fail "agent n1 exit status (crash phase)"
-sleep 4 # past the hold, two scrapes
 read -r _ gb5 <<<"$(gt_read n1 iptables GT 5)"
-crash_total=$(prom_total "flowlens_flow_bytes_total{source_ip=\"$A\",destination_ip=\"$B\",destination_port=\"5202\",reporter=\"client\",direction=\"forward\"}")
+crash_total=$(prom_wait "$S5202" "$gb5")
 check_eq "Prometheus a->b:5202 bytes across a collector SIGKILL = iptables" "$crash_total" "$gb5"
 check_true "the restarted collector replayed its log" grep -q "logged batches replayed" "$WORK/collector.log"
 

@@ -9,6 +9,9 @@
 #      than the agents' buffer for it holds, then healed.
 # Ground truth: iptables counters of the traffic that ran through all of it. At the end the
 # totals Prometheus holds equal them exactly and resets() sees no reset of any flow series.
+# Each takeover and the longest gap between the samples Prometheus stored of the flow series
+# in each drill are bounded (below: derived from the Lease settings), and a sampler reading
+# both replicas' /metrics from inside their pods checks that never both expose flow series.
 source "$(dirname "$0")/lib.sh"
 echo "ha.sh: lab $LAB_ID"
 for t in prometheus python3; do
@@ -18,6 +21,27 @@ for t in prometheus python3; do
 	fi
 done
 COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
+
+# The timings every bound below is derived from: the Lease (coll_launch), the agents'
+# interval (agent_start: 1 s), the collector's housekeeping tick that runs the catch-up
+# (1 s), the time a replica waits for a peer's /v1/progress (1 s), Prometheus's scrapes (1 s).
+LEASE_S=6 RENEW_S=1 INTERVAL_S=1 TICK_S=1 PEER_WAIT_S=1 SCRAPE_S=1
+SLACK_S=2 # this 2-vCPU machine is shared and loaded; the test's own polling
+# The exporter lost (SIGKILL, partition): the follower sees its last renewal at its next look
+# (RENEW), takes the Lease at the first look after LEASE without a change (LEASE + RENEW), the
+# next tick asks the lost peer for its progress in vain (TICK + PEER_WAIT), and it exports once
+# every agent delivered a batch of an interval that ended after the takeover (INTERVAL):
+# 6 + 2 + 2 + 1 = 11 s, 13 s with the slack.
+LOST_TAKEOVER_S=$((LEASE_S + 2 * RENEW_S + TICK_S + PEER_WAIT_S + INTERVAL_S + SLACK_S))
+# The Lease released (SIGTERM), the agents' queues to the new exporter empty: the next look
+# takes it (RENEW), the next tick compares with the draining peer's progress (TICK), a batch
+# the peer took just before its SIGTERM may still be on its way here (INTERVAL): 3 s, 5 s.
+HANDOVER_S=$((RENEW_S + TICK_S + INTERVAL_S + SLACK_S))
+# The longest gap between two samples Prometheus stores of a flow series: the takeover plus
+# the old exporter's last scrape before the event and the new one's first after (a scrape
+# each): 15 s for a lost exporter, 7 s for a handover.
+LOST_GAP_S=$((LOST_TAKEOVER_S + 2 * SCRAPE_S))
+HANDOVER_GAP_S=$((HANDOVER_S + 2 * SCRAPE_S))
 
 lab_up
 # The replicas are pods, one on each node (the chart's anti-affinity).
@@ -71,7 +95,8 @@ coll_launch() {
 		--token-file "$WORK/token" --metadata-file "$WORK/meta.json" --ip-labels \
 		--new-series-hold 2500ms --shutdown-grace 2s --state-dir "$WORK/state-$r" \
 		--kubeconfig "$WORK/kubeconfig" --ha-lease flowlens/shard-0 --ha-identity "$r" \
-		--ha-lease-duration 6s --ha-renew-interval 1s --shard 0 --peer-token-file "$WORK/peer-token" \
+		--ha-lease-duration "${LEASE_S}s" --ha-renew-interval "${RENEW_S}s" --shard 0 \
+		--peer-token-file "$WORK/peer-token" \
 		--peers "http://${IP_OF[${PEER_OF[$r]}]}:9900" >>"$WORK/$r.log" 2>&1 &
 	PID_OF[$r]=$!
 }
@@ -89,6 +114,9 @@ coll_ready() {
 coll_start() { coll_launch "$1" && coll_ready "$1"; }
 coll_stop() { # REPLICA SIGNAL
 	kill "-$2" "${PID_OF[$1]}" 2>/dev/null
+	coll_wait "$1"
+}
+coll_wait() { # REPLICA: its exit status
 	wait "${PID_OF[$1]}" 2>/dev/null
 	local rc=$?
 	unset "PID_OF[$1]"
@@ -99,24 +127,58 @@ coll_metric() { # REPLICA METRIC_WITH_LABELS
 		awk -v m="$2" '$1 == m { print $2 }'
 }
 exporting() { [ "$(coll_metric "$1" flowlens_collector_ha_exporting)" = 1 ]; }
-# wait_exporter REPLICA SECONDS: until REPLICA exports (and holds the Lease).
+now_ns() { date +%s%N; }
+now_s() { awk -v n="$(now_ns)" 'BEGIN { printf "%.3f\n", n / 1e9 }'; } # with ms
+# wait_exporter REPLICA SECONDS: until REPLICA exports (and holds the Lease), by the clock.
 wait_exporter() {
-	local i
-	for i in $(seq $(($2 * 5))); do
+	local deadline=$(($(now_ns) + $2 * 1000000000))
+	while [ "$(now_ns)" -lt "$deadline" ]; do
 		exporting "$1" && [ "$(holder)" = "$1" ] && return 0
-		sleep 0.2
+		sleep 0.1
 	done
 	return 1
+}
+# check_takeover WHAT REPLICA BOUND_S: REPLICA exports within BOUND_S of $T0 (ns, set when
+# the drill hit the old exporter). Waits up to twice the bound so that a slow takeover shows
+# its time. Sets TOOK_AT (s since the epoch) for prom_after.
+check_takeover() {
+	local ms
+	wait_exporter "$2" $(($3 * 2))
+	ms=$((($(now_ns) - T0) / 1000000))
+	TOOK_AT=$(now_s)
+	check_true "$1 in $ms ms (bound $3 s)" \
+		test "$(coll_metric "$2" flowlens_collector_ha_exporting)" = 1 -a "$ms" -le $(($3 * 1000))
 }
 partition() { # REPLICA -I|-D: the pod cut off from everything but itself
 	lab_exec "$1" iptables "$2" INPUT ! -i lo -j DROP
 	lab_exec "$1" iptables "$2" OUTPUT ! -o lo -j DROP
 }
+# queued REPLICA: the bytes both agents hold for REPLICA ("N1 N2"); "0 0" once it has every
+# batch (an agent whose retries to it are in backoff holds them until its next try).
+queued() {
+	local m="flowlens_agent_export_destination_queue_bytes{collector=\"http://${IP_OF[$1]}:9900/v1/batches\"}"
+	echo "$(agent_metric n1 "$m") $(agent_metric n2 "$m")"
+}
+sel() { # SRC DST REPORTER DIRECTION
+	echo "flowlens_flow_bytes_total{source_ip=\"$1\",destination_ip=\"$2\",destination_port=\"5201\",reporter=\"$3\",direction=\"$4\"}"
+}
+AC=$(sel "$A" "$C" client forward)
+# prom_after T: 1 once Prometheus holds a sample of the a->c series newer than T (s).
+prom_after() {
+	prom_query "max(timestamp($AC))" |
+		jq -r --argjson t "$1" '.data.result[0].value[1] // "0" | tonumber | if . > $t then 1 else 0 end'
+}
+# prom_positive SELECTOR: 1 once the series' latest sample in Prometheus is above 0 (past the
+# new series' hold).
+prom_positive() {
+	prom_query "$1 > 0" | jq -r 'if (.data.result | length) > 0 then 1 else 0 end'
+}
 stop_all() {
 	local r
-	[ -f "$WORK/traffic.on" ] && rm -f "$WORK/traffic.on"
+	rm -f "$WORK/traffic.on" "$WORK/sampler.on"
 	for r in "${!PID_OF[@]}"; do kill -KILL "${PID_OF[$r]}" 2>/dev/null; done
 	[ -f "$WORK/api.pid" ] && kill "$(cat "$WORK/api.pid")" 2>/dev/null
+	wait "${SAMPLER:-}" 2>/dev/null
 	cleanup
 }
 trap stop_all EXIT
@@ -153,6 +215,21 @@ PROM_JOB_EXTRA='    metric_relabel_configs:
         replacement: "shard-$1"'
 prom_start "${IP_OF[r1]}:9900" "${IP_OF[r2]}:9900"
 
+# Both replicas' /metrics read from inside their pods (the partition leaves lo), one after
+# the other, until the end: "MS REPLICA FLOW_SERIES_LINES" per reading.
+touch "$WORK/sampler.on"
+(
+	while [ -f "$WORK/sampler.on" ]; do
+		for r in r1 r2; do
+			n=$(lab_exec "$r" curl -s --max-time 1 http://127.0.0.1:9900/metrics 2>/dev/null |
+				grep -c '^flowlens_flow_')
+			echo "$(($(now_ns) / 1000000)) $r ${n:-0}"
+		done
+		sleep 0.1
+	done >"$WORK/samples"
+) &
+SAMPLER=$!
+
 lab_exec b iperf3 -s -D -p 5201
 lab_exec c iperf3 -s -D -p 5201
 COLLECTORS="http://${IP_OF[r1]}:9900,http://${IP_OF[r2]}:9900"
@@ -170,51 +247,65 @@ touch "$WORK/traffic.on"
 	done
 ) &
 TRAFFIC=$!
-sleep 6 # past the new series' hold, several scrapes
+# Past the new series' hold: both series at their values in Prometheus before any drill.
+both_positive() { echo "$(prom_positive "$AC") $(prom_positive "$(sel "$A" "$B" client forward)")"; }
+check_eq "a->c and a->b in Prometheus past their hold" "$(wait_for 40 "1 1" both_positive)" "1 1"
 
 # --- Drill 1: the exporter SIGKILLed, its disk lost.
 echo "drill 1: SIGKILL $first and delete its state"
+D1=$(now_s)
 coll_stop "$first" KILL
+T0=$(now_ns)
 rm -rf "$WORK/state-$first"
-t0=$(date +%s%N)
-check_true "the other replica ($other) takes over" wait_exporter "$other" 30
-echo "  info  $other exported $((($(date +%s%N) - t0) / 1000000)) ms after the kill (lease 6 s)"
-sleep 2
+check_takeover "the other replica ($other) takes over" "$other" "$LOST_TAKEOVER_S"
+check_eq "Prometheus scraped $other's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
 coll_start "$first" || exit 1
 check_true "$first started without state and copied its peer's" \
 	grep -q "copied a peer's state" "$WORK/$first.log"
 check_eq "$first: peer copies ok" "$(coll_metric "$first" 'flowlens_collector_peer_state_copies_total{result="ok"}')" 1
 check_true "$first does not export (its peer holds the Lease)" \
 	test "$(coll_metric "$first" flowlens_collector_ha_exporting)" = 0
-sleep 4
+check_eq "the agents delivered what they held for $first" "$(wait_for 40 "0 0" queued "$first")" "0 0"
 
 # --- Drill 2: a rolling restart of both replicas, the exporter first.
 echo "drill 2: rolling restart ($other, then $first)"
-# (The new exporter waits until it has every batch the old one had: seconds when an agent's
-# retries to it were in backoff. The Lease itself moves within a renew interval.)
-t0=$(date +%s%N)
-coll_stop "$other" TERM
+# (The new exporter waits until it has every batch the old one had: the agents' retries to it
+# are not in backoff, they delivered everything they held for it before the SIGTERM.)
+D2=$(now_s)
+T0=$(now_ns)
+kill -TERM "${PID_OF[$other]}" # it drains for its shutdown grace (2 s) meanwhile
+check_takeover "$first takes over from the released Lease" "$first" "$HANDOVER_S"
+coll_wait "$other"
 check_eq "$other exits 0 after SIGTERM" "$?" 0
-check_true "$first takes over from the released Lease" wait_exporter "$first" 20
-echo "  info  $first exported $((($(date +%s%N) - t0) / 1000000)) ms after the SIGTERM"
+check_eq "Prometheus scraped $first's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
 coll_start "$other" || exit 1
-sleep 3
-t0=$(date +%s%N)
-coll_stop "$first" TERM
+check_eq "the agents delivered what they held for $other" "$(wait_for 40 "0 0" queued "$other")" "0 0"
+T0=$(now_ns)
+kill -TERM "${PID_OF[$first]}"
+check_takeover "$other takes over from the released Lease" "$other" "$HANDOVER_S"
+coll_wait "$first"
 check_eq "$first exits 0 after SIGTERM" "$?" 0
-check_true "$other takes over from the released Lease" wait_exporter "$other" 20
-echo "  info  $other exported $((($(date +%s%N) - t0) / 1000000)) ms after the SIGTERM"
+check_eq "Prometheus scraped $other's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
 coll_start "$first" || exit 1
-sleep 4
+check_eq "the agents delivered what they held for $first" "$(wait_for 40 "0 0" queued "$first")" "0 0"
 
-# --- Drill 3: the exporter ($other) partitioned for longer than the agents' buffer.
-echo "drill 3: partition $other for 40 s"
+# --- Drill 3: the exporter ($other) partitioned until the agents' buffer for it overflowed.
+echo "drill 3: partition $other until the agents drop batches for it"
+D3=$(now_s)
 partition "$other" -I
-check_true "$first takes over from the unreachable exporter" wait_exporter "$first" 30
-sleep 33
+T0=$(now_ns)
+check_takeover "$first takes over from the unreachable exporter" "$first" "$LOST_TAKEOVER_S"
+check_eq "Prometheus scraped $first's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
 url_other="http://${IP_OF[$other]}:9900/v1/batches"
+dropped_n1() {
+	local v
+	v=$(agent_metric n1 "flowlens_agent_export_destination_batches_total{collector=\"$url_other\",result=\"dropped\"}")
+	[ "${v:-0}" -gt 0 ] && echo 1 || echo 0
+}
+wait_for 90 1 dropped_n1 >/dev/null
 dropped=$(agent_metric n1 "flowlens_agent_export_destination_batches_total{collector=\"$url_other\",result=\"dropped\"}")
 check_true "agents dropped batches for the partitioned replica (n1: ${dropped:-none})" test "${dropped:-0}" -gt 0
+echo "  info  partitioned for $((($(now_ns) - T0) / 1000000)) ms"
 partition "$other" -D
 healed=0
 for _ in $(seq 100); do
@@ -225,29 +316,28 @@ done
 check_true "$other noticed the missed batches and copied its peer's state" test "$healed" = 1
 check_true "$other counted missed batches" test "$(coll_metric "$other" flowlens_collector_missed_batches_total)" -gt 0
 check_true "$first still exports" exporting "$first"
-sleep 3
+check_eq "the agents delivered what they held for $other" "$(wait_for 40 "0 0" queued "$other")" "0 0"
+DEND=$(now_s)
 
-# --- The end: traffic stops, the agents deliver everything and exit, two more scrapes.
+# --- The end: traffic stops, the agents deliver everything and exit.
 rm -f "$WORK/traffic.on"
 wait "$TRAFFIC"
-sleep 2
+check_eq "the agents delivered everything to r1 before stopping" "$(wait_for 40 "0 0" queued r1)" "0 0"
+check_eq "the agents delivered everything to r2 before stopping" "$(wait_for 40 "0 0" queued r2)" "0 0"
 agent_stop n1 || fail "agent n1 exit status"
 agent_stop n2 || fail "agent n2 exit status"
-sleep 5
 
-sel() { # SRC DST REPORTER DIRECTION
-	echo "flowlens_flow_bytes_total{source_ip=\"$1\",destination_ip=\"$2\",destination_port=\"5201\",reporter=\"$3\",direction=\"$4\"}"
-}
 read -r _ gb1 <<<"$(gt_read n1 iptables GT 1)"
 read -r _ gb2 <<<"$(gt_read n1 iptables GT 2)"
 read -r _ gb3 <<<"$(gt_read n1 iptables GT 3)"
 read -r _ gb4 <<<"$(gt_read n1 iptables GT 4)"
 check_true "traffic ran (a->c $gb3 bytes)" test "$gb3" -gt 1000000
-check_eq "Prometheus a->b bytes forward (client) = iptables" "$(prom_total "$(sel "$A" "$B" client forward)")" "$gb1"
-check_eq "Prometheus a->b bytes reply (server) = iptables" "$(prom_total "$(sel "$A" "$B" server reply)")" "$gb2"
-check_eq "Prometheus a->c bytes forward (client, node 1) = iptables" "$(prom_total "$(sel "$A" "$C" client forward)")" "$gb3"
-check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_total "$(sel "$A" "$C" client reply)")" "$gb4"
-check_eq "Prometheus a->c bytes forward (server, node 2) = iptables" "$(prom_total "$(sel "$A" "$C" server forward)")" "$gb3"
+# (prom_wait: until Prometheus's total is the ground truth, or what it holds after 40 s.)
+check_eq "Prometheus a->b bytes forward (client) = iptables" "$(prom_wait "$(sel "$A" "$B" client forward)" "$gb1")" "$gb1"
+check_eq "Prometheus a->b bytes reply (server) = iptables" "$(prom_wait "$(sel "$A" "$B" server reply)" "$gb2")" "$gb2"
+check_eq "Prometheus a->c bytes forward (client, node 1) = iptables" "$(prom_wait "$AC" "$gb3")" "$gb3"
+check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_wait "$(sel "$A" "$C" client reply)" "$gb4")" "$gb4"
+check_eq "Prometheus a->c bytes forward (server, node 2) = iptables" "$(prom_wait "$(sel "$A" "$C" server forward)" "$gb3")" "$gb3"
 resets=$(prom_query 'sum(resets(flowlens_flow_bytes_total[15m])) + sum(resets(flowlens_flow_packets_total[15m]))' |
 	jq -r '.data.result[0].value[1] // "none"')
 check_eq "no reset of any flow series across the three drills (resets())" "$resets" 0
@@ -257,11 +347,37 @@ if [ "$resets" != 0 ]; then
 		.values as $v | range(1; $v | length) | select(($v[.][1] | tonumber) < ($v[. - 1][1] | tonumber)) |
 		"  reset \($m.source_ip)->\($m.destination_ip):\($m.destination_port) \($m.reporter) \($m.direction) at \($v[.][0] | todate): \($v[. - 1][1]) -> \($v[.][1])"' | head -20
 fi
-series=$(prom_query 'count(count by (instance) (flowlens_flow_bytes_total))' | jq -r '.data.result[0].value[1] // 0')
-check_eq "flow series under one instance (the shard) whichever replica exported" "$series" 1
-gap=$(prom_query "$(sel "$A" "$C" client forward)[15m]" |
-	jq '[.data.result[0].values | map(.[0]) | . as $t | range(1; length) | $t[.] - $t[. - 1]] | max')
-echo "  info  the longest gap between samples of one flow series: ${gap} s (scrapes every 1 s)"
+
+# One exporter at a time, from the replicas themselves (the relabel rule makes every flow
+# series one instance in Prometheus whoever exported it, so Prometheus cannot tell): a
+# replica read exposing flow series between two reads of the other that both did means both
+# exported at that instant (a replica cannot lose and retake the Lease within two reads).
+rm -f "$WORK/sampler.on"
+wait "$SAMPLER"
+read -r nsamples both r1_exp r2_exp <<<"$(awk '{ t[NR] = $1; r[NR] = $2; n[NR] = $3; e[$2] += $3 > 0 }
+	END { for (i = 2; i < NR; i++) if (n[i - 1] > 0 && n[i] > 0 && n[i + 1] > 0 && r[i - 1] == r[i + 1] && r[i] != r[i - 1]) b++
+	      print NR, b + 0, e["r1"] + 0, e["r2"] + 0 }' "$WORK/samples")"
+check_true "both replicas' /metrics read throughout ($nsamples reads), each exported at times (r1 $r1_exp, r2 $r2_exp reads)" \
+	test "$nsamples" -gt 200 -a "$r1_exp" -gt 0 -a "$r2_exp" -gt 0
+check_eq "never both replicas exposed flow series at once (reads)" "$both" 0
+check_eq "the a->c series is one series in Prometheus across every handover" \
+	"$(prom_query "count($AC)" | jq -r '.data.result[0].value[1] // 0')" 1
+
+# The longest gap between consecutive samples Prometheus stored of any flow series, by the
+# drill in which the later sample falls (each drill waits for a fresh sample before the next).
+gaps=$(prom_query 'flowlens_flow_bytes_total[15m]' | jq -c '[.data.result[].values | map(.[0]) |
+	. as $t | range(1; length) | [$t[.], $t[.] - $t[. - 1]]]')
+longest() { # FROM TO -> ms
+	jq -r --argjson f "$1" --argjson t "$2" '[.[] | select(.[0] >= $f and .[0] < $t) | .[1]] | max // 0 | . * 1000 | round' <<<"$gaps"
+}
+g0=$(longest 0 "$D1") g1=$(longest "$D1" "$D2") g2=$(longest "$D2" "$D3") g3=$(longest "$D3" "$DEND")
+g4=$(longest "$DEND" 1e10)
+echo "  info  longest gaps between samples (ms): before the drills $g0, after them $g4 (scrapes every ${SCRAPE_S} s)"
+check_true "drill 1 (SIGKILL): longest gap ${g1} ms (bound $LOST_GAP_S s)" test "$g1" -gt 0 -a "$g1" -le $((LOST_GAP_S * 1000))
+check_true "drill 2 (rolling restart): longest gap ${g2} ms (bound $HANDOVER_GAP_S s)" test "$g2" -gt 0 -a "$g2" -le $((HANDOVER_GAP_S * 1000))
+check_true "drill 3 (partition): longest gap ${g3} ms (bound $LOST_GAP_S s)" test "$g3" -gt 0 -a "$g3" -le $((LOST_GAP_S * 1000))
+check_true "no longer gap outside the drills (bound $HANDOVER_GAP_S s)" \
+	test "$g0" -le $((HANDOVER_GAP_S * 1000)) -a "$g4" -le $((HANDOVER_GAP_S * 1000))
 
 for r in r1 r2; do
 	coll_stop "$r" TERM || fail "$r exit status"

@@ -3,7 +3,12 @@
 # (tests/tools/fake_apiserver.py): paginated lists, watch streams with ADDED/MODIFIED/DELETED
 # and BOOKMARK, a dropped connection, 410 Gone after compaction. Names are checked through the
 # collector's own /metrics for batches whose addresses the test chose, including an IP that
-# moves from a deleted pod to a new one. Runs inside a network namespace of its own.
+# moves from a deleted pod to a new one. Runs inside a network namespace of its own. Then the
+# in-cluster path: the collector as in a pod (KUBERNETES_SERVICE_HOST, the service account's
+# token file and CA at /var/run/secrets/kubernetes.io/serviceaccount, mounted in a mount
+# namespace of its own) against the fake API server serving HTTPS with a certificate of a CA
+# made here and accepting only the token file's content: a CA that did not sign it and a wrong
+# token are refused (and counted), the rotated right token is read and the names come through.
 source "$(dirname "$0")/lib.sh"
 echo "kube.sh: lab $LAB_ID"
 COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
@@ -78,8 +83,11 @@ inns "$COLLECTOR" --listen 127.0.0.1:19900 --token-file "$WORK/token" --kubeconf
 	>"$WORK/collector.log" 2>&1 &
 COLL_PID=$!
 stop_all() {
+	local f
 	kill "$COLL_PID" 2>/dev/null
-	[ -f "$WORK/api.pid" ] && kill "$(cat "$WORK/api.pid")" 2>/dev/null
+	for f in "$WORK/api.pid" "$WORK/api-tls.pid"; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
 	wait 2>/dev/null
 	cleanup
 }
@@ -92,6 +100,7 @@ done
 check_eq "collector ready after listing every kind" "$ready" 1
 
 BOOT=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+CPORT=19900 # the port of the collector that send, metrics and series talk to
 send() { # NODE END_MS FLOW [--dialed IP,PORT]...
 	local node=$1 end=$2
 	shift 2
@@ -99,9 +108,20 @@ send() { # NODE END_MS FLOW [--dialed IP,PORT]...
 	"$MKBATCH" --node "$node" --boot "$BOOT" --seq "$(($(date +%s%N) / 1000))" --end-ms "$end" "$@" >"$WORK/b.bin"
 	inns curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
 		-H 'Content-Type: application/x-protobuf' -H 'Content-Encoding: deflate' \
-		--data-binary "@$WORK/b.bin" http://127.0.0.1:19900/v1/batches
+		--data-binary "@$WORK/b.bin" "http://127.0.0.1:$CPORT/v1/batches"
 }
-metrics() { inns curl -sf http://127.0.0.1:19900/metrics; }
+metrics() { inns curl -sf "http://127.0.0.1:$CPORT/metrics"; }
+kmetric() { metrics | awk -v m="$1" '$1 == m { print $2 }'; } # METRIC_WITH_LABELS
+pod_events() { kmetric 'flowlens_collector_kube_events_total{kind="pods"}'; }
+pod_errors() { kmetric 'flowlens_collector_kube_errors_total{kind="pods"}'; }
+pod_lists() { kmetric 'flowlens_collector_kube_lists_total{kind="pods"}'; }
+pod_watches() { inns curl -sf "http://$API/fake/log" | grep -c '^WATCH pods'; }
+above() { # N CMD...: 1 once CMD prints a number above N
+	local n=$1 v
+	shift
+	v=$("$@")
+	[ "${v:-0}" -gt "$n" ] 2>/dev/null && echo 1 || echo 0
+}
 series() { # BYTES -> the forward bytes series line carrying that unique value
 	metrics | awk -v v="$1" '/^flowlens_flow_bytes_total\{/ && $2 == v && /direction="forward"/'
 }
@@ -146,14 +166,15 @@ check_eq "zone bytes us-east-1a -> us-east-1b (1001 forward + the 1-byte reply o
 # Watch events: a new pod, then the IP of a deleted pod reused by another.
 api() { inns curl -sf -o /dev/null -X POST "http://$API/fake/$1" ${2:+--data-binary "$2"}; }
 api event "{\"type\":\"ADDED\",\"object\":$(pod shop web-7d9f8-new 10.9.0.30 node-2 ReplicaSet web-7d9f8 7d9f8)}"
-sleep 1
+check_eq "the watch applied the ADDED event" "$(wait_for 10 1 pod_events)" 1
 check_eq "batch" "$(send node-2 "$(now_ms)" --flow "10.9.0.30,10.9.0.6,5432,tcp,client,1,2001,1,1")" 200
 has "pod ADDED by the watch is named" "$(series 2001)" 'source_workload="web"' 'source_pod="web-7d9f8-new"'
 T_BEFORE=$(now_ms)
 sleep 0.2
 api event "{\"type\":\"DELETED\",\"object\":$(pod shop api-5c6d7-fghij 10.9.0.10 node-2 ReplicaSet api-5c6d7 5c6d7)}"
 api event "{\"type\":\"ADDED\",\"object\":$(pod shop cache-0 10.9.0.10 node-1 StatefulSet cache)}"
-sleep 1
+# (A report is named by who held the address by the end of its interval.)
+check_eq "the watch applied the DELETED and ADDED events" "$(wait_for 10 3 pod_events)" 3
 T_AFTER=$(now_ms)
 check_eq "batch" "$(send node-1 "$T_BEFORE" --flow "10.9.0.9,10.9.0.10,80,tcp,client,1,3001,1,1")" 200
 check_eq "batch" "$(send node-1 "$T_AFTER" --flow "10.9.0.9,10.9.0.10,80,tcp,client,1,3002,1,1")" 200
@@ -164,9 +185,11 @@ has "reused IP, flow after: the new pod" "$(series 3002)" \
 
 # A bookmark moves the resourceVersion; a dropped stream resumes from it, without a list.
 api bookmark
-sleep 0.5
+check_eq "the bookmark reached the pods watch" \
+	"$(wait_for 10 1 kmetric 'flowlens_collector_kube_bookmarks_total{kind="pods"}')" 1
+watches=$(pod_watches)
 api drop
-sleep 1.5
+check_eq "the dropped watch was resumed" "$(wait_for 10 1 above "$watches" pod_watches)" 1
 log=$(inns curl -sf "http://$API/fake/log")
 last_watch=$(grep '^WATCH pods' <<<"$log" | tail -1 | awk '{print $3}')
 prev_watch=$(grep '^WATCH pods' <<<"$log" | tail -2 | head -1 | awk '{print $3}')
@@ -178,9 +201,11 @@ check_true "the broken stream is counted as an error ($errs)" test "${errs:-0}" 
 
 # 410 Gone: events are compacted while the watch is down; the collector lists again, and what
 # changed meanwhile (a pod deleted during the gap) is applied by the relist.
+errs=$(pod_errors)
 api pause
 api drop
-sleep 0.3
+# The stream is cut (the collector counted it) before the delete: it is not sent on it.
+check_eq "the collector saw the watch cut" "$(wait_for 10 1 above "$errs" pod_errors)" 1
 api event "{\"type\":\"DELETED\",\"object\":$(pod shop debug 10.9.0.9 node-1)}"
 api compact
 api resume
@@ -192,13 +217,105 @@ log=$(inns curl -sf "http://$API/fake/log")
 check_true "410 Gone -> pods listed again" test "$(grep -c '^LIST pods 0' <<<"$log")" -ge 2
 gone=$(metrics | awk '$1 == "flowlens_collector_kube_gone_total{kind=\"pods\"}" { print $2 }')
 check_true "410 counted ($gone)" test "${gone:-0}" -ge 1
-sleep 1.2 # the batch's interval (1 s) begins after the delete
-check_eq "batch" "$(send node-1 "$(now_ms)" --flow "10.9.0.8,10.9.0.9,80,tcp,client,1,4001,1,1")" 200
+check_eq "the relist of pods completed" "$(wait_for 10 2 pod_lists)" 2
+# The relist applied the delete before it was counted: a report whose interval (1 s) begins
+# now finds the address free.
+T=$(($(now_ms) + 1001))
+while [ "$(now_ms)" -lt "$T" ]; do sleep 0.05; done
+check_eq "batch" "$(send node-1 "$T" --flow "10.9.0.8,10.9.0.9,80,tcp,client,1,4001,1,1")" 200
 has "pod deleted while the watch was down: gone after the relist (unknown)" "$(series 4001)" \
 	'destination_workload="unknown"'
 objs=$(metrics | awk '$1 == "flowlens_collector_metadata_objects{kind=\"pods\"}" { print $2 }')
 check_eq "pods known (8 listed, +1 -1 +1 -1 by events)" "$objs" 8
 
+kill -TERM "$COLL_PID" 2>/dev/null
+wait "$COLL_PID" 2>/dev/null
+
+# --- In-cluster: the service account's token file and CA, over HTTPS.
+# A CA, the API server's certificate for the address it listens on (signed by that CA), and
+# another CA that did not sign it.
+SAPI=127.0.0.1:16444
+PKI=$WORK/pki
+mkdir -p "$PKI" "$WORK/sa"
+{
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=lab-cluster-ca" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-keyout "$PKI/ca.key" -out "$PKI/ca.crt" &&
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+			-keyout "$PKI/api.key" -out "$PKI/api.csr" &&
+		printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
+			"${SAPI%:*}" >"$PKI/api.ext" &&
+		openssl x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+			-CAcreateserial -days 1 -extfile "$PKI/api.ext" -out "$PKI/api.crt" &&
+		openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=some-other-ca" \
+			-keyout "$PKI/other.key" -out "$PKI/other.crt"
+} >"$WORK/openssl.out" 2>&1 || { cat "$WORK/openssl.out"; fail "openssl"; finish; exit 1; }
+# The service account's token as the API server knows it (no newline, as projected tokens).
+SA_TOKEN=sa-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '%s' "$SA_TOKEN" >"$WORK/api-token"
+# sa_put FILE CONTENT_FROM: what the pod's service account directory holds, replaced at once
+# (a rename, as the kubelet updates projected volumes).
+sa_put() { cp "$2" "$WORK/sa/.$1.new" && mv -f "$WORK/sa/.$1.new" "$WORK/sa/$1"; }
+# First a CA that did not sign the API server's certificate, and the right token.
+sa_put ca.crt "$PKI/other.crt"
+sa_put token "$WORK/api-token"
+ip netns exec "$NS" "$PY" "$TOP/tests/tools/fake_apiserver.py" --port "${SAPI#*:}" --state "$WORK/state.json" \
+	--token-file "$WORK/api-token" --tls-cert "$PKI/api.crt" --tls-key "$PKI/api.key" \
+	--pid-file "$WORK/api-tls.pid" >"$WORK/api-tls.log" 2>&1 &
+sapi_log() { inns curl -sf --cacert "$PKI/ca.crt" "https://$SAPI/fake/log" | tail -n "+$((SAPI_SEEN + 1))"; }
+SAPI_SEEN=0
+for _ in $(seq 50); do inns curl -sf -o /dev/null --cacert "$PKI/ca.crt" "https://$SAPI/fake/log" && break; sleep 0.1; done
+check_eq "the fake API server refuses plain HTTP" \
+	"$(inns curl -s -o /dev/null -w '%{http_code}' "http://$SAPI/api/v1/pods")" 000
+check_eq "the fake API server refuses a request without the token" \
+	"$(inns curl -s -o /dev/null -w '%{http_code}' --cacert "$PKI/ca.crt" "https://$SAPI/api/v1/pods")" 401
+check_eq "the fake API server serves the token file's content" "$(inns curl -s -o /dev/null -w '%{http_code}' \
+	--cacert "$PKI/ca.crt" -H "Authorization: Bearer $SA_TOKEN" "https://$SAPI/api/v1/pods")" 200
+SAPI_SEEN=$(sapi_log | wc -l) # from here on, only the collector's requests
+# The collector as in a pod: the service's address in its environment, no kubeconfig, and the
+# service account's directory where the kubelet mounts it, in a mount namespace of its own (a
+# tmpfs on /run there: the host's /run is untouched). (Not through inns: $! is the collector.)
+ip netns exec "$NS" env KUBERNETES_SERVICE_HOST="${SAPI%:*}" KUBERNETES_SERVICE_PORT="${SAPI#*:}" \
+	unshare --mount --propagation private sh -c '
+		mount -t tmpfs -o size=1m,mode=0755 flowlens-sa /run &&
+		mkdir -p /run/secrets/kubernetes.io/serviceaccount &&
+		mount --bind "$1" /var/run/secrets/kubernetes.io/serviceaccount &&
+		shift && exec "$@"' sh "$WORK/sa" \
+	"$COLLECTOR" --listen 127.0.0.1:19901 --token-file "$WORK/token" --in-cluster on \
+	--new-series-hold 0 --shutdown-grace 0 --pod-labels --cluster-cidrs 10.9.0.0/16,10.96.0.0/16 \
+	>"$WORK/collector-incluster.log" 2>&1 &
+COLL_PID=$!
+CPORT=19901
+logged() { grep -q -- "$1" "$WORK/collector-incluster.log" && echo 1 || echo 0; } # 1 once logged
+check_eq "in-cluster: the service's address over HTTPS" \
+	"$(wait_for 10 1 logged "kube: watching https://$SAPI")" 1
+# 1. The CA does not verify the server: nothing is sent, the failure logged (and counted).
+check_eq "in-cluster: a server its CA did not sign is refused" \
+	"$(wait_for 10 1 logged 'kube: list pods: SSL peer certificate or SSH remote key was not OK')" 1
+check_true "in-cluster: ... and the server saw the handshake fail" grep -q '^TLS handshake failed' <<<"$(sapi_log)"
+check_eq "in-cluster: no request got through" "$(sapi_log | grep -c '^LIST\|^DENIED')" 0
+# 2. The right CA, a token the API server does not know: refused there, logged here.
+printf 'not-%s' "$SA_TOKEN" >"$WORK/wrong-token"
+sa_put token "$WORK/wrong-token"
+sa_put ca.crt "$PKI/ca.crt"
+check_eq "in-cluster: a wrong token is refused (HTTP 401)" \
+	"$(wait_for 15 1 logged 'kube: list pods: bad status (HTTP 401)')" 1
+check_true "in-cluster: ... by the API server" grep -q '^DENIED GET /api/v1/pods' <<<"$(sapi_log)"
+code=$(inns curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CPORT/readyz")
+check_true "in-cluster: not ready while the API refuses it ($code)" test "$code" != 200
+# 3. The token rotated to the right one: read from the file at the next request.
+sa_put token "$WORK/api-token"
+ready() { inns curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CPORT/readyz"; }
+check_eq "in-cluster: ready once the token file holds the right token" "$(wait_for 30 200 ready)" 200
+check_true "in-cluster: every kind listed through the API" \
+	test "$(sapi_log | grep -c '^LIST ')" -ge 5
+check_true "in-cluster: both refusals counted ($(pod_errors) errors listing pods)" test "$(pod_errors)" -ge 2
+check_eq "in-cluster: pods known from the API (the 8 of the state file)" \
+	"$(kmetric 'flowlens_collector_metadata_objects{kind="pods"}')" 8
+check_eq "batch" "$(send node-1 "$(now_ms)" --flow "10.9.0.5,10.9.0.6,5432,tcp,client,1,5001,1,1")" 200
+has "in-cluster: names from the API server" "$(series 5001)" \
+	'source_workload="web",source_workload_kind="Deployment",source_pod="web-7d9f8-abcde"' \
+	'destination_workload="db",destination_workload_kind="StatefulSet",destination_pod="db-0"'
 kill -TERM "$COLL_PID" 2>/dev/null
 wait "$COLL_PID" 2>/dev/null
 check_eq "no sanitizer reports in the logs" "$(cat "$WORK"/*.log | grep -c 'Sanitizer')" 0

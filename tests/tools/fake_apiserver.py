@@ -17,15 +17,23 @@ Leases (coordination.k8s.io/v1, for the collector's replicas), with optimistic c
   GET/PUT /apis/coordination.k8s.io/v1/namespaces/NS/leases/NAME  (404 when absent; a PUT
       whose metadata.resourceVersion is not the current one gets 409 Conflict)
   POST /apis/coordination.k8s.io/v1/namespaces/NS/leases          (409 when it exists)
-Requests without "Authorization: Bearer <token>" (when --token is given) get 401.
+Requests without "Authorization: Bearer <token>" (when --token is given, or --token-file: the
+file's content, read at each request without a trailing newline, as a service account's
+projected token is rotated) get 401 and a "DENIED METHOD PATH" line in the log.
+With --tls-cert and --tls-key it serves HTTPS only (the handshake in the request's thread); a
+failed handshake (e.g. a client that does not trust the certificate) logs "TLS handshake
+failed (REASON)".
 
-Usage: fake_apiserver.py --port PORT --state LIST.json [--token T] [--pid-file F] [--address A]
+Usage: fake_apiserver.py --port PORT --state LIST.json [--token T | --token-file F]
+                         [--tls-cert CRT --tls-key KEY] [--pid-file F] [--address A]
                          [--page-size N]   (lists pages of at most N whatever limit asks)
 """
 import argparse
 import json
 import os
 import re
+import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,9 +86,31 @@ class State:
             self.cond.notify_all()
 
 
-def make_handler(state, token, page_size):
+def make_handler(state, token, page_size, token_file=None, tls=False):
+    def wanted_token():
+        """The token a request must carry: None for any, "" when the file cannot be read."""
+        if token_file:
+            try:
+                with open(token_file) as f:
+                    t = f.read()
+            except OSError:
+                return ""
+            return t[:-1] if t.endswith("\n") else t
+        return token
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            if tls:
+                try:
+                    self.request.do_handshake()
+                except (ssl.SSLError, OSError) as e:
+                    with state.cond:
+                        state.log.append("TLS handshake failed (%s)" %
+                                         (getattr(e, "reason", None) or e))
+                    raise
+            super().setup()
 
         def log_message(self, *args):
             pass
@@ -94,7 +124,11 @@ def make_handler(state, token, page_size):
             self.wfile.write(body)
 
         def authorized(self):
-            if token and self.headers.get("Authorization") != "Bearer " + token:
+            want = wanted_token()
+            if want is not None and (not want or
+                                     self.headers.get("Authorization") != "Bearer " + want):
+                with state.cond:
+                    state.log.append("DENIED %s %s" % (self.command, urlparse(self.path).path))
                 self.send_json(401, {"kind": "Status", "code": 401, "reason": "Unauthorized"})
                 return False
             return True
@@ -283,11 +317,22 @@ def make_handler(state, token, page_size):
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # One line, not a traceback: refused handshakes and clients that hang up are expected.
+        sys.stderr.write("fake_apiserver: %s: %s\n" % (client_address[0], sys.exc_info()[1]))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--state", required=True)
     p.add_argument("--token")
+    p.add_argument("--token-file")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
     p.add_argument("--pid-file")
     p.add_argument("--page-size", type=int, default=0)
     p.add_argument("--address", default="127.0.0.1")
@@ -295,8 +340,14 @@ def main():
     with open(a.state) as f:
         items = json.load(f).get("items", [])
     state = State(items)
-    srv = ThreadingHTTPServer((a.address, a.port), make_handler(state, a.token, a.page_size))
-    srv.daemon_threads = True
+    tls = bool(a.tls_cert)
+    srv = Server((a.address, a.port),
+                 make_handler(state, a.token, a.page_size, a.token_file, tls))
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
     if a.pid_file:
         with open(a.pid_file, "w") as f:
             f.write(str(os.getpid()))
