@@ -251,6 +251,85 @@ TRAFFIC=$!
 both_positive() { echo "$(prom_positive "$AC") $(prom_positive "$(sel "$A" "$B" client forward)")"; }
 check_eq "a->c and a->b in Prometheus past their hold" "$(wait_for 40 "1 1" both_positive)" "1 1"
 
+# --- Drills 0a-0d (issue 35): the API server fails the exporter, which created the Lease.
+# An exporter whose hold lapsed while the API refused it, and which then renewed its own
+# Lease, re-held (zeroed) series it had shown itself: 505 of 644 series reset on a shard
+# whose Lease it had created. Every drill below must leave resets() at 0 (checked at the end,
+# with the totals) and its longest gap within its bound.
+# The exporter's hold lapses LEASE - 2 x RENEW after its last renewal; once the API answers
+# again it renews at its next look (RENEW), the next tick starts catching up (TICK), the peer
+# answers its progress (PEER_WAIT); plus the poll that saw the lapse, a scrape each side and
+# the slack: 1 + 1 + 1 + 1 + 2 + 2 = 8 s.
+BLIP_GAP_S=$((RENEW_S + TICK_S + PEER_WAIT_S + 1 + 2 * SCRAPE_S + SLACK_S))
+api_cut() { # REPLICA -I|-D REJECT|DROP: REPLICA's requests to the API server refused or dropped
+	local how=(-j DROP)
+	[ "$3" = REJECT ] && how=(-j REJECT --reject-with tcp-reset)
+	lab_exec "$1" iptables "$2" OUTPUT -d "$N1" -p tcp --dport 16443 "${how[@]}"
+}
+not_exporting() { exporting "$1" && echo 0 || echo 1; }
+exporter_now() { # the replica that holds the Lease and exports, once one does
+	local r
+	for r in r1 r2; do exporting "$r" && [ "$(holder)" = "$r" ] && { echo "$r"; return; }; done
+	echo none
+}
+wait_exporter_any() { wait_stable 30 2 exporter_now; }
+
+# 0a: refused until the exporter's hold lapses, then answered again before the Lease expires:
+# it renews its own Lease (the follower saw the last renewal less than a Lease ago).
+echo "drill 0a: the API server refuses $first until its hold lapses"
+B0=$(now_s)
+api_cut "$first" -I REJECT
+T0=$(now_ns)
+check_eq "0a: $first stops exporting at its hold horizon" "$(wait_for $((LEASE_S + 2)) 1 not_exporting "$first")" 1
+echo "  info  0a: stopped exporting $((($(now_ns) - T0) / 1000000)) ms after the API refused it"
+api_cut "$first" -D REJECT
+e=$(wait_exporter_any)
+check_true "0a: one replica exports again ($e)" test "$e" = r1 -o "$e" = r2
+echo "  info  0a: $e exports $((($(now_ns) - T0) / 1000000)) ms after the cut"
+check_eq "0a: Prometheus scraped flow series after it" "$(wait_for 20 1 prom_after "$(now_s)")" 1
+
+# 0b: the API server frozen for less than the hold (SIGSTOP: connections hang, nothing
+# answers): the exporter keeps its hold or renews it; no reset either way.
+echo "drill 0b: the API server frozen for $((LEASE_S / 2)) s"
+B1=$(now_s)
+kill -STOP "$(cat "$WORK/api.pid")"
+sleep "$((LEASE_S / 2))" # the fault's own length, nothing to wait for
+kill -CONT "$(cat "$WORK/api.pid")"
+e=$(wait_exporter_any)
+check_true "0b: one replica exports after the freeze ($e)" test "$e" = r1 -o "$e" = r2
+check_eq "0b: Prometheus scraped flow series after it" "$(wait_for 20 1 prom_after "$(now_s)")" 1
+
+# 0c: the exporter's requests dropped for longer than the Lease: the follower takes over (a
+# lost exporter's bound); healed, the old exporter finds another holder and stays a follower.
+e=$(exporter_now)
+[ "$e" = none ] && e=$first
+f=${PEER_OF[$e]}
+echo "drill 0c: the API server drops $e's requests for $((2 * LEASE_S)) s"
+B2=$(now_s)
+api_cut "$e" -I DROP
+T0=$(now_ns)
+check_takeover "0c: $f takes over from the exporter the API dropped" "$f" "$LOST_TAKEOVER_S"
+check_eq "0c: Prometheus scraped $f's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
+rest=$((2 * LEASE_S * 1000 - ($(now_ns) - T0) / 1000000))
+[ "$rest" -gt 0 ] && sleep "$((rest / 1000)).$(printf '%03d' $((rest % 1000)))" # the fault's own length
+api_cut "$e" -D DROP
+check_eq "0c: $e, healed, does not export (another holds the Lease)" "$(wait_stable 10 3 not_exporting "$e")" 1
+
+# 0d: a zombie: the exporter frozen (SIGSTOP) past its Lease, the follower takes over, then
+# the frozen one resumes believing nothing happened: it must show no flow series (the
+# sampler's "never both" below) and go back to following.
+e=$f f=${PEER_OF[$f]}
+echo "drill 0d: $e frozen past its Lease (zombie), then resumed"
+B3=$(now_s)
+kill -STOP "${PID_OF[$e]}"
+T0=$(now_ns)
+check_takeover "0d: $f takes over from the frozen exporter" "$f" "$LOST_TAKEOVER_S"
+check_eq "0d: Prometheus scraped $f's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
+kill -CONT "${PID_OF[$e]}"
+check_eq "0d: the resumed zombie $e does not export" "$(wait_stable 10 3 not_exporting "$e")" 1
+# The drills below start from the exporter there is now.
+first=$f other=$e
+
 # --- Drill 1: the exporter SIGKILLed, its disk lost.
 echo "drill 1: SIGKILL $first and delete its state"
 D1=$(now_s)
@@ -340,7 +419,7 @@ check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_wait "$(sel "
 check_eq "Prometheus a->c bytes forward (server, node 2) = iptables" "$(prom_wait "$(sel "$A" "$C" server forward)" "$gb3")" "$gb3"
 resets=$(prom_query 'sum(resets(flowlens_flow_bytes_total[15m])) + sum(resets(flowlens_flow_packets_total[15m]))' |
 	jq -r '.data.result[0].value[1] // "none"')
-check_eq "no reset of any flow series across the three drills (resets())" "$resets" 0
+check_eq "no reset of any flow series across the drills (resets())" "$resets" 0
 if [ "$resets" != 0 ]; then
 	# Where: each decrease of a series, with the samples around it (for the logs' timeline).
 	prom_query 'flowlens_flow_bytes_total[15m]' | jq -r '.data.result[] | .metric as $m |
@@ -370,7 +449,12 @@ gaps=$(prom_query 'flowlens_flow_bytes_total[15m]' | jq -c '[.data.result[].valu
 longest() { # FROM TO -> ms
 	jq -r --argjson f "$1" --argjson t "$2" '[.[] | select(.[0] >= $f and .[0] < $t) | .[1]] | max // 0 | . * 1000 | round' <<<"$gaps"
 }
-g0=$(longest 0 "$D1") g1=$(longest "$D1" "$D2") g2=$(longest "$D2" "$D3") g3=$(longest "$D3" "$DEND")
+g0=$(longest 0 "$B0") g1=$(longest "$D1" "$D2") g2=$(longest "$D2" "$D3") g3=$(longest "$D3" "$DEND")
+ga=$(longest "$B0" "$B1") gb=$(longest "$B1" "$B2") gc=$(longest "$B2" "$B3") gd=$(longest "$B3" "$D1")
+check_true "drill 0a (API refused the exporter past its hold): longest gap ${ga} ms (bound $BLIP_GAP_S s)" test "$ga" -gt 0 -a "$ga" -le $((BLIP_GAP_S * 1000))
+check_true "drill 0b (API frozen $((LEASE_S / 2)) s): longest gap ${gb} ms (bound $BLIP_GAP_S s)" test "$gb" -gt 0 -a "$gb" -le $((BLIP_GAP_S * 1000))
+check_true "drill 0c (API dropped the exporter past its Lease): longest gap ${gc} ms (bound $LOST_GAP_S s)" test "$gc" -gt 0 -a "$gc" -le $((LOST_GAP_S * 1000))
+check_true "drill 0d (zombie exporter): longest gap ${gd} ms (bound $LOST_GAP_S s)" test "$gd" -gt 0 -a "$gd" -le $((LOST_GAP_S * 1000))
 g4=$(longest "$DEND" 1e10)
 echo "  info  longest gaps between samples (ms): before the drills $g0, after them $g4 (scrapes every ${SCRAPE_S} s)"
 check_true "drill 1 (SIGKILL): longest gap ${g1} ms (bound $LOST_GAP_S s)" test "$g1" -gt 0 -a "$g1" -le $((LOST_GAP_S * 1000))
