@@ -29,12 +29,14 @@ for _ in $(seq 50); do lab_exec a dig @10.100.0.53 web.shop.svc.cluster.local +t
 stack_start
 stack_agents --dns-timeout 2s || exit 1
 
-ask() { # SERVER NAME TYPE [DIG OPTIONS] -> the status dig saw, or "timeout"
+ask() { # SERVER NAME TYPE [DIG OPTIONS] -> the status dig saw, "timeout" or "error"
 	local out
-	if out=$(lab_exec a dig @"$1" "$2" "$3" +tries=1 +timeout=1 "${@:4}" 2>/dev/null); then
+	if out=$(lab_exec a dig @"$1" "$2" "$3" +tries=1 +timeout=1 "${@:4}" 2>&1); then
 		sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out"
+	elif grep -q 'timed out' <<<"$out"; then
+		echo timeout # no answer at all, as planned (not e.g. "connection refused")
 	else
-		echo timeout
+		echo error
 	fi
 }
 resA=$(for _ in $(seq 12); do ask 10.100.0.53 web.shop.svc.cluster.local A; done)
@@ -50,34 +52,53 @@ echo "  info  dig's own results: A $a_ok NOERROR, AAAA $(tr '\n' ' ' <<<"$resAAA
 tcp_ok=$(grep -c '^NOERROR' <<<"$resTCP")
 check_eq "dig: 12 A answered, 5 AAAA with one status, 7 NXDOMAIN, 3 timeouts, 4 over TCP" \
 	"$a_ok/$(wc -l <<<"$aaaa")/$nx/$to/$tcp_ok" "12/1/7/3/4"
+# ...and the timeouts are the blackhole's doing: its rule dropped each query (one try each).
+check_eq "the blackhole pod's rule dropped the 3 queries" \
+	"$(lab_exec dns2 iptables -nvxL INPUT | awk '/udp dpt:53/ { n = $1 } END { print n == "" ? "absent" : n }')" 3
 # Not DNS on port 53: garbage and a truncated header must add nothing.
-lab_exec a bash -c 'printf "garbage" >/dev/udp/10.100.0.53/53'
-lab_exec a bash -c 'printf "\x12\x34\x01" >/dev/udp/10.100.0.53/53'
-sleep 4 # the agents' DNS timeout
+sent=0
+lab_exec a bash -c 'printf "garbage" >/dev/udp/10.100.0.53/53' && sent=$((sent + 1))
+lab_exec a bash -c 'printf "\x12\x34\x01" >/dev/udp/10.100.0.53/53' && sent=$((sent + 1))
+check_eq "the two non-DNS datagrams were sent" "$sent" 2
+
+# check_prom WHAT SELECTOR WANT [TIMEOUT_S]: Prometheus' total once it equals WANT (a series
+# is exported as 0 during the collector's new-series hold, and a server's report of a client
+# on another node waits for the join), or what it holds at the deadline.
+check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
+q() { # SERVICE RCODE QTYPE REPORTER
+	echo "flowlens_dns_requests_total{source_workload=\"client\",destination_service=\"$1\",rcode=\"$2\",qtype=\"$3\",reporter=\"$4\"}"
+}
+# An agent calls a query a timeout in the first drain --dns-timeout (2 s) after it: wait for
+# the timeouts themselves, at both reporters, before stopping the agents (a stopped agent
+# does not time out what is still waiting).
+for r in client server; do
+	check_prom "timeout A ($r), before the agents stop" "$(q dns-blackhole timeout A "$r")" "$to" 40
+done
 agent_stop n1
 agent_stop n2
-sleep 7 # the join wait, the new-series hold, Prometheus' scrapes
 
-q() { # SERVICE RCODE QTYPE REPORTER
-	prom_total "flowlens_dns_requests_total{source_workload=\"client\",destination_service=\"$1\",rcode=\"$2\",qtype=\"$3\",reporter=\"$4\"}"
-}
 for r in client server; do
-	check_eq "NOERROR A over UDP and TCP ($r)" "$(q kube-dns NOERROR A "$r")" $((a_ok + tcp_ok))
-	check_eq "...of which over TCP ($r)" \
-		"$(prom_total "flowlens_dns_requests_total{source_workload=\"client\",destination_service=\"kube-dns\",protocol=\"tcp\",rcode=\"NOERROR\",reporter=\"$r\"}")" "$tcp_ok"
-	check_eq "$aaaa AAAA ($r)" "$(q kube-dns "$aaaa" AAAA "$r")" 5
-	check_eq "NXDOMAIN A ($r)" "$(q kube-dns NXDOMAIN A "$r")" "$nx"
-	check_eq "timeout A ($r)" "$(q dns-blackhole timeout A "$r")" "$to"
-	check_eq "answered queries in the duration histogram ($r)" \
-		"$(prom_total "flowlens_dns_request_duration_seconds_count{source_workload=\"client\",destination_service=\"kube-dns\",reporter=\"$r\"}")" \
+	check_prom "NOERROR A over UDP and TCP ($r)" "$(q kube-dns NOERROR A "$r")" $((a_ok + tcp_ok)) 40
+	check_prom "...of which over TCP ($r)" \
+		"flowlens_dns_requests_total{source_workload=\"client\",destination_service=\"kube-dns\",protocol=\"tcp\",rcode=\"NOERROR\",reporter=\"$r\"}" "$tcp_ok"
+	check_prom "$aaaa AAAA ($r)" "$(q kube-dns "$aaaa" AAAA "$r")" 5
+	check_prom "NXDOMAIN A ($r)" "$(q kube-dns NXDOMAIN A "$r")" "$nx"
+	check_prom "timeout A ($r)" "$(q dns-blackhole timeout A "$r")" "$to"
+	check_prom "answered queries in the duration histogram ($r)" \
+		"flowlens_dns_request_duration_seconds_count{source_workload=\"client\",destination_service=\"kube-dns\",reporter=\"$r\"}" \
 		$((a_ok + tcp_ok + 5 + nx))
 done
-check_eq "the destination is the DNS pod's workload" \
-	"$(prom_total 'flowlens_dns_requests_total{source_workload="client",destination_workload="coredns",destination_namespace="kube-system",qtype="A",rcode="NOERROR",reporter="client"}')" $((a_ok + tcp_ok))
+check_prom "the destination is the DNS pod's workload" \
+	'flowlens_dns_requests_total{source_workload="client",destination_workload="coredns",destination_namespace="kube-system",qtype="A",rcode="NOERROR",reporter="client"}' $((a_ok + tcp_ok))
+# The non-DNS datagrams reached the agent (one packet each, besides one per query over UDP),
+# so that nothing counted for them means the parser rejected them, not that they were unseen.
+check_prom "UDP packets from the client to kube-dns: the queries over UDP and the $sent non-DNS" \
+	'flowlens_flow_packets_total{source_workload="client",destination_service="kube-dns",protocol="udp",direction="forward",reporter="client"}' \
+	$((a_ok + 5 + nx + sent))
 check_eq "nothing else counted as DNS" \
 	"$(prom_query 'sum(flowlens_dns_requests_total) or vector(0)' | jq -r '.data.result[0].value[1]')" $((2 * (a_ok + tcp_ok + 5 + nx + to)))
 # dnsmasq answers from memory: every answer within 100 ms of its query.
-check_eq "answers within 100 ms (client)" \
-	"$(prom_total 'flowlens_dns_request_duration_seconds_bucket{source_workload="client",destination_service="kube-dns",reporter="client",le="0.1"}')" \
+check_prom "answers within 100 ms (client)" \
+	'flowlens_dns_request_duration_seconds_bucket{source_workload="client",destination_service="kube-dns",reporter="client",le="0.1"}' \
 	$((a_ok + tcp_ok + 5 + nx))
 stack_finish

@@ -45,22 +45,40 @@ done
 lab_exec a "$PY" "$GRPC" client --target "${LAB_POD_IP[b]}:8081" --before "$WORK/go" \
 	--plan "30 OK 20" >"$WORK/before.json" 2>"$WORK/before.log" &
 BEFORE_PID=$!
-sleep 1
+# Its connection is up and the server has answered on it: the preface and the first call's
+# HEADERS go out with the connection's first bytes, and stack_start takes seconds (until
+# Prometheus' first scrape) before the agents attach. Were the agents to see them after all,
+# the no_preface counts below would fail, not pass.
+earlier_ready() { lab_exec a ss -Htni state established '( dport = :8081 )' | grep -c 'bytes_received:[1-9]'; }
+check_eq "the earlier channel is connected and answered before the agents start" "$(wait_for 15 1 earlier_ready)" 1
 stack_start
 stack_agents || exit 1
 touch "$WORK/go"
 
 plan="30 OK 12,60 OK 6,30 NOT_FOUND 4,60 UNAVAILABLE 3,300 DEADLINE_EXCEEDED 3"
+plan6="30 OK 4,30 NOT_FOUND 2"
 lab_exec a "$PY" "$GRPC" client --target 10.100.0.10:80 --channels 3 --plan "$plan" \
 	>"$WORK/calls4.json" 2>"$WORK/client.log"
 check_eq "the client's calls finished" "$?" 0
 # ...and one channel over IPv6 (the Service's IPv6 ClusterIP).
-lab_exec a "$PY" "$GRPC" client --target "[fd00:100::10]:80" --plan "30 OK 4,30 NOT_FOUND 2" \
+lab_exec a "$PY" "$GRPC" client --target "[fd00:100::10]:80" --plan "$plan6" \
 	>"$WORK/calls6.json" 2>"$WORK/client6.log"
 check_eq "the IPv6 client's calls finished" "$?" 0
 jq -s '{calls: (.[0].calls + .[1].calls)}' "$WORK/calls4.json" "$WORK/calls6.json" >"$WORK/calls.json"
 wait "$BEFORE_PID"
 check_eq "the earlier channel's calls finished" "$?" 0
+# Tally = plan: the calls by status the clients got are the ones they asked for (3 channels
+# of $plan, 1 of $plan6), and the earlier channel's 20 OK.
+tally() { jq -r --arg s "$1" '[.calls[] | select(.[0] == $s)] | length' "$WORK/calls.json"; }
+total=$(jq '.calls | length' "$WORK/calls.json")
+echo "  info  the client's own tally: $(jq -c '[.calls[] | .[0]] | group_by(.) | map({(.[0]): length}) | add' "$WORK/calls.json") of $total"
+check_eq "the clients made 90 calls (84 over IPv4, 6 over IPv6)" "$total" 90
+check_eq "the clients' calls by status = the plan" \
+	"$(jq -r '[.calls[] | .[0]] | group_by(.) | map("\(.[0]) \(length)") | join(" ")' "$WORK/calls.json")" \
+	"$({ tr ',' '\n' <<<"$plan" | sed 's/^/3 /'; tr ',' '\n' <<<"$plan6" | sed 's/^/1 /'; } |
+		awk '{ n[$3] += $1 * $4 } END { for (s in n) print s, n[s] }' | sort | tr '\n' ' ' | sed 's/ $//')"
+before=$(jq '[.calls[] | select(.[0] == "OK")] | length' "$WORK/before.json")
+check_eq "the earlier channel's client got 20 OK" "$before" 20
 # Plain HTTP/2 across nodes: 2 connections, 10 streams at once on each.
 h2ok=$(lab_exec a h2load -n 200 -c 2 -m 10 "http://${LAB_POD_IP[c]}:8082/page" 2>&1)
 h2nf=$(lab_exec a h2load -n 30 -c 1 -m 10 "http://${LAB_POD_IP[c]}:8082/nope" 2>&1)
@@ -68,28 +86,35 @@ h2_2xx=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$h2ok")
 h2_4xx=$(sed -n 's/^status codes: .* \([0-9]*\) 4xx.*/\1/p' <<<"$h2nf")
 echo "  info  h2load's own counts: $h2_2xx 2xx, $h2_4xx 4xx ($(grep -c 'Application protocol: h2c' <<<"$h2ok$h2nf") runs over h2c)"
 check_eq "h2load: 200 answered 2xx and 30 answered 4xx" "$h2_2xx/$h2_4xx" "200/30"
-sleep 2
-agent_undecodable=$(agent_metric n1 'flowlens_agent_http2_requests_total{decoding="no_preface"}')
+# The agent decodes what its drains hand it: wait for the earlier channel's 20 requests, seen
+# at the client's veth and the server's, all no_preface (checked below).
+agent_undecodable=$(wait_for 15 40 agent_metric n1 'flowlens_agent_http2_requests_total{decoding="no_preface"}')
 agent_ok=$(agent_metric n1 'flowlens_agent_http2_requests_total{decoding="ok"}')
 lab_exec n1 curl -sf http://127.0.0.1:9810/metrics |
 	grep -E '^flowlens_agent_(http2|samples_total|datapath_events_total\{reason="(h2|samples))' |
 	sed 's/^/  info  node 1: /'
 agent_stop n1
 agent_stop n2
-sleep 7 # the join wait, the new-series hold, Prometheus' scrapes
 
-tally() { jq -r --arg s "$1" '[.calls[] | select(.[0] == $s)] | length' "$WORK/calls.json"; }
-total=$(jq '.calls | length' "$WORK/calls.json")
-echo "  info  the client's own tally: $(jq -c '[.calls[] | .[0]] | group_by(.) | map({(.[0]): length}) | add' "$WORK/calls.json") of $total"
-check_eq "the clients made 90 calls (84 over IPv4, 6 over IPv6)" "$total" 90
+# check_prom WHAT SELECTOR WANT [TIMEOUT_S]: Prometheus' total once it equals WANT (a series
+# is exported as 0 during the collector's new-series hold, and a server's report of a client
+# on another node waits for the join), or what it holds at the deadline.
+check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
 web='source_workload="client",destination_workload="web",destination_service="web",destination_port="80"'
 for r in client server; do
+	# The first check of each reporter waits for its data to have arrived.
+	wait=40
 	for s in OK NOT_FOUND UNAVAILABLE DEADLINE_EXCEEDED; do
-		check_eq "gRPC $s ($r) = the client's count" \
-			"$(prom_total "flowlens_grpc_requests_total{$web,grpc_status=\"$s\",reporter=\"$r\"}")" "$(tally "$s")"
+		check_prom "gRPC $s ($r) = the client's count" \
+			"flowlens_grpc_requests_total{$web,grpc_status=\"$s\",reporter=\"$r\"}" "$(tally "$s")" $wait
+		wait=20
 	done
-	check_eq "HTTP/2 requests ($r): every call, POST, :status 200" \
-		"$(prom_total "flowlens_http_requests_total{$web,http_version=\"2\",method=\"POST\",status_class=\"2xx\",reporter=\"$r\"}")" "$total"
+	check_prom "HTTP/2 requests ($r): every call, POST, :status 200" \
+		"flowlens_http_requests_total{$web,http_version=\"2\",method=\"POST\",status_class=\"2xx\",reporter=\"$r\"}" "$total"
+	# The histogram's count first: once it is complete, so are its buckets (created with it),
+	# and the bucket that must hold 0 is read from final data.
+	check_prom "($r) gRPC duration count" \
+		"flowlens_grpc_request_duration_seconds_count{$web,reporter=\"$r\"}" "$total"
 	b="flowlens_grpc_request_duration_seconds_bucket{$web,reporter=\"$r\""
 	check_eq "($r) no gRPC request under 25 ms" "$(prom_total "$b,le=\"0.025\"}")" 0
 	# The delay is a floor (at most the calls delayed <= le); the client's own time to the
@@ -104,31 +129,28 @@ for r in client server; do
 		check_true "($r) $what: $got (client-timed at least $least, delay-bounded at most $most)" \
 			test "$got" -ge "$least" -a "$got" -le "$most"
 	done
-	check_eq "($r) gRPC duration count" \
-		"$(prom_total "flowlens_grpc_request_duration_seconds_count{$web,reporter=\"$r\"}")" "$total"
-	check_eq "($r) HTTP/2 duration count (request to response HEADERS)" \
-		"$(prom_total "flowlens_http_request_duration_seconds_count{$web,http_version=\"2\",reporter=\"$r\"}")" "$total"
+	check_prom "($r) HTTP/2 duration count (request to response HEADERS)" \
+		"flowlens_http_request_duration_seconds_count{$web,http_version=\"2\",reporter=\"$r\"}" "$total"
 done
 check_eq "nothing on the gRPC port counted as HTTP/1" \
 	"$(prom_query 'sum(flowlens_http_requests_total{http_version="1.1",destination_port=~"80|8080|8081"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
 
 plain='source_workload="client",destination_workload="web",destination_port="8082"'
 for r in client server; do
-	check_eq "plain HTTP/2 ($r): GET 2xx = h2load's count" \
-		"$(prom_total "flowlens_http_requests_total{$plain,http_version=\"2\",method=\"GET\",status_class=\"2xx\",reporter=\"$r\"}")" "$h2_2xx"
-	check_eq "plain HTTP/2 ($r): GET 4xx = h2load's count" \
-		"$(prom_total "flowlens_http_requests_total{$plain,http_version=\"2\",method=\"GET\",status_class=\"4xx\",reporter=\"$r\"}")" "$h2_4xx"
+	check_prom "plain HTTP/2 ($r): GET 2xx = h2load's count" \
+		"flowlens_http_requests_total{$plain,http_version=\"2\",method=\"GET\",status_class=\"2xx\",reporter=\"$r\"}" "$h2_2xx" 40
+	check_prom "plain HTTP/2 ($r): GET 4xx = h2load's count" \
+		"flowlens_http_requests_total{$plain,http_version=\"2\",method=\"GET\",status_class=\"4xx\",reporter=\"$r\"}" "$h2_4xx"
+	# No gRPC series at all is right here (checked after the counts above showed the data).
 	check_eq "plain HTTP/2 ($r): no gRPC calls counted" \
-		"$(prom_total "flowlens_grpc_requests_total{$plain,reporter=\"$r\"}")" 0
+		"$(prom_total0 "flowlens_grpc_requests_total{$plain,reporter=\"$r\"}")" 0
 done
 
 # The channel opened before the agents: 20 calls after they started, all answered 200.
-before=$(jq '[.calls[] | select(.[0] == "OK")] | length' "$WORK/before.json")
-check_eq "the earlier channel's client got 20 OK" "$before" 20
 direct='source_workload="client",destination_workload="web",destination_port="8081"'
 for r in client server; do
-	check_eq "earlier channel ($r): HTTP/2 requests read without its HPACK table (static :status 200)" \
-		"$(prom_total "flowlens_http_requests_total{$direct,http_version=\"2\",status_class=\"2xx\",reporter=\"$r\"}")" 20
+	check_prom "earlier channel ($r): HTTP/2 requests read without its HPACK table (static :status 200)" \
+		"flowlens_http_requests_total{$direct,http_version=\"2\",status_class=\"2xx\",reporter=\"$r\"}" 20
 done
 # Node 1's agent saw them at the client's veth and the server's: twice, all no_preface.
 check_eq "agent: the earlier channel's requests counted as undecodable (no_preface), at both veths" \

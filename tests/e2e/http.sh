@@ -44,22 +44,45 @@ codes=$(
 n2xx=$(grep -c '^2' <<<"$codes")
 n5xx=$(grep -c '^5' <<<"$codes")
 echo "  info  the client's own counts: $n2xx 2xx, $n5xx 5xx (of $(wc -l <<<"$codes") requests)"
+# Tally = plan: every request answered with the status it asked for.
 check_eq "the client got 50 2xx and 10 5xx" "$n2xx/$n5xx" "50/10"
+check_eq "the client's statuses = the plan (200 x 50, 500 x 6, 503 x 4)" \
+	"$(awk '{ print $1 }' <<<"$codes" | sort | uniq -c | awk '{ printf "%s x %s, ", $2, $1 }')" \
+	"200 x 50, 500 x 6, 503 x 4, "
 # Not HTTP: a line of garbage, a TLS ClientHello, random bytes; straight to the pods' port.
-lab_exec a bash -c "printf 'garbage\r\n\r\n' >/dev/tcp/${LAB_POD_IP[b]}/8080" 2>/dev/null
-lab_exec a bash -c "printf '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03GET ' >/dev/tcp/${LAB_POD_IP[b]}/8080" 2>/dev/null
-lab_exec a bash -c "head -c 3000 /dev/urandom >/dev/tcp/${LAB_POD_IP[c]}/8080" 2>/dev/null
-sleep 2
+sent=0
+lab_exec a bash -c "printf 'garbage\r\n\r\n' >/dev/tcp/${LAB_POD_IP[b]}/8080" 2>/dev/null && sent=$((sent + 1))
+lab_exec a bash -c "printf '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03GET ' >/dev/tcp/${LAB_POD_IP[b]}/8080" 2>/dev/null && sent=$((sent + 1))
+lab_exec a bash -c "head -c 3000 /dev/urandom >/dev/tcp/${LAB_POD_IP[c]}/8080" 2>/dev/null && sent=$((sent + 1))
+check_eq "the three non-HTTP payloads were sent (connected and written)" "$sent" 3
+# The servers have answered (or given up on) the payloads and closed their connections, so
+# every packet of them has passed the veths; the agents' final drain (SIGTERM) takes the rest.
+open_conns() {
+	local p
+	for p in b c; do
+		lab_exec "$p" ss -Htn state established state close-wait state last-ack \
+			state fin-wait-1 state fin-wait-2 state closing '( sport = :8080 )'
+	done | wc -l
+}
+check_eq "the servers closed every connection" "$(wait_for 15 0 open_conns)" 0
 agent_stop n1
 agent_stop n2
-sleep 7 # the join wait, the new-series hold, Prometheus' scrapes
+
+# check_prom WHAT SELECTOR WANT [TIMEOUT_S]: Prometheus' total once it equals WANT (a series
+# is exported as 0 during the collector's new-series hold, and a server's report of a client
+# on another node waits for the join), or what it holds at the deadline.
+check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
 
 web='source_workload="client",destination_workload="web",destination_service="web",destination_port="80"'
 for r in client server; do
-	check_eq "2xx requests ($r) = the client's count" \
-		"$(prom_total "flowlens_http_requests_total{$web,method=\"GET\",status_class=\"2xx\",reporter=\"$r\"}")" "$n2xx"
-	check_eq "5xx requests ($r) = the client's count" \
-		"$(prom_total "flowlens_http_requests_total{$web,method=\"GET\",status_class=\"5xx\",reporter=\"$r\"}")" "$n5xx"
+	# The first check of each reporter waits for its data to have arrived.
+	check_prom "2xx requests ($r) = the client's count" \
+		"flowlens_http_requests_total{$web,method=\"GET\",status_class=\"2xx\",reporter=\"$r\"}" "$n2xx" 40
+	check_prom "5xx requests ($r) = the client's count" \
+		"flowlens_http_requests_total{$web,method=\"GET\",status_class=\"5xx\",reporter=\"$r\"}" "$n5xx"
+	# The histogram's count first: once it is complete, so are its buckets (the same series
+	# set, created together), and a bucket that must hold 0 is read from final data.
+	check_prom "($r) count" "flowlens_http_request_duration_seconds_count{$web,reporter=\"$r\"}" 60
 	b="flowlens_http_request_duration_seconds_bucket{$web,reporter=\"$r\""
 	# Two independent bounds per bucket. The delay is a floor: a request delayed more than
 	# le cannot be in it (at most: the requests delayed <= le). The client's own time to the
@@ -76,8 +99,11 @@ for r in client server; do
 		check_true "($r) $what: $got (client-timed at least $least, delay-bounded at most $most)" \
 			test "$got" -ge "$least" -a "$got" -le "$most"
 	done
-	check_eq "($r) count" "$(prom_total "flowlens_http_request_duration_seconds_count{$web,reporter=\"$r\"}")" 60
 done
+# The non-HTTP payloads reached the agents (their connections were counted), so that nothing
+# counted for them means the parsers rejected them, not that they were never seen.
+check_prom "the non-HTTP payloads' connections to the pods' :8080 (client)" \
+	'flowlens_tcp_connections_total{source_workload="client",destination_port="8080",reporter="client",result="established"}' "$sent"
 check_eq "nothing else counted as HTTP (garbage, TLS, random bytes)" \
 	"$(prom_query 'sum(flowlens_http_requests_total{destination_port="8080"}) or vector(0)' | jq -r '.data.result[0].value[1]')" 0
 stack_finish
