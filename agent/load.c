@@ -81,7 +81,9 @@ const char *load_drop_name(void *ctx, unsigned int reason)
 /* The tracepoints of the signals that are on; a signal whose hook fails is turned off. */
 void load_tracepoints(struct agent *a)
 {
-	struct bpf_program *p[2] = { a->skel->progs.flowlens_retransmit,
+	struct bpf_program *p[2] = { a->feat.tp_retransmit_err ?
+					     a->skel->progs.flowlens_retransmit_err :
+					     a->skel->progs.flowlens_retransmit,
 				     a->drop_unknown ? a->skel->progs.flowlens_drop_noreason :
 						       a->skel->progs.flowlens_drop };
 	int on[2] = { bpf_program__autoload(p[0]), bpf_program__autoload(p[1]) };
@@ -213,7 +215,10 @@ static int open_and_load(struct agent *a, const struct load_plan *p)
 	a->skel->rodata->dns_enabled = (uint8_t)a->opts.signal_dns;
 	a->skel->rodata->samples_wakeup_bytes = a->opts.ringbuf_size / 2;
 	/* Tracepoints of signals that are off, or that the kernel lacks, are not even loaded. */
-	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit, p->retransmit);
+	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit,
+				  p->retransmit && !a->feat.tp_retransmit_err);
+	bpf_program__set_autoload(a->skel->progs.flowlens_retransmit_err,
+				  p->retransmit && a->feat.tp_retransmit_err);
 	bpf_program__set_autoload(a->skel->progs.flowlens_drop, p->drop == 1);
 	bpf_program__set_autoload(a->skel->progs.flowlens_drop_noreason, p->drop == 2);
 	bpf_map__set_max_entries(a->skel->maps.overflow, a->opts.ringbuf_size);
@@ -327,7 +332,7 @@ static int load_with_fallbacks(struct agent *a)
 		if (p.drop && strncmp(lf.prog, "flowlens_drop", 13) == 0) {
 			features_set(&a->feat, FEAT_SIG_DROPS, FEAT_STATE_UNAVAILABLE, "%s", why);
 			p.drop = 0;
-		} else if (p.retransmit && strcmp(lf.prog, "flowlens_retransmit") == 0) {
+		} else if (p.retransmit && strncmp(lf.prog, "flowlens_retransmit", 19) == 0) {
 			features_set(&a->feat, FEAT_SIG_RETRANSMITS, FEAT_STATE_UNAVAILABLE, "%s",
 				     why);
 			p.retransmit = 0;

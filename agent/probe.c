@@ -167,7 +167,8 @@ void features_probe(struct features *f)
 		return;
 	f->vmlinux_btf = 1;
 	f->tcx = has_enum_value(vmlinux, "bpf_attach_type", "BPF_TCX_INGRESS");
-	f->tp_retransmit = tp_args(vmlinux, "tcp_retransmit_skb", NULL) >= 2;
+	f->tp_retransmit = tp_args(vmlinux, "tcp_retransmit_skb", &third) >= 2;
+	f->tp_retransmit_err = f->tp_retransmit && third && strcmp(third, "int") == 0;
 	f->tp_kfree_skb = tp_args(vmlinux, "kfree_skb", &third) >= 2;
 	/* kfree_skb(skb, location, enum skb_drop_reason reason[, rx_sk]) since 5.17. */
 	f->kfree_skb_reason = f->tp_kfree_skb && third && strcmp(third, "skb_drop_reason") == 0;

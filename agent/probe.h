@@ -44,6 +44,7 @@ struct features {
 	int kfree_skb_reason;
 	int tp_kfree_skb;
 	int tp_retransmit;
+	int tp_retransmit_err; /* tcp_retransmit_skb(sk, skb, int err): fires for failed tries too */
 	enum kfunc_home ct_kfuncs;
 	int cap_sys_admin; /* effective */
 	/* What the agent does with it. */

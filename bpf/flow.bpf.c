@@ -158,6 +158,19 @@ int flowlens_retransmit(__u64 *ctx)
 	return count_retransmit((const struct sock *)ctx[0]);
 }
 
+/*
+ * The same where the tracepoint carries the attempt's result (tcp_retransmit_skb(sk, skb,
+ * err), newer kernels): it fires for attempts that sent nothing too (-EBUSY: the original
+ * still in the host's queue), which TcpRetransSegs does not count; only sent ones count.
+ */
+SEC("tp_btf/tcp_retransmit_skb")
+int flowlens_retransmit_err(__u64 *ctx)
+{
+	if ((int)ctx[2])
+		return 0;
+	return count_retransmit((const struct sock *)ctx[0]);
+}
+
 /* The kernel drops a packet, with a reason (kernel 5.17 and later; loaded when drops are on). */
 SEC("tp_btf/kfree_skb")
 int flowlens_drop(__u64 *ctx)

@@ -69,8 +69,9 @@ check_eq "drops at the client's side, reason netfilter_drop = the rule's counter
 # - Where the tracepoint carries the call's error (this 6.18 kernel: four arguments in its
 #   BTF) it fires for every __tcp_retransmit_skb call, also one that sent nothing because the
 #   skb's previous copy was still queued in the host (-EBUSY, counted in
-#   TcpExtTCPSpuriousRtxHostQueues, which a tail loss probe giving up counts too): flowlens
-#   counts these, seen up to 195 in a run on a loaded machine. Upper bound: + those.
+#   TcpExtTCPSpuriousRtxHostQueues). flowlens counted these too (up to 195 extra in a run
+#   on a loaded machine, +47%) until its program for such kernels skipped a non-zero error
+#   (flowlens_retransmit_err): the upper bound is the kernel's count itself.
 # - Older kernels fire it only for calls that sent (TcpRetransSegs also counts a send that
 #   failed, TcpExtTCPRetransFail). The other early exits (no memory, no route, a shrunk
 #   window) have no counter and did not happen here (perf showed only errors 0 and -EBUSY).
@@ -80,7 +81,7 @@ check_eq "drops at the client's side, reason netfilter_drop = the rule's counter
 #   lower bound allows 10%.
 rtx_rsel="flowlens_tcp_retransmits_total{$sel,reporter=\"server\"}"
 want=$((k1[TcpRetransSegs] - k1[TcpExtTCPSynRetrans]))
-lo=$((want - k1[TcpExtTCPRetransFail] - (want + 9) / 10)) hi=$((want + k1[TcpExtTCPSpuriousRtxHostQueues]))
+lo=$((want - k1[TcpExtTCPRetransFail] - (want + 9) / 10)) hi=$want
 rtx_in() { # prints "in" once Prometheus' total is within [lo, hi], else the total
 	local v
 	v=$(prom_total "$rtx_rsel")
@@ -89,7 +90,7 @@ rtx_in() { # prints "in" once Prometheus' total is within [lo, hi], else the tot
 wait_for 40 in rtx_in >/dev/null
 # Within the bounds the total may still be growing (the join wait, the new-series hold).
 rtx=$(wait_stable 20 3 prom_total "$rtx_rsel")
-check_true "retransmissions by the server ($rtx) within [$lo, $hi]: its kernel's $want segments (TcpRetransSegs - TcpExtTCPSynRetrans), - ${k1[TcpExtTCPRetransFail]} failed sends - 10%, + ${k1[TcpExtTCPSpuriousRtxHostQueues]} host-queue give-ups" \
+check_true "retransmissions by the server ($rtx) within [$lo, $hi]: its kernel's $want segments (TcpRetransSegs - TcpExtTCPSynRetrans), - ${k1[TcpExtTCPRetransFail]} failed sends - 10%; ${k1[TcpExtTCPSpuriousRtxHostQueues]} host-queue give-ups not counted" \
 	test "$rtx" -ge "$lo" -a "$rtx" -le "$hi"
 check_true "the server retransmitted ($rtx retransmissions for $dropped drops)" test "$rtx" -gt 0
 stack_finish

@@ -53,7 +53,10 @@ int env_open_wakeup(struct env *e, unsigned int max_entries, __u32 wakeup_bytes)
 	e->skel = cfg.with_ct ? flow_bpf__open() : (struct flow_bpf *)flow_noct_bpf__open();
 	if (!e->skel)
 		return -errno;
-	bpf_program__set_autoload(e->skel->progs.flowlens_retransmit, cfg.feat.tp_retransmit);
+	bpf_program__set_autoload(e->skel->progs.flowlens_retransmit,
+				  cfg.feat.tp_retransmit && !cfg.feat.tp_retransmit_err);
+	bpf_program__set_autoload(e->skel->progs.flowlens_retransmit_err,
+				  cfg.feat.tp_retransmit && cfg.feat.tp_retransmit_err);
 	bpf_program__set_autoload(e->skel->progs.flowlens_drop,
 				  cfg.feat.tp_kfree_skb && cfg.feat.kfree_skb_reason);
 	bpf_program__set_autoload(e->skel->progs.flowlens_drop_noreason,

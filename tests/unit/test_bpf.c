@@ -772,8 +772,12 @@ static void run_all(void)
 		CHECK(0, "load %s", cfg.with_ct ? "flow.bpf.o" : "flow_noct.bpf.o");
 		return;
 	}
-	CHECK(!cfg.feat.tp_retransmit || bpf_program__fd(e.skel->progs.flowlens_retransmit) >= 0,
-	      "tcp_retransmit_skb program loaded");
+	CHECK(!cfg.feat.tp_retransmit ||
+		      bpf_program__fd(cfg.feat.tp_retransmit_err ?
+					      e.skel->progs.flowlens_retransmit_err :
+					      e.skel->progs.flowlens_retransmit) >= 0,
+	      "tcp_retransmit_skb program (%s) loaded",
+	      cfg.feat.tp_retransmit_err ? "sent tries only" : "every try: no result argument");
 	CHECK(!cfg.feat.tp_kfree_skb ||
 		      bpf_program__fd(cfg.feat.kfree_skb_reason ?
 					      e.skel->progs.flowlens_drop :
