@@ -64,7 +64,6 @@ check_eq "the two non-DNS datagrams were sent" "$sent" 2
 # check_prom WHAT SELECTOR WANT [TIMEOUT_S]: Prometheus' total once it equals WANT (a series
 # is exported as 0 during the collector's new-series hold, and a server's report of a client
 # on another node waits for the join), or what it holds at the deadline.
-check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
 q() { # SERVICE RCODE QTYPE REPORTER
 	echo "flowlens_dns_requests_total{source_workload=\"client\",destination_service=\"$1\",rcode=\"$2\",qtype=\"$3\",reporter=\"$4\"}"
 }

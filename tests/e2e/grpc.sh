@@ -99,7 +99,6 @@ agent_stop n2
 # check_prom WHAT SELECTOR WANT [TIMEOUT_S]: Prometheus' total once it equals WANT (a series
 # is exported as 0 during the collector's new-series hold, and a server's report of a client
 # on another node waits for the join), or what it holds at the deadline.
-check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
 web='source_workload="client",destination_workload="web",destination_service="web",destination_port="80"'
 for r in client server; do
 	# The first check of each reporter waits for its data to have arrived.

@@ -288,6 +288,9 @@ wait_stable() {
 prom_wait() {
 	wait_for "${3:-40}" "$2" prom_total "$1"
 }
+# check_prom WHAT SELECTOR WANT [TIMEOUT_S]: check_eq of prom_wait (default 20 s: the first
+# check of a group passes 40, the later ones find their data there already).
+check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
 
 # stack_start [COLLECTOR_ARGS...]: the lab's names (lab_metadata), a collector in node 1
 # (waits for /readyz) and a real Prometheus scraping it. Sets COLL_PID, URL; cleanup stops it.

@@ -74,7 +74,6 @@ sel() { # PORT SERVICE REPORTER RESULT
 # check_prom WHAT SELECTOR WANT [TIMEOUT_S]: Prometheus' total once it equals WANT (a series
 # is exported as 0 during the collector's new-series hold, and a server's report of a client
 # on another node waits for the join), or what it holds at the deadline.
-check_prom() { check_eq "$1" "$(prom_wait "$2" "$3" "${4:-20}")" "$3"; }
 for r in client server; do
 	# The first check of each reporter waits for its data to have arrived.
 	check_prom "established through Service web:80 ($r) = curls that succeeded" "$(sel 80 web "$r" established)" "$ok" 40
