@@ -62,11 +62,15 @@ lab_exec c iperf3 -s -D -p 5202
 lab_exec n2 iperf3 -s -D -p 5203
 
 # A connection already open when the agents start: no SYN to see, the port heuristic decides.
+# It lasts 8 s, well past the agents' start on a loaded machine (3 s ended before they
+# attached, beside other suites); the agents start once it is established.
 lab_exec c iperf3 -s -D -p 5204
-sleep 0.3
-lab_exec a iperf3 -c "$C" -p 5204 -t 3 -b 50M >/dev/null &
+listening() { lab_exec c ss -Hltn 'sport = :5204' | grep -c LISTEN; }
+wait_for 10 1 listening >/dev/null
+lab_exec a iperf3 -c "$C" -p 5204 -t 8 -b 50M >/dev/null &
 PRE=$!
-sleep 1
+established() { [ "$(lab_exec a ss -Htn state established 'dport = :5204' | wc -l)" -ge 2 ] && echo 1; }
+check_eq "pre-existing connection established before the agents start" "$(wait_for 10 1 established)" 1
 
 agent_start n1 --attach-mode "$ATTACH_ARG" || exit 1
 agent_start n2 --attach-mode "$ATTACH_ARG" || exit 1

@@ -88,8 +88,14 @@ else
 fi
 # The agent's tracepoint programs (tcp_retransmit_skb, kfree_skb) and their links: the links
 # this process holds (its descriptors), so programs other tests load meanwhile never count.
+# Where tcp_retransmit_skb carries the attempt's result (an int after the skb in its BTF
+# prototype) the agent loads the program that skips tries that sent nothing.
+rtx_prog=flowlens_retransmit
+bpftool btf dump file /sys/kernel/btf/vmlinux format c 2>/dev/null |
+	grep -q 'btf_trace_tcp_retransmit_skb)(void \*, const struct sock \*, const struct sk_buff \*, int)' &&
+	rtx_prog=flowlens_retransmit_err
 check_eq "agent: tracepoint programs loaded and linked (retransmits, drops)" \
-	"$(agent_tp_links "$pid" | tr '\n' ' ')" "kfree_skb flowlens_drop tcp_retransmit_skb flowlens_retransmit "
+	"$(agent_tp_links "$pid" | tr '\n' ' ')" "kfree_skb flowlens_drop tcp_retransmit_skb $rtx_prog "
 
 for _ in $(seq 10); do lab_exec a curl -s -o /dev/null "http://$B:8080/blob" || fail "curl a->b"; done
 sleep 2.5
