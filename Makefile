@@ -53,7 +53,7 @@ SLO_OBJS   := $(patsubst %.c,$(OUT)/%.o,$(wildcard slo/*.c))
 BINS := $(OUT)/netpol.bpf.o $(OUT)/xdp_pass.bpf.o $(OUT)/flowlens-agent $(OUT)/flowlens-collector $(OUT)/flowlens-slo $(OUT)/flowlens-bench \
 	$(OUT)/test-bpf $(OUT)/test-unit $(OUT)/mkbatch $(OUT)/collector-bench $(OUT)/flowlens-loadsim
 
-.PHONY: readme-picture soak kernel-matrix arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
+.PHONY: readme-picture soak kernel-matrix debian12 arm64 image all deps test check-format format bench demo clean slo-rules deploy-manifests dashboards
 all: $(BINS)
 
 $(OUT) $(OUT)/agent $(OUT)/slo $(OUT)/lib $(OUT)/tests $(OUT)/bench $(OUT)/proto $(OUT)/collector:
@@ -237,6 +237,13 @@ kernel-matrix:
 	$(Q)scripts/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/kernels/run.sh
+
+# The host end-to-end tests for attach and translation (flows, lifecycle, identity, signals,
+# netpol) on a stock Debian 12: its 6.1 cloud kernel under QEMU, its own tools (docs/kernels.md).
+debian12:
+	$(Q)scripts/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/kernels/debian12.sh
 
 # docs/flow-map.png (the README's picture) from the demo, drawn with Grafana's libraries.
 readme-picture:

@@ -7,7 +7,7 @@
 # QEMU aborted before the guest's first line, with -cpu max for every kernel and with -cpu
 # host for 6.1 and 6.12, not 5.10).
 # KERNEL_ARCH=arm64: an arm64 kernel on qemu-system-aarch64 with the cross-built binaries
-# (KERNEL_TEST_BUILD, default build/arm64).
+# (KERNEL_TEST_BUILD, default build/arm64). KERNEL_MEM: the guest's memory in MiB (default 2048).
 set -u
 kdir=$1 rel=$2 run=$3 log=$4
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +24,7 @@ else
 	console=ttyS0
 fi
 boot() {
-	timeout "${KERNEL_BOOT_TIMEOUT:-900}" "${qemu[@]}" -smp "${KERNEL_SMP:-2}" -m 2048 \
+	timeout "${KERNEL_BOOT_TIMEOUT:-900}" "${qemu[@]}" -smp "${KERNEL_SMP:-2}" -m "${KERNEL_MEM:-2048}" \
 		-nographic -no-reboot -nodefaults -serial stdio -kernel "$kdir/boot/vmlinuz-$rel" \
 		-initrd "$img" -append "console=$console panic=-1 quiet loglevel=4 flowlens.run=$run" \
 		</dev/null >"$log" 2>&1

@@ -109,5 +109,11 @@ depmod -b "$root" "$rel"
 
 cp "$TOP/tests/kernels/init" "$root/init"
 chmod +x "$root/init"
+# KERNEL_INITRAMFS_EXTRA=FILE: sourced here (with $root, $kdir, $rel and the copy_* helpers) to
+# add to the image; tests/kernels/debian12.sh adds the host end-to-end tests' tools this way.
+if [ -n "${KERNEL_INITRAMFS_EXTRA:-}" ]; then
+	# shellcheck source=/dev/null
+	source "$KERNEL_INITRAMFS_EXTRA"
+fi
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
 mv "$out.tmp" "$out"

@@ -1,0 +1,64 @@
+# shellcheck shell=bash disable=SC2154 # root, kdir, rel, TOP: set by initramfs.sh
+# Sourced by tests/kernels/initramfs.sh (KERNEL_INITRAMFS_EXTRA) for `make debian12`: on top of
+# the kernel matrix's image, what the host end-to-end tests need, taken from this machine
+# (Debian 12) as its packages install it: every executable of the packages below with the
+# libraries it links, iptables in Debian 12's default backend (nf_tables, as the alternatives
+# system points it here), the kernel's whole netfilter and TC module trees, the flowlens
+# binaries and BPF objects the tests load, the tests themselves, and an init that runs
+# tests/kernels/debian12-guest.sh. Uses $root, $kdir, $rel, $TOP and copy_elf/copy_file.
+
+# The Debian packages whose executables the tests (or the lab) call, whole: the tests get
+# Debian's own tools, not busybox's applets of the same name.
+d12_pkgs=(bash coreutils util-linux procps iproute2 iptables conntrack iperf3 prometheus
+	findutils grep sed mawk diffutils kmod curl jq nginx bpftool gzip iputils-ping psmisc)
+for p in "${d12_pkgs[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || { echo "debian12-initramfs.sh: Debian package $p not installed (make deps)" >&2; exit 1; }
+	while read -r f; do
+		case $f in /bin/* | /sbin/*) f=/usr$f ;; esac
+		# Only the files themselves (and symlinks to them), not the directories.
+		[ -f "$f" ] || continue
+		# The matrix's image links busybox's applets where it has no real tool: replace them.
+		[ "$(readlink "$root$f" 2>/dev/null)" = busybox ] && rm -f "$root$f"
+		copy_elf "$f"
+	done < <(dpkg -L "$p" | grep -E '^(/usr)?/s?bin/[^/]+$')
+done
+# Debian 12's iptables as this machine's alternatives select it (nf_tables on a default
+# install), instead of the matrix's legacy backend (which it needs for 5.10).
+d12_ipt=$(basename "$(readlink -f /usr/sbin/iptables)")
+for c in iptables ip6tables iptables-save iptables-restore ip6tables-save ip6tables-restore; do
+	ln -sf "$d12_ipt" "$root/usr/sbin/$c"
+done
+cp -L /etc/debian_version /etc/os-release "$root/etc/"
+
+# The kernel's netfilter and TC modules, all of them (the tests' rules load what they use:
+# REJECT, statistic, conntrack, nf_tables' compat layer...), with their dependencies.
+d12_mdir=$kdir/lib/modules/$rel
+{
+	find "$d12_mdir/kernel/net/netfilter" "$d12_mdir/kernel/net/ipv4/netfilter" \
+		"$d12_mdir/kernel/net/ipv6/netfilter" "$d12_mdir/kernel/net/sched" -name '*.ko*'
+	find "$d12_mdir/kernel/drivers/net" -name 'veth.ko*'
+} | sed 's|.*/||; s|\.ko.*||' | sort -u | while read -r m; do
+	modprobe -d "$kdir" -S "$rel" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" { print $2 }'
+done | sort -u | while read -r ko; do
+	rel_path=${ko#"$kdir"}
+	rel_path=${rel_path#/usr}
+	[ -e "$root$rel_path" ] && continue
+	mkdir -p "$root$(dirname "$rel_path")"
+	cp "$ko" "$root$rel_path"
+done
+depmod -b "$root" "$rel"
+
+# flowlens: the binaries and BPF objects the end-to-end tests use besides the matrix's.
+d12_build=${KERNEL_TEST_BUILD:-$TOP/build}
+copy_elf "$d12_build/flowlens-bench"
+mv "$root$d12_build/flowlens-bench" "$root/flowlens/build/"
+rm -rf "${root:?}${TOP%%/*}/${TOP#/}"
+cp "$d12_build"/*.bpf.o "$root/flowlens/build/"
+mkdir -p "$root/flowlens/tests/e2e"
+cp -a "$TOP/tests/e2e/." "$root/flowlens/tests/e2e/"
+cp -a "$TOP/tests/tools" "$root/flowlens/tests/"
+# shellcheck disable=SC2016 # the init's own words
+sed 's|bash /flowlens/tests/kernels/guest.sh "$run"|bash /flowlens/tests/kernels/debian12-guest.sh "$run"|' \
+	"$TOP/tests/kernels/init" >"$root/init"
+grep -q debian12-guest.sh "$root/init" || { echo "debian12-initramfs.sh: init's guest line not found" >&2; exit 1; }
+chmod +x "$root/init"
