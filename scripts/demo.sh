@@ -15,6 +15,8 @@
 # DEMO_EXTRA_WORKLOADS=N  N more workloads (nginx pods) in namespaces team-a..team-e, each
 #                    calling the next of its namespace, every fifth one another namespace: a
 #                    map of ~N+10 workloads (default 0)
+# DEMO_GRPC_LOG=F    the gRPC client's own results (a JSON line per round: status and
+#                    duration of every call) appended to F (tests)
 # DEMO_DASHBOARDS=D  where the dashboards are drawn when no Grafana is installed: D/*.png and
 #                    a self-contained D/dashboards.html, every minute (default build/demo-dashboards;
 #                    "" to skip; the live screen only)
@@ -29,6 +31,7 @@ GRAFANA_PORT=${DEMO_GRAFANA_PORT:-3000}
 QUIET=${DEMO_QUIET:-0}
 EXTRA=${DEMO_EXTRA_WORKLOADS:-0}
 DASHBOARDS=${DEMO_DASHBOARDS-build/demo-dashboards}
+GRPC_LOG=${DEMO_GRPC_LOG:-/dev/null}
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: needs root (BPF programs, network namespaces): sudo make demo" >&2
 	exit 1
@@ -208,7 +211,7 @@ fi
 	while :; do
 		lab_exec a curl -s "${urls[@]}"
 		lab_exec a /usr/bin/python3 "$TOP/tests/tools/grpc_lab.py" client --target 10.100.0.40:80 \
-			--plan "5 OK 18,5 NOT_FOUND 1,150 UNAVAILABLE 1"
+			--plan "5 OK 18,5 NOT_FOUND 1,150 UNAVAILABLE 1" >>"$GRPC_LOG"
 		lab_exec a dig @10.100.0.53 api.shop.svc.cluster.local +tries=1 +timeout=1
 		lab_exec a dig @10.100.0.53 web.shop.svc.cluster.local AAAA +tries=1 +timeout=1
 		lab_exec a dig @10.100.0.53 nope.shop.svc.cluster.local +tries=1 +timeout=1

@@ -21,7 +21,7 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 port=$((20000 + RANDOM % 10000))
 while ss -ltn "sport = :$port" | grep -q LISTEN; do port=$((port + 1)); done
-DEMO_QUIET=1 DEMO_EXTRA_WORKLOADS=45 DEMO_PROM_PORT=$port DEMO_GRAFANA_PORT=$((port + 1)) DEMO_READY_FILE="$tmp/ready" DEMO_INTERVAL=1s \
+DEMO_GRPC_LOG="$tmp/grpc.jsonl" DEMO_QUIET=1 DEMO_EXTRA_WORKLOADS=45 DEMO_PROM_PORT=$port DEMO_GRAFANA_PORT=$((port + 1)) DEMO_READY_FILE="$tmp/ready" DEMO_INTERVAL=1s \
 	scripts/demo.sh >"$tmp/demo.log" 2>&1 &
 demo=$!
 stop_demo() {
@@ -131,10 +131,15 @@ if in_range "$cart_err" 0.04 0.06; then
 else
 	bad "cart gRPC availability SLI: '$cart_err', want 1/20 = 0.05 +- 0.01"
 fi
-if in_range "$cart_slow" 0.04 0.065; then
-	ok "cart gRPC latency SLI: $cart_slow of calls over 100 ms (the mix: 1/20 = 0.05 wait 150 ms)"
+# Above: the mix's 1/20 that wait 150 ms. Below: the share the client itself timed over 100 ms
+# (a call's time on the wire is never longer than the client's own; on a loaded machine the
+# Python server and client add their scheduling delays to some calls), + 0.015 for the window.
+client_slow=$(jq -s '[.[].calls[]] | if length > 0 then (map(select(.[1] > 0.1)) | length) / length else -1 end' "$tmp/grpc.jsonl" 2>/dev/null)
+hi=$(awk -v c="${client_slow:--1}" 'BEGIN { h = c + 0.015; if (h < 0.065) h = 0.065; print h }')
+if in_range "$cart_slow" 0.04 "$hi"; then
+	ok "cart gRPC latency SLI: $cart_slow of calls over 100 ms (the mix: 1/20 = 0.05 wait 150 ms; the client timed $client_slow over 100 ms)"
 else
-	bad "cart gRPC latency SLI: '$cart_slow' over 100 ms, want 1/20 = 0.05 (+0.015 for hiccups)"
+	bad "cart gRPC latency SLI: '$cart_slow' over 100 ms, want between 1/20 - 0.01 (the mix) and $hi (the client's own share over 100 ms, $client_slow, + 0.015)"
 fi
 
 # Alerts.
