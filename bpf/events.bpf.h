@@ -3,15 +3,24 @@
 #ifndef FLOWLENS_EVENTS_BPF_H
 #define FLOWLENS_EVENTS_BPF_H
 
+/*
+ * One event for k's entry, made if missing. The insert can fail other than by a race with
+ * another CPU's insert (then the entry is there): the hash bucket's lock not taken (busy on
+ * this CPU: -EBUSY; on 6.15+, whose bucket locks give up after a timeout, a holder whose vCPU
+ * stalled: -ETIMEDOUT). Such an event is lost, and counted (FL_CNT_EVENT_LOST).
+ */
 static __always_inline void bump(void *map, const struct fl_event_key *k)
 {
 	__u64 one = 1, *v = bpf_map_lookup_elem(map, k);
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
-	else if (bpf_map_update_elem(map, k, &one, BPF_NOEXIST))
+	else if (bpf_map_update_elem(map, k, &one, BPF_NOEXIST)) {
 		if ((v = bpf_map_lookup_elem(map, k)))
 			__sync_fetch_and_add(v, 1);
+		else
+			count(FL_CNT_EVENT_LOST);
+	}
 }
 
 /* A retransmission by sk, counted under the socket's own tuple (saddr = its address). */

@@ -169,7 +169,8 @@ enum {
 	X(FL_CNT_HTTP_QUEUE_FULL, "http_queue_full") /* more pipelined requests than queued */     \
 	X(FL_CNT_SAMPLES_FULL, "samples_full") /* a finished request not handed over: ring full */ \
 	X(FL_CNT_H2_DESYNC, "h2_desync") /* an HTTP/2 direction lost its frame boundaries */       \
-	X(FL_CNT_H2_FULL, "h2_full") /* HTTP/2 state not stored (h2 map) */
+	X(FL_CNT_H2_FULL, "h2_full") /* HTTP/2 state not stored (h2 map) */                        \
+	X(FL_CNT_EVENT_LOST, "event_lost") /* a retransmit or drop not counted (no entry) */
 
 #define FL_COUNTER_ENUM(e, name) e,
 enum fl_counter { FL_COUNTERS(FL_COUNTER_ENUM) FL_CNT_MAX };

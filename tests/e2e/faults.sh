@@ -49,6 +49,11 @@ open_conns() {
 check_eq "the server's connections closed" "$(wait_for 30 0 open_conns)" 0
 for k in $KC; do k1[$k]=$(($(kc "$k") - k0[$k])); done
 echo "  info  the server pod's kernel: $(for k in $KC; do printf '%s %s, ' "$k" "${k1[$k]}"; done)"
+# Events the datapath could not count (the insert of the tuple's entry failed: the hash
+# bucket's lock not taken) are counted as event_lost; on this machine node 1's agent sees
+# every netns's drops, so the count is an upper bound for this flow's.
+lost=$(agent_metric n1 'flowlens_agent_datapath_events_total{reason="event_lost"}')
+lost=${lost:-0}
 # The agents' final drain (SIGTERM) takes every tracepoint count made so far.
 agent_stop n1
 agent_stop n2
@@ -58,8 +63,14 @@ dropped=${dropped:-0}
 echo "  info  the rule dropped $dropped packets"
 check_true "packets were dropped" test "${dropped:-0}" -gt 0
 sel='source_workload="client",destination_workload="web",destination_port="8080"'
-check_eq "drops at the client's side, reason netfilter_drop = the rule's counter" \
-	"$(prom_wait "flowlens_drops_total{$sel,reporter=\"client\",reason=\"netfilter_drop\"}" "$dropped")" "$dropped"
+got=$(prom_wait "flowlens_drops_total{$sel,reporter=\"client\",reason=\"netfilter_drop\"}" "$dropped")
+if [ "$got" = "$dropped" ]; then
+	pass "drops at the client's side, reason netfilter_drop = the rule's counter: $got"
+else
+	# Not exact only by what the datapath counted as lost (seen: 3 of 440, once in ~10 runs).
+	check_true "drops at the client's side ($got) = the rule's counter ($dropped) but for events counted lost ($lost)" \
+		test "$got" != absent -a "$got" -lt "$dropped" -a $((dropped - ${got/absent/0})) -le "$lost"
+fi
 
 # Retransmissions against the sender's kernel. flowlens counts tcp_retransmit_skb events
 # (compared by hand with `perf record -e tcp:tcp_retransmit_skb` filtered on the server's
