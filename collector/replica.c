@@ -264,6 +264,11 @@ static void catch_up(struct collector *c, uint64_t since)
 				"than the takeover: exporting");
 	}
 	if (!behind) {
+		/*
+		 * The same batches as the peer: release what their batch time released there
+		 * (the join's clock moved with the last batches applied) before the first export.
+		 */
+		store_tick(c->store, clock_mono_ms());
 		c->caught_up = 1;
 		rehold(c);
 	} else if (clock_mono_ms() >= c->takeover_deadline_ms) {

@@ -15,11 +15,14 @@
  */
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
 /*
- * 6 adds a pending report's signals (after its record: a byte, 1 when the signals follow); 5
- * when each agent was last seen (after its record); 4 the join table; 3 to 5 are still read
- * (their agents count as seen at the restore; their pendings carry flow counts only).
+ * 7 adds the join's batch time (issue 35): each agent's latest applied interval end (after its
+ * last-seen time), each pending's due time (after its signals), each join's first client-side
+ * interval end (after its record); 6 a pending report's signals (after its record: a byte, 1
+ * when the signals follow); 5 when each agent was last seen (after its record); 4 the join
+ * table; 3 to 6 are still read (their agents count as seen at the restore; their pendings
+ * carry flow counts only before 6 and wait by this process's clock alone before 7).
  */
-#define SNAP_VERSION 6u
+#define SNAP_VERSION 7u
 
 struct snap_series {
 	uint16_t key_len;
@@ -146,6 +149,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 
 			err = err ?: put(f, &crc, &seen, sizeof(seen));
 		}
+		err = err ?: put(f, &crc, &a->applied_end_unix_ms, sizeof(a->applied_end_unix_ms));
 	}
 	n = s->n_pending;
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -173,6 +177,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 			if (has)
 				err = err ?: put(f, &crc, &p->g, sizeof(p->g));
 		}
+		err = err ?: put(f, &crc, &p->due_unix_ms, sizeof(p->due_unix_ms));
 	}
 	n = s->n_joins;
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -186,6 +191,7 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 		r.direct = j->direct;
 		r.age_ms = now_ms > j->updated_ms ? now_ms - j->updated_ms : 0;
 		err = put(f, &crc, &r, sizeof(r));
+		err = err ?: put(f, &crc, &j->since_unix_ms, sizeof(j->since_unix_ms));
 	}
 	crc32v = (uint32_t)crc;
 	if (!err && fwrite(&crc32v, 1, sizeof(crc32v), f) != sizeof(crc32v))
@@ -254,10 +260,11 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 	for (uint64_t i = 0; i < n; i++) {
 		struct snap_agent r;
 		struct agent_seq *a;
-		uint64_t seen = now_unix_ms;
+		uint64_t seen = now_unix_ms, applied_end = 0;
 
 		if (get(f, &crc, &r, sizeof(r)) ||
-		    (hdr[1] >= 5u && get(f, &crc, &seen, sizeof(seen))))
+		    (hdr[1] >= 5u && get(f, &crc, &seen, sizeof(seen))) ||
+		    (hdr[1] >= 7u && get(f, &crc, &applied_end, sizeof(applied_end))))
 			return -EINVAL;
 		HASH_FIND(hh, s->agents, &r.key, sizeof(r.key), a);
 		if (!a) {
@@ -271,6 +278,8 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		a->last_seq = r.last_seq;
 		a->dropped_batches = r.dropped_batches;
 		a->last_seen_ms = store_mono_of_unix(now_ms, now_unix_ms, seen);
+		if (applied_end > a->applied_end_unix_ms)
+			a->applied_end_unix_ms = applied_end;
 	}
 	if (get(f, &crc, &n, sizeof(n)))
 		return -EINVAL;
@@ -324,6 +333,8 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 				free(g);
 			}
 		}
+		if (hdr[1] >= 7u && get(f, &crc, &p->due_unix_ms, sizeof(p->due_unix_ms)))
+			return -EINVAL;
 	}
 	if (hdr[1] >= 4u) {
 		uint64_t saved_ms = store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms);
@@ -333,8 +344,10 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		for (uint64_t i = 0; i < n; i++) {
 			struct snap_join r;
 			struct join *j;
+			uint64_t since = 0;
 
-			if (get(f, &crc, &r, sizeof(r)))
+			if (get(f, &crc, &r, sizeof(r)) ||
+			    (hdr[1] >= 7u && get(f, &crc, &since, sizeof(since))))
 				return -EINVAL;
 			HASH_FIND(hh, s->joins, &r.key, sizeof(r.key), j);
 			if (!j && !(j = join_add(s, &r.key)))
@@ -343,6 +356,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 			j->dialed_port = r.dialed_port;
 			j->direct = r.direct;
 			j->updated_ms = saved_ms > r.age_ms ? saved_ms - r.age_ms : 0;
+			j->since_unix_ms = since;
 		}
 	}
 	s->series_gen++;

@@ -361,9 +361,23 @@ struct join *join_add(struct store *s, const struct join_key *k)
 	return j;
 }
 
-/* The client side reported what it dialed: remember it, and release what waited for it. */
+/*
+ * Whether a server-side report whose wait ends at due (batch time) is named by join j: the
+ * client side named what it dialed in a report whose interval ended by then. Every replica
+ * answers the same, whatever order the two nodes' batches reached it in.
+ */
+static int join_in_time(const struct join *j, uint64_t due_unix_ms)
+{
+	return !j->direct && (!j->since_unix_ms || !due_unix_ms || j->since_unix_ms <= due_unix_ms);
+}
+
+/*
+ * The client side reported what it dialed (in a batch whose interval ended at when): remember
+ * it, and release what waited for it then. A pending whose wait had already ended at when
+ * stays for join_clock to release as direct, as a replica that got the batches in time did.
+ */
 static void learn_join(struct store *s, const struct join_key *k, const uint8_t dialed[16],
-		       uint16_t dialed_port, uint64_t now_ms)
+		       uint16_t dialed_port, uint64_t when, uint64_t now_ms)
 {
 	struct pending_group *g;
 	struct pending *p, *next;
@@ -372,6 +386,8 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
 	HASH_FIND(hh, s->joins, k, sizeof(*k), j);
 	if (!j && !(j = join_add(s, k)))
 		return;
+	if (j->direct || !j->since_unix_ms || when < j->since_unix_ms)
+		j->since_unix_ms = when;
 	memcpy(j->dialed, dialed, 16);
 	j->dialed_port = dialed_port;
 	j->direct = 0;
@@ -382,6 +398,8 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
 	HASH_FIND(hh, s->pending_groups, k, sizeof(*k), g);
 	for (p = g ? g->first : NULL; p; p = next) {
 		next = p->gnext; /* the group is freed with its last member */
+		if (!join_in_time(j, p->due_unix_ms))
+			continue;
 		s->st.joined_total++;
 		flush_pending(s, p, j, now_ms);
 	}
@@ -429,7 +447,7 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	k.protocol = (uint8_t)f->protocol;
 	if (f->dialed_ip.len == 4 || f->dialed_ip.len == 16) {
 		to16(&f->dialed_ip, dialed);
-		learn_join(s, &k, dialed, (uint16_t)f->dialed_port, now_ms);
+		learn_join(s, &k, dialed, (uint16_t)f->dialed_port, when, now_ms);
 		emit(s, b->node, start, when, &k, dialed, (uint16_t)f->dialed_port, reporter, fp,
 		     fb, rp, rb, now_ms, &g);
 		return;
@@ -440,9 +458,18 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	}
 	HASH_FIND(hh, s->joins, &k, sizeof(k), j);
 	if (j) {
-		if (!j->direct)
+		/*
+		 * Known: at once. A client side named later than this report's wait (a replica
+		 * applying an old backlog) is what a replica that got it in time did not wait
+		 * for: direct, as there.
+		 */
+		int in_time = join_in_time(j, when + s->cfg.join_wait_ms);
+
+		if (in_time)
 			s->st.joined_total++;
-		emit(s, b->node, start, when, &k, j->direct ? NULL : j->dialed, j->dialed_port,
+		else if (!j->direct)
+			s->st.join_timeouts_total++;
+		emit(s, b->node, start, when, &k, in_time ? j->dialed : NULL, j->dialed_port,
 		     reporter, fp, fb, rp, rb, now_ms, &g);
 		return;
 	}
@@ -462,7 +489,12 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 			return;
 		}
 		p->key = pk;
-		p->deadline_ms = now_ms + s->cfg.join_wait_ms;
+		p->due_unix_ms = b->interval_end_unix_ms ? when + s->cfg.join_wait_ms : 0;
+		/*
+		 * The fallback, for when batches stop coming: a join wait after receipt alone;
+		 * replicas, where receipt times differ, give batch time a second join wait first.
+		 */
+		p->deadline_ms = now_ms + s->cfg.join_wait_ms * (s->cfg.hold_from_batch ? 2 : 1);
 		HASH_ADD(hh, s->pending, key, sizeof(p->key), p);
 		s->n_pending++;
 		if (pending_index(s, p)) {
@@ -483,23 +515,61 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	p->when_unix_ms = when;
 }
 
+/*
+ * The join's clock, in batch time: how far every agent's applied batches have come (the
+ * oldest latest interval end among them), leaving out agents more than a join wait behind the
+ * newest (stopped, gone, or a restarted agent's old boot): a node that stopped sending must not
+ * hold every join. 0 when no agent sent an interval end.
+ */
+static uint64_t join_clock(struct store *s)
+{
+	uint64_t newest = 0, clock = 0;
+	struct agent_seq *a;
+
+	for (a = s->agents; a; a = a->hh.next)
+		if (a->applied_end_unix_ms > newest)
+			newest = a->applied_end_unix_ms;
+	for (a = s->agents; a; a = a->hh.next) {
+		uint64_t end = a->applied_end_unix_ms;
+
+		if (!end || end + s->cfg.join_wait_ms < newest)
+			continue;
+		if (!clock || end < clock)
+			clock = end;
+	}
+	return clock;
+}
+
 void store_tick(struct store *s, uint64_t now_ms)
 {
 	struct pending *p, *pt;
+	uint64_t clock;
 
+	if (!s->n_pending)
+		return;
+	clock = join_clock(s);
 	HASH_ITER (hh, s->pending, p, pt) {
 		struct join *j;
+		int by_batch = clock && p->due_unix_ms && clock >= p->due_unix_ms;
 
-		if (p->deadline_ms > now_ms)
+		if (!by_batch && p->deadline_ms > now_ms)
 			continue;
-		/* No client side reported it: a direct connection (or no agent there). */
+		/* No client side reported it in time: a direct connection (or no agent there). */
 		HASH_FIND(hh, s->joins, &p->key.j, sizeof(p->key.j), j);
 		if (!j && (j = join_add(s, &p->key.j)))
 			j->direct = 1;
 		if (j)
 			j->updated_ms = now_ms;
 		s->st.join_timeouts_total++;
-		flush_pending(s, p, j, now_ms);
+		/*
+		 * Replicas: a series this creates starts its hold when the wait ended in batch
+		 * time, as on a replica that released it at another moment.
+		 */
+		if (by_batch && s->cfg.hold_from_batch)
+			s->batch_mono_ms =
+				store_mono_of_unix(now_ms, clock_unix_ms(), p->due_unix_ms);
+		flush_pending(s, p, j && join_in_time(j, p->due_unix_ms) ? j : NULL, now_ms);
+		s->batch_mono_ms = 0;
 	}
 }
 
@@ -582,6 +652,8 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 		s->st.gaps_total++;
 	a->last_seq = b->seq;
 	a->dropped_batches = b->dropped_batches;
+	if (b->interval_end_unix_ms > a->applied_end_unix_ms)
+		a->applied_end_unix_ms = b->interval_end_unix_ms;
 
 	/* Addresses are named as they were when the interval ended (IPs are reused). */
 	when = b->interval_end_unix_ms ? b->interval_end_unix_ms : clock_unix_ms();

@@ -89,6 +89,11 @@ struct agent_seq {
 	uint64_t dropped_batches;
 	/* The latest interval end of a batch this process received itself (0 after a restore). */
 	uint64_t recv_end_unix_ms;
+	/*
+	 * The latest interval end of a batch of this agent applied to this store (live, from the
+	 * log, a snapshot or a peer's copy): the clock the cross-node join runs on (join_clock).
+	 */
+	uint64_t applied_end_unix_ms;
 	UT_hash_handle hh;
 };
 
@@ -108,6 +113,12 @@ struct join {
 	uint16_t dialed_port;
 	uint8_t direct; /* waited in vain: a direct connection, do not wait again for a while */
 	uint64_t updated_ms;
+	/*
+	 * The interval end of the earliest client-side report that named what was dialed (0:
+	 * not known, from an older snapshot): a server-side report whose interval ended a join
+	 * wait or more before it had stopped waiting, and is named direct on every replica.
+	 */
+	uint64_t since_unix_ms;
 	UT_hash_handle hh;
 };
 
@@ -122,6 +133,13 @@ struct pending {
 	struct pending_key key;
 	uint64_t fwd_packets, fwd_bytes, rev_packets, rev_bytes;
 	uint64_t start_unix_ms, when_unix_ms; /* the report's interval */
+	/*
+	 * Batch time: the first report's interval end + the join wait. Released when every
+	 * agent's applied batches passed it (join_clock), so that every replica decides the
+	 * same at the same point of the stream, whenever it received the batches.
+	 */
+	uint64_t due_unix_ms;
+	/* This process's clock: the release when the batches stop coming (a fallback). */
 	uint64_t deadline_ms;
 	struct sigs g;
 	struct pending_group *group; /* every pending of the same connection, any node */

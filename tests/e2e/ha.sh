@@ -6,7 +6,10 @@
 #   1. the exporter SIGKILLed and its state directory deleted, then started again empty;
 #   2. a rolling restart of both replicas (SIGTERM, start, one after the other);
 #   3. the exporter cut off from everything (agents, peer, API server, Prometheus) for longer
-#      than the agents' buffer for it holds, then healed.
+#      than the agents' buffer for it holds, then healed;
+# and before them those of issue 35 (0a-0e below): the API server refusing, freezing and
+# dropping the exporter, a zombie exporter, and a follower that gets the agents' batches late
+# and takes over inside the cross-node join's wait.
 # Ground truth: iptables counters of the traffic that ran through all of it. At the end the
 # totals Prometheus holds equal them exactly and resets() sees no reset of any flow series.
 # Each takeover and the longest gap between the samples Prometheus stored of the flow series
@@ -26,6 +29,10 @@ COLLECTOR=${FLOWLENS_COLLECTOR_BIN:-$TOP/build/flowlens-collector}
 # interval (agent_start: 1 s), the collector's housekeeping tick that runs the catch-up
 # (1 s), the time a replica waits for a peer's /v1/progress (1 s), Prometheus's scrapes (1 s).
 LEASE_S=6 RENEW_S=1 INTERVAL_S=1 TICK_S=1 PEER_WAIT_S=1 SCRAPE_S=1
+# The join wait (the collector's default) and drill 0e's late delivery: shorter than the
+# agents' buffer for a replica holds (about 20 s), long enough that a takeover right after the
+# exporter's join wait falls inside the follower's, were it timed from its own receipt.
+JOIN_WAIT_S=25 LATE_S=15
 SLACK_S=2 # this 2-vCPU machine is shared and loaded; the test's own polling
 # The exporter lost (SIGKILL, partition): the follower sees its last renewal at its next look
 # (RENEW), takes the Lease at the first look after LEASE without a change (LEASE + RENEW), the
@@ -85,6 +92,9 @@ gt_rule n1 iptables GT -s "$A" -d "$B" -p tcp --dport 5201 # 1
 gt_rule n1 iptables GT -s "$B" -d "$A" -p tcp --sport 5201 # 2
 gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 5201 # 3
 gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 5201 # 4
+# Drill 0e's connection, new during it (a->c on another port: a new join).
+gt_rule n1 iptables GT -s "$A" -d "$C" -p tcp --dport 5202 # 5
+gt_rule n1 iptables GT -s "$C" -d "$A" -p tcp --sport 5202 # 6
 
 # coll_start REPLICA: its node's namespace, port 9900, state in $WORK/state-REPLICA; waits
 # until it is ready. coll_launch: the same without waiting.
@@ -96,7 +106,7 @@ coll_launch() {
 		--new-series-hold 2500ms --shutdown-grace 2s --state-dir "$WORK/state-$r" \
 		--kubeconfig "$WORK/kubeconfig" --ha-lease flowlens/shard-0 --ha-identity "$r" \
 		--ha-lease-duration "${LEASE_S}s" --ha-renew-interval "${RENEW_S}s" --shard 0 \
-		--peer-token-file "$WORK/peer-token" \
+		--peer-token-file "$WORK/peer-token" --join-wait "${JOIN_WAIT_S}s" \
 		--peers "http://${IP_OF[${PEER_OF[$r]}]}:9900" >>"$WORK/$r.log" 2>&1 &
 	PID_OF[$r]=$!
 }
@@ -159,8 +169,8 @@ queued() {
 	local m="flowlens_agent_export_destination_queue_bytes{collector=\"http://${IP_OF[$1]}:9900/v1/batches\"}"
 	echo "$(agent_metric n1 "$m") $(agent_metric n2 "$m")"
 }
-sel() { # SRC DST REPORTER DIRECTION
-	echo "flowlens_flow_bytes_total{source_ip=\"$1\",destination_ip=\"$2\",destination_port=\"5201\",reporter=\"$3\",direction=\"$4\"}"
+sel() { # SRC DST REPORTER DIRECTION [PORT, default 5201]
+	echo "flowlens_flow_bytes_total{source_ip=\"$1\",destination_ip=\"$2\",destination_port=\"${5:-5201}\",reporter=\"$3\",direction=\"$4\"}"
 }
 AC=$(sel "$A" "$C" client forward)
 # prom_after T: 1 once Prometheus holds a sample of the a->c series newer than T (s).
@@ -232,6 +242,7 @@ SAMPLER=$!
 
 lab_exec b iperf3 -s -D -p 5201
 lab_exec c iperf3 -s -D -p 5201
+lab_exec c iperf3 -s -D -p 5202
 COLLECTORS="http://${IP_OF[r1]}:9900,http://${IP_OF[r2]}:9900"
 # A buffer of 16 KiB per replica: about 20 s of batches (a restart fits), drill 3 outlasts it.
 agent_start n1 --collector "$COLLECTORS" --token-file "$WORK/token" --export-buffer-bytes 16384 || exit 1
@@ -327,8 +338,55 @@ check_takeover "0d: $f takes over from the frozen exporter" "$f" "$LOST_TAKEOVER
 check_eq "0d: Prometheus scraped $f's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
 kill -CONT "${PID_OF[$e]}"
 check_eq "0d: the resumed zombie $e does not export" "$(wait_stable 10 3 not_exporting "$e")" 1
+
+# 0e: the follower gets the agents' batches late (its ingest cut for LATE_S: the agents queue
+# them), a connection across nodes starts meanwhile (its server side waits for the client
+# side's report, which never names a Service: it dialed the pod), and the follower takes over
+# (the exporter's SIGTERM) once the exporter showed that server side, sooner than a join wait
+# after the follower received it. Timed from each replica's receipt, the follower held that
+# report back for LATE_S longer than its peer and showed the series at 0 (a reset) or not at
+# all (issue 35: 27 series reset).
+ex=$f lt=$e # the exporter since 0d, and the follower that gets the batches late
+echo "drill 0e: $lt gets the agents' batches $LATE_S s late, a new connection's server side waits for its join, $ex hands over"
+B4=$(now_s)
+ingest_cut() { # REPLICA -I|-D: the agents' batches (and scrapes) to REPLICA dropped; its peer still answers
+	lab_exec "$1" iptables "$2" INPUT -p tcp --dport 9900 ! -i lo ! -s "${IP_OF[${PEER_OF[$1]}]}" -j DROP
+}
+ingest_cut "$lt" -I
+C0=$(now_ns)
+touch "$WORK/late.on"
+(
+	while [ -f "$WORK/late.on" ]; do
+		lab_exec a iperf3 -c "$C" -p 5202 -n 100K >/dev/null 2>&1
+		sleep 0.5
+	done
+) &
+LATE=$!
+sleep "$LATE_S" # the fault's own length
+ingest_cut "$lt" -D
+check_eq "0e: the agents delivered their backlog to $lt" "$(wait_for 40 "0 0" queued "$lt")" "0 0"
+ACL=$(sel "$A" "$C" server forward 5202)
+check_eq "0e: $ex shows the new connection's server side, past its join wait" \
+	"$(wait_for $((JOIN_WAIT_S + 20)) 1 prom_positive "$ACL")" 1
+echo "  info  0e: $ex showed it $((($(now_ns) - C0) / 1000000)) ms after the cut"
+T0=$(now_ns)
+kill -TERM "${PID_OF[$ex]}"
+check_takeover "0e: $lt takes over from the released Lease" "$lt" "$HANDOVER_S"
+coll_wait "$ex"
+check_eq "0e: $ex exits 0 after SIGTERM" "$?" 0
+check_eq "0e: Prometheus scraped $lt's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
+# The connection's server side as $lt first showed it: at once, and not below what $ex showed.
+late_after() {
+	prom_query "max(timestamp($ACL))" |
+		jq -r --argjson t "$TOOK_AT" '.data.result[0].value[1] // "0" | tonumber | if . > $t then 1 else 0 end'
+}
+check_eq "0e: $lt shows the connection's server side after taking over" "$(wait_for 10 1 late_after)" 1
+rm -f "$WORK/late.on"
+wait "$LATE"
+coll_start "$ex" || exit 1
+check_eq "the agents delivered what they held for $ex" "$(wait_for 40 "0 0" queued "$ex")" "0 0"
 # The drills below start from the exporter there is now.
-first=$f other=$e
+first=$lt other=$ex
 
 # --- Drill 1: the exporter SIGKILLed, its disk lost.
 echo "drill 1: SIGKILL $first and delete its state"
@@ -417,6 +475,14 @@ check_eq "Prometheus a->b bytes reply (server) = iptables" "$(prom_wait "$(sel "
 check_eq "Prometheus a->c bytes forward (client, node 1) = iptables" "$(prom_wait "$AC" "$gb3")" "$gb3"
 check_eq "Prometheus a->c bytes reply (client) = iptables" "$(prom_wait "$(sel "$A" "$C" client reply)" "$gb4")" "$gb4"
 check_eq "Prometheus a->c bytes forward (server, node 2) = iptables" "$(prom_wait "$(sel "$A" "$C" server forward)" "$gb3")" "$gb3"
+read -r _ gb5 <<<"$(gt_read n1 iptables GT 5)"
+read -r _ gb6 <<<"$(gt_read n1 iptables GT 6)"
+check_true "drill 0e's connection ran (a->c:5202 $gb5 bytes)" test "$gb5" -gt 100000
+check_eq "Prometheus a->c:5202 bytes forward (client, node 1) = iptables" "$(prom_wait "$(sel "$A" "$C" client forward 5202)" "$gb5")" "$gb5"
+check_eq "Prometheus a->c:5202 bytes forward (server, node 2) = iptables" "$(prom_wait "$ACL" "$gb5")" "$gb5"
+check_eq "Prometheus a->c:5202 bytes reply (server, node 2) = iptables" "$(prom_wait "$(sel "$A" "$C" server reply 5202)" "$gb6")" "$gb6"
+check_eq "drill 0e's connection's server side never went down (resets())" \
+	"$(prom_query "resets(${ACL}[15m])" | jq -r '.data.result[0].value[1] // "absent"')" 0
 resets=$(prom_query 'sum(resets(flowlens_flow_bytes_total[15m])) + sum(resets(flowlens_flow_packets_total[15m]))' |
 	jq -r '.data.result[0].value[1] // "none"')
 check_eq "no reset of any flow series across the drills (resets())" "$resets" 0
@@ -450,11 +516,13 @@ longest() { # FROM TO -> ms
 	jq -r --argjson f "$1" --argjson t "$2" '[.[] | select(.[0] >= $f and .[0] < $t) | .[1]] | max // 0 | . * 1000 | round' <<<"$gaps"
 }
 g0=$(longest 0 "$B0") g1=$(longest "$D1" "$D2") g2=$(longest "$D2" "$D3") g3=$(longest "$D3" "$DEND")
-ga=$(longest "$B0" "$B1") gb=$(longest "$B1" "$B2") gc=$(longest "$B2" "$B3") gd=$(longest "$B3" "$D1")
+ga=$(longest "$B0" "$B1") gb=$(longest "$B1" "$B2") gc=$(longest "$B2" "$B3") gd=$(longest "$B3" "$B4")
+ge=$(longest "$B4" "$D1")
 check_true "drill 0a (API refused the exporter past its hold): longest gap ${ga} ms (bound $BLIP_GAP_S s)" test "$ga" -gt 0 -a "$ga" -le $((BLIP_GAP_S * 1000))
 check_true "drill 0b (API frozen $((LEASE_S / 2)) s): longest gap ${gb} ms (bound $BLIP_GAP_S s)" test "$gb" -gt 0 -a "$gb" -le $((BLIP_GAP_S * 1000))
 check_true "drill 0c (API dropped the exporter past its Lease): longest gap ${gc} ms (bound $LOST_GAP_S s)" test "$gc" -gt 0 -a "$gc" -le $((LOST_GAP_S * 1000))
 check_true "drill 0d (zombie exporter): longest gap ${gd} ms (bound $LOST_GAP_S s)" test "$gd" -gt 0 -a "$gd" -le $((LOST_GAP_S * 1000))
+check_true "drill 0e (late follower takes over inside the join wait): longest gap ${ge} ms (bound $HANDOVER_GAP_S s)" test "$ge" -gt 0 -a "$ge" -le $((HANDOVER_GAP_S * 1000))
 g4=$(longest "$DEND" 1e10)
 echo "  info  longest gaps between samples (ms): before the drills $g0, after them $g4 (scrapes every ${SCRAPE_S} s)"
 check_true "drill 1 (SIGKILL): longest gap ${g1} ms (bound $LOST_GAP_S s)" test "$g1" -gt 0 -a "$g1" -le $((LOST_GAP_S * 1000))

@@ -19,6 +19,7 @@ tests=(
 	"identity-netlink|XLATE=netlink|tests/e2e/identity.sh"
 	"signals|-|tests/e2e/signals.sh"
 	"netpol|-|tests/e2e/netpol.sh"
+	"demo|-|tests/kernels/debian12-demo.sh"
 	"preexisting-long|-|tests/kernels/debian12-preexisting.sh"
 )
 want=${1:-all}

@@ -62,3 +62,56 @@ sed 's|bash /flowlens/tests/kernels/guest.sh "$run"|bash /flowlens/tests/kernels
 	"$TOP/tests/kernels/init" >"$root/init"
 grep -q debian12-guest.sh "$root/init" || { echo "debian12-initramfs.sh: init's guest line not found" >&2; exit 1; }
 chmod +x "$root/init"
+
+# The demo (`make demo`'s scripts/demo.sh, tests/kernels/debian12-demo.sh) when it is among the
+# tests asked for: the shop's servers and clients (Redis, Python with gRPC, dnsmasq, dig, socat),
+# Node and Chromium that draw the dashboards, fonts, and the repository files the demo reads.
+# Whole packages (every file but documentation), each executable or library with what it links.
+d12_copy_pkg() {
+	local p f
+	for p in "$@"; do
+		dpkg -s "$p" >/dev/null 2>&1 || { echo "debian12-initramfs.sh: Debian package $p not installed (make deps)" >&2; exit 1; }
+		while read -r f; do
+			case $f in /usr/share/doc/* | /usr/share/man/* | /usr/share/lintian/* | /usr/share/bug/*) continue ;; esac
+			case $f in /bin/* | /sbin/* | /lib/*) f=/usr$f ;; esac
+			[ -f "$f" ] || continue
+			[ "$(readlink "$root$f" 2>/dev/null)" = busybox ] && rm -f "$root$f"
+			if [ -x "$f" ] || [[ $f == *.so || $f == *.so.* ]]; then copy_elf "$f"; else copy_file "$f"; fi
+		done < <(dpkg -L "$p")
+	done
+}
+if [[ ,${DEBIAN12_RUN:-all}, == *,all,* || ,${DEBIAN12_RUN:-all}, == *,demo,* ]]; then
+	d12_copy_pkg redis-tools redis-server python3-minimal python3.11-minimal libpython3.11-minimal \
+		libpython3.11-stdlib python3 python3.11 python3-grpcio python3-protobuf python3-six \
+		dnsmasq-base bind9-dnsutils socat bsdextrautils chromium chromium-common \
+		fontconfig-config fonts-dejavu-core
+	ln -sf python3.11 "$root/usr/bin/python3"
+	# Node as this machine has it (its package's node binary; npm for tools.sh's check).
+	copy_cmd node
+	node_npm=$(readlink -f "$(type -P npm)")
+	npm_dir=${node_npm%/bin/npm-cli.js}
+	mkdir -p "$root$(dirname "$npm_dir")"
+	cp -a "$npm_dir" "$root$npm_dir"
+	ln -sf "$node_npm" "$root/usr/bin/npm"
+	cp -a /etc/fonts "$root/etc/"
+	printf 'redis:x:65532:65534::/nonexistent:/bin/false\n' >>"$root/etc/passwd"
+	# The repository's files the demo reads, and the renderer with its bundle already built
+	# (the host's `make demo` built it the same way) and the npm packages that draw with it:
+	# puppeteer-core and its dependencies (the guest has no network for npm).
+	cp -a "$TOP/scripts" "$TOP/deploy" "$root/flowlens/"
+	mkdir -p "$root/flowlens/grafana/render/node_modules" "$root/flowlens/tests/grafana"
+	cp -a "$TOP/grafana/dashboards" "$TOP/grafana/provisioning" "$root/flowlens/grafana/"
+	[ -e "$TOP/grafana/render/.out/app.js" ] || { echo "debian12-initramfs.sh: the renderer's bundle is not built" >&2; exit 1; }
+	d12_npm=$(node "$TOP/tests/kernels/npm-closure.mjs" "$TOP/grafana/render" puppeteer-core) || exit 1
+	for d in $d12_npm; do
+		mkdir -p "$root/flowlens/grafana/render/$(dirname "$d")"
+		cp -a "$TOP/grafana/render/$d" "$root/flowlens/grafana/render/$d"
+	done
+	for f in .out package.json package-lock.json promql.mjs render.mjs tools.sh src node_modules/.package-lock.json; do
+		cp -a "$TOP/grafana/render/$f" "$root/flowlens/grafana/render/$f"
+	done
+	cp -a "$TOP/tests/grafana/." "$root/flowlens/tests/grafana/"
+	copy_elf "$d12_build/flowlens-slo"
+	mv "$root$d12_build/flowlens-slo" "$root/flowlens/build/"
+	rm -rf "${root:?}${TOP%%/*}/${TOP#/}"
+fi

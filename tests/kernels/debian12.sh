@@ -5,10 +5,14 @@
 # tests/kernels/debian12-initramfs.sh) and runs, inside the guest, the host end-to-end tests
 # for attach and translation unchanged (tests/kernels/debian12-guest.sh): flows.sh (legacy TC
 # and the default, the agent's probe choosing), lifecycle.sh, identity.sh (kfunc and netlink),
-# signals.sh, netpol.sh; plus tests/kernels/debian12-preexisting.sh (why: see there). Prints a PASS/FAIL table with each test's time and the guest's total;
-# exits non-zero if any test did not pass. The console is kept in build/kernels/debian12.log.
+# signals.sh, netpol.sh; then the README's demo to its drawn dashboards
+# (tests/kernels/debian12-demo.sh: scripts/demo.sh with Chromium drawing); plus
+# tests/kernels/debian12-preexisting.sh (why: see there). Prints a PASS/FAIL table with each
+# test's time and the guest's total; exits non-zero if any test did not pass. The console is
+# kept in build/kernels/debian12.log.
 #   DEBIAN12_TESTS=flows-tc,netpol   only these (names as in debian12-guest.sh)
-#   DEBIAN12_MEM (MiB, default 3072), DEBIAN12_TIMEOUT (s, the whole guest, default 5400)
+#   DEBIAN12_MEM (MiB, default 3072, 6144 with the demo: Chromium and the packages in RAM),
+#   DEBIAN12_TIMEOUT (s, the whole guest, default 7200)
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$TOP" || exit 1
@@ -31,11 +35,20 @@ if ! list=$(tests/kernels/fetch.sh amd64 bookworm); then
 fi
 read -r _ rel dir <<<"$list"
 run=${DEBIAN12_TESTS:-all}
-timeout_s=${DEBIAN12_TIMEOUT:-5400}
+# The demo draws with the renderer's bundle, built here as `make demo` builds it (the guest has
+# no network for npm); debian12-initramfs.sh adds the demo's packages only when it runs.
+export DEBIAN12_RUN=$run
+mem=3072
+if [[ ,$run, == *,all,* || ,$run, == *,demo,* ]]; then
+	{ grafana/render/tools.sh && node grafana/render/render.mjs --bundle >/dev/null; } ||
+		{ echo "debian12.sh: the dashboard renderer's npm packages or bundle could not be built"; exit 1; }
+	mem=6144
+fi
+timeout_s=${DEBIAN12_TIMEOUT:-7200}
 echo "=== debian12: Debian 12 userspace on $rel under QEMU ($([ -w /dev/kvm ] && echo "KVM if it starts, else TCG" || echo TCG)), tests: $run"
 echo "    console: $log (follow with: tail -f $log)"
 start=$(date +%s)
-KERNEL_INITRAMFS_EXTRA=$TOP/tests/kernels/debian12-initramfs.sh KERNEL_MEM=${DEBIAN12_MEM:-3072} \
+KERNEL_INITRAMFS_EXTRA=$TOP/tests/kernels/debian12-initramfs.sh KERNEL_MEM=${DEBIAN12_MEM:-$mem} \
 	KERNEL_BOOT_TIMEOUT=$timeout_s tests/kernels/boot.sh "$dir" "$rel" "$run" "$log"
 rc=$?
 wall=$(($(date +%s) - start))
@@ -44,7 +57,7 @@ grep -E '^=== |^    |^  (ok|FAIL|skip|info)|^SKIP|^RESULT|initramfs|debian12' "$
 grep -q FLOWLENS-GUEST-START "$log" || { echo "  FAIL  the guest did not start:"; tail -20 "$log" | sed 's/^/  | /'; }
 
 # The table: every test the guest was asked to run, with its result (none: it never reported).
-names=(flows-tc flows lifecycle identity-kfunc identity-netlink signals netpol preexisting-long)
+names=(flows-tc flows lifecycle identity-kfunc identity-netlink signals netpol demo preexisting-long)
 [ "$run" = all ] || IFS=, read -r -a names <<<"$run"
 failed=0
 echo "=== debian12: $rel, Debian $(cat /etc/debian_version) userspace"

@@ -861,6 +861,226 @@ static void test_store_replicas(void)
 	store_free(b);
 }
 
+static int cmp_line(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Whether two exports hold the same lines, whatever their order (series are kept hashed). */
+static int same_lines(const char *a, const char *b)
+{
+	char *ca = strdup(a), *cb = strdup(b), *la[512], *lb[512], *save;
+	size_t na = 0, nb = 0;
+	int same = ca && cb;
+
+	for (char *l = ca ? strtok_r(ca, "\n", &save) : NULL; l && na < 512;
+	     l = strtok_r(NULL, "\n", &save))
+		la[na++] = l;
+	for (char *l = cb ? strtok_r(cb, "\n", &save) : NULL; l && nb < 512;
+	     l = strtok_r(NULL, "\n", &save))
+		lb[nb++] = l;
+	same = same && na == nb && na < 512;
+	if (same) {
+		qsort(la, na, sizeof(la[0]), cmp_line);
+		qsort(lb, nb, sizeof(lb[0]), cmp_line);
+		for (size_t i = 0; i < na && same; i++)
+			same = !strcmp(la[i], lb[i]);
+	}
+	free(ca);
+	free(cb);
+	return same;
+}
+
+/* An empty batch of node's agent whose interval ended at end. */
+static void apply_tick_batch(struct store *s, const char *node, uint64_t seq, uint64_t end,
+			     uint64_t now)
+{
+	struct test_batch t;
+
+	make_batch(&t, node, seq);
+	t.b.n_flows = 0;
+	t.b.interval_end_unix_ms = end;
+	store_apply(s, &t.b, now);
+}
+
+/*
+ * Issue 35: replicas decide the cross-node join on batch time. One replica gets the batches
+ * as they are sent, the other all of them 18 s late (the agents' backlog); the server-side
+ * report of a direct connection (its client side never names a Service) must be released at
+ * the same point of the stream on both, not a join wait after each one's receipt, and a client
+ * side that names what it dialed only after the report's wait ended leaves it direct on both,
+ * whatever order the two nodes' batches came in.
+ */
+static void test_store_join_batch_time(void)
+{
+	const char *server_direct = "destination_workload=\"rs-only\",destination_workload_kind="
+				    "\"ReplicaSet\",destination_service=\"\",destination_port="
+				    "\"8080\",protocol=\"tcp\",direction=\"forward\",reporter="
+				    "\"server\"} 1000";
+	struct store_config cfg;
+	struct store *on_time, *late, *reordered;
+	struct test_batch t;
+	struct store_stats st;
+	struct meta *m = join_fixture(&cfg, &on_time);
+	char *a, *b;
+
+	store_new(&late, &cfg);
+	store_new(&reordered, &cfg);
+	/* Interval ends 2000..9000 on n1 (the client's node) and n2 (the server's), 5 s wait. */
+	for (uint64_t seq = 1; seq <= 8; seq++) {
+		uint64_t end = 1000 + seq * 1000;
+
+		if (seq == 1) {
+			one_flow(&t, "n2", 1, "10.5.0.3", "10.5.0.2");
+			t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+			store_apply(on_time, &t.b, end + 50);
+			store_apply(late, &t.b, 20000);
+		} else {
+			apply_tick_batch(on_time, "n2", seq, end, end + 50);
+			apply_tick_batch(late, "n2", seq, end, 20000);
+		}
+		apply_tick_batch(on_time, "n1", seq, end, end + 50);
+		apply_tick_batch(late, "n1", seq, end, 20000);
+		store_tick(on_time, end + 50);
+		store_tick(late, 20000);
+		store_stats(late, 20000, &st);
+		CHECK(st.pending == (end < 7000 ? 1u : 0u),
+		      "late replica at batch time %llu: %llu pending (released once both nodes' "
+		      "batches passed 2000 + the wait)",
+		      (unsigned long long)end, (unsigned long long)st.pending);
+	}
+	store_stats(on_time, 9050, &st);
+	CHECK(st.pending == 0 && st.join_timeouts_total == 1,
+	      "on time: released by batch time, before its own clock's deadline (7050)");
+	a = render(on_time, 9100);
+	b = render(late, 20100);
+	CHECK(strstr(a, server_direct) && strstr(b, server_direct),
+	      "both replicas show the server side, direct:\n%s\n%s", a, b);
+	CHECK(same_lines(a, b), "the same export from both replicas:\n%s\n---\n%s", a, b);
+	free(a);
+	free(b);
+
+	/*
+	 * A second connection's server side, in n2's interval ending at 10000: it waits until
+	 * 15000 of batch time. Its client side names the ClusterIP it dialed only in n1's
+	 * interval ending at 18000, after that wait. Applied in order on one replica, and on
+	 * another every batch of n1 first, then n2's: direct on both.
+	 */
+	for (uint64_t seq = 9; seq <= 16; seq++) {
+		uint64_t end = 1000 + seq * 1000;
+
+		if (seq == 9) {
+			one_flow(&t, "n2", seq, "10.5.0.3", "10.5.0.1");
+			t.b.interval_end_unix_ms = end;
+			t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+		} else {
+			make_batch(&t, "n2", seq);
+			t.b.n_flows = 0;
+			t.b.interval_end_unix_ms = end;
+		}
+		store_apply(on_time, &t.b, end + 50);
+		apply_tick_batch(on_time, "n1", seq, end, end + 50);
+		store_tick(on_time, end + 50);
+	}
+	{
+		static uint8_t vip[4] = { 10, 96, 5, 5 };
+
+		one_flow(&t, "n1", 17, "10.5.0.3", "10.5.0.1");
+		t.b.interval_end_unix_ms = 18000;
+		t.f[0].dialed_ip.data = vip;
+		t.f[0].dialed_ip.len = 4;
+		t.f[0].dialed_port = 80;
+		store_apply(on_time, &t.b, 18050);
+		/* reordered: n1's batches 1..17 first (the dialed report among them), then n2's. */
+		for (uint64_t seq = 1; seq <= 16; seq++)
+			apply_tick_batch(reordered, "n1", seq, 1000 + seq * 1000, 30000);
+		store_apply(reordered, &t.b, 30000);
+		for (uint64_t seq = 1; seq <= 16; seq++) {
+			if (seq == 1) {
+				one_flow(&t, "n2", 1, "10.5.0.3", "10.5.0.2");
+				t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+			} else if (seq == 9) {
+				one_flow(&t, "n2", 9, "10.5.0.3", "10.5.0.1");
+				t.b.interval_end_unix_ms = 10000;
+				t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+			} else {
+				make_batch(&t, "n2", seq);
+				t.b.n_flows = 0;
+				t.b.interval_end_unix_ms = 1000 + seq * 1000;
+			}
+			store_apply(reordered, &t.b, 30000);
+			store_tick(reordered, 30000);
+		}
+	}
+	store_stats(on_time, 18050, &st);
+	CHECK(st.pending == 0, "on time: nothing waits (%llu)", (unsigned long long)st.pending);
+	store_stats(reordered, 30000, &st);
+	CHECK(st.pending == 0, "reordered: nothing waits (%llu)", (unsigned long long)st.pending);
+	a = render(on_time, 30100);
+	b = render(reordered, 30100);
+	CHECK(strstr(a, "destination_workload=\"api\",destination_workload_kind=\"Deployment\","
+			"destination_service=\"\",destination_port=\"8080\",protocol=\"tcp\","
+			"direction=\"forward\",reporter=\"server\"} 1000") != NULL,
+	      "a client side named after the wait: the server side stays direct:\n%s", a);
+	CHECK(same_lines(a, b), "the same export whatever the order:\n%s\n---\n%s", a, b);
+	free(a);
+	free(b);
+	store_free(on_time);
+	store_free(late);
+	store_free(reordered);
+
+	/*
+	 * The batch time survives a snapshot (a restart, a peer's copy): each agent's applied
+	 * interval end and the pending's due time. Restored with 2 s left on this process's
+	 * clock, it is released by the next batches past its due time, before that.
+	 */
+	{
+		struct store *saved, *restored;
+		FILE *f = tmpfile();
+
+		store_new(&saved, &cfg);
+		for (uint64_t seq = 1; seq <= 4; seq++) {
+			uint64_t end = 1000 + seq * 1000;
+
+			if (seq == 1) {
+				one_flow(&t, "n2", 1, "10.5.0.3", "10.5.0.2");
+				t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+				store_apply(saved, &t.b, end + 50);
+			} else {
+				apply_tick_batch(saved, "n2", seq, end, end + 50);
+			}
+			apply_tick_batch(saved, "n1", seq, end, end + 50);
+			store_tick(saved, end + 50);
+		}
+		CHECK(store_save(saved, f, 5050, 1700000005050ULL) == 0, "save");
+		rewind(f);
+		store_new(&restored, &cfg);
+		CHECK(store_restore(restored, f, 100, 1700000005050ULL, 1700000005050ULL) == 0,
+		      "restore");
+		apply_tick_batch(restored, "n1", 5, 6000, 150);
+		apply_tick_batch(restored, "n2", 5, 6000, 150);
+		store_tick(restored, 150);
+		store_stats(restored, 150, &st);
+		CHECK(st.pending == 1, "restored: still waiting at batch time 6000 (%llu)",
+		      (unsigned long long)st.pending);
+		apply_tick_batch(restored, "n1", 6, 7000, 200);
+		store_tick(restored, 200);
+		store_stats(restored, 200, &st);
+		CHECK(st.pending == 1, "restored: waits for the server's node too (%llu)",
+		      (unsigned long long)st.pending);
+		apply_tick_batch(restored, "n2", 6, 7000, 250);
+		store_tick(restored, 250);
+		store_stats(restored, 250, &st);
+		CHECK(st.pending == 0 && st.join_timeouts_total == 1,
+		      "restored: released at batch time 7000, before its clock's 2100 (%llu)",
+		      (unsigned long long)st.pending);
+		store_free(saved);
+		store_free(restored);
+		fclose(f);
+	}
+	meta_free(m);
+}
+
 void test_store(void)
 {
 	test_wire_round_trip();
@@ -869,6 +1089,7 @@ void test_store(void)
 	test_store_render_yields();
 	test_meta();
 	test_store_join();
+	test_store_join_batch_time();
 	test_store_join_index();
 	test_store_signals();
 	test_store_pending_signals_snapshot();
