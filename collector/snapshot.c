@@ -16,8 +16,8 @@
 #define SNAP_MAGIC 0x53574c46u /* "FLWS" */
 /*
  * 7 adds the join's batch time (issue 35): each agent's latest applied interval end (after its
- * last-seen time), each pending's due time (after its signals), each join's first client-side
- * interval end (after its record); 6 a pending report's signals (after its record: a byte, 1
+ * last-seen time), each pending's due time and client node (after its signals), each join's
+ * first client-side interval end (after its record); 6 a pending report's signals (after its record: a byte, 1
  * when the signals follow); 5 when each agent was last seen (after its record); 4 the join
  * table; 3 to 6 are still read (their agents count as seen at the restore; their pendings
  * carry flow counts only before 6 and wait by this process's clock alone before 7).
@@ -178,6 +178,15 @@ int store_save(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_ms)
 				err = err ?: put(f, &crc, &p->g, sizeof(p->g));
 		}
 		err = err ?: put(f, &crc, &p->due_unix_ms, sizeof(p->due_unix_ms));
+		{
+			/* The client's node whose batches it waits on ("" : not a known pod). */
+			char cnode[sizeof(p->key.node)];
+
+			memset(cnode, 0, sizeof(cnode));
+			if (p->cnode)
+				snprintf(cnode, sizeof(cnode), "%s", p->cnode->name);
+			err = err ?: put(f, &crc, cnode, sizeof(cnode));
+		}
 	}
 	n = s->n_joins;
 	err = err ?: put(f, &crc, &n, sizeof(n));
@@ -280,6 +289,7 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 		a->last_seen_ms = store_mono_of_unix(now_ms, now_unix_ms, seen);
 		if (applied_end > a->applied_end_unix_ms)
 			a->applied_end_unix_ms = applied_end;
+		node_clock_advance(s, a->key.node, applied_end);
 	}
 	if (get(f, &crc, &n, sizeof(n)))
 		return -EINVAL;
@@ -333,8 +343,14 @@ int store_restore(struct store *s, FILE *f, uint64_t now_ms, uint64_t now_unix_m
 				free(g);
 			}
 		}
-		if (hdr[1] >= 7u && get(f, &crc, &p->due_unix_ms, sizeof(p->due_unix_ms)))
-			return -EINVAL;
+		if (hdr[1] >= 7u) {
+			char cnode[sizeof(p->key.node)];
+
+			if (get(f, &crc, &p->due_unix_ms, sizeof(p->due_unix_ms)) ||
+			    get(f, &crc, cnode, sizeof(cnode)) || !memchr(cnode, 0, sizeof(cnode)))
+				return -EINVAL;
+			p->cnode = *cnode ? node_entry(s, cnode) : NULL;
+		}
 	}
 	if (hdr[1] >= 4u) {
 		uint64_t saved_ms = store_mono_of_unix(now_ms, now_unix_ms, saved_unix_ms);

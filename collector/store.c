@@ -171,21 +171,46 @@ static void to16(const ProtobufCBinaryData *b, uint8_t out[16])
 }
 
 /* Interned node names, so that the naming cache's key is fixed-size. */
-uint32_t node_id(struct store *s, const char *node)
+struct node_name *node_entry(struct store *s, const char *node)
 {
 	struct node_name *n;
 
 	HASH_FIND_STR(s->node_names, node, n);
 	if (n)
-		return n->id;
+		return n;
 	n = calloc(1, sizeof(*n));
 	if (!n || !(n->name = strdup(node))) {
 		free(n);
-		return 0;
+		return NULL;
 	}
 	n->id = ++s->n_node_names;
 	HASH_ADD_KEYPTR(hh, s->node_names, n->name, strlen(n->name), n);
-	return n->id;
+	return n;
+}
+
+uint32_t node_id(struct store *s, const char *node)
+{
+	struct node_name *n = node_entry(s, node);
+
+	return n ? n->id : 0;
+}
+
+/*
+ * An interval end more than a join wait ahead of this collector's clock (a node's clock
+ * stepped, or a forged batch) moves the node's clock only that far: one bad batch must not
+ * decide every later join of its pods at once.
+ */
+void node_clock_advance(struct store *s, const char *node, uint64_t end_unix_ms)
+{
+	uint64_t limit = clock_unix_ms() + s->cfg.join_wait_ms;
+	struct node_name *n;
+
+	if (!end_unix_ms || !(n = node_entry(s, node)))
+		return;
+	if (end_unix_ms > limit)
+		end_unix_ms = limit;
+	if (end_unix_ms > n->applied_end_unix_ms)
+		n->applied_end_unix_ms = end_unix_ms;
 }
 
 /*
@@ -386,7 +411,7 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
 	HASH_FIND(hh, s->joins, k, sizeof(*k), j);
 	if (!j && !(j = join_add(s, k)))
 		return;
-	if (j->direct || !j->since_unix_ms || when < j->since_unix_ms)
+	if (!j->since_unix_ms || when < j->since_unix_ms)
 		j->since_unix_ms = when;
 	memcpy(j->dialed, dialed, 16);
 	j->dialed_port = dialed_port;
@@ -410,16 +435,19 @@ static void learn_join(struct store *s, const struct join_key *k, const uint8_t 
  * only when the client is (or may be) a pod on another node, whose node did the translation.
  */
 static int client_elsewhere(struct store *s, const char *node, uint64_t start, uint64_t when,
-			    const struct join_key *k)
+			    const struct join_key *k, struct node_name **client_node)
 {
 	struct meta_ident id;
 	const char *cnode;
 	int r;
 
+	*client_node = NULL;
 	meta_lock(s->cfg.meta);
 	meta_ident(s->cfg.meta, k->client, start, when, node, &id);
 	cnode = meta_pod_node(s->cfg.meta, k->client, start, when);
 	r = !strcmp(id.kind, "unknown") || (*id.pod && strcmp(cnode, node) != 0);
+	if (r && *id.pod && *cnode)
+		*client_node = node_entry(s, cnode);
 	meta_unlock(s->cfg.meta);
 	return r;
 }
@@ -436,6 +464,7 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 	struct join_key k;
 	struct pending *p;
 	struct join *j;
+	struct node_name *cnode;
 	uint8_t dialed[16];
 	struct sigs g;
 
@@ -465,6 +494,7 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		 */
 		int in_time = join_in_time(j, when + s->cfg.join_wait_ms);
 
+		j->updated_ms = now_ms; /* in use: it expires only when idle (JOIN_TTL_MS) */
 		if (in_time)
 			s->st.joined_total++;
 		else if (!j->direct)
@@ -473,7 +503,7 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		     reporter, fp, fb, rp, rb, now_ms, &g);
 		return;
 	}
-	if (!s->cfg.join_wait_ms || !client_elsewhere(s, b->node, start, when, &k)) {
+	if (!s->cfg.join_wait_ms || !client_elsewhere(s, b->node, start, when, &k, &cnode)) {
 		emit(s, b->node, start, when, &k, NULL, 0, reporter, fp, fb, rp, rb, now_ms, &g);
 		return;
 	}
@@ -490,6 +520,7 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 		}
 		p->key = pk;
 		p->due_unix_ms = b->interval_end_unix_ms ? when + s->cfg.join_wait_ms : 0;
+		p->cnode = cnode;
 		/*
 		 * The fallback, for when batches stop coming: a join wait after receipt alone;
 		 * replicas, where receipt times differ, give batch time a second join wait first.
@@ -516,10 +547,11 @@ static void apply_flow(struct store *s, const Flowlens__V1__Batch *b,
 }
 
 /*
- * The join's clock, in batch time: how far every agent's applied batches have come (the
- * oldest latest interval end among them), leaving out agents more than a join wait behind the
- * newest (stopped, gone, or a restarted agent's old boot): a node that stopped sending must not
- * hold every join. 0 when no agent sent an interval end.
+ * The join's clock for a client that is no known pod (its node unknown), in batch time: how
+ * far every agent's applied batches have come (the oldest latest interval end among them),
+ * leaving out agents more than a join wait behind the newest (stopped, gone, or a restarted
+ * agent's old boot): a node that stopped sending must not hold every such join. 0 when no
+ * agent sent an interval end.
  */
 static uint64_t join_clock(struct store *s)
 {
@@ -543,14 +575,27 @@ static uint64_t join_clock(struct store *s)
 void store_tick(struct store *s, uint64_t now_ms)
 {
 	struct pending *p, *pt;
-	uint64_t clock;
+	uint64_t clock = 0;
+	int clock_known = 0;
 
 	if (!s->n_pending)
 		return;
-	clock = join_clock(s);
 	HASH_ITER (hh, s->pending, p, pt) {
 		struct join *j;
-		int by_batch = clock && p->due_unix_ms && clock >= p->due_unix_ms;
+		/*
+		 * Due in batch time once the client's node's batches passed the due time: every
+		 * report of that node's agent that could name what was dialed in time is
+		 * applied (an agent sends in order), whatever the other nodes' batches did.
+		 */
+		uint64_t at;
+		int by_batch;
+
+		if (!p->cnode && !clock_known) {
+			clock = join_clock(s);
+			clock_known = 1;
+		}
+		at = p->cnode ? p->cnode->applied_end_unix_ms : clock;
+		by_batch = at && p->due_unix_ms && at >= p->due_unix_ms;
 
 		if (!by_batch && p->deadline_ms > now_ms)
 			continue;
@@ -654,6 +699,7 @@ enum store_result store_apply(struct store *s, const Flowlens__V1__Batch *b, uin
 	a->dropped_batches = b->dropped_batches;
 	if (b->interval_end_unix_ms > a->applied_end_unix_ms)
 		a->applied_end_unix_ms = b->interval_end_unix_ms;
+	node_clock_advance(s, b->node, b->interval_end_unix_ms);
 
 	/* Addresses are named as they were when the interval ended (IPs are reused). */
 	when = b->interval_end_unix_ms ? b->interval_end_unix_ms : clock_unix_ms();

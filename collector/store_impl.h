@@ -139,6 +139,8 @@ struct pending {
 	 * same at the same point of the stream, whenever it received the batches.
 	 */
 	uint64_t due_unix_ms;
+	/* The client's node, whose batches name what it dialed (NULL: not a known pod). */
+	struct node_name *cnode;
 	/* This process's clock: the release when the batches stop coming (a fallback). */
 	uint64_t deadline_ms;
 	struct sigs g;
@@ -184,6 +186,11 @@ struct name_entry {
 struct node_name {
 	char *name;
 	uint32_t id;
+	/*
+	 * The latest interval end of a batch of this node's agents (any boot) applied here: the
+	 * clock a server-side report waits on for its client's node (issue 35).
+	 */
+	uint64_t applied_end_unix_ms;
 	UT_hash_handle hh;
 };
 
@@ -221,6 +228,10 @@ struct series *series_new(const char *key, size_t key_len);
 struct series *series_get(struct store *s, enum family fam, enum flow_direction dir, char *key,
 			  int len, int create, uint64_t now_ms);
 uint32_t node_id(struct store *s, const char *node);
+/* The interned entry of a node's name, made when missing (NULL: out of memory). */
+struct node_name *node_entry(struct store *s, const char *node);
+/* A node's batch-time clock moved to end (a batch of its agent applied). */
+void node_clock_advance(struct store *s, const char *node, uint64_t end_unix_ms);
 /* A join entry for k, making room (the oldest goes) when the table is full. */
 struct join *join_add(struct store *s, const struct join_key *k);
 

@@ -891,188 +891,186 @@ static int same_lines(const char *a, const char *b)
 	return same;
 }
 
-/* An empty batch of node's agent whose interval ended at end. */
-static void apply_tick_batch(struct store *s, const char *node, uint64_t seq, uint64_t end,
-			     uint64_t now)
+/*
+ * One batch of the join tests' stream (W = 5 s): n1 (the client 10.5.0.3's node) and n2 (the
+ * servers' node) each send intervals ending at 1000 + seq * 1000. n2's seq 1 carries the
+ * server side of 10.5.0.3 -> server:8080; n1's batch seq named_seq (0: none) carries the client
+ * side naming the ClusterIP 10.96.5.5:80 it dialed for that connection.
+ */
+static void join_stream_batch(struct store *s, const char *node, uint64_t seq, const char *server,
+			      uint64_t named_seq, uint64_t now)
 {
+	static uint8_t vip[4] = { 10, 96, 5, 5 };
 	struct test_batch t;
+	uint64_t end = 1000 + seq * 1000;
 
-	make_batch(&t, node, seq);
-	t.b.n_flows = 0;
+	if (!strcmp(node, "n2") && seq == 1) {
+		one_flow(&t, "n2", 1, "10.5.0.3", server);
+		t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
+	} else if (!strcmp(node, "n1") && seq == named_seq) {
+		one_flow(&t, "n1", seq, "10.5.0.3", server);
+		t.f[0].dialed_ip.data = vip;
+		t.f[0].dialed_ip.len = 4;
+		t.f[0].dialed_port = 80;
+	} else {
+		make_batch(&t, node, seq);
+		t.b.n_flows = 0;
+	}
 	t.b.interval_end_unix_ms = end;
 	store_apply(s, &t.b, now);
 }
 
+/* Sends: "interleaved" (n2 then n1, each interval, as they are sent), "server first" (all of
+ * n2's, then n1's) or "client first"; receipt at end + 50 (or at late, when not 0), ticking
+ * after every batch. */
+enum join_order { INTERLEAVED, SERVER_FIRST, CLIENT_FIRST };
+static void join_stream(struct store *s, enum join_order order, const char *server,
+			uint64_t named_seq, uint64_t n, uint64_t late)
+{
+	for (int pass = 0; pass < (order == INTERLEAVED ? 1 : 2); pass++)
+		for (uint64_t seq = 1; seq <= n; seq++) {
+			uint64_t now = late ? late : 1000 + seq * 1000 + 50;
+			const char *first = order == CLIENT_FIRST ? "n1" : "n2";
+			const char *second = order == CLIENT_FIRST ? "n2" : "n1";
+
+			if (order == INTERLEAVED || pass == 0)
+				join_stream_batch(s, first, seq, server, named_seq, now);
+			if (order == INTERLEAVED || pass == 1)
+				join_stream_batch(s, second, seq, server, named_seq, now);
+			store_tick(s, now);
+		}
+}
+
 /*
- * Issue 35: replicas decide the cross-node join on batch time. One replica gets the batches
- * as they are sent, the other all of them 18 s late (the agents' backlog); the server-side
- * report of a direct connection (its client side never names a Service) must be released at
- * the same point of the stream on both, not a join wait after each one's receipt, and a client
- * side that names what it dialed only after the report's wait ended leaves it direct on both,
- * whatever order the two nodes' batches came in.
+ * Issue 35: replicas decide the cross-node join on batch time. A server-side report waits
+ * until its client's node's batches passed its interval end + the wait, then is named by what
+ * the client side named in time or is direct: the same decision at the same point of the
+ * stream on every replica, whenever and in whatever order the two nodes' batches reached it.
  */
 static void test_store_join_batch_time(void)
 {
-	const char *server_direct = "destination_workload=\"rs-only\",destination_workload_kind="
-				    "\"ReplicaSet\",destination_service=\"\",destination_port="
-				    "\"8080\",protocol=\"tcp\",direction=\"forward\",reporter="
-				    "\"server\"} 1000";
+	const char *rs_direct = "destination_workload=\"rs-only\",destination_workload_kind="
+				"\"ReplicaSet\",destination_service=\"\",destination_port="
+				"\"8080\",protocol=\"tcp\",direction=\"forward\",reporter="
+				"\"server\"} 1000";
+	const char *api_named = "destination_workload=\"api\",destination_workload_kind="
+				"\"Deployment\",destination_service=\"api\",destination_port="
+				"\"80\",protocol=\"tcp\",direction=\"forward\",reporter=\"server\"} 1000";
+	const char *api_direct = "destination_workload=\"api\",destination_workload_kind="
+				 "\"Deployment\",destination_service=\"\",destination_port="
+				 "\"8080\",protocol=\"tcp\",direction=\"forward\",reporter="
+				 "\"server\"} 1000";
 	struct store_config cfg;
-	struct store *on_time, *late, *reordered;
-	struct test_batch t;
+	struct store *ref, *other;
 	struct store_stats st;
-	struct meta *m = join_fixture(&cfg, &on_time);
+	struct meta *m = join_fixture(&cfg, &ref);
 	char *a, *b;
 
-	store_new(&late, &cfg);
-	store_new(&reordered, &cfg);
-	/* Interval ends 2000..9000 on n1 (the client's node) and n2 (the server's), 5 s wait. */
-	for (uint64_t seq = 1; seq <= 8; seq++) {
-		uint64_t end = 1000 + seq * 1000;
-
-		if (seq == 1) {
-			one_flow(&t, "n2", 1, "10.5.0.3", "10.5.0.2");
-			t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-			store_apply(on_time, &t.b, end + 50);
-			store_apply(late, &t.b, 20000);
-		} else {
-			apply_tick_batch(on_time, "n2", seq, end, end + 50);
-			apply_tick_batch(late, "n2", seq, end, 20000);
-		}
-		apply_tick_batch(on_time, "n1", seq, end, end + 50);
-		apply_tick_batch(late, "n1", seq, end, 20000);
-		store_tick(on_time, end + 50);
-		store_tick(late, 20000);
-		store_stats(late, 20000, &st);
-		CHECK(st.pending == (end < 7000 ? 1u : 0u),
-		      "late replica at batch time %llu: %llu pending (released once both nodes' "
-		      "batches passed 2000 + the wait)",
-		      (unsigned long long)end, (unsigned long long)st.pending);
-	}
-	store_stats(on_time, 9050, &st);
-	CHECK(st.pending == 0 && st.join_timeouts_total == 1,
-	      "on time: released by batch time, before its own clock's deadline (7050)");
-	a = render(on_time, 9100);
-	b = render(late, 20100);
-	CHECK(strstr(a, server_direct) && strstr(b, server_direct),
-	      "both replicas show the server side, direct:\n%s\n%s", a, b);
-	CHECK(same_lines(a, b), "the same export from both replicas:\n%s\n---\n%s", a, b);
-	free(a);
-	free(b);
-
 	/*
-	 * A second connection's server side, in n2's interval ending at 10000: it waits until
-	 * 15000 of batch time. Its client side names the ClusterIP it dialed only in n1's
-	 * interval ending at 18000, after that wait. Applied in order on one replica, and on
-	 * another every batch of n1 first, then n2's: direct on both.
+	 * A direct connection (the client side never names a Service), the server side's report
+	 * due at 7000. On time, its receipt's deadline (2950 + 5000) is later than the batch
+	 * time's release (the tick at 7050). The other replica gets every batch 18 s late, all
+	 * of n2's first: still waiting until n1's batch ending at 7000, then the same export.
 	 */
-	for (uint64_t seq = 9; seq <= 16; seq++) {
-		uint64_t end = 1000 + seq * 1000;
-
-		if (seq == 9) {
-			one_flow(&t, "n2", seq, "10.5.0.3", "10.5.0.1");
-			t.b.interval_end_unix_ms = end;
-			t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-		} else {
-			make_batch(&t, "n2", seq);
-			t.b.n_flows = 0;
-			t.b.interval_end_unix_ms = end;
-		}
-		store_apply(on_time, &t.b, end + 50);
-		apply_tick_batch(on_time, "n1", seq, end, end + 50);
-		store_tick(on_time, end + 50);
-	}
 	{
-		static uint8_t vip[4] = { 10, 96, 5, 5 };
+		join_stream_batch(ref, "n2", 1, "10.5.0.2", 0, 2950);
+		join_stream_batch(ref, "n1", 1, "10.5.0.2", 0, 2950);
+		for (uint64_t seq = 2; seq <= 8; seq++) {
+			uint64_t now = 1000 + seq * 1000 + 50;
 
-		one_flow(&t, "n1", 17, "10.5.0.3", "10.5.0.1");
-		t.b.interval_end_unix_ms = 18000;
-		t.f[0].dialed_ip.data = vip;
-		t.f[0].dialed_ip.len = 4;
-		t.f[0].dialed_port = 80;
-		store_apply(on_time, &t.b, 18050);
-		/* reordered: n1's batches 1..17 first (the dialed report among them), then n2's. */
-		for (uint64_t seq = 1; seq <= 16; seq++)
-			apply_tick_batch(reordered, "n1", seq, 1000 + seq * 1000, 30000);
-		store_apply(reordered, &t.b, 30000);
-		for (uint64_t seq = 1; seq <= 16; seq++) {
-			if (seq == 1) {
-				one_flow(&t, "n2", 1, "10.5.0.3", "10.5.0.2");
-				t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-			} else if (seq == 9) {
-				one_flow(&t, "n2", 9, "10.5.0.3", "10.5.0.1");
-				t.b.interval_end_unix_ms = 10000;
-				t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-			} else {
-				make_batch(&t, "n2", seq);
-				t.b.n_flows = 0;
-				t.b.interval_end_unix_ms = 1000 + seq * 1000;
-			}
-			store_apply(reordered, &t.b, 30000);
-			store_tick(reordered, 30000);
+			join_stream_batch(ref, "n2", seq, "10.5.0.2", 0, now);
+			join_stream_batch(ref, "n1", seq, "10.5.0.2", 0, now);
+			store_tick(ref, now);
+			store_stats(ref, now, &st);
+			CHECK(st.pending == (now < 7050 ? 1u : 0u),
+			      "on time, at %llu: %llu pending (due 7000 in batch time)",
+			      (unsigned long long)now, (unsigned long long)st.pending);
 		}
 	}
-	store_stats(on_time, 18050, &st);
-	CHECK(st.pending == 0, "on time: nothing waits (%llu)", (unsigned long long)st.pending);
-	store_stats(reordered, 30000, &st);
-	CHECK(st.pending == 0, "reordered: nothing waits (%llu)", (unsigned long long)st.pending);
-	a = render(on_time, 30100);
-	b = render(reordered, 30100);
-	CHECK(strstr(a, "destination_workload=\"api\",destination_workload_kind=\"Deployment\","
-			"destination_service=\"\",destination_port=\"8080\",protocol=\"tcp\","
-			"direction=\"forward\",reporter=\"server\"} 1000") != NULL,
-	      "a client side named after the wait: the server side stays direct:\n%s", a);
-	CHECK(same_lines(a, b), "the same export whatever the order:\n%s\n---\n%s", a, b);
+	store_new(&other, &cfg);
+	for (uint64_t seq = 1; seq <= 8; seq++) {
+		join_stream_batch(other, "n2", seq, "10.5.0.2", 0, 20000 + seq);
+		store_tick(other, 20000 + seq);
+	}
+	for (uint64_t seq = 1; seq <= 8; seq++) {
+		join_stream_batch(other, "n1", seq, "10.5.0.2", 0, 20100 + seq);
+		store_tick(other, 20100 + seq);
+		store_stats(other, 20100 + seq, &st);
+		CHECK(st.pending == (seq < 6 ? 1u : 0u),
+		      "18 s late, n2 first, after n1's batch ending %llu: %llu pending (waits for "
+		      "the client's node only)",
+		      (unsigned long long)(1000 + seq * 1000), (unsigned long long)st.pending);
+	}
+	a = render(ref, 9100);
+	b = render(other, 20200);
+	CHECK(strstr(a, rs_direct) && strstr(b, rs_direct),
+	      "both show the server side, direct:\n%s\n%s", a, b);
+	CHECK(same_lines(a, b), "the same export from both:\n%s\n---\n%s", a, b);
 	free(a);
 	free(b);
-	store_free(on_time);
-	store_free(late);
-	store_free(reordered);
+	store_free(ref);
+	store_free(other);
 
 	/*
-	 * The batch time survives a snapshot (a restart, a peer's copy): each agent's applied
-	 * interval end and the pending's due time. Restored with 2 s left on this process's
-	 * clock, it is released by the next batches past its due time, before that.
+	 * The client side names the ClusterIP in its interval ending at 6000, in time for the
+	 * report due at 7000: named on a replica that got the batches interleaved and on one
+	 * that applied every batch of n2 (the server's node) past the due time first.
+	 */
+	store_new(&ref, &cfg);
+	store_new(&other, &cfg);
+	join_stream(ref, INTERLEAVED, "10.5.0.1", 5, 8, 0);
+	join_stream(other, SERVER_FIRST, "10.5.0.1", 5, 8, 30000);
+	a = render(ref, 30100);
+	b = render(other, 30100);
+	CHECK(strstr(a, api_named) != NULL, "named in time: joined:\n%s", a);
+	CHECK(same_lines(a, b), "the same export, n2 first:\n%s\n---\n%s", a, b);
+	free(a);
+	free(b);
+	store_free(ref);
+	store_free(other);
+
+	/*
+	 * Named only in the interval ending at 8000, after the wait: direct on both, also
+	 * where the naming was applied before the server side (every batch of n1 first).
+	 */
+	store_new(&ref, &cfg);
+	store_new(&other, &cfg);
+	join_stream(ref, INTERLEAVED, "10.5.0.1", 7, 8, 0);
+	join_stream(other, CLIENT_FIRST, "10.5.0.1", 7, 8, 30000);
+	a = render(ref, 30100);
+	b = render(other, 30100);
+	CHECK(strstr(a, api_direct) != NULL, "named after the wait: direct:\n%s", a);
+	CHECK(same_lines(a, b), "the same export, n1 first:\n%s\n---\n%s", a, b);
+	free(a);
+	free(b);
+	store_free(ref);
+	store_free(other);
+
+	/*
+	 * The batch time survives a snapshot (a restart, a peer's copy): the agents' applied
+	 * interval ends (the nodes' clocks), the pending's due time and client node. Saved
+	 * between the batch that passed the due time and the tick that would release it, and
+	 * restored with 2 s left on this process's clock: released by the first tick.
 	 */
 	{
 		struct store *saved, *restored;
 		FILE *f = tmpfile();
 
 		store_new(&saved, &cfg);
-		for (uint64_t seq = 1; seq <= 4; seq++) {
-			uint64_t end = 1000 + seq * 1000;
-
-			if (seq == 1) {
-				one_flow(&t, "n2", 1, "10.5.0.3", "10.5.0.2");
-				t.f[0].reporter = FLOWLENS__V1__REPORTER__REPORTER_SERVER;
-				store_apply(saved, &t.b, end + 50);
-			} else {
-				apply_tick_batch(saved, "n2", seq, end, end + 50);
-			}
-			apply_tick_batch(saved, "n1", seq, end, end + 50);
-			store_tick(saved, end + 50);
-		}
-		CHECK(store_save(saved, f, 5050, 1700000005050ULL) == 0, "save");
+		join_stream(saved, INTERLEAVED, "10.5.0.2", 0, 5, 0);
+		join_stream_batch(saved, "n2", 6, "10.5.0.2", 0, 7050);
+		join_stream_batch(saved, "n1", 6, "10.5.0.2", 0, 7050);
+		store_stats(saved, 7050, &st);
+		CHECK(st.pending == 1, "saved while waiting (%llu)", (unsigned long long)st.pending);
+		CHECK(store_save(saved, f, 7050, 1700000007050ULL) == 0, "save");
 		rewind(f);
 		store_new(&restored, &cfg);
-		CHECK(store_restore(restored, f, 100, 1700000005050ULL, 1700000005050ULL) == 0,
+		CHECK(store_restore(restored, f, 100, 1700000007050ULL, 1700000007050ULL) == 0,
 		      "restore");
-		apply_tick_batch(restored, "n1", 5, 6000, 150);
-		apply_tick_batch(restored, "n2", 5, 6000, 150);
 		store_tick(restored, 150);
 		store_stats(restored, 150, &st);
-		CHECK(st.pending == 1, "restored: still waiting at batch time 6000 (%llu)",
-		      (unsigned long long)st.pending);
-		apply_tick_batch(restored, "n1", 6, 7000, 200);
-		store_tick(restored, 200);
-		store_stats(restored, 200, &st);
-		CHECK(st.pending == 1, "restored: waits for the server's node too (%llu)",
-		      (unsigned long long)st.pending);
-		apply_tick_batch(restored, "n2", 6, 7000, 250);
-		store_tick(restored, 250);
-		store_stats(restored, 250, &st);
 		CHECK(st.pending == 0 && st.join_timeouts_total == 1,
-		      "restored: released at batch time 7000, before its clock's 2100 (%llu)",
+		      "restored: released by batch time, before its clock's deadline (%llu)",
 		      (unsigned long long)st.pending);
 		store_free(saved);
 		store_free(restored);
