@@ -161,9 +161,14 @@ if (!existsSync(chromium)) {
 }
 const puppeteer = (await import("puppeteer-core")).default;
 const profile = join(opt.out, ".chromium-profile");
+// RENDER_TIMEOUT_S: how long Chromium's start, loading, drawing and each screenshot may take
+// (default 120 s; an emulated machine, such as make debian12's guest, needs more).
+const timeoutMs = 1000 * (Number(process.env.RENDER_TIMEOUT_S) || 120);
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
+  timeout: timeoutMs,
+  protocolTimeout: Math.max(180000, timeoutMs),
   args: [
     "--no-sandbox",
     "--disable-gpu",
@@ -184,9 +189,11 @@ try {
     // Grafana's global styles name its web fonts (not shipped: the page falls back to system fonts).
     if (m.type() === "error" && !/\/fonts\//.test(m.location()?.url ?? "")) pageErrors.push(m.text());
   });
+  tab.setDefaultTimeout(timeoutMs);
+  tab.setDefaultNavigationTimeout(timeoutMs);
   await tab.setViewport({ width: 1640, height: 1000, deviceScaleFactor: 2 });
   await tab.goto(`file://${page}`, { waitUntil: "load" });
-  await tab.waitForFunction(() => window.flowlensResult, { timeout: 120000 });
+  await tab.waitForFunction(() => window.flowlensResult, { timeout: timeoutMs });
   const result = await tab.evaluate(() => window.flowlensResult);
   // Errors a panel threw while drawing surface in its body.
   const drawn = await tab.evaluate(() =>

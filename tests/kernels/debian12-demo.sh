@@ -26,7 +26,9 @@ out=/tmp/$LAB_ID-screen.txt
 t0=$(date +%s)
 # Its own process group (job control), as in a terminal: Ctrl-C is SIGINT to the whole group.
 set -m
-DEMO_DASHBOARDS=$dash DEMO_PROM_PORT=19090 scripts/demo.sh >"$out" 2>&1 &
+# (Chromium under emulation: minutes where a real machine takes seconds.)
+RENDER_TIMEOUT_S=${RENDER_TIMEOUT_S:-900} DEMO_DASHBOARDS=$dash DEMO_PROM_PORT=19090 \
+	scripts/demo.sh >"$out" 2>&1 &
 demo=$!
 set +m
 stopped=0
@@ -69,8 +71,14 @@ done
 
 # Drawings: each round of the demo's renderer rewrites its log, then copies the PNGs.
 png=$dash/flowlens-flow-map.png
-first="" clean="" last=""
+first="" clean="" last="" said=""
 while [ "$(elapsed)" -lt "$limit" ] && kill -0 "$demo" 2>/dev/null; do
+	# What the renderer says meanwhile, when it says something new (every few minutes).
+	now_said=$(tail -1 "$work/render.log" 2>/dev/null | cut -c1-160)
+	if [ -n "$now_said" ] && [ "$now_said" != "$said" ]; then
+		said=$now_said
+		echo "  info  renderer at $(elapsed) s: $said"
+	fi
 	if [ -e "$png" ]; then
 		m=$(stat -c %Y "$png")
 		if [ "$m" != "$last" ]; then

@@ -97,12 +97,14 @@ if [[ ,${DEBIAN12_RUN:-all}, == *,all,* || ,${DEBIAN12_RUN:-all}, == *,demo,* ]]
 	printf 'redis:x:65532:65534::/nonexistent:/bin/false\n' >>"$root/etc/passwd"
 	# The repository's files the demo reads, and the renderer with its bundle already built
 	# (the host's `make demo` built it the same way) and the npm packages that draw with it:
-	# puppeteer-core and its dependencies (the guest has no network for npm).
+	# puppeteer-core and uplot with their dependencies (the guest has no network for npm).
 	cp -a "$TOP/scripts" "$TOP/deploy" "$root/flowlens/"
 	mkdir -p "$root/flowlens/grafana/render/node_modules" "$root/flowlens/tests/grafana"
 	cp -a "$TOP/grafana/dashboards" "$TOP/grafana/provisioning" "$root/flowlens/grafana/"
 	[ -e "$TOP/grafana/render/.out/app.js" ] || { echo "debian12-initramfs.sh: the renderer's bundle is not built" >&2; exit 1; }
-	d12_npm=$(node "$TOP/tests/kernels/npm-closure.mjs" "$TOP/grafana/render" puppeteer-core) || exit 1
+	# (render.mjs: puppeteer-core to drive Chromium, uplot for the stylesheet it inlines.)
+	d12_npm=$(node "$TOP/tests/kernels/npm-closure.mjs" "$TOP/grafana/render" puppeteer-core &&
+		node "$TOP/tests/kernels/npm-closure.mjs" "$TOP/grafana/render" uplot) || exit 1
 	for d in $d12_npm; do
 		mkdir -p "$root/flowlens/grafana/render/$(dirname "$d")"
 		cp -a "$TOP/grafana/render/$d" "$root/flowlens/grafana/render/$d"
