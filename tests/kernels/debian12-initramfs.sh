@@ -64,7 +64,7 @@ grep -q debian12-guest.sh "$root/init" || { echo "debian12-initramfs.sh: init's 
 chmod +x "$root/init"
 
 # The demo (`make demo`'s scripts/demo.sh, tests/kernels/debian12-demo.sh) when it is among the
-# tests asked for: the shop's servers and clients (Redis, Python with gRPC, dnsmasq, dig, socat),
+# tests asked for: the shop's servers and clients (Redis, Python with gRPC and redis-py, dnsmasq, dig, socat),
 # Node and Chromium that draw the dashboards, fonts, and the repository files the demo reads.
 # Whole packages (every file but documentation), each executable or library with what it links.
 d12_copy_pkg() {
@@ -83,6 +83,7 @@ d12_copy_pkg() {
 if [[ ,${DEBIAN12_RUN:-all}, == *,all,* || ,${DEBIAN12_RUN:-all}, == *,demo,* ]]; then
 	d12_copy_pkg redis-tools redis-server python3-minimal python3.11-minimal libpython3.11-minimal \
 		libpython3.11-stdlib python3 python3.11 python3-grpcio python3-protobuf python3-six \
+		python3-redis python3-async-timeout python3-deprecated python3-wrapt python3-packaging \
 		dnsmasq-base bind9-dnsutils socat bsdextrautils chromium chromium-common \
 		fontconfig-config fonts-dejavu-core
 	ln -sf python3.11 "$root/usr/bin/python3"
