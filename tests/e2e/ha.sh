@@ -352,6 +352,15 @@ B4=$(now_s)
 ingest_cut() { # REPLICA -I|-D: the agents' batches (and scrapes) to REPLICA dropped; its peer still answers
 	lab_exec "$1" iptables "$2" INPUT -p tcp --dport 9900 ! -i lo ! -s "${IP_OF[${PEER_OF[$1]}]}" -j DROP
 }
+# What must not happen on the way (the drill is about a late follower, not a lossy one): the
+# agents dropping batches for it, it missing any, or copying its peer's state.
+late_losses() {
+	local url="http://${IP_OF[$lt]}:9900/v1/batches" n
+	n="$(agent_metric n1 "flowlens_agent_export_destination_batches_total{collector=\"$url\",result=\"dropped\"}")"
+	n="$n $(agent_metric n2 "flowlens_agent_export_destination_batches_total{collector=\"$url\",result=\"dropped\"}")"
+	echo "$n $(coll_metric "$lt" flowlens_collector_missed_batches_total) $(coll_metric "$lt" 'flowlens_collector_peer_state_copies_total{result="ok"}')"
+}
+losses0=$(late_losses)
 ingest_cut "$lt" -I
 C0=$(now_ns)
 touch "$WORK/late.on"
@@ -363,17 +372,28 @@ touch "$WORK/late.on"
 ) &
 LATE=$!
 sleep "$LATE_S" # the fault's own length
+read -r q1 q2 <<<"$(queued "$lt")"
+check_true "0e: both agents hold a backlog for $lt at the end of the cut ($q1 and $q2 bytes)" \
+	test "${q1:-0}" -gt 0 -a "${q2:-0}" -gt 0
 ingest_cut "$lt" -D
 check_eq "0e: the agents delivered their backlog to $lt" "$(wait_for 40 "0 0" queued "$lt")" "0 0"
+check_eq "0e: no batch dropped for $lt, none missed, no peer copy (n1 n2 dropped, missed, copies)" \
+	"$(late_losses)" "$losses0"
 ACL=$(sel "$A" "$C" server forward 5202)
-check_eq "0e: $ex shows the new connection's server side, past its join wait" \
+check_eq "0e: $ex shows the new connection's server side (above 0: past its join wait and hold)" \
 	"$(wait_for $((JOIN_WAIT_S + 20)) 1 prom_positive "$ACL")" 1
 echo "  info  0e: $ex showed it $((($(now_ns) - C0) / 1000000)) ms after the cut"
 T0=$(now_ns)
 kill -TERM "${PID_OF[$ex]}"
 check_takeover "0e: $lt takes over from the released Lease" "$lt" "$HANDOVER_S"
+# The point of the drill: the takeover falls inside the wait $lt would have timed from its own
+# receipt (it got the connection's first report no sooner than LATE_S after the cut).
+took_ms=$((($(now_ns) - C0) / 1000000))
+check_true "0e: the takeover ($took_ms ms after the cut) falls inside a receipt-timed wait (before $(((LATE_S + JOIN_WAIT_S) * 1000)) ms)" \
+	test "$took_ms" -lt $(((LATE_S + JOIN_WAIT_S) * 1000))
 coll_wait "$ex"
 check_eq "0e: $ex exits 0 after SIGTERM" "$?" 0
+TOOK_AT=$(now_s) # samples after this are $lt's: $ex has exited
 check_eq "0e: Prometheus scraped $lt's flow series" "$(wait_for 20 1 prom_after "$TOOK_AT")" 1
 # The connection's server side as $lt first showed it: at once, and not below what $ex showed.
 late_after() {
@@ -481,6 +501,8 @@ check_true "drill 0e's connection ran (a->c:5202 $gb5 bytes)" test "$gb5" -gt 10
 check_eq "Prometheus a->c:5202 bytes forward (client, node 1) = iptables" "$(prom_wait "$(sel "$A" "$C" client forward 5202)" "$gb5")" "$gb5"
 check_eq "Prometheus a->c:5202 bytes forward (server, node 2) = iptables" "$(prom_wait "$ACL" "$gb5")" "$gb5"
 check_eq "Prometheus a->c:5202 bytes reply (server, node 2) = iptables" "$(prom_wait "$(sel "$A" "$C" server reply 5202)" "$gb6")" "$gb6"
+check_eq "drill 0e's connection's server side is one series (one name across the handover)" \
+	"$(prom_query "count(count_over_time(${ACL}[15m]))" | jq -r '.data.result[0].value[1] // 0')" 1
 check_eq "drill 0e's connection's server side never went down (resets())" \
 	"$(prom_query "resets(${ACL}[15m])" | jq -r '.data.result[0].value[1] // "absent"')" 0
 resets=$(prom_query 'sum(resets(flowlens_flow_bytes_total[15m])) + sum(resets(flowlens_flow_packets_total[15m]))' |

@@ -10,7 +10,8 @@
 #    the first picture within 90 s on a real machine; this guest is emulated, so it is
 #    reported, not bounded);
 #  - a drawing in which every panel of every dashboard has data and none fails (the renderer's
-#    own verdict over Grafana's libraries), within DEBIAN12_DEMO_LIMIT seconds (default 1200);
+#    own verdict over Grafana's libraries; panels whose description says "Empty off AWS", the
+#    ENA allowance ones, may be empty), within DEBIAN12_DEMO_LIMIT seconds (default 1200);
 #  - the flow map of that drawing holds the shop's calls as the demo's client makes them
 #    (client -> web -> api -> db, client -> cart, client -> kube-dns), each with traffic;
 #  - Ctrl-C (SIGINT) stops the demo and removes its namespaces.
