@@ -953,9 +953,10 @@ static void test_store_join_batch_time(void)
 				"\"ReplicaSet\",destination_service=\"\",destination_port="
 				"\"8080\",protocol=\"tcp\",direction=\"forward\",reporter="
 				"\"server\"} 1000";
-	const char *api_named = "destination_workload=\"api\",destination_workload_kind="
-				"\"Deployment\",destination_service=\"api\",destination_port="
-				"\"80\",protocol=\"tcp\",direction=\"forward\",reporter=\"server\"} 1000";
+	const char *api_named =
+		"destination_workload=\"api\",destination_workload_kind="
+		"\"Deployment\",destination_service=\"api\",destination_port="
+		"\"80\",protocol=\"tcp\",direction=\"forward\",reporter=\"server\"} 1000";
 	const char *api_direct = "destination_workload=\"api\",destination_workload_kind="
 				 "\"Deployment\",destination_service=\"\",destination_port="
 				 "\"8080\",protocol=\"tcp\",direction=\"forward\",reporter="
@@ -1061,7 +1062,8 @@ static void test_store_join_batch_time(void)
 		join_stream_batch(saved, "n2", 6, "10.5.0.2", 0, 7050);
 		join_stream_batch(saved, "n1", 6, "10.5.0.2", 0, 7050);
 		store_stats(saved, 7050, &st);
-		CHECK(st.pending == 1, "saved while waiting (%llu)", (unsigned long long)st.pending);
+		CHECK(st.pending == 1, "saved while waiting (%llu)",
+		      (unsigned long long)st.pending);
 		CHECK(store_save(saved, f, 7050, 1700000007050ULL) == 0, "save");
 		rewind(f);
 		store_new(&restored, &cfg);
